@@ -1,0 +1,59 @@
+import { Schema } from "effect"
+
+/**
+ * A training or sampling call failed. `retryable` tells the runner whether trying the same
+ * call again can succeed (a dropped connection) or not (a malformed datum).
+ */
+export class TrainingError extends Schema.TaggedError<TrainingError>()("TrainingError", {
+  operation: Schema.String,
+  message: Schema.String,
+  retryable: Schema.Boolean
+}) {}
+
+/** A datum or request that the backend cannot take, found before any compute. */
+export class InvalidRequestError extends Schema.TaggedError<InvalidRequestError>()("InvalidRequestError", {
+  operation: Schema.String,
+  message: Schema.String
+}) {}
+
+/** The backend asked for (e.g. `gpu`) cannot run here. */
+export class BackendUnavailableError extends Schema.TaggedError<BackendUnavailableError>()("BackendUnavailableError", {
+  backend: Schema.String,
+  message: Schema.String
+}) {}
+
+/** A blob store operation failed; `key` names the blob. */
+export class BlobStoreError extends Schema.TaggedError<BlobStoreError>()("BlobStoreError", {
+  operation: Schema.String,
+  key: Schema.String,
+  message: Schema.String
+}) {}
+
+/** A blob was asked for that does not exist. */
+export class BlobNotFoundError extends Schema.TaggedError<BlobNotFoundError>()("BlobNotFoundError", {
+  key: Schema.String
+}) {}
+
+/** A key that could escape its store's prefix (`..`, absolute, control characters). */
+export class UnsafeKeyError extends Schema.TaggedError<UnsafeKeyError>()("UnsafeKeyError", {
+  key: Schema.String,
+  reason: Schema.String
+}) {}
+
+/** A dataset could not be opened or read. */
+export class DatasetError extends Schema.TaggedError<DatasetError>()("DatasetError", {
+  uri: Schema.String,
+  message: Schema.String
+}) {}
+
+/** One dataset row failed validation; `line` is 1-based. */
+export class DatasetRowError extends Schema.TaggedError<DatasetRowError>()("DatasetRowError", {
+  uri: Schema.String,
+  line: Schema.Int,
+  message: Schema.String
+}) {}
+
+/** A metrics sink could not write. */
+export class MetricsError extends Schema.TaggedError<MetricsError>()("MetricsError", {
+  message: Schema.String
+}) {}

@@ -1,0 +1,45 @@
+import { Context, type Effect } from "effect"
+import type { BackendUnavailableError, InvalidRequestError, TrainingError } from "./errors.js"
+import type { LossFnType } from "./loss.js"
+import type { ModelArchitecture } from "./model-architecture.js"
+import type { SamplingClient } from "./sampling-client.js"
+import type { StateRef, TrainingClient } from "./training-client.js"
+
+/** Low-rank adapter settings (protocol `LoraConfig`). */
+export interface LoraConfig {
+  readonly rank: number
+  readonly alpha?: number
+  readonly trainAttn?: boolean
+  readonly trainMlp?: boolean
+  readonly trainUnembed?: boolean
+}
+
+/** What to train. `architecture` is read by backends that build models from scratch. */
+export interface TrainingClientConfig {
+  readonly baseModel: string
+  readonly architecture?: ModelArchitecture
+  readonly seed: number
+  readonly lora?: LoraConfig
+}
+
+/** What a backend can do, so a workflow can refuse a recipe before it runs. */
+export interface BackendCapabilities {
+  readonly backend: string
+  readonly device: string
+  readonly losses: ReadonlyArray<LossFnType>
+  readonly maxLoraRank: number
+  readonly customLoss: boolean
+  readonly sampling: boolean
+  readonly durableCheckpoints: boolean
+}
+
+/** Creates training and sampling clients: the entry point of a training service. */
+export class TrainingBackend extends Context.Service<TrainingBackend, {
+  readonly createTrainingClient: (
+    config: TrainingClientConfig
+  ) => Effect.Effect<TrainingClient["Service"], TrainingError | InvalidRequestError | BackendUnavailableError>
+  readonly createSamplingClient: (
+    source: StateRef | { readonly baseModel: string }
+  ) => Effect.Effect<SamplingClient["Service"], TrainingError | InvalidRequestError | BackendUnavailableError>
+  readonly capabilities: Effect.Effect<BackendCapabilities>
+}>()("sous/ports/TrainingBackend") {}

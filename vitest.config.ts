@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // TensorFlow.js work is CPU-bound; two workers match the 2-core machines we target.
+    maxWorkers: 2,
+    testTimeout: 120_000,
+    hookTimeout: 120_000
+  }
+})
