@@ -15,5 +15,10 @@ export interface RunEvent {
 export class MetricsSink extends Context.Service<MetricsSink, {
   readonly record: (step: number, metrics: Metrics) => Effect.Effect<void, MetricsError>
   readonly event: (event: RunEvent) => Effect.Effect<void, MetricsError>
+  /**
+   * The run's closing numbers (final and best metrics, timing), given once at the end; a
+   * file sink writes them to `summary.json`, a tracking service to its run summary.
+   */
+  readonly summarize: (summary: Readonly<Record<string, unknown>>) => Effect.Effect<void, MetricsError>
   readonly flush: Effect.Effect<void, MetricsError>
 }>()("sous/ports/MetricsSink") {}

@@ -1,0 +1,78 @@
+import { readFile } from "node:fs/promises"
+import { dirname, extname, isAbsolute, resolve } from "node:path"
+import { Effect } from "effect"
+import { parse as parseYaml, YAMLParseError } from "yaml"
+import { decodeRecipe } from "./decode-recipe.js"
+import { RecipeError } from "./recipe-error.js"
+import type { Recipe } from "./supervised-recipe.js"
+
+const problem = (source: string, path: string, message: string) => new RecipeError({ source, problems: [{ path, message }] })
+
+const parseText = (text: string, source: string): Effect.Effect<unknown, RecipeError> =>
+  Effect.try({
+    try: () => (extname(source).toLowerCase() === ".json" ? JSON.parse(text) : parseYaml(text)),
+    catch: (cause) =>
+      problem(source, "", cause instanceof YAMLParseError || cause instanceof SyntaxError ? `cannot parse: ${cause.message}` : String(cause))
+  })
+
+/**
+ * Applies `a.b=c` overrides to a parsed recipe. The value is read as YAML, so `3e-3` is a
+ * number and `true` a boolean; intermediate objects are created as needed.
+ */
+export const applyOverrides = (
+  input: unknown,
+  overrides: ReadonlyArray<string>,
+  source: string
+): Effect.Effect<unknown, RecipeError> =>
+  Effect.gen(function*() {
+    const root: Record<string, unknown> = typeof input === "object" && input !== null ? structuredClone(input as object) as Record<string, unknown> : {}
+    for (const override of overrides) {
+      const equals = override.indexOf("=")
+      const path = equals > 0 ? override.slice(0, equals).split(".") : []
+      if (path.length === 0 || path.some((key) => key === "")) {
+        return yield* problem(source, "", `--set expects path=value (e.g. optimizer.lr=3e-4), got '${override}'`)
+      }
+      const value = yield* parseText(override.slice(equals + 1), `--set ${override}`)
+      let node = root
+      for (const key of path.slice(0, -1)) {
+        const next = node[key]
+        if (typeof next !== "object" || next === null) node[key] = {}
+        node = node[key] as Record<string, unknown>
+      }
+      node[path.at(-1)!] = value
+    }
+    return root
+  })
+
+// A URI with a scheme (s3://, hf://, file://) is left as it is; a plain path is resolved.
+const hasScheme = (location: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(location)
+
+const resolveFrom = (baseDir: string, location: string) =>
+  hasScheme(location) || isAbsolute(location) ? location : resolve(baseDir, location)
+
+/** Makes the recipe's file locations absolute, relative to the directory of the recipe file. */
+export const resolvePaths = (recipe: Recipe, baseDir: string): Recipe => ({
+  ...recipe,
+  data: {
+    ...recipe.data,
+    train: resolveFrom(baseDir, recipe.data.train),
+    ...(recipe.data.eval === undefined ? {} : { eval: resolveFrom(baseDir, recipe.data.eval) })
+  },
+  checkpoint: {
+    ...recipe.checkpoint,
+    ...(recipe.checkpoint.uri === undefined ? {} : { uri: resolveFrom(baseDir, recipe.checkpoint.uri) })
+  }
+})
+
+/** Reads a JSON or YAML recipe file, applies overrides, decodes it and resolves its paths. */
+export const loadRecipe = (file: string, overrides: ReadonlyArray<string> = []): Effect.Effect<Recipe, RecipeError> =>
+  Effect.gen(function*() {
+    const text = yield* Effect.tryPromise({
+      try: () => readFile(file, "utf8"),
+      catch: (cause) => problem(file, "", `cannot read the recipe file: ${(cause as Error).message}`)
+    })
+    const parsed = yield* parseText(text, file)
+    const input = yield* applyOverrides(parsed, overrides, file)
+    const recipe = yield* decodeRecipe(input, file)
+    return resolvePaths(recipe, dirname(resolve(file)))
+  })

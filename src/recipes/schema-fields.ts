@@ -1,0 +1,17 @@
+import { Effect, Schema } from "effect"
+
+/** A field with a default: absent keys decode to `value`. */
+export const withDefault = <S extends Schema.Top>(schema: S, value: S["Encoded"]) =>
+  schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)))
+
+/** A finite number greater than zero. */
+export const PositiveNumber = Schema.Finite.check(Schema.isGreaterThan(0, { expected: "a positive number" }))
+
+/** An integer greater than zero. */
+export const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0, { expected: "a positive integer" }))
+
+/** An integer of zero or more. */
+export const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0, { expected: "an integer >= 0" }))
+
+/** A number within [0, 1]. */
+export const Fraction = Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 }, { expected: "a number between 0 and 1" }))

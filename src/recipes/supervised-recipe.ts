@@ -1,0 +1,95 @@
+import { Schema } from "effect"
+import { Fraction, NonNegativeInt, PositiveInt, PositiveNumber, withDefault } from "./schema-fields.js"
+
+/** The model to train. `architecture` shapes a model the local backend builds from scratch. */
+export const ModelSection = Schema.Struct({
+  base: withDefault(Schema.String, "sous/tiny-transformer"),
+  layers: withDefault(PositiveInt, 2),
+  width: withDefault(PositiveInt, 64),
+  heads: withDefault(PositiveInt, 4),
+  contextLength: withDefault(PositiveInt, 64)
+})
+
+/** The tokenizer. Only the byte-level tokenizer ships today. */
+export const TokenizerSection = Schema.Struct({
+  kind: withDefault(Schema.Literal("byte"), "byte")
+})
+
+/** How conversations become tokens and which tokens are trained. */
+export const RendererSection = Schema.Struct({
+  format: withDefault(Schema.Literals(["role-colon", "chatml"]), "role-colon"),
+  trainOn: withDefault(Schema.Literals(["assistant", "last_assistant", "all"]), "assistant")
+})
+
+/** Dataset files (JSONL, one `{"messages": [...]}` per line); paths are relative to the recipe. */
+export const DataSection = Schema.Struct({
+  train: Schema.String,
+  eval: Schema.optionalKey(Schema.String),
+  evalFraction: withDefault(Fraction, 0.1),
+  shuffle: withDefault(Schema.Boolean, true)
+})
+
+/** Run length and batch size. Without `steps`, the run lasts `epochs` passes over the data. */
+export const TrainingSection = Schema.Struct({
+  steps: Schema.optionalKey(PositiveInt),
+  epochs: withDefault(PositiveNumber, 1),
+  batchSize: withDefault(PositiveInt, 16)
+})
+
+/** AdamW and the learning-rate schedule. */
+export const OptimizerSection = Schema.Struct({
+  lr: withDefault(PositiveNumber, 1e-3),
+  beta1: withDefault(Fraction, 0.9),
+  beta2: withDefault(Fraction, 0.95),
+  eps: withDefault(PositiveNumber, 1e-8),
+  weightDecay: withDefault(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0, { expected: "a number >= 0" })), 0),
+  gradClipNorm: withDefault(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0, { expected: "a number >= 0" })), 1),
+  schedule: withDefault(Schema.Literals(["constant", "linear", "cosine"]), "cosine"),
+  warmupSteps: withDefault(NonNegativeInt, 0),
+  minLrRatio: withDefault(Fraction, 0.1)
+})
+
+/** Held-out evaluation: before training, every `every` steps (0: never in between) and at the end. */
+export const EvalSection = Schema.Struct({
+  every: withDefault(NonNegativeInt, 50),
+  batchSize: withDefault(PositiveInt, 64)
+})
+
+/** Checkpoints every `every` steps (0: only the final one), on the store at `uri`. */
+export const CheckpointSection = Schema.Struct({
+  every: withDefault(NonNegativeInt, 0),
+  uri: Schema.optionalKey(Schema.String)
+})
+
+/** Which training backend runs the recipe. */
+export const BackendSection = Schema.Struct({
+  kind: withDefault(Schema.Literal("local"), "local"),
+  device: withDefault(Schema.Literals(["auto", "gpu", "cpu", "wasm"]), "auto")
+})
+
+/** Console logging of step metrics. */
+export const LogSection = Schema.Struct({
+  every: withDefault(PositiveInt, 10)
+})
+
+/** A supervised fine-tuning recipe: chat SFT with `cross_entropy` on the trained tokens. */
+export const SupervisedRecipe = Schema.Struct({
+  kind: Schema.Literal("supervised"),
+  name: withDefault(Schema.String, "run"),
+  seed: withDefault(NonNegativeInt, 0),
+  model: withDefault(ModelSection, {}),
+  tokenizer: withDefault(TokenizerSection, {}),
+  renderer: withDefault(RendererSection, {}),
+  data: DataSection,
+  training: withDefault(TrainingSection, {}),
+  optimizer: withDefault(OptimizerSection, {}),
+  eval: withDefault(EvalSection, {}),
+  checkpoint: withDefault(CheckpointSection, {}),
+  backend: withDefault(BackendSection, {}),
+  log: withDefault(LogSection, {})
+})
+export type SupervisedRecipe = typeof SupervisedRecipe.Type
+
+/** Every recipe kind sous knows. */
+export const Recipe = SupervisedRecipe
+export type Recipe = typeof Recipe.Type

@@ -1,0 +1,53 @@
+import { Effect } from "effect"
+import { type Metrics, MetricsSink, TrainingClient } from "../ports/index.js"
+import { RunKeys, type RunSummary } from "./run-keys.js"
+import { defineStage } from "./stage.js"
+
+/** How many held-out examples go into one forward call. */
+export interface EvaluateNllConfig {
+  readonly batchSize: number
+}
+
+const withEval = (summary: RunSummary, step: number, metrics: Metrics): RunSummary => {
+  const entry = { step, metrics }
+  const best = summary.bestEval === undefined || metrics["eval_nll"]! < summary.bestEval.metrics["eval_nll"]!
+  return {
+    ...summary,
+    firstEval: summary.firstEval ?? entry,
+    lastEval: entry,
+    bestEval: best ? entry : summary.bestEval
+  }
+}
+
+/**
+ * Held-out negative log-likelihood per trained token, from forward passes without gradients.
+ * Sent as an `eval` event at the current step (metrics.jsonl keeps one line per optimizer
+ * step) and kept in the run summary (first, last, best).
+ */
+export const evaluateNll = (config: EvaluateNllConfig) =>
+  defineStage({
+    name: "eval",
+    description: `held-out NLL, batches of ${config.batchSize}`,
+    reads: [RunKeys.evalData, RunKeys.summary],
+    writes: [RunKeys.summary],
+    run: Effect.fnUntraced(function*(context) {
+      const client = yield* TrainingClient
+      const sink = yield* MetricsSink
+      const data = context.get(RunKeys.evalData)
+      // Submit every batch before awaiting any, so a remote service can pipeline them.
+      const pending = []
+      for (let start = 0; start < data.length; start += config.batchSize) {
+        pending.push(yield* client.forward(data.slice(start, start + config.batchSize), "cross_entropy"))
+      }
+      let loss = 0
+      let weights = 0
+      for (const request of pending) {
+        const output = yield* request.result
+        loss += output.metrics["loss:sum"] ?? 0
+        weights += output.metrics["weights:sum"] ?? 0
+      }
+      const metrics = { eval_nll: loss / Math.max(weights, 1), eval_tokens: weights }
+      yield* sink.event({ name: "eval", step: context.step, data: metrics })
+      context.set(RunKeys.summary, withEval(context.get(RunKeys.summary), context.step, metrics))
+    })
+  })
