@@ -1,0 +1,195 @@
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { pathToFileURL } from "node:url"
+import { Effect, Layer, Predicate } from "effect"
+import { BlobNotFoundError, BlobStore, BlobStoreError, UnsafeKeyError } from "../../ports/index.js"
+import { checkBlobKey, checkBlobPrefix } from "./blob-key.js"
+
+// Blobs are written under this name first and renamed into place. `list` skips such names
+// and keys may not use them, so a temp file left by a crash can never pass for a blob.
+const tempPrefix = ".sous-tmp-"
+
+// Errors that mean "no blob here": nothing at the path, a file where a directory was
+// expected on the way, or a directory where the blob would be.
+const missingCodes = new Set(["ENOENT", "ENOTDIR", "EISDIR"])
+
+const errorCode = (error: unknown): unknown => Predicate.hasProperty(error, "code") ? error.code : undefined
+
+const isMissing = (error: unknown): boolean => missingCodes.has(String(errorCode(error)))
+
+const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
+
+/** Runs filesystem work and reports any failure as a {@link BlobStoreError} naming the key. */
+const attempt = <A>(operation: string, key: string, run: () => Promise<A>): Effect.Effect<A, BlobStoreError> =>
+  Effect.tryPromise({
+    try: run,
+    catch: (error) => new BlobStoreError({ operation, key, message: describe(error) })
+  })
+
+// A rename or link is durable only once the directory holding the new entry is synced.
+const syncDirectory = async (directory: string): Promise<void> => {
+  const handle = await fs.open(directory, "r")
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+// Creates `directory` and its missing parents, syncing the parent of each new directory
+// so that the path to a blob survives a crash as well as the blob itself.
+const ensureDirectory = async (directory: string): Promise<void> => {
+  const firstCreated = await fs.mkdir(directory, { recursive: true })
+  if (firstCreated === undefined) return
+  for (let created = directory; ; created = path.dirname(created)) {
+    await syncDirectory(path.dirname(created))
+    if (created === firstCreated) return
+  }
+}
+
+// Writes the bytes to a fresh temp file in `directory` and syncs them; answers its path.
+const writeTempFile = async (directory: string, bytes: Uint8Array): Promise<string> => {
+  await ensureDirectory(directory)
+  const temp = path.join(directory, tempPrefix + randomBytes(8).toString("hex"))
+  const handle = await fs.open(temp, "wx")
+  try {
+    await handle.writeFile(bytes)
+    await handle.sync()
+  } catch (error) {
+    await handle.close()
+    await fs.rm(temp, { force: true })
+    throw error
+  }
+  await handle.close()
+  return temp
+}
+
+const isFile = async (file: string): Promise<boolean> => {
+  try {
+    return (await fs.stat(file)).isFile()
+  } catch (error) {
+    if (isMissing(error)) return false
+    throw error
+  }
+}
+
+/**
+ * A {@link BlobStore} on the local filesystem, rooted at `rootDir` (created if missing).
+ * Key `a/b/c` is the file `<rootDir>/a/b/c`. Writes go to a temp file in the target's
+ * directory, are synced, and are then renamed (`put`) or hard-linked (`putIfAbsent`) into
+ * place, so a reader sees the old blob or the whole new one. Unlike memory or S3, a disk
+ * cannot hold both `a` and `a/b`; the second write fails with a {@link BlobStoreError}.
+ * Directories emptied by `delete` are left in place: removing them would race with a
+ * concurrent `put` into the same directory.
+ */
+export const makeFsBlobStore = Effect.fn("FsBlobStore.make")(function*(rootDir: string) {
+  const root = path.resolve(rootDir)
+  yield* attempt("open", "", () => fs.mkdir(root, { recursive: true }))
+
+  const resolveKey = Effect.fnUntraced(function*(key: string) {
+    yield* checkBlobKey(key)
+    if (path.posix.basename(key).startsWith(tempPrefix)) {
+      return yield* new UnsafeKeyError({ key, reason: `names starting with '${tempPrefix}' are reserved for temporary files` })
+    }
+    return path.join(root, ...key.split("/"))
+  })
+
+  const get = Effect.fn("FsBlobStore.get")(function*(key: string) {
+    const file = yield* resolveKey(key)
+    const bytes = yield* attempt("get", key, async () => {
+      try {
+        const buffer = await fs.readFile(file)
+        // A plain Uint8Array view, so callers compare and copy it like any other store's bytes.
+        return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+      } catch (error) {
+        if (isMissing(error)) return undefined
+        throw error
+      }
+    })
+    if (bytes === undefined) return yield* new BlobNotFoundError({ key })
+    return bytes
+  })
+
+  const put = Effect.fn("FsBlobStore.put")(function*(key: string, bytes: Uint8Array) {
+    const file = yield* resolveKey(key)
+    yield* attempt("put", key, async () => {
+      const directory = path.dirname(file)
+      const temp = await writeTempFile(directory, bytes)
+      try {
+        await fs.rename(temp, file)
+      } catch (error) {
+        await fs.rm(temp, { force: true })
+        throw error
+      }
+      await syncDirectory(directory)
+    })
+  })
+
+  const putIfAbsent = Effect.fn("FsBlobStore.putIfAbsent")(function*(key: string, bytes: Uint8Array) {
+    const file = yield* resolveKey(key)
+    return yield* attempt("putIfAbsent", key, async () => {
+      // A cheap early answer; the link below is what decides when writers race.
+      if (await isFile(file)) return false
+      const directory = path.dirname(file)
+      const temp = await writeTempFile(directory, bytes)
+      try {
+        // link() fails if the target exists, and the target appears with all its bytes.
+        await fs.link(temp, file)
+      } catch (error) {
+        if (errorCode(error) === "EEXIST" && await isFile(file)) return false
+        throw error
+      } finally {
+        await fs.rm(temp, { force: true })
+      }
+      await syncDirectory(directory)
+      return true
+    })
+  })
+
+  const exists = Effect.fn("FsBlobStore.exists")(function*(key: string) {
+    const file = yield* resolveKey(key)
+    return yield* attempt("exists", key, () => isFile(file))
+  })
+
+  const list = Effect.fn("FsBlobStore.list")(function*(prefix: string) {
+    yield* checkBlobPrefix(prefix)
+    return yield* attempt("list", prefix, async () => {
+      // Walk only the deepest directory the prefix names, not the whole store.
+      const slash = prefix.lastIndexOf("/")
+      const start = slash < 0 ? root : path.join(root, ...prefix.slice(0, slash).split("/"))
+      let entries
+      try {
+        entries = await fs.readdir(start, { recursive: true, withFileTypes: true })
+      } catch (error) {
+        if (isMissing(error)) return []
+        throw error
+      }
+      return entries
+        .filter((entry) => entry.isFile() && !entry.name.startsWith(tempPrefix))
+        .map((entry) => path.relative(root, path.join(entry.parentPath, entry.name)).split(path.sep).join("/"))
+        .filter((key) => key.startsWith(prefix))
+        .sort()
+    })
+  })
+
+  const remove = Effect.fn("FsBlobStore.delete")(function*(key: string) {
+    const file = yield* resolveKey(key)
+    yield* attempt("delete", key, async () => {
+      try {
+        await fs.unlink(file)
+      } catch (error) {
+        // Deleting a blob that is not there is not an error: the caller's goal is met.
+        if (isMissing(error)) return
+        throw error
+      }
+      await syncDirectory(path.dirname(file))
+    })
+  })
+
+  return BlobStore.of({ uri: pathToFileURL(root).href, get, put, putIfAbsent, exists, list, delete: remove })
+})
+
+/** A layer with a filesystem {@link BlobStore} rooted at `rootDir`; see {@link makeFsBlobStore}. */
+export const fsBlobStoreLayer = (rootDir: string): Layer.Layer<BlobStore, BlobStoreError> =>
+  Layer.effect(BlobStore, makeFsBlobStore(rootDir))

@@ -1,0 +1,75 @@
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect, Layer, Schema, Stream } from "effect"
+import { DatasetError, type DatasetRow, DatasetRowError, DatasetSource } from "../../ports/index.js"
+
+const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
+
+// `s3://…`, `hf://…`: a scheme followed by `//`. A Windows path such as `C:\data` has no `//`.
+const uriScheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//
+
+/** The local path a dataset URI names: a `file://` URI or a plain path (relative to the working directory). */
+const localPath = (uri: string): Effect.Effect<string, DatasetError> => {
+  const scheme = uriScheme.exec(uri)?.[1]
+  if (scheme === undefined) return Effect.succeed(path.resolve(uri))
+  if (scheme.toLowerCase() !== "file") {
+    return Effect.fail(new DatasetError({ uri, message: `${scheme}:// datasets are not supported yet; use a local JSONL file` }))
+  }
+  return Effect.try({
+    try: () => fileURLToPath(uri),
+    catch: (error) => new DatasetError({ uri, message: `not a usable file URI: ${describe(error)}` })
+  })
+}
+
+/**
+ * Reads JSONL datasets from local files (plain paths and `file://` URIs) as a
+ * {@link DatasetSource}. The file is streamed line by line, never read whole. Blank lines
+ * are skipped but still counted, so `line` is the line number an editor shows; lines
+ * before `fromLine` are skipped without being parsed. A line that is not JSON, or whose
+ * value fails the schema (all issues, with their paths), ends the stream with a
+ * {@link DatasetRowError}. A file that cannot be opened or read, or a URI of another scheme,
+ * is a {@link DatasetError}.
+ */
+export const jsonlFileSource: DatasetSource["Service"] = DatasetSource.of({
+  rows: <A, I>(uri: string, schema: Schema.Codec<A, I>, options?: { readonly fromLine?: number }) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const file = yield* localPath(uri)
+      const handle = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => fs.open(file, "r"),
+          catch: (error) => new DatasetError({ uri, message: `cannot open dataset file ${file}: ${describe(error)}` })
+        }),
+        // The stream may stop early (take, an error): close the file ourselves, once.
+        (handle) => Effect.promise(() => handle.close().catch(() => undefined))
+      )
+      const decode = Schema.decodeUnknownEffect(schema)
+      const fromLine = options?.fromLine ?? 1
+
+      const parseRow = Effect.fnUntraced(function*(text: string, line: number): Effect.fn.Return<DatasetRow<A>, DatasetRowError> {
+        const json = yield* Effect.try({
+          try: (): unknown => JSON.parse(text),
+          catch: (error) => new DatasetRowError({ uri, line, message: `${uri} line ${line} is not valid JSON: ${describe(error)}` })
+        })
+        const value = yield* decode(json, { errors: "all" }).pipe(
+          Effect.mapError((error) =>
+            new DatasetRowError({ uri, line, message: `${uri} line ${line} does not match the row schema:\n${error.message}` })
+          )
+        )
+        return { line, value }
+      })
+
+      return Stream.fromAsyncIterable(
+        handle.readLines({ encoding: "utf8", autoClose: false }),
+        (error) => new DatasetError({ uri, message: `cannot read dataset file ${file}: ${describe(error)}` })
+      ).pipe(
+        Stream.zipWithIndex,
+        Stream.map(([text, index]) => ({ line: index + 1, text: index === 0 ? text.replace(/^\uFEFF/, "") : text })),
+        Stream.filter(({ line, text }) => line >= fromLine && text.trim() !== ""),
+        Stream.mapEffect(({ line, text }) => parseRow(text, line))
+      )
+    })).pipe(Stream.withSpan("JsonlFileSource.rows", { attributes: { uri } }))
+})
+
+/** A layer with {@link jsonlFileSource}. */
+export const jsonlFileSourceLayer: Layer.Layer<DatasetSource> = Layer.succeed(DatasetSource, jsonlFileSource)

@@ -1,0 +1,45 @@
+import { Predicate } from "effect"
+
+/** What a secret's value is replaced with. */
+export const redactedValue = "[redacted]"
+
+// Compared against a key lowercased and stripped of `-` and `_`, by suffix, so `hfToken`,
+// `HF_TOKEN`, `x-api-key` and `clientSecret` match while `tokens` and `tokenizer` (a metric
+// and a component, not secrets) do not.
+const secretSuffixes = ["apikey", "token", "secret", "password", "passwd", "authorization", "privatekey", "secretaccesskey"]
+
+/** Whether a field of this name holds a secret (`apiKey`, `token`, `password`, `Authorization`, ...). */
+export const isSecretKey = (key: string): boolean => {
+  const normalized = key.toLowerCase().replace(/[-_]/g, "")
+  return secretSuffixes.some((suffix) => normalized.endsWith(suffix))
+}
+
+// Deeper structures are cut here; log fields are rarely nested further.
+const maxDepth = 8
+
+const isPlainRecord = (value: unknown): value is Record<string, unknown> => {
+  if (!Predicate.isObject(value)) return false
+  const prototype = Object.getPrototypeOf(value)
+  return prototype === Object.prototype || prototype === null
+}
+
+const redactValue = (value: unknown, depth: number, seen: WeakSet<object>): unknown => {
+  if (!Array.isArray(value) && !isPlainRecord(value)) return value
+  if (seen.has(value)) return "[Circular]"
+  if (depth >= maxDepth) return "[Nested too deep]"
+  seen.add(value)
+  const copy = Array.isArray(value)
+    ? value.map((item) => redactValue(item, depth + 1, seen))
+    : Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, isSecretKey(key) ? redactedValue : redactValue(item, depth + 1, seen)])
+    )
+  seen.delete(value)
+  return copy
+}
+
+/**
+ * A copy of `value` in which every field with a secret-looking name, at any depth of plain
+ * objects and arrays, holds {@link redactedValue}. Other values (class instances, strings)
+ * pass through unchanged. Secrets must never reach a log line (DESIGN: telemetry).
+ */
+export const redactSecrets = (value: unknown): unknown => redactValue(value, 0, new WeakSet())

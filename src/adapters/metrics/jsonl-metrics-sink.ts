@@ -1,0 +1,110 @@
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { Clock, Effect, Layer, Semaphore, type Scope } from "effect"
+import { MetricsError, MetricsSink } from "../../ports/index.js"
+
+const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
+
+const attempt = <A>(what: string, run: () => Promise<A>): Effect.Effect<A, MetricsError> =>
+  Effect.tryPromise({ try: run, catch: (error) => new MetricsError({ message: `${what}: ${describe(error)}` }) })
+
+// One JSON line per call; JSON.stringify throws on BigInt and cycles in event data.
+const toLine = (value: unknown): Effect.Effect<string, MetricsError> =>
+  Effect.try({
+    try: () => JSON.stringify(value) + "\n",
+    catch: (error) => new MetricsError({ message: `cannot write a metrics line as JSON: ${describe(error)}` })
+  })
+
+interface AppendFile {
+  readonly append: (line: string) => Effect.Effect<void, MetricsError>
+  readonly sync: Effect.Effect<void, MetricsError>
+}
+
+// Opens `file` for appending for the life of the scope; closing syncs it first so that a
+// finished run's metrics are on disk even if no one called `flush`.
+const openAppendFile = Effect.fnUntraced(function*(file: string): Effect.fn.Return<AppendFile, MetricsError, Scope.Scope> {
+  const handle = yield* Effect.acquireRelease(
+    attempt(`cannot open ${file}`, () => fs.open(file, "a")),
+    (handle) =>
+      attempt(`cannot close ${file}`, async () => {
+        try {
+          await handle.sync()
+        } finally {
+          await handle.close()
+        }
+      }).pipe(Effect.catch((error) => Effect.logWarning(error.message)))
+  )
+  // Concurrent appends must not interleave within a line.
+  const lock = yield* Semaphore.make(1)
+  return {
+    append: (line) => attempt(`cannot append to ${file}`, () => handle.appendFile(line)).pipe(lock.withPermits(1)),
+    sync: attempt(`cannot sync ${file}`, () => handle.sync())
+  }
+})
+
+// Replaces `file` with `text` atomically (temp file, fsync, rename, directory fsync), so a
+// reader finds the previous summary or the new one, never a torn file.
+const writeFileAtomically = async (file: string, text: string): Promise<void> => {
+  const temp = `${file}.tmp-${randomBytes(8).toString("hex")}`
+  try {
+    const handle = await fs.open(temp, "wx")
+    try {
+      await handle.writeFile(text)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+    await fs.rename(temp, file)
+  } catch (error) {
+    await fs.rm(temp, { force: true })
+    throw error
+  }
+  const directory = await fs.open(path.dirname(file), "r")
+  try {
+    await directory.sync()
+  } finally {
+    await directory.close()
+  }
+}
+
+/**
+ * A {@link MetricsSink} that appends to `<runDir>/metrics.jsonl` and `<runDir>/events.jsonl`
+ * (`runDir` is created if missing; existing files are kept, so a resumed run continues them).
+ * A record is one line `{"step":…,…metrics}`; `step` always comes first and is the runner's
+ * step even if the metrics hold a key of that name. An event is one line
+ * `{"time":ISO,"name":…,"step":…,"data"?:…}`. Non-finite numbers become `null`, as in JSON.
+ * `summarize` replaces `<runDir>/summary.json` (indented JSON) atomically.
+ * `flush` fsyncs both JSONL files; they are synced and closed when the scope closes.
+ */
+export const makeJsonlMetricsSink = Effect.fn("JsonlMetricsSink.make")(function*(runDir: string) {
+  const directory = path.resolve(runDir)
+  yield* attempt(`cannot create ${directory}`, () => fs.mkdir(directory, { recursive: true }))
+  const metricsFile = yield* openAppendFile(path.join(directory, "metrics.jsonl"))
+  const eventsFile = yield* openAppendFile(path.join(directory, "events.jsonl"))
+  const summaryFile = path.join(directory, "summary.json")
+
+  return MetricsSink.of({
+    record: Effect.fn("JsonlMetricsSink.record")(function*(step, metrics) {
+      // Assigning `step` twice keeps it the first key and the value that wins.
+      yield* metricsFile.append(yield* toLine(Object.assign({ step }, metrics, { step })))
+    }),
+    event: Effect.fn("JsonlMetricsSink.event")(function*(event) {
+      const time = new Date(yield* Clock.currentTimeMillis).toISOString()
+      const line = { time, name: event.name, step: event.step, ...(event.data === undefined ? {} : { data: event.data }) }
+      yield* eventsFile.append(yield* toLine(line))
+    }),
+    summarize: Effect.fn("JsonlMetricsSink.summarize")(function*(summary) {
+      const text = yield* Effect.try({
+        try: () => JSON.stringify(summary, null, 2) + "\n",
+        catch: (error) => new MetricsError({ message: `cannot write the run summary as JSON: ${describe(error)}` })
+      })
+      yield* attempt(`cannot write ${summaryFile}`, () => writeFileAtomically(summaryFile, text))
+    }),
+    flush: Effect.all([metricsFile.sync, eventsFile.sync], { discard: true }).pipe(Effect.withSpan("JsonlMetricsSink.flush"))
+  })
+})
+
+/** A layer with a JSONL {@link MetricsSink} writing into `runDir`; see {@link makeJsonlMetricsSink}. */
+export const jsonlMetricsSinkLayer = (runDir: string): Layer.Layer<MetricsSink, MetricsError> =>
+  Layer.effect(MetricsSink, makeJsonlMetricsSink(runDir))
