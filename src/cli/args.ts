@@ -1,0 +1,72 @@
+/** A parsed command line: the verb, its positional arguments and its flags. */
+export interface ParsedArgs {
+  readonly verb: string | undefined
+  readonly positionals: ReadonlyArray<string>
+  readonly out: string | undefined
+  readonly sets: ReadonlyArray<string>
+  readonly verbose: boolean
+  readonly overwrite: boolean
+  readonly help: boolean
+}
+
+/** A command line that cannot be understood. */
+export class UsageError extends Error {
+  override readonly name = "UsageError"
+}
+
+const valueFlags = new Set(["--out", "--set"])
+const booleanFlags = new Set(["--verbose", "--overwrite", "--help", "-h"])
+
+/** Parses `sous <verb> [positionals] [--out dir] [--set a.b=c ...] [--verbose] [--overwrite]`. */
+export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
+  const positionals: Array<string> = []
+  const sets: Array<string> = []
+  let out: string | undefined
+  const flags = new Set<string>()
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index]!
+    const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined]
+    if (valueFlags.has(name)) {
+      const value = inline ?? argv[++index]
+      if (value === undefined) throw new UsageError(`${name} needs a value`)
+      if (name === "--out") out = value
+      else sets.push(value)
+    } else if (booleanFlags.has(name)) {
+      flags.add(name === "-h" ? "--help" : name)
+    } else if (arg.startsWith("-")) {
+      throw new UsageError(`unknown option ${arg}`)
+    } else {
+      positionals.push(arg)
+    }
+  }
+  return {
+    verb: positionals[0],
+    positionals: positionals.slice(1),
+    out,
+    sets,
+    verbose: flags.has("--verbose"),
+    overwrite: flags.has("--overwrite"),
+    help: flags.has("--help")
+  }
+}
+
+/** The text of `sous --help`. */
+export const usage = `sous: typed training recipes, compiled to workflows
+
+Usage:
+  sous run <recipe> --out <dir> [--set path=value ...] [--overwrite] [--verbose]
+      Train: writes the resolved recipe, metrics.jsonl, events.jsonl, checkpoints/ and
+      summary.json into <dir>. Refuses a directory that already holds a run unless
+      --overwrite is given.
+  sous validate <recipe> [--set path=value ...]
+      Check a recipe and print it with every default filled in.
+  sous plan <recipe> [--set path=value ...]
+      Print the compiled workflow tree with its step, eval and checkpoint schedule.
+
+Options:
+  --set path=value   override a recipe field, e.g. --set optimizer.lr=3e-4 (repeatable)
+  --verbose          on failure, show the full cause instead of one line
+  -h, --help         show this help
+
+Exit codes: 0 success, 1 bad input or failed run, 2 bad command line.
+`

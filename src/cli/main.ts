@@ -1,0 +1,81 @@
+import { Cause, Effect, Exit } from "effect"
+import { pinoLoggerLayer } from "../adapters/logging/pino-logger.js"
+import { runRecipe } from "../kitchen.js"
+import { compileRecipe } from "../recipes/compile-recipe.js"
+import { loadRecipe } from "../recipes/load-recipe.js"
+import { recipeHash, resolvedRecipeJson } from "../recipes/recipe-hash.js"
+import { printPlan } from "../workflows/index.js"
+import { parseArgs, type ParsedArgs, usage, UsageError } from "./args.js"
+import { describeCause } from "./describe-error.js"
+import { makeProgressSink } from "./progress-sink.js"
+import { prepareRunDirectory } from "./run-directory.js"
+
+const out = (text: string) => Effect.sync(() => process.stdout.write(`${text}\n`))
+
+const recipeArgument = (args: ParsedArgs): string => {
+  const [recipe, ...extra] = args.positionals
+  if (recipe === undefined) throw new UsageError(`sous ${args.verb} needs a recipe file`)
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${extra[0]}`)
+  return recipe
+}
+
+const validate = (file: string, args: ParsedArgs) =>
+  Effect.gen(function*() {
+    const recipe = yield* loadRecipe(file, args.sets)
+    yield* out(`${file}: a valid ${recipe.kind} recipe. Resolved, with defaults:`)
+    yield* out(resolvedRecipeJson(recipe))
+  })
+
+const plan = (file: string, args: ParsedArgs) =>
+  Effect.gen(function*() {
+    const recipe = yield* loadRecipe(file, args.sets)
+    const compiled = compileRecipe(recipe, { runId: "plan", recipeHash: recipeHash(recipe), startedAt: 0 })
+    yield* out(printPlan(compiled.workflow))
+    yield* out("")
+    for (const line of compiled.schedule) yield* out(line)
+  })
+
+const run = (file: string, args: ParsedArgs) =>
+  Effect.gen(function*() {
+    if (args.out === undefined) throw new UsageError("sous run needs --out <dir>")
+    const recipe = yield* loadRecipe(file, args.sets)
+    yield* prepareRunDirectory(args.out, resolvedRecipeJson(recipe), args.overwrite)
+    const progress = makeProgressSink({ stream: process.stderr, every: recipe.log.every })
+    const result = yield* runRecipe(recipe, { runDir: args.out, sinks: [progress] })
+    yield* out(`done: ${result.step} steps; metrics, checkpoints and summary.json in ${args.out}`)
+  })
+
+const verbs: Record<string, (file: string, args: ParsedArgs) => Effect.Effect<void, unknown>> = { run, validate, plan }
+
+/**
+ * Runs the `sous` command line and resolves with the exit code: 0 on success, 1 when the
+ * recipe, data or run fails (one clear message on stderr; the cause with `--verbose`), 2 for
+ * a command line that cannot be understood.
+ */
+export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
+  let args: ParsedArgs
+  let program: Effect.Effect<void, unknown>
+  try {
+    args = parseArgs(argv)
+    if (args.help || args.verb === undefined) {
+      process.stdout.write(usage)
+      return args.help ? 0 : 2
+    }
+    const verb = verbs[args.verb]
+    if (verb === undefined) throw new UsageError(`unknown command '${args.verb}'`)
+    program = verb(recipeArgument(args), args)
+  } catch (error) {
+    process.stderr.write(`sous: ${(error as Error).message}\n\n${usage}`)
+    return 2
+  }
+  const logger = pinoLoggerLayer({ minimumLevel: args.verbose ? "Debug" : "Info" })
+  const exit = await Effect.runPromiseExit(program.pipe(Effect.provide(logger)))
+  if (Exit.isSuccess(exit)) return 0
+  const usageError = exit.cause.reasons.find((reason) => Cause.isDieReason(reason) && reason.defect instanceof UsageError)
+  if (usageError !== undefined && Cause.isDieReason(usageError)) {
+    process.stderr.write(`sous: ${(usageError.defect as Error).message}\n`)
+    return 2
+  }
+  process.stderr.write(`sous: ${describeCause(exit.cause, args.verbose)}\n`)
+  return 1
+}

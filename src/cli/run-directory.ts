@@ -1,0 +1,36 @@
+import { existsSync } from "node:fs"
+import { mkdir, rm, writeFile } from "node:fs/promises"
+import { join } from "node:path"
+import { Effect, Schema } from "effect"
+
+/** A run directory that cannot be used as asked. */
+export class RunDirectoryError extends Schema.TaggedError<RunDirectoryError>()("RunDirectoryError", {
+  path: Schema.String,
+  message: Schema.String
+}) {}
+
+/** The files a run writes into its directory. */
+export const runFiles = ["recipe.json", "metrics.jsonl", "events.jsonl", "summary.json", "checkpoints"] as const
+
+/**
+ * Prepares `dir` for a new run. A directory that already holds a run is refused unless
+ * `overwrite` is set, so a typo in `--out` never destroys a finished run's checkpoints;
+ * with `overwrite` only the run's own files are removed.
+ */
+export const prepareRunDirectory = (dir: string, resolvedRecipe: string, overwrite: boolean) =>
+  Effect.tryPromise({
+    try: async () => {
+      const existing = runFiles.filter((name) => existsSync(join(dir, name)))
+      if (existing.length > 0 && !overwrite) {
+        throw new RunDirectoryError({
+          path: dir,
+          message: `${dir} already holds a run (${existing.join(", ")}); choose another --out or pass --overwrite`
+        })
+      }
+      for (const name of existing) await rm(join(dir, name), { recursive: true, force: true })
+      await mkdir(dir, { recursive: true })
+      await writeFile(join(dir, "recipe.json"), `${resolvedRecipe}\n`)
+    },
+    catch: (cause) =>
+      cause instanceof RunDirectoryError ? cause : new RunDirectoryError({ path: dir, message: `cannot prepare ${dir}: ${(cause as Error).message}` })
+  })

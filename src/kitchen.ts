@@ -1,0 +1,63 @@
+/**
+ * The composition root: turns a recipe's adapter settings into layers for the ports its
+ * workflow needs, and runs it. With cli/, the only code that imports adapters.
+ */
+import { randomUUID } from "node:crypto"
+import { fileURLToPath } from "node:url"
+import { join } from "node:path"
+import { Effect, Layer } from "effect"
+import { fsBlobStoreLayer } from "./adapters/blob/fs-blob-store.js"
+import { jsonlFileSourceLayer } from "./adapters/datasets/jsonl-file-source.js"
+import { localBackendLayer } from "./adapters/local/local-backend.js"
+import { combineSinks } from "./adapters/metrics/combine-sinks.js"
+import { makeJsonlMetricsSink } from "./adapters/metrics/jsonl-metrics-sink.js"
+import { makeByteTokenizer } from "./adapters/tokenizers/byte-tokenizer.js"
+import { MetricsSink, Tokenizer } from "./ports/index.js"
+import { compileRecipe } from "./recipes/compile-recipe.js"
+import { RecipeError } from "./recipes/recipe-error.js"
+import { recipeHash } from "./recipes/recipe-hash.js"
+import type { Recipe } from "./recipes/supervised-recipe.js"
+import { runWorkflow } from "./workflows/index.js"
+
+/** Where a run writes and who else listens to its metrics. */
+export interface KitchenOptions {
+  /** The run directory: metrics, events, summary and (by default) checkpoints. */
+  readonly runDir: string
+  /** Extra metrics sinks (a progress display, a tracking service). */
+  readonly sinks?: ReadonlyArray<MetricsSink["Service"]>
+}
+
+/** The directory a checkpoint URI names: `file://` URIs and plain paths; other stores come later. */
+const checkpointDirectory = (recipe: Recipe, runDir: string): Effect.Effect<string, RecipeError> => {
+  const uri = recipe.checkpoint.uri
+  if (uri === undefined) return Effect.succeed(join(runDir, "checkpoints"))
+  if (uri.startsWith("file://")) return Effect.succeed(fileURLToPath(uri))
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(uri)) return Effect.succeed(uri)
+  return Effect.fail(
+    new RecipeError({ source: "recipe", problems: [{ path: "checkpoint.uri", message: `only file:// stores are supported so far, got ${JSON.stringify(uri)}` }] })
+  )
+}
+
+/** Layers for every port a supervised recipe's workflow needs, built from its settings. */
+export const kitchenLayer = (recipe: Recipe, options: KitchenOptions) =>
+  Layer.mergeAll(
+    localBackendLayer({ device: recipe.backend.device }),
+    Layer.succeed(Tokenizer, makeByteTokenizer()),
+    jsonlFileSourceLayer,
+    Layer.unwrap(Effect.map(checkpointDirectory(recipe, options.runDir), fsBlobStoreLayer)),
+    Layer.effect(
+      MetricsSink,
+      Effect.map(makeJsonlMetricsSink(options.runDir), (jsonl) => combineSinks([jsonl, ...(options.sinks ?? [])]))
+    )
+  )
+
+/**
+ * Compiles and runs a recipe to the end: the library entry point behind `sous run`.
+ * Resolves with the runner's result (final step and state).
+ */
+export const runRecipe = (recipe: Recipe, options: KitchenOptions) =>
+  Effect.gen(function*() {
+    const compiled = compileRecipe(recipe, { runId: randomUUID(), recipeHash: recipeHash(recipe), startedAt: Date.now() })
+    const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, options))
+    return yield* runWorkflow(compiled.workflow, { initialState: compiled.initialState }).pipe(Effect.provide(ports))
+  })

@@ -1,0 +1,13 @@
+import { createHash } from "node:crypto"
+import { Schema } from "effect"
+import { Recipe } from "./supervised-recipe.js"
+
+/** The recipe as plain JSON with every default filled in: what the run directory records. */
+export const resolvedRecipeJson = (recipe: Recipe): string => JSON.stringify(Schema.encodeSync(Recipe)(recipe), null, 2)
+
+/**
+ * Digest of the resolved recipe. Checkpoints record it, so resuming with a changed recipe
+ * can be detected.
+ */
+export const recipeHash = (recipe: Recipe): string =>
+  createHash("sha256").update(resolvedRecipeJson(recipe)).digest("hex").slice(0, 16)

@@ -1,0 +1,76 @@
+import {
+  checkpoint,
+  evaluateNll,
+  forwardBackward,
+  loadChatData,
+  type LoadChatDataConfig,
+  logMetrics,
+  nextBatch,
+  type NextBatchConfig,
+  optimizerStep,
+  type OptimizerStepConfig,
+  renderChatData,
+  type RenderChatDataConfig,
+  RunKeys,
+  writeSummary
+} from "../stages/index.js"
+import { loop, sequence, stage, when, workflow } from "./builders.js"
+
+/** Everything the supervised workflow needs to know, gathered by the recipe compiler. */
+export interface SupervisedWorkflowConfig {
+  readonly data: LoadChatDataConfig
+  readonly render: RenderChatDataConfig
+  readonly batch: NextBatchConfig
+  readonly optimizer: OptimizerStepConfig
+  readonly evalBatchSize: number
+  /** Evaluate every this many steps (0: only before and after training). */
+  readonly evalEvery: number
+  /** Checkpoint every this many steps (0: only the final checkpoint). */
+  readonly checkpointEvery: number
+  readonly rendererId: string
+  readonly seed: number
+}
+
+const every = (interval: number) => ({
+  label: `every ${interval} steps`,
+  test: ({ step }: { readonly step: number }) => step % interval === 0
+})
+
+/**
+ * Chat SFT: load and render the data, evaluate, then for each step take a batch, submit
+ * forward/backward, queue the optimizer step behind it, record metrics, and evaluate and
+ * checkpoint on schedule; finally evaluate, save the final checkpoint and write the summary.
+ */
+export const supervisedWorkflow = (config: SupervisedWorkflowConfig) => {
+  const evaluate = stage(evaluateNll({ batchSize: config.evalBatchSize }))
+  const save = (final: boolean) => stage(checkpoint({ final, rendererId: config.rendererId, dataSeed: config.seed }))
+  return workflow({
+    name: "supervised",
+    initial: [RunKeys.runInfo, RunKeys.dataCursor, RunKeys.summary, RunKeys.lastCheckpoint],
+    root: sequence(
+      stage(loadChatData(config.data)),
+      stage(renderChatData(config.render)),
+      evaluate,
+      loop({
+        name: "train",
+        times: { key: RunKeys.totalSteps, label: "totalSteps" },
+        body: sequence(
+          stage(nextBatch(config.batch)),
+          stage(forwardBackward),
+          stage(optimizerStep(config.optimizer)),
+          stage(logMetrics),
+          ...(config.evalEvery > 0 ? [when({ ...every(config.evalEvery), body: evaluate })] : []),
+          ...(config.checkpointEvery > 0 ? [when({ ...every(config.checkpointEvery), body: save(false) })] : [])
+        )
+      }),
+      // The last loop step may have evaluated already; evaluate again only if it did not.
+      when({
+        label: "unless the last step evaluated",
+        test: ({ step }) => config.evalEvery === 0 || step % config.evalEvery !== 0,
+        body: evaluate
+      }),
+      save(true),
+      stage(writeSummary)
+    )
+  })
+}
