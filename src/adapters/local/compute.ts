@@ -1,0 +1,19 @@
+import { Effect } from "effect"
+import { TrainingError } from "../../ports/index.js"
+
+/** The message of a thrown value. */
+export const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+/** Runs TensorFlow.js work, turning a throw (a bug, an out-of-memory) into a `TrainingError`. */
+export const compute = <A>(operation: string, run: () => A): Effect.Effect<A, TrainingError> =>
+  Effect.try({
+    try: run,
+    catch: (error) => new TrainingError({ operation, message: errorMessage(error), retryable: false })
+  })
+
+/** {@link compute} for asynchronous work (reading tensors back, encoding state). */
+export const computeAsync = <A>(operation: string, run: () => Promise<A>): Effect.Effect<A, TrainingError> =>
+  Effect.tryPromise({
+    try: run,
+    catch: (error) => new TrainingError({ operation, message: errorMessage(error), retryable: false })
+  })

@@ -1,0 +1,36 @@
+/**
+ * The local adapter: training and sampling in this process (and the plain TensorFlow.js
+ * pieces under them).
+ * `localBackendLayer` is what the composition root uses; the plain functions let a
+ * benchmark write its own TensorFlow.js loop over the very same model and loss.
+ */
+export { type LocalBackendOptions, localBackendLayer, makeLocalBackend } from "./local-backend.js"
+export { type LocalTrainingClientOptions, makeLocalTrainingClient } from "./local-training-client.js"
+export { makeLocalSamplingClient } from "./local-sampling-client.js"
+export { initTfRuntime, type LocalDevice, type TfRuntime } from "./tf-runtime.js"
+export {
+  architectureProblem,
+  disposeTransformer,
+  initTransformer,
+  parameterCount,
+  transformerLogits,
+  type TransformerParams
+} from "./transformer.js"
+export { type CrossEntropy, targetLogprobs, transformerLoss } from "./cross-entropy.js"
+export { makeTokenBatch, type TokenBatch, type TokenSequence } from "./token-batch.js"
+export { adamWStep, type AdamWState, type AdamWStepResult, disposeAdamW, globalNorm, initAdamW } from "./adamw.js"
+export {
+  clearGradients,
+  createTrainer,
+  disposeTrainer,
+  forwardBackwardPass,
+  forwardPass,
+  type LocalTrainer,
+  type LossResult,
+  optimizerStep
+} from "./local-trainer.js"
+export { restoreTrainer, saveTrainer, stateProblem } from "./trainer-state.js"
+export { decodeState, type DecodedState, encodeState, StateHeader } from "./state-codec.js"
+export { generate, type Generated, type GenerateOptions, promptLogprobs } from "./generate.js"
+export { samplerParams, samplerWeightsProblem } from "./sampler-weights.js"
+export { type SampledToken, sampleToken, seededUniform, type TokenSampling } from "./token-sampler.js"

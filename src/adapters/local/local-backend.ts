@@ -1,0 +1,93 @@
+import { Effect, Layer } from "effect"
+import {
+  type BackendCapabilities,
+  type BackendUnavailableError,
+  InvalidRequestError,
+  type StateRef,
+  TrainingBackend,
+  type TrainingClientConfig
+} from "../../ports/index.js"
+import { errorMessage } from "./compute.js"
+import { makeLocalSamplingClient } from "./local-sampling-client.js"
+import { makeLocalTrainingClient } from "./local-training-client.js"
+import { samplerWeightsProblem } from "./sampler-weights.js"
+import { decodeState } from "./state-codec.js"
+import { initTfRuntime, type LocalDevice } from "./tf-runtime.js"
+import { architectureProblem } from "./transformer.js"
+
+/** Settings of the local backend. */
+export interface LocalBackendOptions {
+  /** Which TensorFlow.js backend to run; `auto` (the default) takes the fastest installed. */
+  readonly device?: LocalDevice
+}
+
+/**
+ * A {@link TrainingBackend} that trains small transformers in this process with
+ * TensorFlow.js, and samples from the weights they save. The tensors of every client it
+ * creates are freed when its scope closes.
+ */
+export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options: LocalBackendOptions = {}) {
+  const runtime = yield* initTfRuntime(options.device ?? "auto")
+  const scope = yield* Effect.scope
+  let clients = 0
+
+  const capabilities: BackendCapabilities = {
+    backend: "local",
+    device: runtime.device,
+    losses: ["cross_entropy"],
+    maxLoraRank: 0,
+    customLoss: false,
+    sampling: true,
+    durableCheckpoints: false
+  }
+
+  const createTrainingClient = Effect.fn("LocalBackend.createTrainingClient")(function*(config: TrainingClientConfig) {
+    const invalid = (message: string) => new InvalidRequestError({ operation: "createTrainingClient", message })
+    if (config.lora !== undefined) {
+      return yield* invalid("the local backend trains every weight and has no LoRA (maxLoraRank is 0)")
+    }
+    const architecture = config.architecture
+    if (architecture === undefined) {
+      return yield* invalid(
+        `the local backend builds models from an architecture; none was given for "${config.baseModel}"`
+      )
+    }
+    const problem = architectureProblem(architecture)
+    if (problem !== undefined) return yield* invalid(problem)
+    clients += 1
+    return yield* makeLocalTrainingClient({
+      modelId: `local-${clients}`,
+      baseModel: config.baseModel,
+      architecture,
+      seed: config.seed,
+      device: runtime.device,
+      scope
+    })
+  })
+
+  const createSamplingClient = Effect.fn("LocalBackend.createSamplingClient")(
+    function*(source: StateRef | { readonly baseModel: string }) {
+      const invalid = (message: string) => new InvalidRequestError({ operation: "createSamplingClient", message })
+      if ("baseModel" in source) {
+        return yield* invalid(
+          `the local backend has no named base models ("${source.baseModel}"); sample from saveWeightsForSampler's bytes`
+        )
+      }
+      if (source._tag !== "Bytes") {
+        return yield* invalid(`the local backend loads weights from bytes, not from ${source.path}`)
+      }
+      const state = yield* Effect.try({ try: () => decodeState(source.bytes), catch: (e) => invalid(errorMessage(e)) })
+      const problem = samplerWeightsProblem(state)
+      if (problem !== undefined) return yield* invalid(problem)
+      return yield* makeLocalSamplingClient(state, scope)
+    }
+  )
+
+  return TrainingBackend.of({ createTrainingClient, createSamplingClient, capabilities: Effect.succeed(capabilities) })
+})
+
+/** The local backend as a layer: `Layer.provide(localBackendLayer({ device: "wasm" }))`. */
+export const localBackendLayer = (
+  options: LocalBackendOptions = {}
+): Layer.Layer<TrainingBackend, BackendUnavailableError> =>
+  Layer.effect(TrainingBackend, makeLocalBackend(options))

@@ -1,0 +1,90 @@
+import * as tf from "@tensorflow/tfjs"
+import { Schema } from "effect"
+import { TransformerArchitecture } from "../../ports/index.js"
+
+/**
+ * The JSON header of a saved local state. `state` files hold weights and optimizer state;
+ * `weights` files (for samplers) hold weights only. `tensors` lists the tensors of the data
+ * section in order, as `tf.io.encodeWeights` laid them out.
+ */
+export const StateHeader = Schema.Struct({
+  format: Schema.Literal("sous-local-state"),
+  version: Schema.Literal(1),
+  name: Schema.String,
+  kind: Schema.Literals(["state", "weights"]),
+  architecture: TransformerArchitecture,
+  step: Schema.Int,
+  tensors: Schema.Array(Schema.Struct({
+    name: Schema.String,
+    shape: Schema.Array(Schema.Int),
+    dtype: Schema.Literal("float32")
+  }))
+})
+export type StateHeader = typeof StateHeader.Type
+
+/** What a state file holds, before it is encoded. */
+export interface StateContents {
+  readonly name: string
+  readonly kind: StateHeader["kind"]
+  readonly architecture: TransformerArchitecture
+  readonly step: number
+  readonly tensors: ReadonlyArray<{ readonly name: string; readonly tensor: tf.Tensor }>
+}
+
+// Layout: 8 magic bytes, the header length (uint32, little endian), the UTF-8 JSON header,
+// then the raw float32 data of every tensor (bit-exact, so a round trip changes nothing).
+const magic = new TextEncoder().encode("sous-tf1")
+const prefixLength = magic.length + 4
+
+const decodeHeaderJson = Schema.decodeUnknownSync(Schema.fromJsonString(StateHeader))
+
+/** Encodes a state to bytes. */
+export const encodeState = async (contents: StateContents): Promise<Uint8Array> => {
+  const { data, specs } = await tf.io.encodeWeights(contents.tensors.map(({ name, tensor }) => ({ name, tensor })))
+  const header: StateHeader = {
+    format: "sous-local-state",
+    version: 1,
+    name: contents.name,
+    kind: contents.kind,
+    architecture: contents.architecture,
+    step: contents.step,
+    tensors: specs.map((spec) => {
+      if (spec.dtype !== "float32") throw new Error(`State tensor ${spec.name} is ${spec.dtype}, not float32`)
+      return { name: spec.name, shape: spec.shape, dtype: spec.dtype }
+    })
+  }
+  const headerBytes = new TextEncoder().encode(JSON.stringify(header))
+  const bytes = new Uint8Array(prefixLength + headerBytes.length + data.byteLength)
+  bytes.set(magic, 0)
+  new DataView(bytes.buffer).setUint32(magic.length, headerBytes.length, true)
+  bytes.set(headerBytes, prefixLength)
+  bytes.set(new Uint8Array(data), prefixLength + headerBytes.length)
+  return bytes
+}
+
+/** A decoded header and the data section it describes. */
+export interface DecodedState {
+  readonly header: StateHeader
+  readonly data: ArrayBuffer
+}
+
+/** Reads the header of state bytes. Throws with a readable message when they are not a local state. */
+export const decodeState = (bytes: Uint8Array): DecodedState => {
+  if (bytes.length < prefixLength || magic.some((byte, i) => bytes[i] !== byte)) {
+    throw new Error("the bytes are not a sous local state (bad magic)")
+  }
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(magic.length, true)
+  const dataStart = prefixLength + headerLength
+  if (dataStart > bytes.length) throw new Error("the state is truncated (header)")
+  const header = decodeHeaderJson(new TextDecoder().decode(bytes.subarray(prefixLength, dataStart)))
+  const expectedBytes = header.tensors.reduce((total, t) => total + 4 * t.shape.reduce((a, b) => a * b, 1), 0)
+  if (bytes.length - dataStart !== expectedBytes) {
+    throw new Error(`the state holds ${bytes.length - dataStart} data bytes, its header describes ${expectedBytes}`)
+  }
+  // A copy, so the tensors never alias the caller's buffer.
+  return { header, data: bytes.slice(dataStart).buffer }
+}
+
+/** The tensors of a decoded state, by name. The caller owns (and disposes) them. */
+export const decodeStateTensors = (state: DecodedState): tf.NamedTensorMap =>
+  tf.io.decodeWeights(state.data, state.header.tensors.map((t) => ({ ...t, shape: [...t.shape] })))

@@ -1,0 +1,73 @@
+/** Uniform numbers in [0, 1) from a 32-bit seed (mulberry32-style mixing); same seed, same stream. */
+export const seededUniform = (seed: number): (() => number) => {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let z = state
+    z = Math.imul(z ^ (z >>> 15), z | 1)
+    z ^= z + Math.imul(z ^ (z >>> 7), z | 61)
+    return ((z ^ (z >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** How to pick the next token: `temperature` 0 is greedy; `topK` ≤ 0 and `topP` 1 turn those filters off. */
+export interface TokenSampling {
+  readonly temperature: number
+  readonly topK: number
+  readonly topP: number
+}
+
+/** A chosen token and its log-probability. */
+export interface SampledToken {
+  readonly token: number
+  readonly logprob: number
+}
+
+const logSoftmax = (values: ArrayLike<number>): Float64Array => {
+  let max = -Infinity
+  for (let i = 0; i < values.length; i++) max = Math.max(max, values[i]!)
+  let total = 0
+  for (let i = 0; i < values.length; i++) total += Math.exp(values[i]! - max)
+  const logTotal = max + Math.log(total)
+  return Float64Array.from(values, (v) => v - logTotal)
+}
+
+/**
+ * Picks the next token from one row of logits. The reported log-probability is the token's
+ * under the temperature-scaled distribution before top-k / top-p truncation (under the raw
+ * logits when greedy), which is what importance weights against the model need.
+ */
+export const sampleToken = (logits: ArrayLike<number>, sampling: TokenSampling, uniform: () => number): SampledToken => {
+  if (sampling.temperature === 0) {
+    const logprobs = logSoftmax(logits)
+    let best = 0
+    for (let i = 1; i < logprobs.length; i++) if (logprobs[i]! > logprobs[best]!) best = i
+    return { token: best, logprob: logprobs[best]! }
+  }
+  const logprobs = logSoftmax(Array.from(logits, (z) => z / sampling.temperature))
+  let candidates = Array.from(logprobs.keys()).sort((a, b) => logprobs[b]! - logprobs[a]!)
+  if (sampling.topK > 0) candidates = candidates.slice(0, sampling.topK)
+  if (sampling.topP < 1) {
+    // The smallest set of most likely tokens whose probability reaches top_p.
+    let cumulative = 0
+    const kept: Array<number> = []
+    for (const token of candidates) {
+      kept.push(token)
+      cumulative += Math.exp(logprobs[token]!)
+      if (cumulative >= sampling.topP) break
+    }
+    candidates = kept
+  }
+  const total = candidates.reduce((sum, token) => sum + Math.exp(logprobs[token]!), 0)
+  let remaining = uniform() * total
+  for (const token of candidates) {
+    remaining -= Math.exp(logprobs[token]!)
+    if (remaining < 0) return { token, logprob: logprobs[token]! }
+  }
+  // Rounding left a sliver of mass unassigned: it belongs to the last candidate.
+  const last = candidates[candidates.length - 1]!
+  return { token: last, logprob: logprobs[last]! }
+}
+
+/** The log-probability of `tokens[i]` at each row `i` of logits (log-softmax in float64). */
+export const logprobOf = (logits: ArrayLike<number>, token: number): number => logSoftmax(logits)[token]!

@@ -1,0 +1,87 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as tf from "@tensorflow/tfjs"
+import { Effect } from "effect"
+import { adamWStep, disposeAdamW, initAdamW } from "../../../src/adapters/local/adamw.js"
+import { initTfRuntime } from "../../../src/adapters/local/tf-runtime.js"
+import { adamParams } from "../../../src/ports/index.js"
+import { maxAbsDiff } from "./fixtures.js"
+
+// This file runs on the plain JavaScript backend (the wasm one is covered elsewhere).
+const cpu = initTfRuntime("cpu")
+
+/** torch.optim.AdamW for one parameter vector, in float64. */
+const handAdamW = (
+  p: Array<number>,
+  gradients: ReadonlyArray<ReadonlyArray<number>>,
+  h: { lr: number; beta1: number; beta2: number; eps: number; wd: number }
+): Array<number> => {
+  const m = p.map(() => 0)
+  const v = p.map(() => 0)
+  gradients.forEach((g, index) => {
+    const t = index + 1
+    for (let i = 0; i < p.length; i++) {
+      p[i] = p[i]! * (1 - h.lr * h.wd)
+      m[i] = h.beta1 * m[i]! + (1 - h.beta1) * g[i]!
+      v[i] = h.beta2 * v[i]! + (1 - h.beta2) * g[i]! ** 2
+      const mHat = m[i]! / (1 - h.beta1 ** t)
+      const vHat = v[i]! / (1 - h.beta2 ** t)
+      p[i] = p[i]! - h.lr * mHat / (Math.sqrt(vHat) + h.eps)
+    }
+  })
+  return p
+}
+
+const runAdamW = (start: ReadonlyArray<number>, gradients: ReadonlyArray<ReadonlyArray<number>>, adam: ReturnType<typeof adamParams>) => {
+  const variables = new Map([["p", tf.variable(tf.tensor1d([...start]))]])
+  const state = initAdamW(variables)
+  const results = gradients.map((g) => {
+    const grad = tf.tensor1d([...g])
+    const result = adamWStep(variables, new Map([["p", grad]]), state, adam)
+    grad.dispose()
+    return result
+  })
+  const out = {
+    p: Array.from(variables.get("p")!.dataSync()),
+    m: Array.from(state.m.get("p")!.dataSync()),
+    step: state.step,
+    results
+  }
+  disposeAdamW(state)
+  variables.get("p")!.dispose()
+  return out
+}
+
+describe("AdamW", () => {
+  it.effect("matches torch's AdamW computed by hand over three steps, weight decay included", () =>
+    Effect.gen(function*() {
+      yield* cpu
+      const h = { lr: 0.1, beta1: 0.9, beta2: 0.95, eps: 1e-8, wd: 0.1 }
+      const start = [1, -2, 0.5, 3]
+      const gradients = [[0.5, -0.25, 0, 2], [0.1, 0.3, -0.2, 2], [-0.4, 0.05, 0.6, -1]]
+      const adam = adamParams({ learning_rate: h.lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weight_decay: h.wd })
+      const tfjs = runAdamW(start, gradients, adam)
+      const expected = handAdamW([...start], gradients, h)
+      assert.strictEqual(tfjs.step, 3)
+      assert.isBelow(maxAbsDiff(tfjs.p, expected), 1e-6)
+      // The first step of Adam moves each weight by about lr·sign(g): check one by hand.
+      const oneStep = runAdamW([1], [[0.5]], adam)
+      assert.closeTo(oneStep.p[0]!, 1 * (1 - 0.1 * 0.1) - 0.1 * 0.5 / (0.5 + 1e-8), 1e-7)
+    }))
+
+  it.effect("clips gradients to the global norm, reporting the norm before clipping", () =>
+    Effect.gen(function*() {
+      yield* cpu
+      const gradients = [[3, 4]]
+      const clipped = runAdamW([0, 0], gradients, adamParams({ grad_clip_norm: 1 }))
+      assert.closeTo(clipped.results[0]!.gradNorm, 5, 1e-6)
+      assert.closeTo(clipped.results[0]!.clipScale, 1 / (5 + 1e-6), 1e-9)
+      // m = (1 − β1)·g after one step, with g scaled down to norm 1: (0.1·0.6, 0.1·0.8).
+      assert.isBelow(maxAbsDiff(clipped.m, [0.06, 0.08]), 1e-6)
+
+      const loose = runAdamW([0, 0], gradients, adamParams({ grad_clip_norm: 10 }))
+      assert.strictEqual(loose.results[0]!.clipScale, 1)
+      assert.isBelow(maxAbsDiff(loose.m, [0.3, 0.4]), 1e-6)
+      const off = runAdamW([0, 0], gradients, adamParams({ grad_clip_norm: 0 }))
+      assert.strictEqual(off.results[0]!.clipScale, 1)
+    }))
+})

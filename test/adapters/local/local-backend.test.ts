@@ -1,0 +1,42 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { localBackendLayer } from "../../../src/adapters/local/local-backend.js"
+import { type BackendUnavailableError, TrainingBackend, type TrainingCallError } from "../../../src/ports/index.js"
+import { tinyArchitecture } from "./fixtures.js"
+
+describe("localBackendLayer", () => {
+  it.effect("reports honest capabilities and refuses what it cannot build", () =>
+    Effect.gen(function*() {
+      const backend = yield* TrainingBackend
+      assert.deepStrictEqual(yield* backend.capabilities, {
+        backend: "local",
+        device: "wasm (SIMD, 1 thread)",
+        losses: ["cross_entropy"],
+        maxLoraRank: 0,
+        customLoss: false,
+        sampling: true,
+        durableCheckpoints: false
+      })
+      const refuses = Effect.fnUntraced(function*(create: Effect.Effect<unknown, TrainingCallError | BackendUnavailableError>, message: string) {
+        const error = yield* Effect.flip(create)
+        assert.strictEqual(error._tag, "InvalidRequestError")
+        assert.include(error.message, message)
+      })
+      yield* refuses(backend.createTrainingClient({ baseModel: "tiny", seed: 1 }), "architecture")
+      yield* refuses(
+        backend.createTrainingClient({ baseModel: "tiny", architecture: tinyArchitecture, seed: 1, lora: { rank: 8 } }),
+        "LoRA"
+      )
+      yield* refuses(
+        backend.createTrainingClient({ baseModel: "tiny", architecture: { ...tinyArchitecture, heads: 5 }, seed: 1 }),
+        "divisible"
+      )
+      yield* refuses(backend.createSamplingClient({ baseModel: "tiny" }), "no named base models")
+      const client = yield* backend.createTrainingClient({ baseModel: "tiny", architecture: tinyArchitecture, seed: 1 })
+      const info = yield* client.info
+      assert.strictEqual(info.modelId, "local-1")
+      assert.strictEqual(info.baseModel, "tiny")
+      assert.strictEqual(info.device, "wasm (SIMD, 1 thread)")
+      assert.isAbove(info.parameterCount, 0)
+    }).pipe(Effect.provide(localBackendLayer({ device: "wasm" }))))
+})

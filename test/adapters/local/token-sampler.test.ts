@@ -1,0 +1,44 @@
+import { assert, describe, it } from "@effect/vitest"
+import { sampleToken, seededUniform } from "../../../src/adapters/local/token-sampler.js"
+
+const logits = [Math.log(0.5), Math.log(0.3), Math.log(0.2)]
+const draw = (count: number, sampling: { temperature: number; topK: number; topP: number }, seed = 1) => {
+  const uniform = seededUniform(seed)
+  const counts = [0, 0, 0]
+  for (let i = 0; i < count; i++) counts[sampleToken(logits, sampling, uniform).token]! += 1
+  return counts.map((c) => c / count)
+}
+
+describe("sampleToken", () => {
+  it("draws from the softmax at temperature 1 and reports its log-probability", () => {
+    const frequencies = draw(4000, { temperature: 1, topK: -1, topP: 1 })
+    assert.closeTo(frequencies[0]!, 0.5, 0.03)
+    assert.closeTo(frequencies[1]!, 0.3, 0.03)
+    assert.closeTo(frequencies[2]!, 0.2, 0.03)
+    const { token, logprob } = sampleToken(logits, { temperature: 1, topK: -1, topP: 1 }, seededUniform(3))
+    assert.closeTo(logprob, Math.log([0.5, 0.3, 0.2][token]!), 1e-9)
+  })
+
+  it("is greedy at temperature 0 and keeps only the allowed tokens with top_k and top_p", () => {
+    assert.deepStrictEqual(sampleToken(logits, { temperature: 0, topK: -1, topP: 1 }, seededUniform(1)), {
+      token: 0,
+      logprob: Math.log(0.5)
+    })
+    assert.deepStrictEqual(draw(500, { temperature: 1, topK: 1, topP: 1 }), [1, 0, 0])
+    const nucleus = draw(2000, { temperature: 1, topK: -1, topP: 0.7 })
+    assert.strictEqual(nucleus[2], 0)
+    assert.closeTo(nucleus[0]!, 0.5 / 0.8, 0.04)
+    const topTwo = draw(2000, { temperature: 1, topK: 2, topP: 1 })
+    assert.strictEqual(topTwo[2], 0)
+  })
+
+  it("repeats its draws for the same seed", () => {
+    const a = seededUniform(42)
+    const b = seededUniform(42)
+    const c = seededUniform(43)
+    const first = Array.from({ length: 5 }, a)
+    assert.deepStrictEqual(Array.from({ length: 5 }, b), first)
+    assert.notDeepEqual(Array.from({ length: 5 }, c), first)
+    assert.isTrue(first.every((u) => u >= 0 && u < 1))
+  })
+})

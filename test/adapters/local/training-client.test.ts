@@ -1,0 +1,230 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as tf from "@tensorflow/tfjs"
+import { Effect } from "effect"
+import { makeLocalBackend } from "../../../src/adapters/local/local-backend.js"
+import { decodeState } from "../../../src/adapters/local/state-codec.js"
+import { adamParams, type Datum, float32, fromInts, int64, type StateRef } from "../../../src/ports/index.js"
+import {
+  awaitCall,
+  fixedBatch,
+  maxAbsDiff,
+  sequenceDatum,
+  tinyArchitecture,
+  tinyClient,
+  weightBytes,
+  weightValues
+} from "./fixtures.js"
+
+const backend = makeLocalBackend({ device: "wasm" })
+const adam = adamParams({ learning_rate: 1e-2 })
+
+const bytesOf = (ref: StateRef): Uint8Array => {
+  if (ref._tag !== "Bytes") throw new Error("expected bytes")
+  return ref.bytes
+}
+
+describe("LocalTrainingClient", () => {
+  it.effect("learns a fixed batch: the loss falls by more than half in 50 steps", () =>
+    Effect.gen(function*() {
+      const client = yield* tinyClient(yield* backend, 7)
+      const losses: Array<number> = []
+      for (let step = 0; step < 50; step++) {
+        const fb = yield* client.forwardBackward(fixedBatch, "cross_entropy")
+        const opt = yield* client.optimStep(adam)
+        losses.push((yield* fb.result).metrics["loss:sum"]!)
+        yield* opt.result
+      }
+      assert.isBelow(losses[49]!, losses[0]! * 0.5)
+    }))
+
+  it.effect("accumulates gradients: two halves then a step equal the whole batch then a step", () =>
+    Effect.gen(function*() {
+      const b = yield* backend
+      const halves = yield* tinyClient(b, 3)
+      const whole = yield* tinyClient(b, 3)
+      const initial = yield* weightValues(whole)
+
+      const first = yield* awaitCall(halves.forwardBackward(fixedBatch.slice(0, 2), "cross_entropy"))
+      const second = yield* awaitCall(halves.forwardBackward(fixedBatch.slice(2), "cross_entropy"))
+      yield* awaitCall(halves.optimStep(adam))
+      const all = yield* awaitCall(whole.forwardBackward(fixedBatch, "cross_entropy"))
+      yield* awaitCall(whole.optimStep(adam))
+
+      const a = yield* weightValues(halves)
+      const w = yield* weightValues(whole)
+      assert.isAbove(maxAbsDiff(w, initial), 1e-3, "the step changed the weights")
+      assert.isBelow(maxAbsDiff(a, w), 1e-6)
+      const summed = first.metrics["loss:sum"]! + second.metrics["loss:sum"]!
+      assert.closeTo(summed, all.metrics["loss:sum"]!, 1e-5 * summed)
+      assert.strictEqual(first.metrics["weights:sum"]! + second.metrics["weights:sum"]!, 26)
+      assert.strictEqual(all.metrics["weights:sum"], 26)
+    }))
+
+  it.effect("runs calls in submission order: a step queued before awaiting forward/backward applies after it", () =>
+    Effect.gen(function*() {
+      const b = yield* backend
+      const queued = yield* tinyClient(b, 4)
+      const fb = yield* queued.forwardBackward(fixedBatch, "cross_entropy")
+      const step = yield* queued.optimStep(adam)
+      const after = yield* queued.forward(fixedBatch, "cross_entropy")
+      const saved = yield* queued.saveState("after-one-step")
+      // Await in reverse order: each result still reflects its place in the queue.
+      const state = decodeState(bytesOf(yield* saved.result))
+      const afterLoss = (yield* after.result).metrics["loss:sum"]!
+      const stepMetrics = (yield* step.result).metrics
+      const beforeLoss = (yield* fb.result).metrics["loss:sum"]!
+
+      const sequential = yield* tinyClient(b, 4)
+      const expectedBefore = (yield* awaitCall(sequential.forwardBackward(fixedBatch, "cross_entropy"))).metrics
+      yield* awaitCall(sequential.optimStep(adam))
+      const expectedAfter = (yield* awaitCall(sequential.forward(fixedBatch, "cross_entropy"))).metrics
+
+      assert.strictEqual(state.header.step, 1)
+      assert.strictEqual(beforeLoss, expectedBefore["loss:sum"])
+      assert.strictEqual(afterLoss, expectedAfter["loss:sum"])
+      assert.isBelow(afterLoss, beforeLoss)
+      assert.isAbove(stepMetrics["grad_norm:mean"]!, 0)
+      assert.strictEqual(stepMetrics["learning_rate:mean"], 1e-2)
+    }))
+
+  it.effect("pads a batch without changing the results of its shorter sequences", () =>
+    Effect.gen(function*() {
+      const client = yield* tinyClient(yield* backend, 5)
+      const short = sequenceDatum([4, 2, 9])
+      const alone = yield* awaitCall(client.forward([short], "cross_entropy"))
+      const padded = yield* awaitCall(client.forward([short, fixedBatch[0]!], "cross_entropy"))
+      const aloneLogprobs = alone.loss_fn_outputs[0]!["logprobs"]!.data
+      const paddedLogprobs = padded.loss_fn_outputs[0]!["logprobs"]!.data
+      assert.strictEqual(aloneLogprobs.length, 2)
+      assert.strictEqual(paddedLogprobs.length, 2)
+      assert.strictEqual(padded.loss_fn_outputs[1]!["logprobs"]!.data.length, 8)
+      assert.isBelow(maxAbsDiff(aloneLogprobs, paddedLogprobs), 1e-6)
+    }))
+
+  it.effect("rejects bad requests with an InvalidRequestError before any compute", () =>
+    Effect.gen(function*() {
+      const client = yield* tinyClient(yield* backend, 6)
+      const good = fixedBatch[0]!
+      const withInputs = (patch: Partial<Datum["loss_fn_inputs"]>, drop?: string): Datum => {
+        const inputs: Record<string, Datum["loss_fn_inputs"][string]> = { ...good.loss_fn_inputs }
+        for (const [key, value] of Object.entries(patch)) if (value !== undefined) inputs[key] = value
+        if (drop !== undefined) delete inputs[drop]
+        return { model_input: good.model_input, loss_fn_inputs: inputs }
+      }
+      const cases: ReadonlyArray<readonly [ReadonlyArray<Datum>, string]> = [
+        [[good, withInputs({}, "target_tokens")], "datum 1: loss_fn_inputs.target_tokens is missing"],
+        [[good, withInputs({}, "weights")], "datum 1: loss_fn_inputs.weights is missing"],
+        [[withInputs({ target_tokens: float32([2, 3, 4, 5, 6, 7, 8, 9]) })], "datum 0: loss_fn_inputs.target_tokens must be int64"],
+        [[withInputs({ weights: float32([1, 1, 1]) })], "datum 0: loss_fn_inputs.weights has 3 values, model_input has 8 tokens"],
+        [[withInputs({ weights: { data: [1, 1, 1, 1, 1, 1, 1, 1], dtype: "float32", shape: [2, 4] } })], "must be 1-D"],
+        [[withInputs({ target_tokens: int64([2, 3, 4, 5, 6, 7, 8, 16]) })], "target_tokens holds a token id outside [0, 16)"],
+        [[withInputs({ weights: float32([1, 1, 1, Number.NaN, 1, 1, 1, 1]) })], "weights holds a value that is not finite"],
+        [[good, good, sequenceDatum([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])], "datum 2: model_input has 9 tokens, more than the model's context length 8"],
+        [[{ model_input: fromInts([]), loss_fn_inputs: {} }], "datum 0: model_input is empty"],
+        [[], "no datums"]
+      ]
+      const tensorsBefore = tf.memory().numTensors
+      for (const [data, message] of cases) {
+        const error = yield* Effect.flip(client.forwardBackward(data, "cross_entropy"))
+        assert.strictEqual(error._tag, "InvalidRequestError")
+        assert.include(error.message, message)
+      }
+      const unsupported = yield* Effect.flip(client.forwardBackward(fixedBatch, "ppo"))
+      assert.include(unsupported.message, "not supported by the local backend yet")
+      const badAdam = yield* Effect.flip(client.optimStep({ ...adam, beta1: 1 }))
+      assert.include(badAdam.message, "beta1")
+      // Nothing was queued or computed: no tensor was made and the weights are untouched.
+      assert.strictEqual(tf.memory().numTensors, tensorsBefore)
+      const fresh = yield* tinyClient(yield* backend, 6)
+      assert.deepStrictEqual(yield* weightBytes(client), yield* weightBytes(fresh))
+    }))
+
+  it.effect("saves and loads state bit-exactly, optimizer included", () =>
+    Effect.gen(function*() {
+      const b = yield* backend
+      const original = yield* tinyClient(b, 11)
+      for (let step = 0; step < 2; step++) {
+        yield* awaitCall(original.forwardBackward(fixedBatch, "cross_entropy"))
+        yield* awaitCall(original.optimStep(adam))
+      }
+      const saved = yield* awaitCall(original.saveState("checkpoint"))
+      yield* awaitCall(original.forwardBackward(fixedBatch, "cross_entropy"))
+      yield* awaitCall(original.optimStep(adam))
+      const continued = yield* weightBytes(original)
+
+      const restored = yield* tinyClient(b, 99)
+      yield* awaitCall(restored.loadState(saved, { optimizer: true }))
+      assert.deepStrictEqual(bytesOf(yield* awaitCall(restored.saveState("checkpoint"))), bytesOf(saved))
+      yield* awaitCall(restored.forwardBackward(fixedBatch, "cross_entropy"))
+      yield* awaitCall(restored.optimStep(adam))
+      assert.deepStrictEqual(yield* weightBytes(restored), continued)
+
+      // Weights only: the optimizer starts afresh, so the next step differs.
+      const weightsOnly = yield* tinyClient(b, 99)
+      yield* awaitCall(weightsOnly.loadState(saved, { optimizer: false }))
+      yield* awaitCall(weightsOnly.forwardBackward(fixedBatch, "cross_entropy"))
+      yield* awaitCall(weightsOnly.optimStep(adam))
+      assert.notDeepEqual(yield* weightBytes(weightsOnly), continued)
+    }))
+
+  it.effect("refuses states it cannot load", () =>
+    Effect.gen(function*() {
+      const b = yield* backend
+      const client = yield* tinyClient(b, 12)
+      const state = yield* awaitCall(client.saveState("s"))
+      const sampler = yield* awaitCall(client.saveWeightsForSampler("w"))
+      const wider = yield* b.createTrainingClient({
+        baseModel: "wider",
+        architecture: { ...tinyArchitecture, width: 32 },
+        seed: 1
+      })
+      const refusals: ReadonlyArray<readonly [Effect.Effect<unknown, { readonly message: string; readonly _tag: string }>, string]> = [
+        [wider.loadState(state, { optimizer: true }), "architecture"],
+        [client.loadState(sampler, { optimizer: true }), "weights only"],
+        [client.loadState({ _tag: "Bytes", bytes: new Uint8Array([1, 2, 3]) }, { optimizer: false }), "not a sous local state"],
+        [client.loadState({ _tag: "Remote", path: "tinker://x/weights/y" }, { optimizer: false }), "from bytes"]
+      ]
+      for (const [load, message] of refusals) {
+        const error = yield* Effect.flip(load)
+        assert.strictEqual(error._tag, "InvalidRequestError")
+        assert.include(error.message, message)
+      }
+      // Weights-only bytes load fine when the optimizer is not asked for.
+      yield* awaitCall(client.loadState(sampler, { optimizer: false }))
+    }))
+
+  it.effect("is deterministic: same seed and data give bit-identical weights", () =>
+    Effect.gen(function*() {
+      const b = yield* backend
+      const train = Effect.fnUntraced(function*(seed: number) {
+        const client = yield* tinyClient(b, seed)
+        for (let step = 0; step < 3; step++) {
+          yield* awaitCall(client.forwardBackward(fixedBatch, "cross_entropy"))
+          yield* awaitCall(client.optimStep(adamParams({ learning_rate: 1e-2, weight_decay: 0.1, grad_clip_norm: 1 })))
+        }
+        return yield* weightBytes(client)
+      })
+      const first = yield* train(21)
+      assert.deepStrictEqual(yield* train(21), first)
+      assert.notDeepEqual(yield* train(22), first)
+    }))
+
+  it.effect("keeps the number of live tensors flat over 100 steps", () =>
+    Effect.gen(function*() {
+      const client = yield* tinyClient(yield* backend, 13)
+      const step = Effect.gen(function*() {
+        yield* awaitCall(client.forwardBackward(fixedBatch, "cross_entropy"))
+        yield* awaitCall(client.optimStep(adamParams({ learning_rate: 1e-3, grad_clip_norm: 1, weight_decay: 0.01 })))
+      })
+      yield* step
+      const tensors = tf.memory().numTensors
+      for (let i = 0; i < 100; i++) {
+        yield* step
+        if (i % 25 === 0) {
+          yield* awaitCall(client.forward(fixedBatch, "cross_entropy"))
+          yield* awaitCall(client.loadState(yield* awaitCall(client.saveState("s")), { optimizer: true }))
+        }
+      }
+      assert.strictEqual(tf.memory().numTensors, tensors)
+    }))
+})

@@ -1,0 +1,69 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as tf from "@tensorflow/tfjs"
+import { Effect } from "effect"
+import { makeLocalBackend } from "../../../src/adapters/local/local-backend.js"
+import { initTfRuntime } from "../../../src/adapters/local/tf-runtime.js"
+import {
+  architectureProblem,
+  disposeTransformer,
+  initTransformer,
+  parameterCount,
+  transformerLogits,
+  type TransformerParams
+} from "../../../src/adapters/local/transformer.js"
+import { adamParams } from "../../../src/ports/index.js"
+import { awaitCall, fixedBatch, tinyArchitecture, tinyClient, weightBytes } from "./fixtures.js"
+
+// This file runs on the plain JavaScript backend.
+const cpu = initTfRuntime("cpu")
+
+const values = (params: TransformerParams): Array<Float32Array> =>
+  params.names.map((name) => params.variables.get(name)!.dataSync() as Float32Array)
+
+describe("transformer", () => {
+  it.effect("initialises deterministically from the seed", () =>
+    Effect.gen(function*() {
+      yield* cpu
+      const a = initTransformer(tinyArchitecture, 1)
+      const b = initTransformer(tinyArchitecture, 1)
+      const c = initTransformer(tinyArchitecture, 2)
+      assert.deepStrictEqual(values(a), values(b))
+      assert.notDeepEqual(values(a), values(c))
+      const total = values(a).reduce((sum, v) => sum + v.length, 0)
+      assert.strictEqual(total, parameterCount(tinyArchitecture))
+      // vocab 16, ctx 8, width 16, 2 layers: embeddings + 2 blocks + final norm + unembedding.
+      assert.strictEqual(total, 16 * 16 + 8 * 16 + 2 * (4 * 16 + 4 * 256 + 3 * 16 + 2 * 16 * 64 + 64 + 16) + 32 + 256)
+      for (const params of [a, b, c]) disposeTransformer(params)
+    }))
+
+  it.effect("gives logits of shape [batch, length, vocab] and refuses inputs longer than the context", () =>
+    Effect.gen(function*() {
+      yield* cpu
+      const params = initTransformer(tinyArchitecture, 3)
+      const shape = tf.tidy(() => transformerLogits(params, tf.zeros([2, 5], "int32")).shape)
+      assert.deepStrictEqual(shape, [2, 5, 16])
+      assert.throws(() => tf.tidy(() => transformerLogits(params, tf.zeros([1, 9], "int32"))), /context length 8/)
+      assert.throws(() => initTransformer({ ...tinyArchitecture, heads: 3 }, 1), /not divisible/)
+      assert.strictEqual(architectureProblem({ ...tinyArchitecture, heads: 3 }), "width 16 is not divisible by heads 3")
+      disposeTransformer(params)
+    }))
+
+  it.effect("trains deterministically on the cpu backend too", () =>
+    Effect.gen(function*() {
+      const backend = yield* makeLocalBackend({ device: "cpu" })
+      const train = Effect.fnUntraced(function*() {
+        const client = yield* tinyClient(backend, 31)
+        let loss = 0
+        for (let step = 0; step < 3; step++) {
+          loss = (yield* awaitCall(client.forwardBackward(fixedBatch, "cross_entropy"))).metrics["loss:sum"]!
+          yield* awaitCall(client.optimStep(adamParams({ learning_rate: 1e-2 })))
+        }
+        return { loss, weights: yield* weightBytes(client) }
+      })
+      const first = yield* train()
+      const second = yield* train()
+      assert.deepStrictEqual(second.weights, first.weights)
+      assert.strictEqual(second.loss, first.loss)
+      assert.strictEqual((yield* backend.capabilities).device, "cpu (JavaScript)")
+    }))
+})
