@@ -31,7 +31,7 @@ for (let index = pairs.length - 1; index > 0; index--) {
 const chat = ([a, b]: [number, number]) => {
   const question = phrasings[Math.floor(random() * phrasings.length)]!(a, b)
   const messages = [
-    ...(random() < 0.25 ? [{ role: "system", content: "You are a calculator. Answer with the number only." }] : []),
+    ...(random() < 0.25 ? [{ role: "system", content: "Be exact." }] : []),
     { role: "user", content: question },
     { role: "assistant", content: String(a + b) }
   ]

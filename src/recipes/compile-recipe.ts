@@ -25,7 +25,7 @@ const describeSchedule = (recipe: Recipe): Array<string> => {
   const { lr, schedule, warmupSteps, minLrRatio } = recipe.optimizer
   return [
     `steps: ${length}`,
-    `lr: ${schedule} from ${lr}, ${warmupSteps} warmup steps${schedule === "constant" ? "" : `, down to ${lr * minLrRatio}`}`,
+    `lr: ${schedule} from ${lr}, ${warmupSteps} warmup steps${schedule === "constant" ? "" : `, down to ${Number((lr * minLrRatio).toPrecision(3))}`}`,
     `eval: held-out NLL ${evals}`,
     `checkpoints: ${checkpoints}, on ${recipe.checkpoint.uri ?? "<out>/checkpoints"}`
   ]

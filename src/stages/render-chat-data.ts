@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { type Datum, DatasetRowError, Tokenizer } from "../ports/index.js"
+import { type Datum, DatasetRowError, MetricsSink, Tokenizer } from "../ports/index.js"
 import type { ChatRow } from "./chat.js"
 import { type ChatFormat, renderChat, type TrainOn } from "./chat-renderer.js"
 import { supervisedDatum, trainedTokens } from "./datum-builder.js"
@@ -43,7 +43,10 @@ const renderRows = Effect.fnUntraced(function*(rows: ReadonlyArray<SourcedRow<Ch
   return data
 })
 
-/** Renders conversations to `cross_entropy` datums and fixes the number of optimizer steps. */
+/**
+ * Renders conversations to `cross_entropy` datums and fixes the number of optimizer steps,
+ * announcing it in a `schedule` event (progress displays start from it).
+ */
 export const renderChatData = (config: RenderChatDataConfig) =>
   defineStage({
     name: "render",
@@ -56,5 +59,10 @@ export const renderChatData = (config: RenderChatDataConfig) =>
       context.set(RunKeys.evalData, yield* renderRows(context.get(RunKeys.evalRows), config))
       const steps = config.steps ?? Math.max(1, Math.ceil(((config.epochs ?? 1) * train.length) / config.batchSize))
       context.set(RunKeys.totalSteps, steps)
+      yield* (yield* MetricsSink).event({
+        name: "schedule",
+        step: context.step,
+        data: { totalSteps: steps, trainExamples: train.length, evalExamples: context.get(RunKeys.evalRows).length }
+      })
     })
   })
