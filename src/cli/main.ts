@@ -1,4 +1,4 @@
-import { Cause, Effect, Exit } from "effect"
+import { Cause, Effect, Exit, Fiber } from "effect"
 import { pinoLoggerLayer } from "../adapters/logging/pino-logger.js"
 import { runRecipe } from "../kitchen.js"
 import { compileRecipe } from "../recipes/compile-recipe.js"
@@ -69,7 +69,15 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     return 2
   }
   const logger = pinoLoggerLayer({ minimumLevel: args.verbose ? "Debug" : "Info" })
-  const exit = await Effect.runPromiseExit(program.pipe(Effect.provide(logger)))
+  const fiber = Effect.runFork(program.pipe(Effect.provide(logger)))
+  // Ctrl-C interrupts the run instead of killing the process, so stages release their work
+  // (a half-written checkpoint is removed; committed ones are never touched).
+  const interrupt = () => Effect.runFork(Fiber.interrupt(fiber))
+  process.once("SIGINT", interrupt)
+  process.once("SIGTERM", interrupt)
+  const exit = await Effect.runPromise(Fiber.await(fiber))
+  process.off("SIGINT", interrupt)
+  process.off("SIGTERM", interrupt)
   if (Exit.isSuccess(exit)) return 0
   const usageError = exit.cause.reasons.find((reason) => Cause.isDieReason(reason) && reason.defect instanceof UsageError)
   if (usageError !== undefined && Cause.isDieReason(usageError)) {

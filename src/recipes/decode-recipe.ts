@@ -1,22 +1,7 @@
-import { Effect, Exit, Schema, SchemaIssue } from "effect"
+import { Effect, Exit, Schema } from "effect"
+import { schemaProblems } from "../ports/index.js"
 import { RecipeError, type RecipeProblem } from "./recipe-error.js"
 import { Recipe } from "./supervised-recipe.js"
-
-const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
-
-const dotted = (path: ReadonlyArray<PropertyKey>): string =>
-  path.reduce<string>((text, key) => (typeof key === "number" ? `${text}[${key}]` : text === "" ? String(key) : `${text}.${String(key)}`), "")
-
-const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): { found: boolean; value?: unknown } => {
-  let current: unknown = input
-  for (const key of path) {
-    if (typeof current !== "object" || current === null || !(key in current)) return { found: false }
-    current = (current as Record<PropertyKey, unknown>)[key]
-  }
-  return { found: true, value: current }
-}
-
-const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1)
 
 /** Checks that need several fields at once, which a per-field schema cannot see. */
 const crossFieldProblems = (recipe: Recipe): Array<RecipeProblem> => {
@@ -46,11 +31,5 @@ export const decodeRecipe = (input: unknown, source: string): Effect.Effect<Reci
   }
   const error = Exit.findErrorOption(exit)
   if (error._tag === "None") return Effect.die(exit.cause)
-  const problems = formatter(error.value.issue).issues.map((issue): RecipeProblem => {
-    const path = (issue.path ?? []).map((segment) => (typeof segment === "object" ? segment.key : segment))
-    const found = valueAt(input, path)
-    const got = found.found && !issue.message.includes("excess") ? `, got ${JSON.stringify(found.value)}` : ""
-    return { path: dotted(path), message: `${lowerFirst(issue.message)}${got}` }
-  })
-  return Effect.fail(new RecipeError({ source, problems }))
+  return Effect.fail(new RecipeError({ source, problems: schemaProblems(error.value, input) }))
 }

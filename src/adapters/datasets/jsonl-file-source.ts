@@ -2,7 +2,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Layer, Schema, Stream } from "effect"
-import { DatasetError, type DatasetRow, DatasetRowError, DatasetSource } from "../../ports/index.js"
+import { DatasetError, type DatasetRow, DatasetRowError, DatasetSource, formatSchemaProblems, schemaProblems } from "../../ports/index.js"
 
 const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
@@ -49,11 +49,11 @@ export const jsonlFileSource: DatasetSource["Service"] = DatasetSource.of({
       const parseRow = Effect.fnUntraced(function*(text: string, line: number): Effect.fn.Return<DatasetRow<A>, DatasetRowError> {
         const json = yield* Effect.try({
           try: (): unknown => JSON.parse(text),
-          catch: (error) => new DatasetRowError({ uri, line, message: `${uri} line ${line} is not valid JSON: ${describe(error)}` })
+          catch: (error) => new DatasetRowError({ uri, line, message: `not valid JSON: ${describe(error)}` })
         })
         const value = yield* decode(json, { errors: "all" }).pipe(
           Effect.mapError((error) =>
-            new DatasetRowError({ uri, line, message: `${uri} line ${line} does not match the row schema:\n${error.message}` })
+            new DatasetRowError({ uri, line, message: formatSchemaProblems(schemaProblems(error, json)) })
           )
         )
         return { line, value }

@@ -1,0 +1,81 @@
+import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { runCli } from "./run-cli.js"
+
+const dir = mkdtempSync(join(tmpdir(), "sous-cli-"))
+const write = (name: string, text: string) => {
+  const path = join(dir, name)
+  writeFileSync(path, text)
+  return path
+}
+const goodRow = JSON.stringify({ messages: [{ role: "user", content: "1+1?" }, { role: "assistant", content: "2" }] })
+const train = write("train.jsonl", `${goodRow}\n${goodRow}\n`)
+const recipe = (extra = "") => `kind: supervised\ndata:\n  train: ${train}\n${extra}`
+
+/** A stack trace line, which users should only see with --verbose. */
+const stackLine = /^\s+at .+\(.+:\d+:\d+\)$/m
+
+describe("sous exit codes and messages", () => {
+  it("prints usage and exits 2 without a command, 0 with --help", () => {
+    const bare = runCli([])
+    expect(bare.code).toBe(2)
+    expect(bare.stdout).toContain("Usage:")
+    expect(runCli(["--help"]).code).toBe(0)
+  })
+
+  it("exits 2 on an unknown command, an unknown option or a missing --out", () => {
+    const unknown = runCli(["bake", "x.yaml"])
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toContain("unknown command 'bake'")
+    expect(runCli(["validate", "x.yaml", "--fast"]).stderr).toContain("unknown option --fast")
+    const noOut = runCli(["run", write("ok.yaml", recipe())])
+    expect(noOut.code).toBe(2)
+    expect(noOut.stderr).toContain("sous run needs --out <dir>")
+  })
+
+  it("validates a good recipe and prints it resolved", () => {
+    const result = runCli(["validate", write("valid.yaml", recipe()), "--set", "optimizer.lr=0.01"])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain("a valid supervised recipe")
+    expect(result.stdout).toContain('"lr": 0.01')
+  })
+
+  it("reports every recipe problem with its path, once, without a stack trace", () => {
+    const result = runCli(["validate", write("bad.yaml", recipe("optimizer:\n  lr: -1\ntraining:\n  batchSize: 0\n"))])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain("optimizer.lr: expected a positive number, got -1")
+    expect(result.stderr).toContain("training.batchSize: expected a positive integer, got 0")
+    expect(result.stderr).not.toMatch(stackLine)
+  })
+
+  it("names the file and line of a bad dataset row; --verbose adds the cause", () => {
+    const badData = write("bad.jsonl", `${goodRow}\n${goodRow}\n{"messages": [{"role": "robot", "content": "hi"}]}\n`)
+    const path = write("bad-data.yaml", `kind: supervised\ndata:\n  train: ${badData}\ntraining:\n  steps: 1\n`)
+    const result = runCli(["run", path, "--out", join(dir, "bad-data-run")])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain(`sous: ${badData}:3: messages[0].role: expected "system" | "user" | "assistant", got "robot"`)
+    expect(result.stderr).not.toMatch(stackLine)
+    const verbose = runCli(["run", path, "--out", join(dir, "bad-data-run-2"), "--verbose"])
+    expect(verbose.code).toBe(1)
+    expect(verbose.stderr).toContain("DatasetRowError")
+  })
+
+  it("refuses to run into a directory that holds a run", () => {
+    const out = join(dir, "taken")
+    mkdirSync(out)
+    writeFileSync(join(out, "metrics.jsonl"), "")
+    const result = runCli(["run", write("taken.yaml", recipe()), "--out", out])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain("already holds a run (metrics.jsonl)")
+  })
+
+  it("plans a recipe: the tree and its schedule", () => {
+    const result = runCli(["plan", write("plan.yaml", recipe("training:\n  steps: 30\neval:\n  every: 10\n"))])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain("loop train × totalSteps")
+    expect(result.stdout).toContain("when every 10 steps")
+    expect(result.stdout).toContain("steps: 30 optimizer steps in batches of 16")
+  })
+})

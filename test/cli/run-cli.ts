@@ -1,0 +1,26 @@
+import { spawnSync } from "node:child_process"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+
+/** The repository root. */
+export const root = join(dirname(fileURLToPath(import.meta.url)), "../..")
+
+/** What a `sous` process printed and how it exited. */
+export interface CliResult {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/**
+ * Runs the real `sous` command (bin/sous.js over the built dist/) in a child process, as a
+ * user would, so exit codes and what reaches the terminal are tested for real.
+ */
+export const runCli = (args: ReadonlyArray<string>): CliResult => {
+  const result = spawnSync(process.execPath, [join(root, "bin/sous.js"), ...args], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 300_000
+  })
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr }
+}
