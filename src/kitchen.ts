@@ -27,15 +27,25 @@ export interface KitchenOptions {
   readonly sinks?: ReadonlyArray<MetricsSink["Service"]>
 }
 
-/** The directory a checkpoint URI names: `file://` URIs and plain paths; other stores come later. */
-const checkpointDirectory = (recipe: Recipe, runDir: string): Effect.Effect<string, RecipeError> => {
+const hasScheme = (uri: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(uri)
+
+/**
+ * Checks that this kitchen has an adapter for every location the recipe names, so a recipe
+ * that cannot run is refused before anything is written. `source` names the recipe file.
+ */
+export const checkAdapters = (recipe: Recipe, source: string): Effect.Effect<void, RecipeError> => {
   const uri = recipe.checkpoint.uri
-  if (uri === undefined) return Effect.succeed(join(runDir, "checkpoints"))
-  if (uri.startsWith("file://")) return Effect.succeed(fileURLToPath(uri))
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(uri)) return Effect.succeed(uri)
+  if (uri === undefined || uri.startsWith("file://") || !hasScheme(uri)) return Effect.void
   return Effect.fail(
-    new RecipeError({ source: "recipe", problems: [{ path: "checkpoint.uri", message: `only file:// stores are supported so far, got ${JSON.stringify(uri)}` }] })
+    new RecipeError({ source, problems: [{ path: "checkpoint.uri", message: `only file:// stores are supported so far, got ${JSON.stringify(uri)}` }] })
   )
+}
+
+/** The directory of the checkpoint store: `file://` URIs and plain paths (see `checkAdapters`). */
+const checkpointDirectory = (recipe: Recipe, runDir: string): string => {
+  const uri = recipe.checkpoint.uri
+  if (uri === undefined) return join(runDir, "checkpoints")
+  return uri.startsWith("file://") ? fileURLToPath(uri) : uri
 }
 
 /** Layers for every port a supervised recipe's workflow needs, built from its settings. */
@@ -44,7 +54,7 @@ export const kitchenLayer = (recipe: Recipe, options: KitchenOptions) =>
     localBackendLayer({ device: recipe.backend.device }),
     Layer.succeed(Tokenizer, makeByteTokenizer()),
     jsonlFileSourceLayer,
-    Layer.unwrap(Effect.map(checkpointDirectory(recipe, options.runDir), fsBlobStoreLayer)),
+    fsBlobStoreLayer(checkpointDirectory(recipe, options.runDir)),
     Layer.effect(
       MetricsSink,
       Effect.map(makeJsonlMetricsSink(options.runDir), (jsonl) => combineSinks([jsonl, ...(options.sinks ?? [])]))
@@ -57,6 +67,7 @@ export const kitchenLayer = (recipe: Recipe, options: KitchenOptions) =>
  */
 export const runRecipe = (recipe: Recipe, options: KitchenOptions) =>
   Effect.gen(function*() {
+    yield* checkAdapters(recipe, "recipe")
     const compiled = compileRecipe(recipe, { runId: randomUUID(), recipeHash: recipeHash(recipe), startedAt: Date.now() })
     const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, options))
     return yield* runWorkflow(compiled.workflow, { initialState: compiled.initialState }).pipe(Effect.provide(ports))

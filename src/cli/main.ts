@@ -1,6 +1,6 @@
 import { Cause, Effect, Exit, Fiber } from "effect"
 import { pinoLoggerLayer } from "../adapters/logging/pino-logger.js"
-import { runRecipe } from "../kitchen.js"
+import { checkAdapters, runRecipe } from "../kitchen.js"
 import { compileRecipe } from "../recipes/compile-recipe.js"
 import { loadRecipe } from "../recipes/load-recipe.js"
 import { recipeHash, resolvedRecipeJson } from "../recipes/recipe-hash.js"
@@ -22,6 +22,7 @@ const recipeArgument = (args: ParsedArgs): string => {
 const validate = (file: string, args: ParsedArgs) =>
   Effect.gen(function*() {
     const recipe = yield* loadRecipe(file, args.sets)
+    yield* checkAdapters(recipe, file)
     yield* out(`${file}: a valid ${recipe.kind} recipe. Resolved, with defaults:`)
     yield* out(resolvedRecipeJson(recipe))
   })
@@ -29,6 +30,7 @@ const validate = (file: string, args: ParsedArgs) =>
 const plan = (file: string, args: ParsedArgs) =>
   Effect.gen(function*() {
     const recipe = yield* loadRecipe(file, args.sets)
+    yield* checkAdapters(recipe, file)
     const compiled = compileRecipe(recipe, { runId: "plan", recipeHash: recipeHash(recipe), startedAt: 0 })
     yield* out(printPlan(compiled.workflow))
     yield* out("")
@@ -39,6 +41,7 @@ const run = (file: string, args: ParsedArgs) =>
   Effect.gen(function*() {
     if (args.out === undefined) throw new UsageError("sous run needs --out <dir>")
     const recipe = yield* loadRecipe(file, args.sets)
+    yield* checkAdapters(recipe, file)
     yield* prepareRunDirectory(args.out, resolvedRecipeJson(recipe), args.overwrite)
     const progress = makeProgressSink({ stream: process.stderr, every: recipe.log.every })
     const result = yield* runRecipe(recipe, { runDir: args.out, sinks: [progress] })

@@ -1,7 +1,7 @@
 import { Effect, Layer } from "effect"
-import { Tokenizer, TrainingBackend, TrainingClient } from "../ports/index.js"
+import { Tokenizer, TrainingBackend, TrainingClient, type TransformerArchitecture } from "../ports/index.js"
 import { emptySummary, rendererId, type RunInfo, RunKeys } from "../stages/index.js"
-import { supervisedWorkflow } from "../workflows/index.js"
+import { supervisedWorkflow, type SupervisedWorkflowConfig } from "../workflows/index.js"
 import type { Recipe } from "./supervised-recipe.js"
 
 /** A recipe turned into something runnable: the workflow, its starting state and its client. */
@@ -31,10 +31,13 @@ const describeSchedule = (recipe: Recipe): Array<string> => {
   ]
 }
 
-/** Compiles a supervised recipe into its workflow; nothing runs until the workflow is run. */
-export const compileRecipe = (recipe: Recipe, runInfo: RunInfo): CompiledRecipe => {
+/**
+ * The stage settings a supervised recipe asks for. `compileRecipe` builds its workflow from
+ * them; a benchmark or a custom workflow can reuse them to run the very same stages.
+ */
+export const supervisedWorkflowConfig = (recipe: Recipe): SupervisedWorkflowConfig => {
   const renderer = rendererId(recipe.renderer.format, recipe.renderer.trainOn)
-  const workflow = supervisedWorkflow({
+  return {
     data: {
       train: recipe.data.train,
       ...(recipe.data.eval === undefined ? {} : { eval: recipe.data.eval }),
@@ -69,7 +72,22 @@ export const compileRecipe = (recipe: Recipe, runInfo: RunInfo): CompiledRecipe 
     checkpointEvery: recipe.checkpoint.every,
     rendererId: renderer,
     seed: recipe.seed
-  })
+  }
+}
+
+/** The model a recipe asks for, over a tokenizer of `vocabSize` ids. */
+export const recipeArchitecture = (recipe: Recipe, vocabSize: number): TransformerArchitecture => ({
+  kind: "transformer",
+  vocabSize,
+  contextLength: recipe.model.contextLength,
+  width: recipe.model.width,
+  layers: recipe.model.layers,
+  heads: recipe.model.heads
+})
+
+/** Compiles a supervised recipe into its workflow; nothing runs until the workflow is run. */
+export const compileRecipe = (recipe: Recipe, runInfo: RunInfo): CompiledRecipe => {
+  const workflow = supervisedWorkflow(supervisedWorkflowConfig(recipe))
   const clientLayer = Layer.effect(
     TrainingClient,
     Effect.gen(function*() {
@@ -77,14 +95,7 @@ export const compileRecipe = (recipe: Recipe, runInfo: RunInfo): CompiledRecipe 
       const tokenizer = yield* Tokenizer
       return yield* backend.createTrainingClient({
         baseModel: recipe.model.base,
-        architecture: {
-          kind: "transformer",
-          vocabSize: tokenizer.vocabSize,
-          contextLength: recipe.model.contextLength,
-          width: recipe.model.width,
-          layers: recipe.model.layers,
-          heads: recipe.model.heads
-        },
+        architecture: recipeArchitecture(recipe, tokenizer.vocabSize),
         seed: recipe.seed
       })
     })

@@ -32,7 +32,10 @@ export const applyOverrides = (
       if (path.length === 0 || path.some((key) => key === "")) {
         return yield* problem(source, "", `--set expects path=value (e.g. optimizer.lr=3e-4), got '${override}'`)
       }
-      const value = yield* parseText(override.slice(equals + 1), `--set ${override}`)
+      const value = yield* Effect.try({
+        try: (): unknown => parseYaml(override.slice(equals + 1)),
+        catch: (cause) => problem(source, path.join("."), `--set value cannot be parsed: ${(cause as Error).message}`)
+      })
       let node = root
       for (const key of path.slice(0, -1)) {
         const next = node[key]

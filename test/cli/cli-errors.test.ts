@@ -1,4 +1,4 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, mkdirSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
@@ -60,6 +60,14 @@ describe("sous exit codes and messages", () => {
     const verbose = runCli(["run", path, "--out", join(dir, "bad-data-run-2"), "--verbose"])
     expect(verbose.code).toBe(1)
     expect(verbose.stderr).toContain("DatasetRowError")
+  })
+
+  it("refuses a checkpoint store it has no adapter for before writing anything", () => {
+    const out = join(dir, "s3-run")
+    const result = runCli(["run", write("s3.yaml", recipe("checkpoint:\n  uri: s3://bucket/prefix\n")), "--out", out])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('checkpoint.uri: only file:// stores are supported so far, got "s3://bucket/prefix"')
+    expect(existsSync(out)).toBe(false)
   })
 
   it("refuses to run into a directory that holds a run", () => {

@@ -37,7 +37,8 @@ describe("loadRecipe", () => {
   it.effect("reads JSON too and applies --set overrides as typed values", () =>
     Effect.gen(function*() {
       const path = file("r.json", JSON.stringify({ kind: "supervised", data: { train: "/abs/t.jsonl" } }))
-      const recipe = yield* loadRecipe(path, ["optimizer.lr=3e-4", "training.steps=20", "renderer.format=chatml"])
+      const recipe = yield* loadRecipe(path, ["optimizer.lr=3e-4", "training.steps=20", "renderer.format=chatml", "data.eval=/abs/e.json"])
+      assert.strictEqual(recipe.data.eval, "/abs/e.json")
       assert.strictEqual(recipe.optimizer.lr, 3e-4)
       assert.strictEqual(recipe.training.steps, 20)
       assert.strictEqual(recipe.renderer.format, "chatml")
