@@ -5,14 +5,15 @@
 import { randomUUID } from "node:crypto"
 import { fileURLToPath } from "node:url"
 import { join } from "node:path"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Stream } from "effect"
 import { fsBlobStoreLayer } from "./adapters/blob/fs-blob-store.js"
-import { jsonlFileSourceLayer } from "./adapters/datasets/jsonl-file-source.js"
+import { jsonlFileSource, jsonlFileSourceLayer } from "./adapters/datasets/jsonl-file-source.js"
 import { localBackendLayer } from "./adapters/local/local-backend.js"
 import { combineSinks } from "./adapters/metrics/combine-sinks.js"
 import { makeJsonlMetricsSink } from "./adapters/metrics/jsonl-metrics-sink.js"
 import { makeByteTokenizer } from "./adapters/tokenizers/byte-tokenizer.js"
 import { MetricsSink, Tokenizer } from "./ports/index.js"
+import { ChatRow } from "./stages/index.js"
 import { compileRecipe } from "./recipes/compile-recipe.js"
 import { RecipeError } from "./recipes/recipe-error.js"
 import { recipeHash } from "./recipes/recipe-hash.js"
@@ -40,6 +41,18 @@ export const checkAdapters = (recipe: Recipe, source: string): Effect.Effect<voi
     new RecipeError({ source, problems: [{ path: "checkpoint.uri", message: `only file:// stores are supported so far, got ${JSON.stringify(uri)}` }] })
   )
 }
+
+/**
+ * Reads every dataset row of the recipe through its schema, failing on the first bad row
+ * (with its file and line). `sous run --overwrite` calls it before removing the previous run,
+ * so bad input never costs a committed checkpoint.
+ */
+export const checkData = (recipe: Recipe) =>
+  Effect.forEach(
+    [recipe.data.train, ...(recipe.data.eval === undefined ? [] : [recipe.data.eval])],
+    (uri) => Stream.runDrain(jsonlFileSource.rows(uri, ChatRow)),
+    { discard: true }
+  )
 
 /** The directory of the checkpoint store: `file://` URIs and plain paths (see `checkAdapters`). */
 const checkpointDirectory = (recipe: Recipe, runDir: string): string => {

@@ -1,6 +1,6 @@
 import { Cause, Effect, Exit, Fiber } from "effect"
 import { pinoLoggerLayer } from "../adapters/logging/pino-logger.js"
-import { checkAdapters, runRecipe } from "../kitchen.js"
+import { checkAdapters, checkData, runRecipe } from "../kitchen.js"
 import { compileRecipe } from "../recipes/compile-recipe.js"
 import { loadRecipe } from "../recipes/load-recipe.js"
 import { recipeHash, resolvedRecipeJson } from "../recipes/recipe-hash.js"
@@ -42,6 +42,7 @@ const run = (file: string, args: ParsedArgs) =>
     if (args.out === undefined) throw new UsageError("sous run needs --out <dir>")
     const recipe = yield* loadRecipe(file, args.sets)
     yield* checkAdapters(recipe, file)
+    if (args.overwrite) yield* checkData(recipe)
     yield* prepareRunDirectory(args.out, resolvedRecipeJson(recipe), args.overwrite)
     const progress = makeProgressSink({ stream: process.stderr, every: recipe.log.every })
     const result = yield* runRecipe(recipe, { runDir: args.out, sinks: [progress] })
@@ -88,5 +89,6 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     return 2
   }
   process.stderr.write(`sous: ${describeCause(exit.cause, args.verbose)}\n`)
-  return 1
+  // 130 is what shells report for a command ended by Ctrl-C.
+  return Cause.hasInterruptsOnly(exit.cause) ? 130 : 1
 }

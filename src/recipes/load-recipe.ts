@@ -32,6 +32,10 @@ export const applyOverrides = (
       if (path.length === 0 || path.some((key) => key === "")) {
         return yield* problem(source, "", `--set expects path=value (e.g. optimizer.lr=3e-4), got '${override}'`)
       }
+      // These names reach object prototypes, not recipe fields.
+      if (path.some((key) => key === "__proto__" || key === "constructor" || key === "prototype")) {
+        return yield* problem(source, path.join("."), `--set cannot write '${path.join(".")}'`)
+      }
       const value = yield* Effect.try({
         try: (): unknown => parseYaml(override.slice(equals + 1)),
         catch: (cause) => problem(source, path.join("."), `--set value cannot be parsed: ${(cause as Error).message}`)

@@ -15,3 +15,9 @@ export const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0, 
 
 /** A number within [0, 1]. */
 export const Fraction = Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 }, { expected: "a number between 0 and 1" }))
+
+/** A number within [0, 1): an Adam moment decay. */
+export const Decay = Schema.Finite.check(
+  Schema.isGreaterThanOrEqualTo(0, { expected: "a number in [0, 1)" }),
+  Schema.isLessThan(1, { expected: "a number in [0, 1)" })
+)

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { Fraction, NonNegativeInt, PositiveInt, PositiveNumber, withDefault } from "./schema-fields.js"
+import { Decay, Fraction, NonNegativeInt, PositiveInt, PositiveNumber, withDefault } from "./schema-fields.js"
 
 /** The model to train. `architecture` shapes a model the local backend builds from scratch. */
 export const ModelSection = Schema.Struct({
@@ -29,7 +29,7 @@ export const DataSection = Schema.Struct({
   shuffle: withDefault(Schema.Boolean, true)
 })
 
-/** Run length and batch size. Without `steps`, the run lasts `epochs` passes over the data. */
+/** Run length and batch size. `steps` wins over `epochs`; without it the run lasts `epochs` passes. */
 export const TrainingSection = Schema.Struct({
   steps: Schema.optionalKey(PositiveInt),
   epochs: withDefault(PositiveNumber, 1),
@@ -39,10 +39,13 @@ export const TrainingSection = Schema.Struct({
 /** AdamW and the learning-rate schedule. */
 export const OptimizerSection = Schema.Struct({
   lr: withDefault(PositiveNumber, 1e-3),
-  beta1: withDefault(Fraction, 0.9),
-  beta2: withDefault(Fraction, 0.95),
+  beta1: withDefault(Decay, 0.9),
+  beta2: withDefault(Decay, 0.95),
+  // 1e-8 rather than the protocol's 1e-12: with float32 moments a tiny eps turns rounding
+  // noise in near-zero gradients into full-size steps.
   eps: withDefault(PositiveNumber, 1e-8),
   weightDecay: withDefault(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0, { expected: "a number >= 0" })), 0),
+  // Clipping on by default (the protocol's default is off): a safer start for small models.
   gradClipNorm: withDefault(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0, { expected: "a number >= 0" })), 1),
   schedule: withDefault(Schema.Literals(["constant", "linear", "cosine"]), "cosine"),
   warmupSteps: withDefault(NonNegativeInt, 0),

@@ -1,8 +1,8 @@
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import {
   BlobStore,
   BlobStoreError,
-  type CheckpointManifest,
+  CheckpointManifest,
   type ManifestBlob,
   type ManifestState,
   MetricsSink,
@@ -26,15 +26,24 @@ export const manifestKey = (name: string): string => `${name}/manifest.json`
 const checkpointName = (config: CheckpointConfig, step: number) =>
   config.final ? "final" : `step-${String(step).padStart(8, "0")}`
 
+// The run id is part of the blob key, so a run never writes a blob that another run's
+// manifest names, even when two runs share a store.
+const stateKey = (name: string, runId: string) => `${name}/state-${runId}.bin`
+
 const sha256 = (bytes: Uint8Array) =>
   Effect.promise(() => crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)).pipe(
     Effect.map((digest) => Buffer.from(digest).toString("hex"))
   )
 
+const encodeManifest = (manifest: CheckpointManifest) =>
+  new TextEncoder().encode(JSON.stringify(Schema.encodeSync(CheckpointManifest)(manifest), null, 2))
+
 /**
  * Saves the training state and commits it: state blobs first, the manifest last, written
  * only if absent. Until the manifest exists the checkpoint does not exist, so a crash at any
- * point leaves the previous checkpoint as the newest committed one.
+ * point leaves the previous checkpoint as the newest committed one. Writing the blobs and
+ * committing is one uninterruptible step: an interruption cannot land between them and
+ * have `release` delete a blob that the manifest then names.
  */
 export const checkpoint = (config: CheckpointConfig) =>
   defineStage({
@@ -46,28 +55,22 @@ export const checkpoint = (config: CheckpointConfig) =>
       const store = yield* BlobStore
       const client = yield* TrainingClient
       const tokenizer = yield* Tokenizer
-      const name = checkpointName(config, context.step)
-      if (yield* store.exists(manifestKey(name))) {
-        return yield* new BlobStoreError({
-          operation: "checkpoint",
-          key: manifestKey(name),
-          message: `checkpoint '${name}' is already committed in ${store.uri}; it is never overwritten`
-        })
-      }
-      const saved = yield* Effect.flatMap(client.saveState(name), (pending) => pending.result)
-      const blobs: Array<ManifestBlob> = []
-      let state: ManifestState
-      if (saved._tag === "Bytes") {
-        const key = `${name}/state.bin`
-        yield* store.put(key, saved.bytes)
-        blobs.push({ key, bytes: saved.bytes.byteLength, sha256: yield* sha256(saved.bytes) })
-        state = { _tag: "Blob", key }
-      } else {
-        state = { _tag: "Remote", path: saved.path }
-      }
       const runInfo = context.get(RunKeys.runInfo)
       const summary = context.get(RunKeys.summary)
-      const manifest: CheckpointManifest = {
+      const name = checkpointName(config, context.step)
+      const alreadyCommitted = new BlobStoreError({
+        operation: "checkpoint",
+        key: manifestKey(name),
+        message: `checkpoint '${name}' is already committed in ${store.uri}; it is never overwritten`
+      })
+      if (yield* store.exists(manifestKey(name))) return yield* alreadyCommitted
+      const saved = yield* Effect.flatMap(client.saveState(name), (pending) => pending.result)
+      const blob = saved._tag === "Bytes" ? { key: stateKey(name, runInfo.runId), bytes: saved.bytes } : undefined
+      const blobs: Array<ManifestBlob> = blob === undefined
+        ? []
+        : [{ key: blob.key, bytes: blob.bytes.byteLength, sha256: yield* sha256(blob.bytes) }]
+      const state: ManifestState = saved._tag === "Remote" ? { _tag: "Remote", path: saved.path } : { _tag: "Blob", key: blob!.key }
+      const manifest = encodeManifest({
         version: 1,
         name,
         step: context.step,
@@ -79,23 +82,30 @@ export const checkpoint = (config: CheckpointConfig) =>
         rendererId: config.rendererId,
         tokenizerId: tokenizer.id,
         parent: context.get(RunKeys.lastCheckpoint),
-        metrics: { ...summary.final, ...summary.lastEval?.metrics },
+        // A non-finite loss has no JSON form; the metrics file keeps it, the manifest does not.
+        metrics: Object.fromEntries(Object.entries(summary.final).filter(([, value]) => Number.isFinite(value))),
         createdAt: new Date().toISOString()
-      }
-      const committed = yield* store.putIfAbsent(manifestKey(name), new TextEncoder().encode(JSON.stringify(manifest, null, 2)))
-      if (!committed) {
-        return yield* new BlobStoreError({ operation: "checkpoint", key: manifestKey(name), message: "another writer committed this checkpoint first" })
-      }
+      })
+      const committed = yield* Effect.uninterruptible(
+        Effect.gen(function*() {
+          if (blob !== undefined) yield* store.put(blob.key, blob.bytes)
+          return yield* store.putIfAbsent(manifestKey(name), manifest)
+        })
+      )
+      if (!committed) return yield* alreadyCommitted
       context.set(RunKeys.lastCheckpoint, name)
       context.set(RunKeys.summary, { ...summary, checkpoints: [...summary.checkpoints, name] })
-      yield* (yield* MetricsSink).event({ name: "checkpoint", step: context.step, data: { name, store: store.uri } })
+      // Committed is committed: a metrics sink that cannot take the event must not fail the stage.
+      yield* (yield* MetricsSink).event({ name: "checkpoint", step: context.step, data: { name, store: store.uri } }).pipe(
+        Effect.catch((error) => Effect.logWarning(`checkpoint event not recorded: ${error.message}`))
+      )
     }),
-    // A failed or interrupted save leaves blobs no manifest names; remove them unless committed.
+    // A failed save may leave this run's state blob with no manifest naming it; remove it.
     release: (context: StageContext) =>
       Effect.gen(function*() {
         const store = yield* BlobStore
         const name = checkpointName(config, context.step)
         if (yield* store.exists(manifestKey(name))) return
-        for (const key of yield* store.list(`${name}/`)) yield* store.delete(key)
+        yield* store.delete(stateKey(name, context.get(RunKeys.runInfo).runId))
       }).pipe(Effect.ignore)
   })

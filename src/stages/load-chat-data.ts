@@ -25,7 +25,7 @@ export const loadChatData = (config: LoadChatDataConfig) =>
   defineStage({
     name: "load-data",
     description: config.eval === undefined
-      ? `read ${config.train}, hold out ${config.evalFraction * 100}% for eval`
+      ? `read ${config.train}, hold out ${Number((config.evalFraction * 100).toPrecision(3))}% for eval`
       : `read ${config.train}, eval on ${config.eval}`,
     reads: [],
     writes: [RunKeys.trainRows, RunKeys.evalRows],

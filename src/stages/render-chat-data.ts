@@ -12,7 +12,7 @@ export interface RenderChatDataConfig {
   readonly trainOn: TrainOn
   readonly contextLength: number
   readonly batchSize: number
-  /** Exactly one of `steps` and `epochs` sets the length of the run. */
+  /** `steps` sets the length of the run; without it, `epochs` passes over the data (default 1). */
   readonly steps?: number
   readonly epochs?: number
 }

@@ -11,10 +11,11 @@ import {
   type OptimizerStepConfig,
   renderChatData,
   type RenderChatDataConfig,
+  requireNewCheckpoints,
   RunKeys,
   writeSummary
 } from "../stages/index.js"
-import { loop, sequence, stage, when, workflow } from "./builders.js"
+import { finally_, loop, sequence, stage, when, workflow } from "./builders.js"
 
 /** Everything the supervised workflow needs to know, gathered by the recipe compiler. */
 export interface SupervisedWorkflowConfig {
@@ -39,7 +40,8 @@ const every = (interval: number) => ({
 /**
  * Chat SFT: load and render the data, evaluate, then for each step take a batch, submit
  * forward/backward, queue the optimizer step behind it, record metrics, and evaluate and
- * checkpoint on schedule; finally evaluate, save the final checkpoint and write the summary.
+ * checkpoint on schedule; then evaluate and save the final checkpoint. The summary is written
+ * last, whether the run succeeded or not.
  */
 export const supervisedWorkflow = (config: SupervisedWorkflowConfig) => {
   const evaluate = stage(evaluateNll({ batchSize: config.evalBatchSize }))
@@ -47,29 +49,33 @@ export const supervisedWorkflow = (config: SupervisedWorkflowConfig) => {
   return workflow({
     name: "supervised",
     initial: [RunKeys.runInfo, RunKeys.dataCursor, RunKeys.summary, RunKeys.lastCheckpoint],
-    root: sequence(
-      stage(loadChatData(config.data)),
-      stage(renderChatData(config.render)),
-      evaluate,
-      loop({
-        name: "train",
-        times: { key: RunKeys.totalSteps, label: "totalSteps" },
-        body: sequence(
-          stage(nextBatch(config.batch)),
-          stage(forwardBackward),
-          stage(optimizerStep(config.optimizer)),
-          stage(logMetrics),
-          ...(config.evalEvery > 0 ? [when({ ...every(config.evalEvery), body: evaluate })] : []),
-          ...(config.checkpointEvery > 0 ? [when({ ...every(config.checkpointEvery), body: save(false) })] : [])
-        )
-      }),
-      // The last loop step may have evaluated already; evaluate again only if it did not.
-      when({
-        label: "unless the last step evaluated",
-        test: ({ step }) => config.evalEvery === 0 || step % config.evalEvery !== 0,
-        body: evaluate
-      }),
-      save(true),
+    // The summary is written even when the run fails or is interrupted: it says how far it got.
+    root: finally_(
+      sequence(
+        stage(requireNewCheckpoints),
+        stage(loadChatData(config.data)),
+        stage(renderChatData(config.render)),
+        evaluate,
+        loop({
+          name: "train",
+          times: { key: RunKeys.totalSteps, label: "totalSteps" },
+          body: sequence(
+            stage(nextBatch(config.batch)),
+            stage(forwardBackward),
+            stage(optimizerStep(config.optimizer)),
+            stage(logMetrics),
+            ...(config.evalEvery > 0 ? [when({ ...every(config.evalEvery), body: evaluate })] : []),
+            ...(config.checkpointEvery > 0 ? [when({ ...every(config.checkpointEvery), body: save(false) })] : [])
+          )
+        }),
+        // The last loop step may have evaluated already; evaluate again only if it did not.
+        when({
+          label: "unless the last step evaluated",
+          test: ({ step }) => config.evalEvery === 0 || step % config.evalEvery !== 0,
+          body: evaluate
+        }),
+        save(true)
+      ),
       stage(writeSummary)
     )
   })

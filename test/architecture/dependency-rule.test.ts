@@ -24,8 +24,8 @@ const sourceFiles = (dir: string): Array<string> =>
 const layerOf = (path: string) => relative(src, path).split(/[\\/]/)[0]!
 
 const importsOf = (file: string, text: string) =>
-  [...text.matchAll(/(?:import|export)[^"']*?from\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g)]
-    .map((match) => match[1] ?? match[2]!)
+  [...text.matchAll(/(?:import|export)[^"';]*?from\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)|^import\s+["']([^"']+)["']/gm)]
+    .map((match) => match[1] ?? match[2] ?? match[3]!)
     .filter((specifier) => specifier.startsWith("."))
     .map((specifier) => resolve(dirname(file), specifier))
 
@@ -56,8 +56,16 @@ describe("the dependency rule", () => {
         { file: join(src, "stages", "bad.ts"), text: 'import { x } from "../adapters/local/local-backend.js"' },
         { file: join(src, "ports", "bad.ts"), text: 'export { y } from "../stages/index.js"' },
         { file: join(src, "workflows", "bad.ts"), text: 'const z = await import("../recipes/load-recipe.js")' },
+        { file: join(src, "recipes", "bad.ts"), text: 'import "../adapters/local/tf-runtime.js"' },
+        { file: join(src, "index.ts"), text: 'export * from "./adapters/index.js"' },
         { file: join(src, "kitchen.ts"), text: 'import { x } from "./adapters/local/local-backend.js"' }
       ])
-    ).toEqual(["stages/bad.ts imports adapters/", "ports/bad.ts imports stages/", "workflows/bad.ts imports recipes/"])
+    ).toEqual([
+      "stages/bad.ts imports adapters/",
+      "ports/bad.ts imports stages/",
+      "workflows/bad.ts imports recipes/",
+      "recipes/bad.ts imports adapters/",
+      "index.ts imports adapters/"
+    ])
   })
 })

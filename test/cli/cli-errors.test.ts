@@ -79,6 +79,17 @@ describe("sous exit codes and messages", () => {
     expect(result.stderr).toContain("already holds a run (metrics.jsonl)")
   })
 
+  it("checks the data before --overwrite removes a previous run", () => {
+    const out = join(dir, "kept")
+    mkdirSync(join(out, "checkpoints/final"), { recursive: true })
+    writeFileSync(join(out, "checkpoints/final/manifest.json"), "{}")
+    const badData = write("bad-overwrite.jsonl", "{not json}\n")
+    const result = runCli(["run", write("overwrite.yaml", `kind: supervised\ndata:\n  train: ${badData}\n`), "--out", out, "--overwrite"])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain(`${badData}:1: not valid JSON`)
+    expect(existsSync(join(out, "checkpoints/final/manifest.json"))).toBe(true)
+  })
+
   it("plans a recipe: the tree and its schedule", () => {
     const result = runCli(["plan", write("plan.yaml", recipe("training:\n  steps: 30\neval:\n  every: 10\n"))])
     expect(result.code).toBe(0)

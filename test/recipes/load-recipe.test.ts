@@ -62,6 +62,16 @@ describe("loadRecipe", () => {
       assert.include(error.message, path)
     }))
 
+  it.effect("rejects an Adam decay of 1 and --set paths that reach prototypes", () =>
+    Effect.gen(function*() {
+      const path = file("beta.yaml", "kind: supervised\ndata: { train: t.jsonl }\n")
+      const beta = yield* failure(loadRecipe(path, ["optimizer.beta1=1"]))
+      assert.deepStrictEqual(beta.problems, [{ path: "optimizer.beta1", message: "expected a number in [0, 1), got 1" }])
+      const proto = yield* failure(loadRecipe(path, ["__proto__.polluted=1"]))
+      assert.include(proto.message, "--set cannot write '__proto__.polluted'")
+      assert.strictEqual(({} as Record<string, unknown>)["polluted"], undefined)
+    }))
+
   it.effect("checks fields against each other", () =>
     Effect.gen(function*() {
       const path = file("heads.yaml", "kind: supervised\ndata: { train: t.jsonl }\nmodel: { width: 64, heads: 5 }\n")

@@ -27,6 +27,17 @@ const clientLayer = Layer.effect(
   Effect.flatMap(TrainingBackend, (backend) => backend.createTrainingClient({ baseModel: "tiny", architecture: tinyArchitecture, seed: 1 }))
 ).pipe(Layer.provide(localBackendLayer({ device: "cpu" })))
 
+/** A memory store that records the order of its writes. */
+const recordingStore = Effect.map(makeMemoryBlobStore, (store) => {
+  const writes: Array<string> = []
+  const recorded = BlobStore.of({
+    ...store,
+    put: (key, bytes) => Effect.andThen(Effect.sync(() => writes.push(`put ${key}`)), store.put(key, bytes)),
+    putIfAbsent: (key, bytes) => Effect.andThen(Effect.sync(() => writes.push(`putIfAbsent ${key}`)), store.putIfAbsent(key, bytes))
+  })
+  return { store: recorded, writes }
+})
+
 /** A memory store that fails the put of any manifest: a crash between blobs and commit. */
 const storeFailingOnManifest = Effect.map(makeMemoryBlobStore, (store) =>
   BlobStore.of({
@@ -46,11 +57,12 @@ describe("checkpoint stage", () => {
       const store = yield* makeMemoryBlobStore
       const result = yield* runWorkflow(saveTwice, { initialState }).pipe(Effect.provide(ports(store)))
       assert.strictEqual(result.state[RunKeys.lastCheckpoint.name], "final")
-      assert.deepStrictEqual(yield* store.list(""), ["final/manifest.json", "final/state.bin"])
+      assert.deepStrictEqual(yield* store.list(""), ["final/manifest.json", "final/state-r.bin"])
       const manifest = Schema.decodeUnknownSync(CheckpointManifest)(JSON.parse(new TextDecoder().decode(yield* store.get(manifestKey("final")))))
-      const state = yield* store.get("final/state.bin")
+      const state = yield* store.get("final/state-r.bin")
       const digest = Buffer.from(yield* Effect.promise(() => crypto.subtle.digest("SHA-256", state))).toString("hex")
-      assert.deepStrictEqual(manifest.blobs, [{ key: "final/state.bin", bytes: state.byteLength, sha256: digest }])
+      assert.deepStrictEqual(manifest.blobs, [{ key: "final/state-r.bin", bytes: state.byteLength, sha256: digest }])
+      assert.deepStrictEqual(manifest.state, { _tag: "Blob", key: "final/state-r.bin" })
       assert.deepStrictEqual(manifest.dataCursor, { epoch: 1, position: 7 })
       assert.strictEqual(manifest.parent, "step-00000002")
       assert.strictEqual(manifest.rendererId, "role-colon/assistant")
@@ -58,15 +70,22 @@ describe("checkpoint stage", () => {
       assert.strictEqual(manifest.recipeHash, "abc")
     }))
 
+  it.effect("writes every blob before the manifest, and the manifest only if absent", () =>
+    Effect.gen(function*() {
+      const { store, writes } = yield* recordingStore
+      yield* runWorkflow(saveTwice, { initialState }).pipe(Effect.provide(ports(store)))
+      assert.deepStrictEqual(writes, ["put final/state-r.bin", "putIfAbsent final/manifest.json"])
+    }))
+
   it.effect("never overwrites a committed checkpoint", () =>
     Effect.gen(function*() {
       const store = yield* makeMemoryBlobStore
       yield* runWorkflow(saveTwice, { initialState }).pipe(Effect.provide(ports(store)))
-      const committed = yield* store.get("final/state.bin")
+      const committed = yield* store.get("final/state-r.bin")
       const error = yield* Effect.flip(runWorkflow(saveTwice, { initialState }).pipe(Effect.provide(ports(store))))
       assert.strictEqual(error._tag, "BlobStoreError")
       assert.include(error.message, "already committed")
-      assert.deepStrictEqual(yield* store.get("final/state.bin"), committed)
+      assert.deepStrictEqual(yield* store.get("final/state-r.bin"), committed)
     }))
 
   it.effect("leaves no blob behind when the commit fails, so no manifest points at partial state", () =>
