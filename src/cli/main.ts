@@ -4,7 +4,7 @@ import { checkAdapters, checkData, runRecipe } from "../kitchen.js"
 import { compileRecipe } from "../recipes/compile-recipe.js"
 import { loadRecipe } from "../recipes/load-recipe.js"
 import { recipeHash, resolvedRecipeJson } from "../recipes/recipe-hash.js"
-import { printPlan } from "../workflows/index.js"
+import { printPlan, validateWorkflow, WorkflowInvalidError } from "../workflows/index.js"
 import { parseArgs, type ParsedArgs, usage, UsageError } from "./args.js"
 import { describeCause } from "./describe-error.js"
 import { makeProgressSink } from "./progress-sink.js"
@@ -19,19 +19,30 @@ const recipeArgument = (args: ParsedArgs): string => {
   return recipe
 }
 
-const validate = (file: string, args: ParsedArgs) =>
+/**
+ * Loads a recipe, checks that this kitchen can run it and compiles it, failing on a
+ * workflow whose stages read state nothing writes: everything short of running it.
+ */
+const compileChecked = (file: string, args: ParsedArgs) =>
   Effect.gen(function*() {
     const recipe = yield* loadRecipe(file, args.sets)
     yield* checkAdapters(recipe, file)
+    const compiled = compileRecipe(recipe, { runId: "plan", recipeHash: recipeHash(recipe), startedAt: 0 })
+    const problems = validateWorkflow(compiled.workflow)
+    if (problems.length > 0) return yield* new WorkflowInvalidError({ workflow: compiled.workflow.name, problems })
+    return { recipe, compiled }
+  })
+
+const validate = (file: string, args: ParsedArgs) =>
+  Effect.gen(function*() {
+    const { recipe } = yield* compileChecked(file, args)
     yield* out(`${file}: a valid ${recipe.kind} recipe. Resolved, with defaults:`)
     yield* out(resolvedRecipeJson(recipe))
   })
 
 const plan = (file: string, args: ParsedArgs) =>
   Effect.gen(function*() {
-    const recipe = yield* loadRecipe(file, args.sets)
-    yield* checkAdapters(recipe, file)
-    const compiled = compileRecipe(recipe, { runId: "plan", recipeHash: recipeHash(recipe), startedAt: 0 })
+    const { compiled } = yield* compileChecked(file, args)
     yield* out(printPlan(compiled.workflow))
     yield* out("")
     for (const line of compiled.schedule) yield* out(line)
