@@ -4,7 +4,7 @@
  * examples/sft-arithmetic, measured in one process, and their ratio (the goal is ≥ 0.95).
  *
  * The sous loop is the workflow runner interpreting a loop of the real stages (next-batch,
- * forward-backward, optim-step, log-metrics: the supervised loop with eval and checkpoints
+ * train-step, log-metrics: the supervised loop with eval and checkpoints
  * off) against the local backend's TrainingClient, with the layers `sous run` builds
  * (JSONL metrics in a temporary run directory). The hand-written loop is a plain for-loop
  * over a second model from the same seed, the same batches in the same order and the same
@@ -41,14 +41,13 @@ import { type AdamParams, type DataCursor, type Datum, toInts, Tokenizer, Traini
 import { compileRecipe, loadRecipe, recipeArchitecture, recipeHash, supervisedWorkflowConfig } from "../src/recipes/index.js"
 import {
   emptySummary,
-  forwardBackward,
   learningRateAt,
   type LrSchedule,
   loadChatData,
   logMetrics,
   nextBatch,
   type NextBatchConfig,
-  optimizerStep,
+  trainStep,
   renderChatData,
   RunKeys,
   takeBatch
@@ -158,8 +157,7 @@ const handWrittenLoop = (config: HandWrittenLoopConfig) => {
 const sousLoop = (config: SupervisedWorkflowConfig, state: Readonly<Record<string, unknown>>) => {
   const body = sequence(
     stage(nextBatch(config.batch)),
-    stage(forwardBackward),
-    stage(optimizerStep(config.optimizer)),
+    stage(trainStep(config.optimizer)),
     stage(logMetrics)
   )
   let last: WorkflowResult = { step: 0, state }

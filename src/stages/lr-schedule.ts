@@ -26,7 +26,7 @@ const problemOf = ({ baseLr, warmupSteps, totalSteps, minLrRatio }: LrSchedule):
   return undefined
 }
 
-/** Checks a schedule once, so that every rate it yields within its steps is positive and finite. */
+/** Checks a schedule, so that every rate it yields within its steps is positive and finite. */
 export const validateLrSchedule = (schedule: LrSchedule): Effect.Effect<LrSchedule, LrScheduleError> => {
   const problem = problemOf(schedule)
   return problem === undefined ? Effect.succeed(schedule) : Effect.fail(new LrScheduleError({ message: problem }))

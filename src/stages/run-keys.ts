@@ -1,12 +1,4 @@
-import type {
-  DataCursor,
-  DatasetRow,
-  Datum,
-  ForwardBackwardOutput,
-  Metrics,
-  Pending,
-  TrainingCallError
-} from "../ports/index.js"
+import type { DataCursor, DatasetRow, Datum, Metrics } from "../ports/index.js"
 import type { ChatRow } from "./chat.js"
 import { stateKey } from "./state-key.js"
 
@@ -21,13 +13,6 @@ export interface RunInfo {
 /** A dataset row and the URI it came from, so later stages can name both in errors. */
 export interface SourcedRow<A> extends DatasetRow<A> {
   readonly uri: string
-}
-
-/** A forward/backward call in flight, with what the optimizer-step stage needs to report it. */
-export interface InFlightForwardBackward {
-  readonly pending: Pending<ForwardBackwardOutput, TrainingCallError>
-  readonly submittedAt: number
-  readonly tokens: number
 }
 
 /** Final, first and best numbers of a run, kept as it goes and written at the end. */
@@ -53,7 +38,6 @@ export const RunKeys = {
   totalSteps: stateKey<number>("totalSteps"),
   dataCursor: stateKey<DataCursor>("dataCursor"),
   batch: stateKey<ReadonlyArray<Datum>>("batch"),
-  inFlight: stateKey<InFlightForwardBackward>("inFlight"),
   trainMetrics: stateKey<Metrics>("trainMetrics"),
   summary: stateKey<RunSummary>("summary"),
   lastCheckpoint: stateKey<string | null>("lastCheckpoint")

@@ -1,18 +1,17 @@
 import {
   checkpoint,
   evaluateNll,
-  forwardBackward,
   loadChatData,
   type LoadChatDataConfig,
   logMetrics,
   nextBatch,
   type NextBatchConfig,
-  optimizerStep,
-  type OptimizerStepConfig,
   renderChatData,
   type RenderChatDataConfig,
   requireNewCheckpoints,
   RunKeys,
+  trainStep,
+  type TrainStepConfig,
   writeSummary
 } from "../stages/index.js"
 import { finally_, loop, sequence, stage, when, workflow } from "./builders.js"
@@ -22,7 +21,7 @@ export interface SupervisedWorkflowConfig {
   readonly data: LoadChatDataConfig
   readonly render: RenderChatDataConfig
   readonly batch: NextBatchConfig
-  readonly optimizer: OptimizerStepConfig
+  readonly optimizer: TrainStepConfig
   readonly evalBatchSize: number
   /** Evaluate every this many steps (0: only before and after training). */
   readonly evalEvery: number
@@ -39,7 +38,7 @@ const every = (interval: number) => ({
 
 /**
  * Chat SFT: load and render the data, evaluate, then for each step take a batch, submit
- * forward/backward, queue the optimizer step behind it, record metrics, and evaluate and
+ * forward/backward with the optimizer step queued behind it, record metrics, and evaluate and
  * checkpoint on schedule; then evaluate and save the final checkpoint. The summary is written
  * last, whether the run succeeded or not.
  */
@@ -61,8 +60,7 @@ export const supervisedWorkflow = (config: SupervisedWorkflowConfig) => {
           times: { key: RunKeys.totalSteps, label: "totalSteps" },
           body: sequence(
             stage(nextBatch(config.batch)),
-            stage(forwardBackward),
-            stage(optimizerStep(config.optimizer)),
+            stage(trainStep(config.optimizer)),
             stage(logMetrics),
             ...(config.evalEvery > 0 ? [when({ ...every(config.evalEvery), body: evaluate })] : []),
             ...(config.checkpointEvery > 0 ? [when({ ...every(config.checkpointEvery), body: save(false) })] : [])
