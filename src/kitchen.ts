@@ -12,7 +12,7 @@ import { localBackendLayer } from "./adapters/local/local-backend.js"
 import { combineSinks } from "./adapters/metrics/combine-sinks.js"
 import { makeJsonlMetricsSink } from "./adapters/metrics/jsonl-metrics-sink.js"
 import { makeByteTokenizer } from "./adapters/tokenizers/byte-tokenizer.js"
-import { MetricsSink, Tokenizer } from "./ports/index.js"
+import { MetricsSink, Tokenizer, uriScheme } from "./ports/index.js"
 import { ChatRow } from "./stages/index.js"
 import { compileRecipe } from "./recipes/compile-recipe.js"
 import { RecipeError } from "./recipes/recipe-error.js"
@@ -28,18 +28,23 @@ export interface KitchenOptions {
   readonly sinks?: ReadonlyArray<MetricsSink["Service"]>
 }
 
-const hasScheme = (uri: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(uri)
-
 /**
  * Checks that this kitchen has an adapter for every location the recipe names, so a recipe
  * that cannot run is refused before anything is written. `source` names the recipe file.
  */
 export const checkAdapters = (recipe: Recipe, source: string): Effect.Effect<void, RecipeError> => {
-  const uri = recipe.checkpoint.uri
-  if (uri === undefined || uri.startsWith("file://") || !hasScheme(uri)) return Effect.void
-  return Effect.fail(
-    new RecipeError({ source, problems: [{ path: "checkpoint.uri", message: `only file:// stores are supported so far, got ${JSON.stringify(uri)}` }] })
-  )
+  const locations: ReadonlyArray<readonly [string, string | undefined]> = [
+    ["data.train", recipe.data.train],
+    ["data.eval", recipe.data.eval],
+    ["checkpoint.uri", recipe.checkpoint.uri]
+  ]
+  const problems = locations.flatMap(([path, location]) => {
+    const scheme = location === undefined ? undefined : uriScheme(location)
+    return scheme === undefined || scheme === "file"
+      ? []
+      : [{ path, message: `only local files and file:// URIs are supported so far, got ${JSON.stringify(location)}` }]
+  })
+  return problems.length === 0 ? Effect.void : Effect.fail(new RecipeError({ source, problems }))
 }
 
 /**

@@ -1,3 +1,5 @@
+import { Schema } from "effect"
+
 /** A parsed command line: the verb, its positional arguments and its flags. */
 export interface ParsedArgs {
   readonly verb: string | undefined
@@ -9,10 +11,10 @@ export interface ParsedArgs {
   readonly help: boolean
 }
 
-/** A command line that cannot be understood. */
-export class UsageError extends Error {
-  override readonly name = "UsageError"
-}
+/** A command line that cannot be understood; found before anything runs. */
+export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
+  message: Schema.String
+}) {}
 
 const valueFlags = new Set(["--out", "--set"])
 const booleanFlags = new Set(["--verbose", "--overwrite", "--help", "-h"])
@@ -28,13 +30,13 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
     const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined]
     if (valueFlags.has(name)) {
       const value = inline ?? argv[++index]
-      if (value === undefined) throw new UsageError(`${name} needs a value`)
+      if (value === undefined) throw new UsageError({ message: `${name} needs a value` })
       if (name === "--out") out = value
       else sets.push(value)
     } else if (booleanFlags.has(name)) {
       flags.add(name === "-h" ? "--help" : name)
     } else if (arg.startsWith("-")) {
-      throw new UsageError(`unknown option ${arg}`)
+      throw new UsageError({ message: `unknown option ${arg}` })
     } else {
       positionals.push(arg)
     }

@@ -14,8 +14,9 @@ const out = (text: string) => Effect.sync(() => process.stdout.write(`${text}\n`
 
 const recipeArgument = (args: ParsedArgs): string => {
   const [recipe, ...extra] = args.positionals
-  if (recipe === undefined) throw new UsageError(`sous ${args.verb} needs a recipe file`)
-  if (extra.length > 0) throw new UsageError(`unexpected argument ${extra[0]}`)
+  if (recipe === undefined) throw new UsageError({ message: `sous ${args.verb} needs a recipe file` })
+  if (extra.length > 0) throw new UsageError({ message: `unexpected argument ${extra[0]}` })
+  if (args.verb === "run" && args.out === undefined) throw new UsageError({ message: "sous run needs --out <dir>" })
   return recipe
 }
 
@@ -50,14 +51,14 @@ const plan = (file: string, args: ParsedArgs) =>
 
 const run = (file: string, args: ParsedArgs) =>
   Effect.gen(function*() {
-    if (args.out === undefined) throw new UsageError("sous run needs --out <dir>")
+    const runDir = args.out! // recipeArgument refused a run without --out
     const recipe = yield* loadRecipe(file, args.sets)
     yield* checkAdapters(recipe, file)
     if (args.overwrite) yield* checkData(recipe)
-    yield* prepareRunDirectory(args.out, resolvedRecipeJson(recipe), args.overwrite)
+    yield* prepareRunDirectory(runDir, resolvedRecipeJson(recipe), args.overwrite)
     const progress = makeProgressSink({ stream: process.stderr, every: recipe.log.every })
-    const result = yield* runRecipe(recipe, { runDir: args.out, sinks: [progress] })
-    yield* out(`done: ${result.step} steps; metrics, checkpoints and summary.json in ${args.out}`)
+    const result = yield* runRecipe(recipe, { runDir, sinks: [progress] })
+    yield* out(`done: ${result.step} steps; metrics, checkpoints and summary.json in ${runDir}`)
   })
 
 const verbs: Record<string, (file: string, args: ParsedArgs) => Effect.Effect<void, unknown>> = { run, validate, plan }
@@ -77,7 +78,7 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
       return args.help ? 0 : 2
     }
     const verb = verbs[args.verb]
-    if (verb === undefined) throw new UsageError(`unknown command '${args.verb}'`)
+    if (verb === undefined) throw new UsageError({ message: `unknown command '${args.verb}'` })
     program = verb(recipeArgument(args), args)
   } catch (error) {
     process.stderr.write(`sous: ${(error as Error).message}\n\n${usage}`)
@@ -94,11 +95,6 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   process.off("SIGINT", interrupt)
   process.off("SIGTERM", interrupt)
   if (Exit.isSuccess(exit)) return 0
-  const usageError = exit.cause.reasons.find((reason) => Cause.isDieReason(reason) && reason.defect instanceof UsageError)
-  if (usageError !== undefined && Cause.isDieReason(usageError)) {
-    process.stderr.write(`sous: ${(usageError.defect as Error).message}\n`)
-    return 2
-  }
   process.stderr.write(`sous: ${describeCause(exit.cause, args.verbose)}\n`)
   // 130 is what shells report for a command ended by Ctrl-C.
   return Cause.hasInterruptsOnly(exit.cause) ? 130 : 1

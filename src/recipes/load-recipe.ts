@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises"
 import { dirname, extname, isAbsolute, resolve } from "node:path"
 import { Effect } from "effect"
 import { parse as parseYaml, YAMLParseError } from "yaml"
+import { uriScheme } from "../ports/index.js"
 import { decodeRecipe } from "./decode-recipe.js"
 import { RecipeError } from "./recipe-error.js"
 import type { Recipe } from "./supervised-recipe.js"
@@ -52,10 +53,8 @@ export const applyOverrides = (
   })
 
 // A URI with a scheme (s3://, hf://, file://) is left as it is; a plain path is resolved.
-const hasScheme = (location: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(location)
-
 const resolveFrom = (baseDir: string, location: string) =>
-  hasScheme(location) || isAbsolute(location) ? location : resolve(baseDir, location)
+  uriScheme(location) !== undefined || isAbsolute(location) ? location : resolve(baseDir, location)
 
 /** Makes the recipe's file locations absolute, relative to the directory of the recipe file. */
 export const resolvePaths = (recipe: Recipe, baseDir: string): Recipe => ({

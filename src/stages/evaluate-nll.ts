@@ -34,6 +34,8 @@ export const evaluateNll = (config: EvaluateNllConfig) =>
       const client = yield* TrainingClient
       const sink = yield* MetricsSink
       const data = context.get(RunKeys.evalData)
+      // No held-out data means no measurement; an NLL of 0 would read as a perfect model.
+      if (data.length === 0) return yield* Effect.logWarning("no held-out examples; eval skipped")
       // Submit every batch before awaiting any, so a remote service can pipeline them.
       const pending = []
       for (let start = 0; start < data.length; start += config.batchSize) {

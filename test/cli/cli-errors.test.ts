@@ -66,7 +66,7 @@ describe("sous exit codes and messages", () => {
     const out = join(dir, "s3-run")
     const result = runCli(["run", write("s3.yaml", recipe("checkpoint:\n  uri: s3://bucket/prefix\n")), "--out", out])
     expect(result.code).toBe(1)
-    expect(result.stderr).toContain('checkpoint.uri: only file:// stores are supported so far, got "s3://bucket/prefix"')
+    expect(result.stderr).toContain('checkpoint.uri: only local files and file:// URIs are supported so far, got "s3://bucket/prefix"')
     expect(existsSync(out)).toBe(false)
   })
 

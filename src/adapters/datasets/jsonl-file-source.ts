@@ -2,18 +2,15 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Layer, Schema, Stream } from "effect"
-import { DatasetError, type DatasetRow, DatasetRowError, DatasetSource, formatSchemaProblems, schemaProblems } from "../../ports/index.js"
+import { DatasetError, type DatasetRow, DatasetRowError, DatasetSource, formatSchemaProblems, schemaProblems, uriScheme } from "../../ports/index.js"
 
 const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
-// `s3://…`, `hf://…`: a scheme followed by `//`. A Windows path such as `C:\data` has no `//`.
-const uriScheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//
-
 /** The local path a dataset URI names: a `file://` URI or a plain path (relative to the working directory). */
 const localPath = (uri: string): Effect.Effect<string, DatasetError> => {
-  const scheme = uriScheme.exec(uri)?.[1]
+  const scheme = uriScheme(uri)
   if (scheme === undefined) return Effect.succeed(path.resolve(uri))
-  if (scheme.toLowerCase() !== "file") {
+  if (scheme !== "file") {
     return Effect.fail(new DatasetError({ uri, message: `${scheme}:// datasets are not supported yet; use a local JSONL file` }))
   }
   return Effect.try({
