@@ -10,10 +10,14 @@ import type { StateKey } from "../stages/state-key.js"
  * indices, one per node between the root and the target, see `cursor.ts`.
  */
 
-/** What a `when` test sees: the step counter and the current iteration of each loop. */
+/**
+ * What a `when` test sees: the step counter, the current iteration of each enclosing loop
+ * and how many iterations each runs (so a test can tell the last one).
+ */
 export interface WhenView {
   readonly step: number
   readonly loops: Readonly<Record<string, number>>
+  readonly loopTimes: Readonly<Record<string, number>>
 }
 
 /**

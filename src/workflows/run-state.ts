@@ -23,6 +23,10 @@ export const childFrame = (frame: Frame, index: number): Frame => ({ path: [...f
 export const loopIndices = (frame: Frame): Record<string, number> =>
   Object.fromEntries(frame.loops.map((loop) => [loop.name, loop.index]))
 
+/** The iteration count of each enclosing loop, by loop name. */
+export const loopCounts = (frame: Frame): Record<string, number> =>
+  Object.fromEntries(frame.loops.map((loop) => [loop.name, loop.times]))
+
 /** Publishes `status` when the caller asked to observe the run. */
 export const publishStatus = (run: RunState, status: WorkflowStatus): Effect.Effect<void> =>
   run.status === undefined ? Effect.void : SubscriptionRef.set(run.status, status)

@@ -4,7 +4,7 @@ import { cursorProblems, FINALLY_BODY, FINALLY_FINALIZER, WHEN_BODY, type Workfl
 import { InvalidLoopTimesError, MissingStateValueError, type StageTimeoutError, WorkflowInvalidError } from "./errors.js"
 import type { LoopNode, Workflow, WorkflowNode } from "./ir.js"
 import type { WorkflowProblem } from "./problem.js"
-import { childFrame, loopIndices, publishPhase, type Frame, type RunState } from "./run-state.js"
+import { childFrame, loopCounts, loopIndices, publishPhase, type Frame, type RunState } from "./run-state.js"
 import { runStageNode } from "./run-stage.js"
 import type { WorkflowStatus } from "./status.js"
 import { validateWorkflow } from "./validate.js"
@@ -87,7 +87,7 @@ const runNode = <E, R>(
         })
       case "When": {
         // A cursor inside the body means the run was already past the test.
-        const enter = resume !== undefined || node.test({ step: run.step, loops: loopIndices(frame) })
+        const enter = resume !== undefined || node.test({ step: run.step, loops: loopIndices(frame), loopTimes: loopCounts(frame) })
         return enter ? runNode(node.body, childFrame(frame, WHEN_BODY), run, tail(resume)) : Effect.void
       }
       case "Finally": {

@@ -15,6 +15,7 @@ import {
   writeSummary
 } from "../stages/index.js"
 import { finally_, loop, sequence, stage, when, workflow } from "./builders.js"
+import type { WhenView } from "./ir.js"
 
 /** Everything the supervised workflow needs to know, gathered by the recipe compiler. */
 export interface SupervisedWorkflowConfig {
@@ -31,9 +32,10 @@ export interface SupervisedWorkflowConfig {
   readonly seed: number
 }
 
-const every = (interval: number) => ({
-  label: `every ${interval} steps`,
-  test: ({ step }: { readonly step: number }) => step % interval === 0
+// The last step is left to the evaluation and checkpoint after the loop, which always run.
+const everyBeforeTheLast = (interval: number) => ({
+  label: `every ${interval} steps, before the last`,
+  test: ({ step, loops, loopTimes }: WhenView) => step % interval === 0 && loops["train"]! < loopTimes["train"]! - 1
 })
 
 /**
@@ -62,16 +64,11 @@ export const supervisedWorkflow = (config: SupervisedWorkflowConfig) => {
             stage(nextBatch(config.batch)),
             stage(trainStep(config.optimizer)),
             stage(logMetrics),
-            ...(config.evalEvery > 0 ? [when({ ...every(config.evalEvery), body: evaluate })] : []),
-            ...(config.checkpointEvery > 0 ? [when({ ...every(config.checkpointEvery), body: save(false) })] : [])
+            ...(config.evalEvery > 0 ? [when({ ...everyBeforeTheLast(config.evalEvery), body: evaluate })] : []),
+            ...(config.checkpointEvery > 0 ? [when({ ...everyBeforeTheLast(config.checkpointEvery), body: save(false) })] : [])
           )
         }),
-        // The last loop step may have evaluated already; evaluate again only if it did not.
-        when({
-          label: "unless the last step evaluated",
-          test: ({ step }) => config.evalEvery === 0 || step % config.evalEvery !== 0,
-          body: evaluate
-        }),
+        evaluate,
         save(true)
       ),
       stage(writeSummary)

@@ -94,7 +94,7 @@ describe("sous exit codes and messages", () => {
     const result = runCli(["plan", write("plan.yaml", recipe("training:\n  steps: 30\neval:\n  every: 10\n"))])
     expect(result.code).toBe(0)
     expect(result.stdout).toContain("loop train × totalSteps")
-    expect(result.stdout).toContain("when every 10 steps")
+    expect(result.stdout).toContain("when every 10 steps, before the last")
     expect(result.stdout).toContain("steps: 30 optimizer steps in batches of 16")
   })
 })

@@ -31,13 +31,13 @@ describe("examples/sft-arithmetic, shortened", () => {
     expect(summary.firstEval.step).toBe(0)
     expect(summary.lastEval.step).toBe(60)
     expect(summary.lastEval.metrics.eval_nll).toBeLessThanOrEqual(0.5 * summary.firstEval.metrics.eval_nll)
-    expect(summary.checkpoints).toEqual(["step-00000030", "step-00000060", "final"])
+    expect(summary.checkpoints).toEqual(["step-00000030", "final"])
 
     const manifest = Schema.decodeUnknownSync(CheckpointManifest)(
       JSON.parse(readFileSync(join(out, "checkpoints/final/manifest.json"), "utf8"))
     )
     expect(manifest.step).toBe(60)
-    expect(manifest.parent).toBe("step-00000060")
+    expect(manifest.parent).toBe("step-00000030")
     expect(manifest.dataCursor).toEqual({ epoch: 0, position: 60 * 16 })
     expect(manifest.state).toEqual({ _tag: "Blob", key: `final/state-${summary.runId}.bin` })
     expect(readFileSync(join(out, "checkpoints", manifest.blobs[0]!.key)).byteLength).toBe(manifest.blobs[0]!.bytes)
