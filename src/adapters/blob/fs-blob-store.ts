@@ -1,14 +1,10 @@
-import { randomBytes } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { Effect, Layer, Predicate } from "effect"
 import { BlobNotFoundError, BlobStore, BlobStoreError, UnsafeKeyError } from "../../ports/index.js"
+import { replaceFile, syncDirectory, tempPrefix, writeTempFile } from "../fs/durable-files.js"
 import { checkBlobKey, checkBlobPrefix } from "./blob-key.js"
-
-// Blobs are written under this name first and renamed into place. `list` skips such names
-// and keys may not use them, so a temp file left by a crash can never pass for a blob.
-const tempPrefix = ".sous-tmp-"
 
 // Errors that mean "no blob here": nothing at the path, a file where a directory was
 // expected on the way, or a directory where the blob would be.
@@ -26,44 +22,6 @@ const attempt = <A>(operation: string, key: string, run: () => Promise<A>): Effe
     try: run,
     catch: (error) => new BlobStoreError({ operation, key, message: describe(error) })
   })
-
-// A rename or link is durable only once the directory holding the new entry is synced.
-const syncDirectory = async (directory: string): Promise<void> => {
-  const handle = await fs.open(directory, "r")
-  try {
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-}
-
-// Creates `directory` and its missing parents, syncing the parent of each new directory
-// so that the path to a blob survives a crash as well as the blob itself.
-const ensureDirectory = async (directory: string): Promise<void> => {
-  const firstCreated = await fs.mkdir(directory, { recursive: true })
-  if (firstCreated === undefined) return
-  for (let created = directory; ; created = path.dirname(created)) {
-    await syncDirectory(path.dirname(created))
-    if (created === firstCreated) return
-  }
-}
-
-// Writes the bytes to a fresh temp file in `directory` and syncs them; answers its path.
-const writeTempFile = async (directory: string, bytes: Uint8Array): Promise<string> => {
-  await ensureDirectory(directory)
-  const temp = path.join(directory, tempPrefix + randomBytes(8).toString("hex"))
-  const handle = await fs.open(temp, "wx")
-  try {
-    await handle.writeFile(bytes)
-    await handle.sync()
-  } catch (error) {
-    await handle.close()
-    await fs.rm(temp, { force: true })
-    throw error
-  }
-  await handle.close()
-  return temp
-}
 
 const isFile = async (file: string): Promise<boolean> => {
   try {
@@ -113,17 +71,7 @@ export const makeFsBlobStore = Effect.fn("FsBlobStore.make")(function*(rootDir: 
 
   const put = Effect.fn("FsBlobStore.put")(function*(key: string, bytes: Uint8Array) {
     const file = yield* resolveKey(key)
-    yield* attempt("put", key, async () => {
-      const directory = path.dirname(file)
-      const temp = await writeTempFile(directory, bytes)
-      try {
-        await fs.rename(temp, file)
-      } catch (error) {
-        await fs.rm(temp, { force: true })
-        throw error
-      }
-      await syncDirectory(directory)
-    })
+    yield* attempt("put", key, () => replaceFile(file, bytes))
   })
 
   const putIfAbsent = Effect.fn("FsBlobStore.putIfAbsent")(function*(key: string, bytes: Uint8Array) {

@@ -1,8 +1,8 @@
-import { randomBytes } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Clock, Effect, Layer, Semaphore, type Scope } from "effect"
 import { MetricsError, MetricsSink } from "../../ports/index.js"
+import { replaceFile } from "../fs/durable-files.js"
 
 const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
@@ -43,30 +43,6 @@ const openAppendFile = Effect.fnUntraced(function*(file: string): Effect.fn.Retu
   }
 })
 
-// Replaces `file` with `text` atomically (temp file, fsync, rename, directory fsync), so a
-// reader finds the previous summary or the new one, never a torn file.
-const writeFileAtomically = async (file: string, text: string): Promise<void> => {
-  const temp = `${file}.tmp-${randomBytes(8).toString("hex")}`
-  try {
-    const handle = await fs.open(temp, "wx")
-    try {
-      await handle.writeFile(text)
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    await fs.rename(temp, file)
-  } catch (error) {
-    await fs.rm(temp, { force: true })
-    throw error
-  }
-  const directory = await fs.open(path.dirname(file), "r")
-  try {
-    await directory.sync()
-  } finally {
-    await directory.close()
-  }
-}
 
 /**
  * A {@link MetricsSink} that appends to `<runDir>/metrics.jsonl` and `<runDir>/events.jsonl`
@@ -99,7 +75,7 @@ export const makeJsonlMetricsSink = Effect.fn("JsonlMetricsSink.make")(function*
         try: () => JSON.stringify(summary, null, 2) + "\n",
         catch: (error) => new MetricsError({ message: `cannot write the run summary as JSON: ${describe(error)}` })
       })
-      yield* attempt(`cannot write ${summaryFile}`, () => writeFileAtomically(summaryFile, text))
+      yield* attempt(`cannot write ${summaryFile}`, () => replaceFile(summaryFile, text))
     }),
     flush: Effect.all([metricsFile.sync, eventsFile.sync], { discard: true }).pipe(Effect.withSpan("JsonlMetricsSink.flush"))
   })

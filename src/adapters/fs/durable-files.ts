@@ -1,0 +1,65 @@
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+
+/**
+ * Temp files are written under this prefix and renamed into place; the fs blob store lists
+ * and accepts no key with it, so a temp file left by a crash never passes for a blob.
+ */
+export const tempPrefix = ".sous-tmp-"
+
+/** Syncs a directory: a rename or link is durable only once its directory entry is. */
+export const syncDirectory = async (directory: string): Promise<void> => {
+  const handle = await fs.open(directory, "r")
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+/**
+ * Creates `directory` and its missing parents, syncing the parent of each new directory so
+ * that the path to a file survives a crash as well as the file itself.
+ */
+export const ensureDirectory = async (directory: string): Promise<void> => {
+  const firstCreated = await fs.mkdir(directory, { recursive: true })
+  if (firstCreated === undefined) return
+  for (let created = directory; ; created = path.dirname(created)) {
+    await syncDirectory(path.dirname(created))
+    if (created === firstCreated) return
+  }
+}
+
+/** Writes `data` to a fresh temp file in `directory` and syncs it; answers its path. */
+export const writeTempFile = async (directory: string, data: Uint8Array | string): Promise<string> => {
+  await ensureDirectory(directory)
+  const temp = path.join(directory, tempPrefix + randomBytes(8).toString("hex"))
+  const handle = await fs.open(temp, "wx")
+  try {
+    await handle.writeFile(data)
+    await handle.sync()
+  } catch (error) {
+    await handle.close()
+    await fs.rm(temp, { force: true })
+    throw error
+  }
+  await handle.close()
+  return temp
+}
+
+/**
+ * Replaces `file` with `data` atomically and durably (temp file, fsync, rename, directory
+ * fsync): a reader finds the old content or the new, never a torn file.
+ */
+export const replaceFile = async (file: string, data: Uint8Array | string): Promise<void> => {
+  const directory = path.dirname(file)
+  const temp = await writeTempFile(directory, data)
+  try {
+    await fs.rename(temp, file)
+  } catch (error) {
+    await fs.rm(temp, { force: true })
+    throw error
+  }
+  await syncDirectory(directory)
+}
