@@ -1,4 +1,4 @@
-// Links bin/sous.js into node_modules/.bin, so `npx sous` in a clone runs this checkout's CLI.
+// Links bin/sous into node_modules/.bin, so `npx sous` in a clone runs this checkout's CLI.
 // package.json declares no `bin` on purpose: npm 11 answers `npx <own bin>` by installing the
 // project into its npx cache, which needs the project's install scripts approved and then keeps
 // running that stale copy after the sources change. The link runs the checkout itself.
@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 const binDir = join(root, "node_modules", ".bin")
-const target = join(root, "bin", "sous.js")
+const target = join(root, "bin", "sous")
 mkdirSync(binDir, { recursive: true })
 rmSync(join(binDir, "sous"), { force: true })
 symlinkSync(relative(binDir, target), join(binDir, "sous"))

@@ -9,7 +9,7 @@ describe("sous run, interrupted", () => {
   it("stops on SIGINT with exit code 130, a summary and no uncommitted blob", async () => {
     const out = join(mkdtempSync(join(tmpdir(), "sous-int-")), "run")
     const child = spawn(process.execPath, [
-      join(root, "bin/sous.js"), "run", join(root, "examples/sft-arithmetic/recipe.yaml"), "--out", out,
+      join(root, "bin/sous"), "run", join(root, "examples/sft-arithmetic/recipe.yaml"), "--out", out,
       "--set", "checkpoint.every=1", "--set", "backend.device=wasm"
     ], { cwd: root })
     let stderr = ""

@@ -13,11 +13,11 @@ export interface CliResult {
 }
 
 /**
- * Runs the real `sous` command (bin/sous.js over the built dist/) in a child process, as a
+ * Runs the real `sous` command (bin/sous over the built dist/) in a child process, as a
  * user would, so exit codes and what reaches the terminal are tested for real.
  */
 export const runCli = (args: ReadonlyArray<string>): CliResult => {
-  const result = spawnSync(process.execPath, [join(root, "bin/sous.js"), ...args], {
+  const result = spawnSync(process.execPath, [join(root, "bin/sous"), ...args], {
     cwd: root,
     encoding: "utf8",
     timeout: 300_000
