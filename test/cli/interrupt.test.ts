@@ -13,13 +13,15 @@ describe("sous run, interrupted", () => {
       "--set", "checkpoint.every=1", "--set", "backend.device=wasm"
     ], { cwd: root })
     let stderr = ""
+    child.stderr.on("data", (chunk) => (stderr += String(chunk)))
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
     // Interrupt once a few steps (each with a checkpoint) are done.
     await new Promise<void>((resolve) => {
-      child.stderr.on("data", (chunk) => {
-        stderr += String(chunk)
-        if (existsSync(join(out, "checkpoints", "step-00000003", "manifest.json"))) resolve()
-      })
+      const poll = setInterval(() => {
+        if (!existsSync(join(out, "checkpoints", "step-00000003", "manifest.json"))) return
+        clearInterval(poll)
+        resolve()
+      }, 50)
     })
     child.kill("SIGINT")
     expect(await exited).toBe(130)
