@@ -109,23 +109,13 @@ export const makeLocalTrainingClient = Effect.fn("LocalTrainingClient.make")(
       }))
     })
 
-    const saveState = Effect.fn("LocalTrainingClient.saveState")(function*(name: string) {
-      return yield* executor.submit(
-        computeAsync("saveState", async (): Promise<StateRef> => ({
-          _tag: "Bytes",
-          bytes: await saveTrainer(trainer, name, "state")
-        }))
+    // Full state (weights and optimizer) for checkpoints; weights alone for samplers.
+    const save = (operation: string, kind: "state" | "weights") => (name: string) =>
+      executor.submit(
+        computeAsync(operation, async (): Promise<StateRef> => ({ _tag: "Bytes", bytes: await saveTrainer(trainer, name, kind) }))
       )
-    })
-
-    const saveWeightsForSampler = Effect.fn("LocalTrainingClient.saveWeightsForSampler")(function*(name: string) {
-      return yield* executor.submit(
-        computeAsync("saveWeightsForSampler", async (): Promise<StateRef> => ({
-          _tag: "Bytes",
-          bytes: await saveTrainer(trainer, name, "weights")
-        }))
-      )
-    })
+    const saveState = save("saveState", "state")
+    const saveWeightsForSampler = save("saveWeightsForSampler", "weights")
 
     const loadState = Effect.fn("LocalTrainingClient.loadState")(
       function*(ref: StateRef, loadOptions: { readonly optimizer: boolean }) {
