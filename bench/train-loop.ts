@@ -8,7 +8,8 @@
  * off) against the local backend's TrainingClient, with the layers `sous run` builds
  * (JSONL metrics in a temporary run directory). The hand-written loop is a plain for-loop
  * over a second model from the same seed, the same batches in the same order and the same
- * learning rates: `tf.variableGrads` of the adapter's `transformerLoss`, then the adapter's
+ * learning rates: `tf.variableGrads` of a weighted cross-entropy over the adapter's
+ * `transformerLogits`, then the adapter's
  * `adamWStep`. Both do the same math, which the bench checks by comparing their losses step
  * by step. Data loading, model setup and warmup steps are not timed.
  *
@@ -31,10 +32,10 @@ import { Effect, Layer, References } from "effect"
 import {
   adamWStep,
   initAdamW,
-  initTransformer,
-  makeTokenBatch,
-  type TokenSequence,
-  transformerLoss
+  initModel,
+  lookupIn,
+  targetLogprobs,
+  transformerLogits
 } from "../src/adapters/local/index.js"
 import { kitchenLayer } from "../src/kitchen.js"
 import { type AdamParams, type DataCursor, type Datum, toInts, Tokenizer, TrainingClient, type TransformerArchitecture } from "../src/ports/index.js"
@@ -109,6 +110,27 @@ interface HandWrittenLoopConfig {
   readonly schedule: LrSchedule
 }
 
+/** One training sequence of the hand-written loop, as plain arrays. */
+interface Sequence {
+  readonly inputs: ReadonlyArray<number>
+  readonly targets: ReadonlyArray<number>
+  readonly weights: ReadonlyArray<number>
+}
+
+/** Pads sequences on the right into flat [batch, length] arrays, as a hand-written loop would. */
+const padSequences = (sequences: ReadonlyArray<Sequence>) => {
+  const length = Math.max(...sequences.map((s) => s.inputs.length))
+  const inputs = new Int32Array(sequences.length * length)
+  const targets = new Int32Array(sequences.length * length)
+  const weights = new Float32Array(sequences.length * length)
+  sequences.forEach((s, row) => {
+    inputs.set(s.inputs, row * length)
+    targets.set(s.targets, row * length)
+    weights.set(s.weights, row * length)
+  })
+  return { shape: [sequences.length, length] as [number, number], inputs, targets, weights }
+}
+
 /**
  * The baseline: a model and AdamW state in plain TensorFlow.js, and `run(steps)`, a
  * for-loop that takes the next batch, computes loss and gradients, applies AdamW and reads
@@ -116,11 +138,12 @@ interface HandWrittenLoopConfig {
  * token of every step taken.
  */
 const handWrittenLoop = (config: HandWrittenLoopConfig) => {
-  const params = initTransformer(config.architecture, config.seed)
+  const params = initModel(config.architecture, config.seed)
+  const weight = lookupIn(params)
   const variables = params.names.map((name) => params.variables.get(name)!)
   const optimizer = initAdamW(params.variables)
   // Token arrays once, up front: a hand-written loop keeps its data as plain arrays.
-  const sequences: ReadonlyArray<TokenSequence> = config.data.map((datum) => ({
+  const sequences: ReadonlyArray<Sequence> = config.data.map((datum) => ({
     inputs: toInts(datum.model_input),
     targets: datum.loss_fn_inputs["target_tokens"]!.data,
     weights: datum.loss_fn_inputs["weights"]!.data
@@ -133,10 +156,14 @@ const handWrittenLoop = (config: HandWrittenLoopConfig) => {
     for (let i = 0; i < steps; i++) {
       const next = takeBatch(cursor, sequences.length, batchSize, seed, shuffle)
       cursor = next.cursor
-      const batch = makeTokenBatch(next.indices.map((index) => sequences[index]!))
+      const batch = padSequences(next.indices.map((index) => sequences[index]!))
       const learningRate = learningRateAt(config.schedule, losses.length)
       const loss = tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(() => transformerLoss(params, batch).loss, variables)
+        const { value, grads } = tf.variableGrads(() => {
+          const logits = transformerLogits(config.architecture, weight, tf.tensor2d(batch.inputs, batch.shape, "int32"))
+          const logprobs = targetLogprobs(logits, tf.tensor2d(batch.targets, batch.shape, "int32"))
+          return logprobs.mul(tf.tensor2d(batch.weights, batch.shape)).sum().neg() as tf.Scalar
+        }, variables)
         const byName = new Map(params.names.map((name, j) => [name, grads[variables[j]!.name]!]))
         adamWStep(params.variables, byName, optimizer, { ...config.adam, learning_rate: learningRate })
         return value

@@ -5,7 +5,10 @@ import type { ModelArchitecture } from "./model-architecture.js"
 import type { SamplingClient } from "./sampling-client.js"
 import type { StateRef, TrainingClient } from "./training-client.js"
 
-/** Low-rank adapter settings (protocol `LoraConfig`). */
+/**
+ * Low-rank adapter settings (protocol `LoraConfig`). Adapters are scaled by `alpha / rank`
+ * (`alpha` defaults to 32, a sous addition); each `train*` flag defaults to true.
+ */
 export interface LoraConfig {
   readonly rank: number
   readonly alpha?: number
@@ -26,6 +29,8 @@ export interface TrainingClientConfig {
 export interface BackendCapabilities {
   readonly backend: string
   readonly device: string
+  /** Why this device runs (what was asked for, what was tried), where the backend chose one. */
+  readonly deviceReason?: string
   readonly losses: ReadonlyArray<LossFnType>
   readonly maxLoraRank: number
   readonly customLoss: boolean

@@ -20,6 +20,7 @@ export type StateRef =
 export interface TrainingClientInfo {
   readonly modelId: string
   readonly baseModel: string
+  /** Number of weights the client trains (the adapters alone under LoRA). */
   readonly parameterCount: number
   readonly device: string
 }

@@ -4,6 +4,7 @@ import { makeByteTokenizer } from "../../src/adapters/tokenizers/byte-tokenizer.
 import type { ChatMessage } from "../../src/stages/chat.js"
 import { renderChat } from "../../src/stages/chat-renderer.js"
 import { supervisedDatum } from "../../src/stages/datum-builder.js"
+import { toInts } from "../../src/ports/index.js"
 
 const tokenizer = makeByteTokenizer()
 const BOS = tokenizer.specialTokens["<|bos|>"]!
@@ -76,7 +77,7 @@ describe("renderChat", () => {
 describe("supervisedDatum", () => {
   it("shifts targets by one and cuts to the context length", () => {
     const datum = supervisedDatum({ tokens: [1, 2, 3, 4, 5], weights: [0, 0, 1, 1, 1] }, 3)
-    assert.deepStrictEqual(datum.model_input.chunks[0]!.tokens, [1, 2, 3])
+    assert.deepStrictEqual(toInts(datum.model_input), [1, 2, 3])
     assert.deepStrictEqual(datum.loss_fn_inputs["target_tokens"], { data: [2, 3, 4], dtype: "int64" })
     assert.deepStrictEqual(datum.loss_fn_inputs["weights"], { data: [0, 1, 1], dtype: "float32" })
   })

@@ -1,14 +1,60 @@
 import { Effect } from "effect"
 import {
+  type ClassifierArchitecture,
   type Datum,
   InvalidRequestError,
+  type LossFnConfig,
+  type LossFnType,
+  type ModelArchitecture,
   type TensorData,
-  toInts,
   type TransformerArchitecture
 } from "../../ports/index.js"
-import { makeTokenBatch, type TokenBatch, type TokenSequence } from "./token-batch.js"
+import { lossSpecs, resolveLossConfig } from "./losses.js"
+import { outputSize } from "./model.js"
 
-const isTokenId = (vocabSize: number) => (id: number) => Number.isInteger(id) && id >= 0 && id < vocabSize
+/** What a batch feeds the model, flattened row-major. */
+export type BatchFeed =
+  | { readonly kind: "tokens"; readonly ids: Int32Array }
+  | { readonly kind: "features"; readonly values: Float32Array; readonly shape: ReadonlyArray<number> }
+
+/**
+ * The datums of one request, checked and padded on the right to the longest one
+ * ([batchSize, length] row-major). Padding reads token 0 and predicts class 0 with every
+ * loss input 0 and `mask` 0, so it adds nothing to a loss or its gradients.
+ */
+export interface DatumBatch {
+  readonly batchSize: number
+  readonly length: number
+  readonly feed: BatchFeed
+  readonly targets: Int32Array
+  /** 1 on real positions, 0 on padding. */
+  readonly mask: Float32Array
+  /** The float `loss_fn_inputs` the loss reads (`weights`, `logprobs`, `advantages`). */
+  readonly inputs: ReadonlyMap<string, Float32Array>
+  /** The real (unpadded) length of each datum. */
+  readonly lengths: ReadonlyArray<number>
+}
+
+/** A checked loss request: its batch and the loss settings with defaults filled in. */
+export interface LossRequest {
+  readonly lossFn: LossFnType
+  readonly config: Readonly<Record<string, number>>
+  readonly batch: DatumBatch
+}
+
+/** One datum's model input, before padding. */
+type DatumFeed = { readonly kind: "tokens"; readonly ids: ReadonlyArray<number> } | {
+  readonly kind: "features"
+  readonly values: ReadonlyArray<number>
+}
+
+interface CheckedDatum {
+  readonly feed: DatumFeed
+  readonly targets: ReadonlyArray<number>
+  readonly inputs: ReadonlyArray<ReadonlyArray<number>>
+}
+
+const isClassId = (size: number) => (id: number) => Number.isInteger(id) && id >= 0 && id < size
 
 /** A 1-D tensor of `length` elements of `dtype`, or what is wrong with it. */
 const vectorProblem = (
@@ -21,51 +67,122 @@ const vectorProblem = (
   if (tensor.shape !== undefined && (tensor.shape.length !== 1 || tensor.shape[0] !== tensor.data.length)) {
     return `must be 1-D, got shape [${tensor.shape.join(", ")}] for ${tensor.data.length} values`
   }
-  if (tensor.data.length !== length) return `has ${tensor.data.length} values, model_input has ${length} tokens`
+  if (tensor.data.length !== length) return `has ${tensor.data.length} values, model_input has ${length} positions`
+  if (!tensor.data.every(Number.isFinite)) return "holds a value that is not finite"
   return undefined
 }
 
-/** The token sequence of one datum, or what is wrong with it. */
-const datumSequence = (datum: Datum, architecture: TransformerArchitecture): TokenSequence | string => {
-  const { vocabSize, contextLength } = architecture
-  const inputs = toInts(datum.model_input)
-  if (inputs.length === 0) return "model_input is empty"
-  if (inputs.length > contextLength) {
-    return `model_input has ${inputs.length} tokens, more than the model's context length ${contextLength}`
+const textFeed = (datum: Datum, arch: TransformerArchitecture): DatumFeed | string => {
+  const ids: Array<number> = []
+  for (const chunk of datum.model_input.chunks) {
+    if (chunk.type !== "encoded_text") return `model_input holds a ${chunk.type} chunk; a transformer reads encoded_text`
+    ids.push(...chunk.tokens)
   }
-  if (!inputs.every(isTokenId(vocabSize))) return `model_input holds a token id outside [0, ${vocabSize})`
+  if (ids.length === 0) return "model_input is empty"
+  if (ids.length > arch.contextLength) {
+    return `model_input has ${ids.length} tokens, more than the model's context length ${arch.contextLength}`
+  }
+  if (!ids.every(isClassId(arch.vocabSize))) return `model_input holds a token id outside [0, ${arch.vocabSize})`
+  return { kind: "tokens", ids }
+}
+
+const tensorFeed = (datum: Datum, arch: ClassifierArchitecture): DatumFeed | string => {
+  const chunks = datum.model_input.chunks
+  const chunk = chunks[0]
+  const expected = `[${arch.inputShape.join(", ")}]`
+  if (chunks.length !== 1 || chunk?.type !== "float_tensor") {
+    return `model_input must be one float_tensor chunk of shape ${expected} for a ${arch.kind} classifier`
+  }
+  if (chunk.shape.join(",") !== arch.inputShape.join(",")) {
+    return `model_input float_tensor has shape [${chunk.shape.join(", ")}], the model reads ${expected}`
+  }
+  const size = arch.inputShape.reduce((a, b) => a * b, 1)
+  if (chunk.data.length !== size) return `model_input float_tensor has ${chunk.data.length} values, its shape needs ${size}`
+  return { kind: "features", values: chunk.data }
+}
+
+/** One datum checked against the model and the loss, or what is wrong with it. */
+const checkDatum = (datum: Datum, arch: ModelArchitecture, inputKeys: ReadonlyArray<string>): CheckedDatum | string => {
+  const feed = arch.kind === "transformer" ? textFeed(datum, arch) : tensorFeed(datum, arch)
+  if (typeof feed === "string") return feed
+  const length = feed.kind === "tokens" ? feed.ids.length : 1
   const targets = datum.loss_fn_inputs["target_tokens"]
-  const targetsProblem = vectorProblem(targets, "int64", inputs.length)
+  const targetsProblem = vectorProblem(targets, "int64", length)
   if (targetsProblem !== undefined) return `loss_fn_inputs.target_tokens ${targetsProblem}`
-  if (!targets!.data.every(isTokenId(vocabSize))) {
-    return `loss_fn_inputs.target_tokens holds a token id outside [0, ${vocabSize})`
+  const size = outputSize(arch)
+  if (!targets!.data.every(isClassId(size))) {
+    return `loss_fn_inputs.target_tokens holds a ${arch.kind === "transformer" ? "token" : "class"} id outside [0, ${size})`
   }
-  const weights = datum.loss_fn_inputs["weights"]
-  const weightsProblem = vectorProblem(weights, "float32", inputs.length)
-  if (weightsProblem !== undefined) return `loss_fn_inputs.weights ${weightsProblem}`
-  if (!weights!.data.every(Number.isFinite)) return "loss_fn_inputs.weights holds a value that is not finite"
-  return { inputs, targets: targets!.data, weights: weights!.data }
+  const inputs: Array<ReadonlyArray<number>> = []
+  for (const key of inputKeys) {
+    const tensor = datum.loss_fn_inputs[key]
+    const problem = vectorProblem(tensor, "float32", length)
+    if (problem !== undefined) return `loss_fn_inputs.${key} ${problem}`
+    inputs.push(tensor!.data)
+  }
+  return { feed, targets: targets!.data, inputs }
+}
+
+const padBatch = (arch: ModelArchitecture, rows: ReadonlyArray<CheckedDatum>, inputKeys: ReadonlyArray<string>): DatumBatch => {
+  const lengths = rows.map((row) => row.targets.length)
+  const length = Math.max(...lengths)
+  const size = rows.length * length
+  const targets = new Int32Array(size)
+  const mask = new Float32Array(size)
+  const inputs = inputKeys.map(() => new Float32Array(size))
+  rows.forEach((row, r) => {
+    const offset = r * length
+    targets.set(row.targets, offset)
+    mask.fill(1, offset, offset + row.targets.length)
+    row.inputs.forEach((values, k) => inputs[k]!.set(values, offset))
+  })
+  let feed: BatchFeed
+  if (arch.kind === "transformer") {
+    const ids = new Int32Array(size)
+    rows.forEach((row, r) => row.feed.kind === "tokens" && ids.set(row.feed.ids, r * length))
+    feed = { kind: "tokens", ids }
+  } else {
+    const itemSize = arch.inputShape.reduce((a, b) => a * b, 1)
+    const values = new Float32Array(rows.length * itemSize)
+    rows.forEach((row, r) => row.feed.kind === "features" && values.set(row.feed.values, r * itemSize))
+    feed = { kind: "features", values, shape: arch.inputShape }
+  }
+  return {
+    batchSize: rows.length,
+    length,
+    feed,
+    targets,
+    mask,
+    inputs: new Map(inputKeys.map((key, k) => [key, inputs[k]!])),
+    lengths
+  }
 }
 
 /**
- * Checks every datum of a cross-entropy request against the model and pads them into one
- * batch. Fails with an `InvalidRequestError` naming the first bad datum and key, before any
+ * Checks a loss request against the model (input kind, context length, id ranges) and the
+ * loss (required `loss_fn_inputs`, `loss_fn_config`) and pads its datums into one batch.
+ * Fails with an `InvalidRequestError` naming the first bad datum and key, before any
  * compute runs.
  */
-export const crossEntropyBatch = (
+export const lossRequest = (
   operation: string,
+  arch: ModelArchitecture,
   data: ReadonlyArray<Datum>,
-  architecture: TransformerArchitecture
-): Effect.Effect<TokenBatch, InvalidRequestError> =>
+  lossFn: LossFnType,
+  config: LossFnConfig | undefined
+): Effect.Effect<LossRequest, InvalidRequestError> =>
   Effect.suspend(() => {
-    if (data.length === 0) return Effect.fail(new InvalidRequestError({ operation, message: "no datums were given" }))
-    const sequences: Array<TokenSequence> = []
+    const invalid = (message: string) => Effect.fail(new InvalidRequestError({ operation, message }))
+    if (!(lossFn in lossSpecs)) return invalid(`unknown loss "${String(lossFn)}"`)
+    const resolved = resolveLossConfig(lossFn, config)
+    if (typeof resolved === "string") return invalid(resolved)
+    if (data.length === 0) return invalid("no datums were given")
+    const inputKeys = lossSpecs[lossFn].inputs
+    const rows: Array<CheckedDatum> = []
     for (const [index, datum] of data.entries()) {
-      const sequence = datumSequence(datum, architecture)
-      if (typeof sequence === "string") {
-        return Effect.fail(new InvalidRequestError({ operation, message: `datum ${index}: ${sequence}` }))
-      }
-      sequences.push(sequence)
+      const row = checkDatum(datum, arch, inputKeys)
+      if (typeof row === "string") return invalid(`datum ${index}: ${row}`)
+      rows.push(row)
     }
-    return Effect.succeed(makeTokenBatch(sequences))
+    return Effect.succeed({ lossFn, config: resolved, batch: padBatch(arch, rows, inputKeys) })
   })

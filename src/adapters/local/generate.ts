@@ -1,6 +1,8 @@
 import * as tf from "@tensorflow/tfjs"
 import { logprobOf, sampleToken, seededUniform, type TokenSampling } from "./token-sampler.js"
-import { transformerLogits, type TransformerParams } from "./transformer.js"
+import { lookupIn } from "./parameters.js"
+import type { SamplerParams } from "./sampler-weights.js"
+import { transformerLogits } from "./transformer.js"
 
 /** Settings of one generation call. */
 export interface GenerateOptions extends TokenSampling {
@@ -19,13 +21,13 @@ export interface Generated {
 }
 
 /** Logits of the last position of each sequence, [n][vocab]. */
-const lastLogits = (params: TransformerParams, sequences: ReadonlyArray<ReadonlyArray<number>>): Array<Float32Array> => {
+const lastLogits = (params: SamplerParams, sequences: ReadonlyArray<ReadonlyArray<number>>): Array<Float32Array> => {
   const n = sequences.length
   const length = sequences[0]!.length
   const vocabSize = params.architecture.vocabSize
   const flat = tf.tidy(() => {
     const tokens = tf.tensor2d(sequences.flat(), [n, length], "int32")
-    return transformerLogits(params, tokens).slice([0, length - 1, 0], [n, 1, vocabSize]).dataSync() as Float32Array
+    return transformerLogits(params.architecture, lookupIn(params), tokens).slice([0, length - 1, 0], [n, 1, vocabSize]).dataSync() as Float32Array
   })
   return sequences.map((_, row) => flat.subarray(row * vocabSize, (row + 1) * vocabSize))
 }
@@ -35,7 +37,7 @@ const lastLogits = (params: TransformerParams, sequences: ReadonlyArray<Readonly
  * (no cache: the models are small). Deterministic for a given seed.
  */
 export const generate = (
-  params: TransformerParams,
+  params: SamplerParams,
   prompt: ReadonlyArray<number>,
   numSamples: number,
   options: GenerateOptions
@@ -70,10 +72,10 @@ export const generate = (
 }
 
 /** log p(prompt[i] | prompt[..i]) for every token; `null` for the first, which has no context. */
-export const promptLogprobs = (params: TransformerParams, prompt: ReadonlyArray<number>): Array<number | null> => {
+export const promptLogprobs = (params: SamplerParams, prompt: ReadonlyArray<number>): Array<number | null> => {
   const vocabSize = params.architecture.vocabSize
   const logits = tf.tidy(() =>
-    transformerLogits(params, tf.tensor2d([...prompt], [1, prompt.length], "int32")).dataSync() as Float32Array
+    transformerLogits(params.architecture, lookupIn(params), tf.tensor2d([...prompt], [1, prompt.length], "int32")).dataSync() as Float32Array
   )
   return prompt.map((token, i) =>
     i === 0 ? null : logprobOf(logits.subarray((i - 1) * vocabSize, i * vocabSize), token)

@@ -10,14 +10,20 @@ export { makeLocalSamplingClient } from "./local-sampling-client.js"
 export { initTfRuntime, type LocalDevice, type TfRuntime } from "./tf-runtime.js"
 export {
   architectureProblem,
-  disposeTransformer,
-  initTransformer,
-  parameterCount,
-  transformerLogits,
-  type TransformerParams
-} from "./transformer.js"
-export { type CrossEntropy, targetLogprobs, transformerLoss } from "./cross-entropy.js"
-export { makeTokenBatch, type TokenBatch, type TokenSequence } from "./token-batch.js"
+  disposeModel,
+  initModel,
+  type ModelFeed,
+  modelLogits,
+  type ModelParams,
+  outputSize,
+  parameterCount
+} from "./model.js"
+export { lookupIn, type ParameterSet, type WeightLookup } from "./parameters.js"
+export { transformerLogits } from "./transformer.js"
+export { type BatchLoss, batchLoss, targetLogprobs } from "./batch-loss.js"
+export { type DatumBatch, type LossRequest, lossRequest } from "./datum-batch.js"
+export { lossSpecs, positionLosses, resolveLossConfig } from "./losses.js"
+export { initLora, type LoraAdapters, type LoraSettings, loraWeights, mergeLora } from "./lora.js"
 export { adamWStep, type AdamWState, type AdamWStepResult, disposeAdamW, globalNorm, initAdamW } from "./adamw.js"
 export {
   clearGradients,
@@ -27,7 +33,8 @@ export {
   forwardPass,
   type LocalTrainer,
   type LossResult,
-  optimizerStep
+  optimizerStep,
+  trainerWeights
 } from "./local-trainer.js"
 export { restoreTrainer, saveTrainer, stateProblem } from "./trainer-state.js"
 export { decodeState, type DecodedState, encodeState, StateHeader } from "./state-codec.js"

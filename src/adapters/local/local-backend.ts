@@ -1,6 +1,7 @@
 import { Effect, Layer } from "effect"
 import {
   type BackendCapabilities,
+  type LossFnType,
   type BackendUnavailableError,
   InvalidRequestError,
   type StateRef,
@@ -13,7 +14,9 @@ import { makeLocalTrainingClient } from "./local-training-client.js"
 import { samplerWeightsProblem } from "./sampler-weights.js"
 import { decodeState } from "./state-codec.js"
 import { initTfRuntime, type LocalDevice } from "./tf-runtime.js"
-import { architectureProblem } from "./transformer.js"
+import { lossSpecs } from "./losses.js"
+import { maxLoraRank, resolveLora } from "./lora-config.js"
+import { architectureProblem } from "./model.js"
 
 /** Settings of the local backend. */
 export interface LocalBackendOptions {
@@ -34,18 +37,17 @@ export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options
   const capabilities: BackendCapabilities = {
     backend: "local",
     device: runtime.device,
-    losses: ["cross_entropy"],
-    maxLoraRank: 0,
-    customLoss: false,
+    deviceReason: runtime.reason,
+    losses: Object.keys(lossSpecs) as Array<LossFnType>,
+    maxLoraRank,
+    // Custom losses run client-side (forwardBackwardCustom) over forward and cross_entropy.
+    customLoss: true,
     sampling: true,
     durableCheckpoints: false
   }
 
   const createTrainingClient = Effect.fn("LocalBackend.createTrainingClient")(function*(config: TrainingClientConfig) {
     const invalid = (message: string) => new InvalidRequestError({ operation: "createTrainingClient", message })
-    if (config.lora !== undefined) {
-      return yield* invalid("the local backend trains every weight and has no LoRA (maxLoraRank is 0)")
-    }
     const architecture = config.architecture
     if (architecture === undefined) {
       return yield* invalid(
@@ -54,12 +56,15 @@ export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options
     }
     const problem = architectureProblem(architecture)
     if (problem !== undefined) return yield* invalid(problem)
+    const lora = config.lora === undefined ? undefined : resolveLora(config.lora, architecture)
+    if (typeof lora === "string") return yield* invalid(lora)
     clients += 1
     return yield* makeLocalTrainingClient({
       modelId: `local-${clients}`,
       baseModel: config.baseModel,
       architecture,
       seed: config.seed,
+      lora,
       device: runtime.device,
       scope
     })

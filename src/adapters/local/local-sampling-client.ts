@@ -10,12 +10,12 @@ import {
 } from "../../ports/index.js"
 import { compute } from "./compute.js"
 import { generate, promptLogprobs } from "./generate.js"
-import { samplerParams } from "./sampler-weights.js"
+import { samplerParams, type SamplerParams } from "./sampler-weights.js"
 import { makeSerialExecutor } from "./serial-executor.js"
 import type { DecodedState } from "./state-codec.js"
-import { disposeTransformer, type TransformerParams } from "./transformer.js"
+import { disposeParameters } from "./parameters.js"
 
-const promptProblem = (tokens: ReadonlyArray<number>, params: TransformerParams): string | undefined => {
+const promptProblem = (tokens: ReadonlyArray<number>, params: SamplerParams): string | undefined => {
   const { vocabSize, contextLength } = params.architecture
   if (tokens.length === 0) return "the prompt is empty"
   if (tokens.length > contextLength) {
@@ -46,7 +46,7 @@ const samplingProblem = (numSamples: number, params: SamplingParams): string | u
 export const makeLocalSamplingClient = Effect.fn("LocalSamplingClient.make")(
   function*(state: DecodedState, scope: Scope.Scope): Effect.fn.Return<SamplingClient["Service"], TrainingError> {
     const params = yield* compute("createSamplingClient", () => samplerParams(state))
-    yield* Scope.addFinalizer(scope, Effect.sync(() => disposeTransformer(params)))
+    yield* Scope.addFinalizer(scope, Effect.sync(() => disposeParameters(params)))
     const executor = yield* makeSerialExecutor(scope)
 
     const sample = Effect.fn("LocalSamplingClient.sample")(

@@ -1,95 +1,120 @@
 import * as tf from "@tensorflow/tfjs"
-import type { AdamParams, TransformerArchitecture } from "../../ports/index.js"
+import type { AdamParams, ModelArchitecture } from "../../ports/index.js"
 import { adamWStep, type AdamWState, type AdamWStepResult, disposeAdamW, initAdamW, resetAdamW } from "./adamw.js"
-import { transformerLoss } from "./cross-entropy.js"
-import type { TokenBatch } from "./token-batch.js"
-import { disposeTransformer, initTransformer, type TransformerParams } from "./transformer.js"
+import { batchLoss } from "./batch-loss.js"
+import type { LossRequest } from "./datum-batch.js"
+import { initLora, type LoraAdapters, type LoraSettings, loraTargets, loraWeights } from "./lora.js"
+import { disposeModel, initModel, type ModelParams } from "./model.js"
+import { disposeParameters, lookupIn, type ParameterSet, type WeightLookup } from "./parameters.js"
 
 /**
- * Everything one training client owns: the model, the gradients accumulated since the last
+ * Everything one training client owns: the model, the adapters when it trains LoRA (the
+ * base is then frozen), the gradients of the trained weights accumulated since the last
  * optimizer step (non-trainable variables, so separate forward/backward calls can add up
  * before one step) and the AdamW state. Plain TensorFlow.js, no Effect.
  */
 export interface LocalTrainer {
-  readonly params: TransformerParams
+  readonly model: ModelParams
+  readonly lora: LoraAdapters | undefined
+  /** What gradients and the optimizer cover: the whole model, or the adapters alone. */
+  readonly trained: ParameterSet
   readonly gradients: ReadonlyMap<string, tf.Variable>
   readonly optimizer: AdamWState
 }
 
-/** The loss of a batch and, per sequence, the log-probability of each of its targets. */
+/** The loss of a batch and, per datum, the log-probability and the loss of each of its targets. */
 export interface LossResult {
   readonly loss: number
-  readonly weightSum: number
-  /** One array per sequence, of its real (unpadded) length. */
+  /** One array per datum, of its real (unpadded) length. */
   readonly targetLogprobs: ReadonlyArray<Float32Array>
+  readonly positionLosses: ReadonlyArray<Float32Array>
 }
 
-/** A fresh model from `seed`, zero gradients, zero optimizer state. */
-export const createTrainer = (architecture: TransformerArchitecture, seed: number): LocalTrainer => {
-  const params = initTransformer(architecture, seed)
+/**
+ * A fresh model from `seed` (frozen, with fresh adapters, when `lora` is given), zero
+ * gradients, zero optimizer state. Throws on an architecture that cannot be built.
+ */
+export const createTrainer = (architecture: ModelArchitecture, seed: number, lora?: LoraSettings): LocalTrainer => {
+  if (lora !== undefined && architecture.kind !== "transformer") {
+    throw new Error(`LoRA adapts transformer models, not ${architecture.kind} models`)
+  }
+  const model = initModel(architecture, seed, lora === undefined)
+  const adapters = lora === undefined || architecture.kind !== "transformer"
+    ? undefined
+    : initLora(model, loraTargets(architecture, lora), lora, seed)
+  const trained: ParameterSet = adapters ?? model
   const gradients = new Map<string, tf.Variable>()
-  for (const [name, variable] of params.variables) {
+  for (const [name, variable] of trained.variables) {
     gradients.set(name, tf.tidy(() => tf.variable(tf.zerosLike(variable), false)))
   }
-  return { params, gradients, optimizer: initAdamW(params.variables) }
+  return { model, lora: adapters, trained, gradients, optimizer: initAdamW(trained.variables) }
 }
 
 /** Frees every tensor of the trainer. */
 export const disposeTrainer = (trainer: LocalTrainer): void => {
-  disposeTransformer(trainer.params)
+  disposeModel(trainer.model)
+  if (trainer.lora !== undefined) disposeParameters(trainer.lora)
   for (const gradient of trainer.gradients.values()) gradient.dispose()
   disposeAdamW(trainer.optimizer)
 }
 
-/** Reads the loss and logprobs back to JavaScript, then frees them. */
-const readResult = (batch: TokenBatch, [loss, logprobs]: [tf.Scalar, tf.Tensor2D]): LossResult => {
+/** The weights the model reads: its own, or adapted by LoRA. */
+export const trainerWeights = (trainer: LocalTrainer): WeightLookup =>
+  trainer.lora === undefined ? lookupIn(trainer.model) : loraWeights(trainer.model, trainer.lora)
+
+/** Reads per-datum results back to JavaScript, then frees the tensors. */
+const readResult = (
+  request: LossRequest,
+  [loss, logprobs, losses]: [tf.Scalar, tf.Tensor2D, tf.Tensor2D]
+): LossResult => {
   try {
-    const all = logprobs.dataSync() as Float32Array
+    const { lengths, length } = request.batch
+    const rows = (all: Float32Array) => lengths.map((n, row) => all.slice(row * length, row * length + n))
     return {
       loss: loss.dataSync()[0]!,
-      weightSum: batch.weights.reduce((total, w) => total + w, 0),
-      targetLogprobs: batch.lengths.map((n, row) => all.slice(row * batch.length, row * batch.length + n))
+      targetLogprobs: rows(logprobs.dataSync() as Float32Array),
+      positionLosses: rows(losses.dataSync() as Float32Array)
     }
   } finally {
-    tf.dispose([loss, logprobs])
+    tf.dispose([loss, logprobs, losses])
   }
 }
 
-/** The loss of a batch, without gradients. */
-export const forwardPass = (trainer: LocalTrainer, batch: TokenBatch): LossResult =>
+/** The loss of a request, without gradients. */
+export const forwardPass = (trainer: LocalTrainer, request: LossRequest): LossResult =>
   readResult(
-    batch,
+    request,
     tf.tidy(() => {
-      const { loss, targetLogprobs } = transformerLoss(trainer.params, batch)
-      return [loss, targetLogprobs]
+      const result = batchLoss(trainer.model.architecture, trainerWeights(trainer), request)
+      return [result.loss, result.targetLogprobs, result.positionLosses]
     })
   )
 
-/** The loss of a batch; its gradients are added to those accumulated since the last step. */
-export const forwardBackwardPass = (trainer: LocalTrainer, batch: TokenBatch): LossResult =>
+/** The loss of a request; its gradients are added to those accumulated since the last step. */
+export const forwardBackwardPass = (trainer: LocalTrainer, request: LossRequest): LossResult =>
   readResult(
-    batch,
+    request,
     tf.tidy(() => {
-      const names = trainer.params.names
-      const variables = names.map((name) => trainer.params.variables.get(name)!)
-      let logprobs: tf.Tensor2D | undefined
+      const { names, variables } = trainer.trained
+      const trained = names.map((name) => variables.get(name)!)
+      let kept: [tf.Tensor2D, tf.Tensor2D] | undefined
       const { value, grads } = tf.variableGrads(() => {
-        const result = transformerLoss(trainer.params, batch)
-        // variableGrads frees what its function creates except the loss: keep the logprobs.
-        logprobs = tf.keep(result.targetLogprobs)
+        const result = batchLoss(trainer.model.architecture, trainerWeights(trainer), request)
+        // variableGrads frees what its function creates except the loss: keep the outputs.
+        kept = [tf.keep(result.targetLogprobs), tf.keep(result.positionLosses)]
         return result.loss
-      }, variables)
+      }, trained)
       names.forEach((name, i) => {
         const accumulated = trainer.gradients.get(name)!
-        accumulated.assign(accumulated.add(grads[variables[i]!.name]!))
+        accumulated.assign(accumulated.add(grads[trained[i]!.name]!))
       })
-      return [value, logprobs!]
+      return [value, ...kept!]
     })
   )
 
 /** Applies the accumulated gradients with AdamW, then clears them. */
 export const optimizerStep = (trainer: LocalTrainer, adam: AdamParams): AdamWStepResult => {
-  const result = adamWStep(trainer.params.variables, trainer.gradients, trainer.optimizer, adam)
+  const result = adamWStep(trainer.trained.variables, trainer.gradients, trainer.optimizer, adam)
   clearGradients(trainer)
   return result
 }

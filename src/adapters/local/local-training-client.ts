@@ -5,48 +5,41 @@ import {
   float32,
   type ForwardBackwardOutput,
   InvalidRequestError,
+  type LossFnConfig,
   type LossFnType,
+  type ModelArchitecture,
   type StateRef,
   type TrainingClient,
-  type TrainingError,
-  type TransformerArchitecture
+  type TrainingError
 } from "../../ports/index.js"
 import { compute, computeAsync, errorMessage } from "./compute.js"
-import { crossEntropyBatch } from "./datum-batch.js"
+import { type LossRequest, lossRequest } from "./datum-batch.js"
 import {
   createTrainer,
   disposeTrainer,
   forwardBackwardPass,
   forwardPass,
+  type LocalTrainer,
   type LossResult,
   optimizerStep
 } from "./local-trainer.js"
+import type { LoraSettings } from "./lora.js"
 import { makeSerialExecutor } from "./serial-executor.js"
 import { decodeState } from "./state-codec.js"
-import type { TokenBatch } from "./token-batch.js"
 import { restoreTrainer, saveTrainer, stateProblem } from "./trainer-state.js"
-import { parameterCount } from "./transformer.js"
 
 /** What a local training client is built from. */
 export interface LocalTrainingClientOptions {
   readonly modelId: string
   readonly baseModel: string
-  readonly architecture: TransformerArchitecture
+  readonly architecture: ModelArchitecture
   readonly seed: number
+  /** Train low-rank adapters over a frozen base instead of every weight. */
+  readonly lora?: LoraSettings | undefined
   readonly device: string
   /** Owns the client's tensors and worker: closing it frees both. */
   readonly scope: Scope.Scope
 }
-
-const requireCrossEntropy = (operation: string, lossFn: LossFnType): Effect.Effect<void, InvalidRequestError> =>
-  lossFn === "cross_entropy"
-    ? Effect.void
-    : Effect.fail(
-      new InvalidRequestError({
-        operation,
-        message: `loss "${lossFn}" is not supported by the local backend yet (it supports cross_entropy)`
-      })
-    )
 
 const adamProblem = (adam: AdamParams): string | undefined => {
   if (!(adam.learning_rate > 0)) return `learning_rate must be > 0, got ${adam.learning_rate}`
@@ -58,47 +51,51 @@ const adamProblem = (adam: AdamParams): string | undefined => {
   return undefined
 }
 
-/** The protocol's answer to a cross-entropy forward: target logprobs and loss per datum, summed metrics. */
-const crossEntropyOutput = (batch: TokenBatch, result: LossResult): ForwardBackwardOutput => ({
-  loss_fn_output_type: "cross_entropy",
-  loss_fn_outputs: result.targetLogprobs.map((logprobs, row) => {
-    const weights = batch.weights.subarray(row * batch.length)
-    return {
+/**
+ * The protocol's answer to a loss request: per datum the target logprobs and the loss at
+ * each position; metrics summed (`loss:sum`, and `weights:sum` for cross-entropy).
+ */
+const lossOutput = (request: LossRequest, result: LossResult): ForwardBackwardOutput => {
+  const metrics: Record<string, number> = { "loss:sum": result.loss }
+  const weights = request.batch.inputs.get("weights")
+  if (weights !== undefined) metrics["weights:sum"] = weights.reduce((total, w) => total + w, 0)
+  return {
+    loss_fn_output_type: request.lossFn,
+    loss_fn_outputs: result.targetLogprobs.map((logprobs, row) => ({
       logprobs: float32(Array.from(logprobs)),
-      elementwise_loss: float32(Array.from(logprobs, (lp, i) => -weights[i]! * lp))
-    }
-  }),
-  metrics: { "loss:sum": result.loss, "weights:sum": result.weightSum }
-})
+      elementwise_loss: float32(Array.from(result.positionLosses[row]!))
+    })),
+    metrics
+  }
+}
+
+/** Number of weights the client trains: the model's, or its adapters'. */
+const trainedCount = (trainer: LocalTrainer): number =>
+  [...trainer.trained.variables.values()].reduce((total, variable) => total + variable.size, 0)
 
 /**
- * A {@link TrainingClient} over a TensorFlow.js transformer built from `architecture` and
- * `seed`. Requests are checked when submitted (bad ones fail at once with an
+ * A {@link TrainingClient} over a TensorFlow.js model built from `architecture` and `seed`
+ * (a frozen base with trained adapters when `lora` is given). Requests are checked when submitted (bad ones fail at once with an
  * `InvalidRequestError`) and run one at a time, in submission order.
  */
 export const makeLocalTrainingClient = Effect.fn("LocalTrainingClient.make")(
   function*(options: LocalTrainingClientOptions): Effect.fn.Return<TrainingClient["Service"], TrainingError> {
     const { architecture, scope } = options
-    const trainer = yield* compute("createTrainingClient", () => createTrainer(architecture, options.seed))
+    const trainer = yield* compute("createTrainingClient", () => createTrainer(architecture, options.seed, options.lora))
     // Added before the worker starts, so it runs after the worker has stopped.
     yield* Scope.addFinalizer(scope, Effect.sync(() => disposeTrainer(trainer)))
     const executor = yield* makeSerialExecutor(scope)
 
-    const forward = Effect.fn("LocalTrainingClient.forward")(function*(data: ReadonlyArray<Datum>, lossFn: LossFnType) {
-      yield* requireCrossEntropy("forward", lossFn)
-      const batch = yield* crossEntropyBatch("forward", data, architecture)
-      return yield* executor.submit(compute("forward", () => crossEntropyOutput(batch, forwardPass(trainer, batch))))
-    })
-
-    const forwardBackward = Effect.fn("LocalTrainingClient.forwardBackward")(
-      function*(data: ReadonlyArray<Datum>, lossFn: LossFnType) {
-        yield* requireCrossEntropy("forwardBackward", lossFn)
-        const batch = yield* crossEntropyBatch("forwardBackward", data, architecture)
-        return yield* executor.submit(
-          compute("forwardBackward", () => crossEntropyOutput(batch, forwardBackwardPass(trainer, batch)))
-        )
-      }
-    )
+    // Checked at submission, so a bad request fails at once and never reaches the queue.
+    const lossCall = (operation: string, pass: (trainer: LocalTrainer, request: LossRequest) => LossResult) =>
+      Effect.fn(`LocalTrainingClient.${operation}`)(
+        function*(data: ReadonlyArray<Datum>, lossFn: LossFnType, config?: LossFnConfig) {
+          const request = yield* lossRequest(operation, architecture, data, lossFn, config)
+          return yield* executor.submit(compute(operation, () => lossOutput(request, pass(trainer, request))))
+        }
+      )
+    const forward = lossCall("forward", forwardPass)
+    const forwardBackward = lossCall("forwardBackward", forwardBackwardPass)
 
     const optimStep = Effect.fn("LocalTrainingClient.optimStep")(function*(adam: AdamParams) {
       const problem = adamProblem(adam)
@@ -138,7 +135,7 @@ export const makeLocalTrainingClient = Effect.fn("LocalTrainingClient.make")(
     const info = Effect.succeed({
       modelId: options.modelId,
       baseModel: options.baseModel,
-      parameterCount: parameterCount(architecture),
+      parameterCount: trainedCount(trainer),
       device: options.device
     })
 

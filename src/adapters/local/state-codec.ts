@@ -1,19 +1,32 @@
 import * as tf from "@tensorflow/tfjs"
 import { Schema } from "effect"
-import { TransformerArchitecture } from "../../ports/index.js"
+import { ModelArchitecture } from "../../ports/index.js"
+
+/** The adapters a LoRA state holds, and a digest of the base weights they were trained on. */
+export const LoraHeader = Schema.Struct({
+  rank: Schema.Int,
+  alpha: Schema.Finite,
+  trainAttn: Schema.Boolean,
+  trainMlp: Schema.Boolean,
+  trainUnembed: Schema.Boolean,
+  baseDigest: Schema.String
+})
+export type LoraHeader = typeof LoraHeader.Type
 
 /**
  * The JSON header of a saved local state. `state` files hold weights and optimizer state;
  * `weights` files (for samplers) hold weights only. `tensors` lists the tensors of the data
- * section in order, as `tf.io.encodeWeights` laid them out.
+ * section in order, as `tf.io.encodeWeights` laid them out. A state with `lora` holds
+ * adapters (`lora/…`) instead of model weights (`params/…`).
  */
 export const StateHeader = Schema.Struct({
   format: Schema.Literal("sous-local-state"),
   version: Schema.Literal(1),
   name: Schema.String,
   kind: Schema.Literals(["state", "weights"]),
-  architecture: TransformerArchitecture,
+  architecture: ModelArchitecture,
   step: Schema.Int,
+  lora: Schema.optionalKey(LoraHeader),
   tensors: Schema.Array(Schema.Struct({
     name: Schema.String,
     shape: Schema.Array(Schema.Int),
@@ -26,8 +39,9 @@ export type StateHeader = typeof StateHeader.Type
 export interface StateContents {
   readonly name: string
   readonly kind: StateHeader["kind"]
-  readonly architecture: TransformerArchitecture
+  readonly architecture: ModelArchitecture
   readonly step: number
+  readonly lora?: LoraHeader | undefined
   readonly tensors: ReadonlyArray<{ readonly name: string; readonly tensor: tf.Tensor }>
 }
 
@@ -48,6 +62,7 @@ export const encodeState = async (contents: StateContents): Promise<Uint8Array> 
     kind: contents.kind,
     architecture: contents.architecture,
     step: contents.step,
+    ...(contents.lora === undefined ? {} : { lora: contents.lora }),
     tensors: specs.map((spec) => {
       if (spec.dtype !== "float32") throw new Error(`State tensor ${spec.name} is ${spec.dtype}, not float32`)
       return { name: spec.name, shape: spec.shape, dtype: spec.dtype }

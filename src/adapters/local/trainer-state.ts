@@ -1,77 +1,147 @@
-import type * as tf from "@tensorflow/tfjs"
-import { type DecodedState, decodeStateTensors, encodeState } from "./state-codec.js"
+import * as tf from "@tensorflow/tfjs"
+import { createHash } from "node:crypto"
+import { type DecodedState, decodeStateTensors, encodeState, type LoraHeader } from "./state-codec.js"
 import { clearGradients, type LocalTrainer, resetOptimizer } from "./local-trainer.js"
+import { mergeLora } from "./lora.js"
+import type { ParameterSet } from "./parameters.js"
 
-/** The name of a model weight inside a state file (moments are `adam_m/…`, `adam_v/…`). */
+/** The name of a model weight inside a state file (adapters are `lora/…`, moments `adam_m/…`, `adam_v/…`). */
 export const paramKey = (name: string) => `params/${name}`
+const adapterKey = (name: string) => `lora/${name}`
 const firstMomentKey = (name: string) => `adam_m/${name}`
 const secondMomentKey = (name: string) => `adam_v/${name}`
 
-const sameArchitecture = (a: object, b: object): boolean =>
+const sameJson = (a: object, b: object): boolean =>
   JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort())
 
 /**
- * Saves the trainer: weights, plus the AdamW moments and step count when `kind` is `state`.
- * Accumulated gradients are not saved: a checkpoint is taken between optimizer steps.
+ * SHA-256 of a parameter set's values in order: adapters record the base they were trained
+ * on, so loading them onto other base weights is refused instead of silently wrong.
  */
-export const saveTrainer = (trainer: LocalTrainer, name: string, kind: "state" | "weights"): Promise<Uint8Array> => {
-  const { params, optimizer } = trainer
-  const tensors: Array<{ name: string; tensor: tf.Tensor }> = params.names.map((n) => ({
-    name: paramKey(n),
-    tensor: params.variables.get(n)!
-  }))
-  if (kind === "state") {
-    for (const n of params.names) {
-      tensors.push(
-        { name: firstMomentKey(n), tensor: optimizer.m.get(n)! },
-        { name: secondMomentKey(n), tensor: optimizer.v.get(n)! }
-      )
-    }
+const parametersDigest = (parameters: ParameterSet): string => {
+  const hash = createHash("sha256")
+  for (const name of parameters.names) {
+    const values = parameters.variables.get(name)!.dataSync() as Float32Array
+    hash.update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength))
   }
-  return encodeState({ name, kind, architecture: params.architecture, step: optimizer.step, tensors })
+  return hash.digest("hex")
 }
 
+const loraHeader = (trainer: LocalTrainer): LoraHeader | undefined =>
+  trainer.lora === undefined ? undefined : { ...trainer.lora.settings, baseDigest: parametersDigest(trainer.model) }
+
+/** Where the trained weights live in a state file: the model's `params/…`, or LoRA's `lora/…`. */
+const trainedKey = (trainer: LocalTrainer) => trainer.lora === undefined ? paramKey : adapterKey
+
 /**
- * Why a decoded state cannot be loaded into this trainer, or `undefined` when it can: the
- * architecture must match, and optimizer state must be present when it is asked for.
+ * Saves the trainer. A `state` holds what is trained (the model, or the adapters alone with
+ * a digest of their base) and the AdamW moments and step count; `weights` (for samplers)
+ * holds the model's weights, with adapters merged in. Accumulated gradients are not saved:
+ * a checkpoint is taken between optimizer steps.
  */
-export const stateProblem = (trainer: LocalTrainer, state: DecodedState, optimizer: boolean): string | undefined => {
-  const { architecture, names, variables } = trainer.params
-  const { header } = state
-  if (!sameArchitecture(header.architecture, architecture)) {
-    return `the state is of architecture ${JSON.stringify(header.architecture)}, ` +
-      `the model is ${JSON.stringify(architecture)}`
-  }
-  if (optimizer && header.kind !== "state") return `"${header.name}" holds weights only, no optimizer state`
-  const shapes = new Map(header.tensors.map((t) => [t.name, t.shape.join("x")]))
-  for (const n of names) {
-    const expected = variables.get(n)!.shape.join("x")
-    const keys = optimizer ? [paramKey(n), firstMomentKey(n), secondMomentKey(n)] : [paramKey(n)]
-    for (const key of keys) {
-      const shape = shapes.get(key)
-      if (shape === undefined) return `the state has no tensor ${key}`
-      if (shape !== expected) return `tensor ${key} has shape ${shape}, the model needs ${expected}`
+export const saveTrainer = async (trainer: LocalTrainer, name: string, kind: "state" | "weights"): Promise<Uint8Array> => {
+  const { model, trained, optimizer } = trainer
+  const architecture = model.architecture
+  if (kind === "weights") {
+    const merged = trainer.lora === undefined
+      ? model.names.map((n) => ({ name: n, tensor: model.variables.get(n)! as tf.Tensor }))
+      : mergeLora(model, trainer.lora)
+    try {
+      return await encodeState({
+        name,
+        kind,
+        architecture,
+        step: optimizer.step,
+        tensors: merged.map((t) => ({ name: paramKey(t.name), tensor: t.tensor }))
+      })
+    } finally {
+      if (trainer.lora !== undefined) tf.dispose(merged.map((t) => t.tensor))
     }
+  }
+  const key = trainedKey(trainer)
+  const tensors = trained.names.flatMap((n) => [
+    { name: key(n), tensor: trained.variables.get(n)! as tf.Tensor },
+    { name: firstMomentKey(n), tensor: optimizer.m.get(n)! as tf.Tensor },
+    { name: secondMomentKey(n), tensor: optimizer.v.get(n)! as tf.Tensor }
+  ])
+  return encodeState({ name, kind, architecture, step: optimizer.step, tensors, lora: loraHeader(trainer) })
+}
+
+const shapesProblem = (state: DecodedState, expected: ReadonlyArray<[string, tf.Tensor]>): string | undefined => {
+  const shapes = new Map(state.header.tensors.map((t) => [t.name, t.shape.join("x")]))
+  for (const [key, like] of expected) {
+    const shape = shapes.get(key)
+    if (shape === undefined) return `the state has no tensor ${key}`
+    if (shape !== like.shape.join("x")) return `tensor ${key} has shape ${shape}, the model needs ${like.shape.join("x")}`
   }
   return undefined
 }
 
+/** What a load writes: (state key, variable) pairs. */
+const loadTargets = (trainer: LocalTrainer, state: DecodedState, optimizer: boolean): Array<[string, tf.Variable]> => {
+  if (state.header.lora === undefined && trainer.lora !== undefined) {
+    // Full weights into a LoRA client: they become its frozen base.
+    return trainer.model.names.map((n) => [paramKey(n), trainer.model.variables.get(n)!])
+  }
+  const { trained } = trainer
+  const key = trainedKey(trainer)
+  return trained.names.flatMap((n): Array<[string, tf.Variable]> => [
+    [key(n), trained.variables.get(n)!],
+    ...(optimizer
+      ? [[firstMomentKey(n), trainer.optimizer.m.get(n)!], [secondMomentKey(n), trainer.optimizer.v.get(n)!]]
+      : []) as Array<[string, tf.Variable]>
+  ])
+}
+
 /**
- * Loads a state that {@link stateProblem} accepted: the weights, and the optimizer state when
+ * Why a decoded state cannot be loaded into this trainer, or `undefined` when it can: the
+ * architecture must match; adapters need a LoRA trainer with the same settings and the base
+ * they were trained on; full weights load into a LoRA trainer only as its base, without
+ * optimizer state; optimizer state must be present when it is asked for.
+ */
+export const stateProblem = (trainer: LocalTrainer, state: DecodedState, optimizer: boolean): string | undefined => {
+  const { header } = state
+  const architecture = trainer.model.architecture
+  if (!sameJson(header.architecture, architecture)) {
+    return `the state is of architecture ${JSON.stringify(header.architecture)}, ` +
+      `the model is ${JSON.stringify(architecture)}`
+  }
+  if (optimizer && header.kind !== "state") return `"${header.name}" holds weights only, no optimizer state`
+  if (header.lora !== undefined) {
+    if (trainer.lora === undefined) return `"${header.name}" holds LoRA adapters; load it into a LoRA client`
+    const { baseDigest, ...settings } = header.lora
+    if (!sameJson(settings, trainer.lora.settings)) {
+      return `"${header.name}" holds adapters of ${JSON.stringify(settings)}, ` +
+        `the client trains ${JSON.stringify(trainer.lora.settings)}`
+    }
+    if (baseDigest !== parametersDigest(trainer.model)) {
+      return `"${header.name}" holds adapters trained on other base weights; load that base first`
+    }
+  } else if (trainer.lora !== undefined && optimizer) {
+    return `"${header.name}" holds full weights, which load into a LoRA client as its base, without optimizer state`
+  }
+  return shapesProblem(state, loadTargets(trainer, state, optimizer))
+}
+
+/**
+ * Loads a state that {@link stateProblem} accepted: the trained weights (or a LoRA client's
+ * base, whose adapters then restart at zero effect) and the optimizer state when
  * `optimizer` is true (otherwise the optimizer starts afresh). Accumulated gradients are cleared.
  */
 export const restoreTrainer = (trainer: LocalTrainer, state: DecodedState, optimizer: boolean): void => {
   const tensors = decodeStateTensors(state)
   try {
-    for (const n of trainer.params.names) {
-      trainer.params.variables.get(n)!.assign(tensors[paramKey(n)]!)
-      if (optimizer) {
-        trainer.optimizer.m.get(n)!.assign(tensors[firstMomentKey(n)]!)
-        trainer.optimizer.v.get(n)!.assign(tensors[secondMomentKey(n)]!)
-      }
-    }
+    for (const [key, variable] of loadTargets(trainer, state, optimizer)) variable.assign(tensors[key]!)
   } finally {
     for (const tensor of Object.values(tensors)) tensor.dispose()
+  }
+  if (state.header.lora === undefined && trainer.lora !== undefined) {
+    // A new base: zero B so the adapters add nothing until trained again.
+    tf.tidy(() => {
+      for (const [name, variable] of trainer.lora!.variables) {
+        if (name.endsWith(".lora_b")) variable.assign(tf.zerosLike(variable))
+      }
+    })
   }
   if (optimizer) trainer.optimizer.step = state.header.step
   else resetOptimizer(trainer)

@@ -1,58 +1,35 @@
 import * as tf from "@tensorflow/tfjs"
 import type { TransformerArchitecture } from "../../ports/index.js"
-
-/**
- * The weights of a decoder-only transformer language model, as explicit variables.
- * `names` fixes one order (init, gradients, optimizer state, state files all follow it).
- */
-export interface TransformerParams {
-  readonly architecture: TransformerArchitecture
-  readonly names: ReadonlyArray<string>
-  readonly variables: ReadonlyMap<string, tf.Variable>
-}
-
-type Init =
-  | { readonly kind: "normal"; readonly std: number }
-  | { readonly kind: "zeros" }
-  | { readonly kind: "ones" }
-
-interface ParameterSpec {
-  readonly name: string
-  readonly shape: ReadonlyArray<number>
-  readonly init: Init
-}
-
-const zeros: Init = { kind: "zeros" }
-const ones: Init = { kind: "ones" }
+import { normal, ones, type ParameterSpec, type WeightLookup, zeros } from "./parameters.js"
 
 /** The parameters an architecture has, in their canonical order (GPT-2 style init). */
-export const parameterSpecs = (arch: TransformerArchitecture): ReadonlyArray<ParameterSpec> => {
+export const transformerSpecs = (arch: TransformerArchitecture): ReadonlyArray<ParameterSpec> => {
   const { vocabSize: v, contextLength: t, width: d, layers } = arch
-  const normal: Init = { kind: "normal", std: 0.02 }
+  const standard = normal(0.02)
   // Projections that add into the residual stream are scaled down with depth so the
   // stream's variance at init does not grow with the number of layers.
-  const residual: Init = { kind: "normal", std: 0.02 / Math.sqrt(2 * layers) }
+  const residual = normal(0.02 / Math.sqrt(2 * layers))
   const specs: Array<ParameterSpec> = [
-    { name: "token_embedding", shape: [v, d], init: normal },
-    { name: "position_embedding", shape: [t, d], init: normal }
+    { name: "token_embedding", shape: [v, d], init: standard },
+    { name: "position_embedding", shape: [t, d], init: standard }
   ]
   for (let layer = 0; layer < layers; layer++) {
     const p = `layers.${layer}`
     specs.push(
       { name: `${p}.ln1.gamma`, shape: [d], init: ones },
       { name: `${p}.ln1.beta`, shape: [d], init: zeros },
-      { name: `${p}.attn.wq`, shape: [d, d], init: normal },
+      { name: `${p}.attn.wq`, shape: [d, d], init: standard },
       { name: `${p}.attn.bq`, shape: [d], init: zeros },
       // No key bias: it adds the same q·b to every score of a row, which softmax ignores, so
       // its true gradient is zero and Adam would turn rounding noise into ±lr steps.
-      { name: `${p}.attn.wk`, shape: [d, d], init: normal },
-      { name: `${p}.attn.wv`, shape: [d, d], init: normal },
+      { name: `${p}.attn.wk`, shape: [d, d], init: standard },
+      { name: `${p}.attn.wv`, shape: [d, d], init: standard },
       { name: `${p}.attn.bv`, shape: [d], init: zeros },
       { name: `${p}.attn.wo`, shape: [d, d], init: residual },
       { name: `${p}.attn.bo`, shape: [d], init: zeros },
       { name: `${p}.ln2.gamma`, shape: [d], init: ones },
       { name: `${p}.ln2.beta`, shape: [d], init: zeros },
-      { name: `${p}.mlp.w1`, shape: [d, 4 * d], init: normal },
+      { name: `${p}.mlp.w1`, shape: [d, 4 * d], init: standard },
       { name: `${p}.mlp.b1`, shape: [4 * d], init: zeros },
       { name: `${p}.mlp.w2`, shape: [4 * d, d], init: residual },
       { name: `${p}.mlp.b2`, shape: [d], init: zeros }
@@ -61,72 +38,14 @@ export const parameterSpecs = (arch: TransformerArchitecture): ReadonlyArray<Par
   specs.push(
     { name: "ln_final.gamma", shape: [d], init: ones },
     { name: "ln_final.beta", shape: [d], init: zeros },
-    { name: "unembed", shape: [d, v], init: normal }
+    { name: "unembed", shape: [d, v], init: standard }
   )
   return specs
 }
 
 /** Why an architecture cannot be built, or `undefined` when it can. */
-export const architectureProblem = (arch: TransformerArchitecture): string | undefined =>
+export const transformerProblem = (arch: TransformerArchitecture): string | undefined =>
   arch.width % arch.heads === 0 ? undefined : `width ${arch.width} is not divisible by heads ${arch.heads}`
-
-/** Number of scalar weights of an architecture. */
-export const parameterCount = (arch: TransformerArchitecture): number =>
-  parameterSpecs(arch).reduce((total, spec) => total + spec.shape.reduce((a, b) => a * b, 1), 0)
-
-// FNV-1a, so that each parameter draws from its own stream and adding a parameter later
-// does not shift the values of the others.
-const parameterSeed = (seed: number, name: string): number => {
-  let hash = 0x811c9dc5
-  for (const char of `${seed}:${name}`) {
-    hash ^= char.charCodeAt(0)
-    hash = Math.imul(hash, 0x01000193) >>> 0
-  }
-  return hash
-}
-
-const initialValue = (spec: ParameterSpec, seed: number): tf.Tensor => {
-  const shape = [...spec.shape]
-  switch (spec.init.kind) {
-    case "zeros":
-      return tf.zeros(shape)
-    case "ones":
-      return tf.ones(shape)
-    case "normal":
-      // tfjs draws seeded random numbers in JavaScript, so every backend gets the same values.
-      return tf.randomNormal(shape, 0, spec.init.std, "float32", parameterSeed(seed, spec.name))
-  }
-}
-
-/**
- * Builds a transformer with weights drawn from `seed`: the same seed gives the same weights
- * on every backend. Throws when {@link architectureProblem} finds one. Free the weights with
- * {@link disposeTransformer}.
- */
-export const initTransformer = (arch: TransformerArchitecture, seed: number): TransformerParams => {
-  const problem = architectureProblem(arch)
-  if (problem !== undefined) throw new Error(`Invalid transformer architecture: ${problem}`)
-  const specs = parameterSpecs(arch)
-  const variables = new Map<string, tf.Variable>()
-  for (const spec of specs) {
-    const value = initialValue(spec, seed)
-    // Unnamed: tfjs names must be unique per process, and several models may coexist.
-    variables.set(spec.name, tf.variable(value, true))
-    value.dispose()
-  }
-  return { architecture: arch, names: specs.map((spec) => spec.name), variables }
-}
-
-/** Frees the weights of a model. */
-export const disposeTransformer = (params: TransformerParams): void => {
-  for (const variable of params.variables.values()) variable.dispose()
-}
-
-const weight = (params: TransformerParams, name: string): tf.Variable => {
-  const variable = params.variables.get(name)
-  if (variable === undefined) throw new Error(`Transformer parameter ${name} is missing`)
-  return variable
-}
 
 const layerNorm = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor => {
   const { mean, variance } = tf.moments(x, -1, true)
@@ -154,18 +73,24 @@ const causalMask = (length: number): tf.Tensor2D =>
     return tf.sub(1, lowerTriangle).mul(-1e9) as tf.Tensor2D
   })
 
-const attention = (params: TransformerParams, p: string, x: tf.Tensor, mask: tf.Tensor2D): tf.Tensor => {
-  const { heads, width } = params.architecture
+const attention = (
+  arch: TransformerArchitecture,
+  weight: WeightLookup,
+  p: string,
+  x: tf.Tensor,
+  mask: tf.Tensor2D
+): tf.Tensor => {
+  const { heads, width } = arch
   const [batch, length] = x.shape as [number, number, number]
   const headWidth = width / heads
   const split = (t: tf.Tensor): tf.Tensor4D =>
     t.reshape([batch, length, heads, headWidth]).transpose([0, 2, 1, 3]) as tf.Tensor4D
-  const q = split(dense(x, weight(params, `${p}.wq`), weight(params, `${p}.bq`)))
-  const k = split(dense(x, weight(params, `${p}.wk`)))
-  const v = split(dense(x, weight(params, `${p}.wv`), weight(params, `${p}.bv`)))
+  const q = split(dense(x, weight(`${p}.wq`), weight(`${p}.bq`)))
+  const k = split(dense(x, weight(`${p}.wk`)))
+  const v = split(dense(x, weight(`${p}.wv`), weight(`${p}.bv`)))
   const scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(headWidth)).add(mask)
   const mixed = tf.matMul(tf.softmax(scores), v).transpose([0, 2, 1, 3]).reshape([batch, length, width])
-  return dense(mixed, weight(params, `${p}.wo`), weight(params, `${p}.bo`))
+  return dense(mixed, weight(`${p}.wo`), weight(`${p}.bo`))
 }
 
 /**
@@ -173,26 +98,30 @@ const attention = (params: TransformerParams, p: string, x: tf.Tensor, mask: tf.
  * Attention is causal, so position i sees only positions ≤ i and right padding never
  * changes the logits of real positions. Call inside `tf.tidy`.
  */
-export const transformerLogits = (params: TransformerParams, tokens: tf.Tensor2D): tf.Tensor3D => {
-  const { vocabSize, width, layers, contextLength } = params.architecture
+export const transformerLogits = (
+  arch: TransformerArchitecture,
+  weight: WeightLookup,
+  tokens: tf.Tensor2D
+): tf.Tensor3D => {
+  const { vocabSize, width, layers, contextLength } = arch
   const [batch, length] = tokens.shape
   if (length > contextLength) {
     throw new Error(`Sequence length ${length} exceeds the context length ${contextLength}`)
   }
   // One-hot × matmul instead of gather: the wasm backend has no gradient for gather.
   const oneHot = tf.oneHot(tokens.reshape([batch * length]), vocabSize).toFloat() as tf.Tensor2D
-  const tokenVectors = oneHot.matMul(weight(params, "token_embedding") as tf.Tensor2D).reshape([batch, length, width])
-  const positions = weight(params, "position_embedding").slice([0, 0], [length, width])
+  const tokenVectors = oneHot.matMul(weight("token_embedding") as tf.Tensor2D).reshape([batch, length, width])
+  const positions = weight("position_embedding").slice([0, 0], [length, width])
   let x: tf.Tensor = tokenVectors.add(positions)
   const mask = causalMask(length)
   for (let layer = 0; layer < layers; layer++) {
     const p = `layers.${layer}`
-    const attnInput = layerNorm(x, weight(params, `${p}.ln1.gamma`), weight(params, `${p}.ln1.beta`))
-    x = x.add(attention(params, `${p}.attn`, attnInput, mask))
-    const normed = layerNorm(x, weight(params, `${p}.ln2.gamma`), weight(params, `${p}.ln2.beta`))
-    const hidden = gelu(dense(normed, weight(params, `${p}.mlp.w1`), weight(params, `${p}.mlp.b1`)))
-    x = x.add(dense(hidden, weight(params, `${p}.mlp.w2`), weight(params, `${p}.mlp.b2`)))
+    const attnInput = layerNorm(x, weight(`${p}.ln1.gamma`), weight(`${p}.ln1.beta`))
+    x = x.add(attention(arch, weight, `${p}.attn`, attnInput, mask))
+    const normed = layerNorm(x, weight(`${p}.ln2.gamma`), weight(`${p}.ln2.beta`))
+    const hidden = gelu(dense(normed, weight(`${p}.mlp.w1`), weight(`${p}.mlp.b1`)))
+    x = x.add(dense(hidden, weight(`${p}.mlp.w2`), weight(`${p}.mlp.b2`)))
   }
-  const final = layerNorm(x, weight(params, "ln_final.gamma"), weight(params, "ln_final.beta"))
-  return dense(final, weight(params, "unembed")) as tf.Tensor3D
+  const final = layerNorm(x, weight("ln_final.gamma"), weight("ln_final.beta"))
+  return dense(final, weight("unembed")) as tf.Tensor3D
 }

@@ -4,6 +4,7 @@ import { Effect } from "effect"
 import { makeLocalBackend } from "../../../src/adapters/local/local-backend.js"
 import { createTrainer, disposeTrainer } from "../../../src/adapters/local/local-trainer.js"
 import { saveTrainer } from "../../../src/adapters/local/trainer-state.js"
+import { lookupIn } from "../../../src/adapters/local/parameters.js"
 import { transformerLogits } from "../../../src/adapters/local/transformer.js"
 import { toInts } from "../../../src/ports/index.js"
 import { awaitCall, fixedBatch, sequenceDatum, tinyArchitecture, tinyClient } from "./fixtures.js"
@@ -24,7 +25,7 @@ const knownLogitsWeights = (): Promise<Uint8Array> => {
   const trainer = createTrainer(tinyArchitecture, 1)
   const { width, vocabSize } = tinyArchitecture
   const set = (name: string, value: tf.Tensor) => {
-    trainer.params.variables.get(name)!.assign(value)
+    trainer.model.variables.get(name)!.assign(value)
     value.dispose()
   }
   set("ln_final.gamma", tf.zeros([width]))
@@ -80,7 +81,7 @@ describe("cross_entropy on the local backend", () => {
       for (const datum of weighted) {
         const inputs = toInts(datum.model_input)
         const logits = tf.tidy(() =>
-          transformerLogits(trainer.params, tf.tensor2d([...inputs], [1, inputs.length], "int32")).arraySync()[0]!
+          transformerLogits(tinyArchitecture, lookupIn(trainer.model), tf.tensor2d([...inputs], [1, inputs.length], "int32")).arraySync()[0]!
         )
         logits.forEach((row, t) => {
           const target = datum.loss_fn_inputs["target_tokens"]!.data[t]!

@@ -4,6 +4,8 @@ import { localBackendLayer } from "../../../src/adapters/local/local-backend.js"
 import { type BackendUnavailableError, TrainingBackend, type TrainingCallError } from "../../../src/ports/index.js"
 import { tinyArchitecture } from "./fixtures.js"
 
+const mlp = { kind: "mlp", inputShape: [4], hidden: [8], classes: 3 } as const
+
 describe("localBackendLayer", () => {
   it.effect("reports honest capabilities and refuses what it cannot build", () =>
     Effect.gen(function*() {
@@ -11,9 +13,10 @@ describe("localBackendLayer", () => {
       assert.deepStrictEqual(yield* backend.capabilities, {
         backend: "local",
         device: "wasm (SIMD, 1 thread)",
-        losses: ["cross_entropy"],
-        maxLoraRank: 0,
-        customLoss: false,
+        deviceReason: "wasm was asked for",
+        losses: ["cross_entropy", "importance_sampling", "ppo", "cispo", "dro"],
+        maxLoraRank: 128,
+        customLoss: true,
         sampling: true,
         durableCheckpoints: false
       })
@@ -24,8 +27,21 @@ describe("localBackendLayer", () => {
       })
       yield* refuses(backend.createTrainingClient({ baseModel: "tiny", seed: 1 }), "architecture")
       yield* refuses(
-        backend.createTrainingClient({ baseModel: "tiny", architecture: tinyArchitecture, seed: 1, lora: { rank: 8 } }),
-        "LoRA"
+        backend.createTrainingClient({ baseModel: "tiny", architecture: tinyArchitecture, seed: 1, lora: { rank: 129 } }),
+        "lora.rank must be an integer in [1, 128], got 129"
+      )
+      yield* refuses(
+        backend.createTrainingClient({ baseModel: "mlp", architecture: mlp, seed: 1, lora: { rank: 4 } }),
+        "LoRA adapts transformer models, not mlp models"
+      )
+      yield* refuses(
+        backend.createTrainingClient({
+          baseModel: "tiny",
+          architecture: tinyArchitecture,
+          seed: 1,
+          lora: { rank: 4, trainAttn: false, trainMlp: false, trainUnembed: false }
+        }),
+        "lora trains nothing"
       )
       yield* refuses(
         backend.createTrainingClient({ baseModel: "tiny", architecture: { ...tinyArchitecture, heads: 5 }, seed: 1 }),

@@ -3,7 +3,17 @@ import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { makeLocalBackend } from "../../../src/adapters/local/local-backend.js"
 import { decodeState } from "../../../src/adapters/local/state-codec.js"
-import { adamParams, type Datum, float32, fromInts, int64, type StateRef } from "../../../src/ports/index.js"
+import {
+  adamParams,
+  type Datum,
+  float32,
+  fromFloats,
+  fromInts,
+  int64,
+  type LossFnConfig,
+  type LossFnType,
+  type StateRef
+} from "../../../src/ports/index.js"
 import {
   awaitCall,
   fixedBatch,
@@ -115,12 +125,13 @@ describe("LocalTrainingClient", () => {
         [[good, withInputs({}, "target_tokens")], "datum 1: loss_fn_inputs.target_tokens is missing"],
         [[good, withInputs({}, "weights")], "datum 1: loss_fn_inputs.weights is missing"],
         [[withInputs({ target_tokens: float32([2, 3, 4, 5, 6, 7, 8, 9]) })], "datum 0: loss_fn_inputs.target_tokens must be int64"],
-        [[withInputs({ weights: float32([1, 1, 1]) })], "datum 0: loss_fn_inputs.weights has 3 values, model_input has 8 tokens"],
+        [[withInputs({ weights: float32([1, 1, 1]) })], "datum 0: loss_fn_inputs.weights has 3 values, model_input has 8 positions"],
         [[withInputs({ weights: { data: [1, 1, 1, 1, 1, 1, 1, 1], dtype: "float32", shape: [2, 4] } })], "must be 1-D"],
         [[withInputs({ target_tokens: int64([2, 3, 4, 5, 6, 7, 8, 16]) })], "target_tokens holds a token id outside [0, 16)"],
         [[withInputs({ weights: float32([1, 1, 1, Number.NaN, 1, 1, 1, 1]) })], "weights holds a value that is not finite"],
         [[good, good, sequenceDatum([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])], "datum 2: model_input has 9 tokens, more than the model's context length 8"],
         [[{ model_input: fromInts([]), loss_fn_inputs: {} }], "datum 0: model_input is empty"],
+        [[{ model_input: fromFloats([1, 2], [2]), loss_fn_inputs: good.loss_fn_inputs }], "datum 0: model_input holds a float_tensor chunk; a transformer reads encoded_text"],
         [[], "no datums"]
       ]
       const tensorsBefore = tf.memory().numTensors
@@ -129,8 +140,17 @@ describe("LocalTrainingClient", () => {
         assert.strictEqual(error._tag, "InvalidRequestError")
         assert.include(error.message, message)
       }
-      const unsupported = yield* Effect.flip(client.forwardBackward(fixedBatch, "ppo"))
-      assert.include(unsupported.message, "not supported by the local backend yet")
+      const policyCases: ReadonlyArray<readonly [LossFnType, LossFnConfig, string]> = [
+        ["ppo", {}, "datum 0: loss_fn_inputs.logprobs is missing"],
+        ["ppo", { clip_low: 0.9 }, "loss_fn_config.clip_low: not a setting of ppo (it takes clip_low_threshold, clip_high_threshold)"],
+        ["cispo", { clip_low_threshold: 2, clip_high_threshold: 1 }, "clip thresholds must satisfy"],
+        ["dro", {}, "loss_fn_config.beta is required by dro"],
+        ["cross_entropy", { beta: 1 }, "loss_fn_config.beta: cross_entropy takes no settings"]
+      ]
+      for (const [lossFn, config, message] of policyCases) {
+        const error = yield* Effect.flip(client.forwardBackward(fixedBatch, lossFn, config))
+        assert.include(error.message, message)
+      }
       const badAdam = yield* Effect.flip(client.optimStep({ ...adam, beta1: 1 }))
       assert.include(badAdam.message, "beta1")
       // Nothing was queued or computed: no tensor was made and the weights are untouched.

@@ -5,47 +5,48 @@ import { makeLocalBackend } from "../../../src/adapters/local/local-backend.js"
 import { initTfRuntime } from "../../../src/adapters/local/tf-runtime.js"
 import {
   architectureProblem,
-  disposeTransformer,
-  initTransformer,
-  parameterCount,
-  transformerLogits,
-  type TransformerParams
-} from "../../../src/adapters/local/transformer.js"
+  disposeModel,
+  initModel,
+  type ModelParams,
+  parameterCount
+} from "../../../src/adapters/local/model.js"
+import { lookupIn } from "../../../src/adapters/local/parameters.js"
+import { transformerLogits } from "../../../src/adapters/local/transformer.js"
 import { adamParams } from "../../../src/ports/index.js"
 import { awaitCall, fixedBatch, tinyArchitecture, tinyClient, weightBytes } from "./fixtures.js"
 
 // This file runs on the plain JavaScript backend.
 const cpu = initTfRuntime("cpu")
 
-const values = (params: TransformerParams): Array<Float32Array> =>
+const values = (params: ModelParams): Array<Float32Array> =>
   params.names.map((name) => params.variables.get(name)!.dataSync() as Float32Array)
 
 describe("transformer", () => {
   it.effect("initialises deterministically from the seed", () =>
     Effect.gen(function*() {
       yield* cpu
-      const a = initTransformer(tinyArchitecture, 1)
-      const b = initTransformer(tinyArchitecture, 1)
-      const c = initTransformer(tinyArchitecture, 2)
+      const a = initModel(tinyArchitecture, 1)
+      const b = initModel(tinyArchitecture, 1)
+      const c = initModel(tinyArchitecture, 2)
       assert.deepStrictEqual(values(a), values(b))
       assert.notDeepEqual(values(a), values(c))
       const total = values(a).reduce((sum, v) => sum + v.length, 0)
       assert.strictEqual(total, parameterCount(tinyArchitecture))
       // vocab 16, ctx 8, width 16, 2 layers: embeddings + 2 blocks + final norm + unembedding.
       assert.strictEqual(total, 16 * 16 + 8 * 16 + 2 * (4 * 16 + 4 * 256 + 3 * 16 + 2 * 16 * 64 + 64 + 16) + 32 + 256)
-      for (const params of [a, b, c]) disposeTransformer(params)
+      for (const params of [a, b, c]) disposeModel(params)
     }))
 
   it.effect("gives logits of shape [batch, length, vocab] and refuses inputs longer than the context", () =>
     Effect.gen(function*() {
       yield* cpu
-      const params = initTransformer(tinyArchitecture, 3)
-      const shape = tf.tidy(() => transformerLogits(params, tf.zeros([2, 5], "int32")).shape)
+      const params = initModel(tinyArchitecture, 3)
+      const shape = tf.tidy(() => transformerLogits(tinyArchitecture, lookupIn(params), tf.zeros([2, 5], "int32")).shape)
       assert.deepStrictEqual(shape, [2, 5, 16])
-      assert.throws(() => tf.tidy(() => transformerLogits(params, tf.zeros([1, 9], "int32"))), /context length 8/)
-      assert.throws(() => initTransformer({ ...tinyArchitecture, heads: 3 }, 1), /not divisible/)
+      assert.throws(() => tf.tidy(() => transformerLogits(tinyArchitecture, lookupIn(params), tf.zeros([1, 9], "int32"))), /context length 8/)
+      assert.throws(() => initModel({ ...tinyArchitecture, heads: 3 }, 1), /Invalid transformer architecture: width 16 is not divisible/)
       assert.strictEqual(architectureProblem({ ...tinyArchitecture, heads: 3 }), "width 16 is not divisible by heads 3")
-      disposeTransformer(params)
+      disposeModel(params)
     }))
 
   it.effect("trains deterministically on the cpu backend too", () =>

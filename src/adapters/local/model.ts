@@ -1,0 +1,86 @@
+import type * as tf from "@tensorflow/tfjs"
+import type { ModelArchitecture } from "../../ports/index.js"
+import { cnnLogits, cnnProblem, cnnSpecs, mlpLogits, mlpSpecs } from "./classifiers.js"
+import {
+  disposeParameters,
+  initParameters,
+  type ParameterSet,
+  type ParameterSpec,
+  specsSize,
+  type WeightLookup
+} from "./parameters.js"
+import { transformerLogits, transformerProblem, transformerSpecs } from "./transformer.js"
+
+/**
+ * What a batch feeds a model: token ids [b, t] for a transformer, float features
+ * [b, ...inputShape] for a classifier.
+ */
+export type ModelFeed =
+  | { readonly kind: "tokens"; readonly ids: tf.Tensor2D }
+  | { readonly kind: "features"; readonly values: tf.Tensor }
+
+/** The weights of a model of one architecture. */
+export interface ModelParams extends ParameterSet {
+  readonly architecture: ModelArchitecture
+}
+
+/** The parameters an architecture has, in their canonical order. */
+export const modelSpecs = (arch: ModelArchitecture): ReadonlyArray<ParameterSpec> => {
+  switch (arch.kind) {
+    case "transformer":
+      return transformerSpecs(arch)
+    case "mlp":
+      return mlpSpecs(arch)
+    case "cnn":
+      return cnnSpecs(arch)
+  }
+}
+
+/** Why an architecture cannot be built, or `undefined` when it can. */
+export const architectureProblem = (arch: ModelArchitecture): string | undefined => {
+  switch (arch.kind) {
+    case "transformer":
+      return transformerProblem(arch)
+    case "mlp":
+      return undefined
+    case "cnn":
+      return cnnProblem(arch)
+  }
+}
+
+/** How many classes (or vocabulary entries) the model scores at each position. */
+export const outputSize = (arch: ModelArchitecture): number =>
+  arch.kind === "transformer" ? arch.vocabSize : arch.classes
+
+/** Number of scalar weights of an architecture. */
+export const parameterCount = (arch: ModelArchitecture): number => specsSize(modelSpecs(arch))
+
+/**
+ * A model with weights drawn from `seed` (the same seed gives the same weights on every
+ * backend). Throws when {@link architectureProblem} finds one. Free it with {@link disposeModel}.
+ */
+export const initModel = (arch: ModelArchitecture, seed: number, trainable = true): ModelParams => {
+  const problem = architectureProblem(arch)
+  if (problem !== undefined) throw new Error(`Invalid ${arch.kind} architecture: ${problem}`)
+  return { architecture: arch, ...initParameters(modelSpecs(arch), seed, trainable) }
+}
+
+/** Frees the weights of a model. */
+export const disposeModel = (params: ModelParams): void => disposeParameters(params)
+
+const feedMismatch = (arch: ModelArchitecture, feed: ModelFeed): Error =>
+  new Error(`A ${arch.kind} model cannot read ${feed.kind}`)
+
+/**
+ * Scores [b, positions, outputs]: next-token logits of a transformer, or class logits of a
+ * classifier at its one position. Call inside `tf.tidy` (or `tf.variableGrads`).
+ */
+export const modelLogits = (arch: ModelArchitecture, weight: WeightLookup, feed: ModelFeed): tf.Tensor3D => {
+  if (arch.kind === "transformer") {
+    if (feed.kind !== "tokens") throw feedMismatch(arch, feed)
+    return transformerLogits(arch, weight, feed.ids)
+  }
+  if (feed.kind !== "features") throw feedMismatch(arch, feed)
+  const logits = arch.kind === "mlp" ? mlpLogits(arch, weight, feed.values) : cnnLogits(arch, weight, feed.values)
+  return logits.expandDims(1) as tf.Tensor3D
+}
