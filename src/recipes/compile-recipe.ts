@@ -96,7 +96,8 @@ export const compileRecipe = (recipe: Recipe, runInfo: RunInfo): CompiledRecipe 
       return yield* backend.createTrainingClient({
         baseModel: recipe.model.base,
         architecture: recipeArchitecture(recipe, tokenizer.vocabSize),
-        seed: recipe.seed
+        seed: recipe.seed,
+        ...(recipe.model.lora === undefined ? {} : { lora: recipe.model.lora })
       })
     })
   )

@@ -1,13 +1,26 @@
 import { Schema } from "effect"
 import { Decay, Fraction, NonNegativeInt, PositiveInt, PositiveNumber, withDefault } from "./schema-fields.js"
 
+/**
+ * Train low-rank adapters instead of every weight (protocol `LoraConfig`): adapters are
+ * scaled by `alpha / rank`; the flags choose which projections get one.
+ */
+export const LoraSection = Schema.Struct({
+  rank: PositiveInt,
+  alpha: withDefault(PositiveNumber, 32),
+  trainAttn: withDefault(Schema.Boolean, true),
+  trainMlp: withDefault(Schema.Boolean, true),
+  trainUnembed: withDefault(Schema.Boolean, true)
+})
+
 /** The model to train. `architecture` shapes a model the local backend builds from scratch. */
 export const ModelSection = Schema.Struct({
   base: withDefault(Schema.String, "sous/tiny-transformer"),
   layers: withDefault(PositiveInt, 2),
   width: withDefault(PositiveInt, 64),
   heads: withDefault(PositiveInt, 4),
-  contextLength: withDefault(PositiveInt, 64)
+  contextLength: withDefault(PositiveInt, 64),
+  lora: Schema.optionalKey(LoraSection)
 })
 
 /** The tokenizer. Only the byte-level tokenizer ships today. */

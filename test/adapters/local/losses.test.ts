@@ -91,14 +91,15 @@ const unit = (parts: ReadonlyArray<tf.Tensor>): Array<tf.Tensor> => {
  * from `seed`. The random half checks the gradient's orientation; the gradient half keeps the
  * derivative large against float32 rounding, which a purely random direction may not.
  */
-const direction = (trainer: LocalTrainer, seed: number): Map<string, tf.Tensor> =>
-  tf.tidy(() => {
-    const { names, variables } = trainer.trained
+const direction = (trainer: LocalTrainer, seed: number): Map<string, tf.Tensor> => {
+  const { names, variables } = trainer.trained
+  const mixed = tf.tidy(() => {
     const random = unit(names.map((name, i) => tf.randomNormal(variables.get(name)!.shape, 0, 1, "float32", seed * 1000 + i)))
     const gradient = unit(names.map((name) => trainer.gradients.get(name)!))
-    const mixed = unit(names.map((_, i) => random[i]!.add(gradient[i]!)))
-    return new Map(names.map((name, i) => [name, tf.keep(mixed[i]!)]))
+    return unit(names.map((_, i) => random[i]!.add(gradient[i]!)))
   })
+  return new Map(names.map((name, i) => [name, mixed[i]!]))
+}
 
 /** Moves every trained variable by `scale` times the direction. */
 const shift = (trainer: LocalTrainer, dir: Map<string, tf.Tensor>, scale: number): void =>
