@@ -67,10 +67,11 @@ const checkpointDirectory = (recipe: Recipe, runDir: string): string => {
 }
 
 /** Layers for every port a supervised recipe's workflow needs, built from its settings. */
-export const kitchenLayer = (recipe: Recipe, options: KitchenOptions) =>
-  Layer.mergeAll(
-    localBackendLayer({ device: recipe.backend.device }),
-    Layer.succeed(Tokenizer, makeByteTokenizer()),
+export const kitchenLayer = (recipe: Recipe, options: KitchenOptions) => {
+  const tokenizer = makeByteTokenizer()
+  return Layer.mergeAll(
+    localBackendLayer({ device: recipe.backend.device, decode: tokenizer.decode }),
+    Layer.succeed(Tokenizer, tokenizer),
     jsonlFileSourceLayer,
     fsBlobStoreLayer(checkpointDirectory(recipe, options.runDir)),
     Layer.effect(
@@ -78,6 +79,7 @@ export const kitchenLayer = (recipe: Recipe, options: KitchenOptions) =>
       Effect.map(makeJsonlMetricsSink(options.runDir), (jsonl) => combineSinks([jsonl, ...(options.sinks ?? [])]))
     )
   )
+}
 
 /**
  * Compiles and runs a recipe to the end: the library entry point behind `sous run`.

@@ -25,6 +25,16 @@ export interface TrainingClientConfig {
   readonly lora?: LoraConfig
 }
 
+/**
+ * A base model to sample from. Remote services know their base models by name; backends
+ * that build models from scratch (the local one) read `architecture` and `seed` instead.
+ */
+export interface BaseModelSource {
+  readonly baseModel: string
+  readonly architecture?: ModelArchitecture
+  readonly seed?: number
+}
+
 /** What a backend can do, so a workflow can refuse a recipe before it runs. */
 export interface BackendCapabilities {
   readonly backend: string
@@ -44,7 +54,7 @@ export class TrainingBackend extends Context.Service<TrainingBackend, {
     config: TrainingClientConfig
   ) => Effect.Effect<TrainingClient["Service"], TrainingError | InvalidRequestError | BackendUnavailableError>
   readonly createSamplingClient: (
-    source: StateRef | { readonly baseModel: string }
+    source: StateRef | BaseModelSource
   ) => Effect.Effect<SamplingClient["Service"], TrainingError | InvalidRequestError | BackendUnavailableError>
   readonly capabilities: Effect.Effect<BackendCapabilities>
 }>()("sous/ports/TrainingBackend") {}

@@ -2,14 +2,15 @@ import * as tf from "@tensorflow/tfjs"
 import { logprobOf, sampleToken, seededUniform, type TokenSampling } from "./token-sampler.js"
 import { lookupIn } from "./parameters.js"
 import type { SamplerParams } from "./sampler-weights.js"
+import { makeStopCheck, type StopRule } from "./stop-sequences.js"
 import { transformerLogits } from "./transformer.js"
 
 /** Settings of one generation call. */
 export interface GenerateOptions extends TokenSampling {
   /** At most this many new tokens; generation also stops when the context is full. */
   readonly maxTokens: number
-  /** Tokens that end a sequence; the stop token is kept as its last token. */
-  readonly stopTokens: ReadonlySet<number>
+  /** Where a sequence ends; the token that ends it is kept as its last token. */
+  readonly stop: StopRule
   readonly seed: number
 }
 
@@ -49,6 +50,7 @@ export const generate = (
     () => ({ tokens: [], logprobs: [], stopReason: "length" })
   )
   const sequences = outputs.map(() => [...prompt])
+  const stopChecks = outputs.map(() => makeStopCheck(options.stop))
   const running = new Set(outputs.keys())
   for (let step = 0; step < room && running.size > 0; step++) {
     const logits = lastLogits(params, sequences)
@@ -62,7 +64,7 @@ export const generate = (
       sequences[row]!.push(token)
       output.tokens.push(token)
       output.logprobs.push(logprob)
-      if (options.stopTokens.has(token)) {
+      if (stopChecks[row]!(output.tokens)) {
         outputs[row] = { ...output, stopReason: "stop" }
         running.delete(row)
       }

@@ -6,7 +6,8 @@
  */
 export { type LocalBackendOptions, localBackendLayer, makeLocalBackend } from "./local-backend.js"
 export { type LocalTrainingClientOptions, makeLocalTrainingClient } from "./local-training-client.js"
-export { makeLocalSamplingClient } from "./local-sampling-client.js"
+export { type LocalSamplingClientOptions, makeLocalSamplingClient } from "./local-sampling-client.js"
+export { type Decode, makeStopCheck, type StopCheck, type StopRule, stopRule } from "./stop-sequences.js"
 export { initTfRuntime, type LocalDevice, type TfRuntime } from "./tf-runtime.js"
 export {
   architectureProblem,

@@ -1,6 +1,8 @@
 import { Effect, Layer } from "effect"
 import {
   type BackendCapabilities,
+  type BaseModelSource,
+  type TrainingError,
   type LossFnType,
   type BackendUnavailableError,
   InvalidRequestError,
@@ -8,11 +10,14 @@ import {
   TrainingBackend,
   type TrainingClientConfig
 } from "../../ports/index.js"
-import { errorMessage } from "./compute.js"
+import { compute, computeAsync, errorMessage } from "./compute.js"
+import { createTrainer, disposeTrainer } from "./local-trainer.js"
 import { makeLocalSamplingClient } from "./local-sampling-client.js"
 import { makeLocalTrainingClient } from "./local-training-client.js"
 import { samplerWeightsProblem } from "./sampler-weights.js"
 import { decodeState } from "./state-codec.js"
+import type { Decode } from "./stop-sequences.js"
+import { saveTrainer } from "./trainer-state.js"
 import { initTfRuntime, type LocalDevice } from "./tf-runtime.js"
 import { lossSpecs } from "./losses.js"
 import { maxLoraRank, resolveLora } from "./lora-config.js"
@@ -22,6 +27,8 @@ import { architectureProblem } from "./model.js"
 export interface LocalBackendOptions {
   /** Which TensorFlow.js backend to run; `auto` (the default) takes the fastest installed. */
   readonly device?: LocalDevice
+  /** The tokenizer's `decode`, so sampling can honour stop strings. */
+  readonly decode?: Decode | undefined
 }
 
 /**
@@ -70,21 +77,33 @@ export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options
     })
   })
 
+  // A base model of the local backend is the seeded initialisation of an architecture.
+  const baseWeights = (source: BaseModelSource): Effect.Effect<Uint8Array, InvalidRequestError | TrainingError> => {
+    const invalid = new InvalidRequestError({
+      operation: "createSamplingClient",
+      message: `the local backend has no named base models ("${source.baseModel}"): ` +
+        "give an architecture and a seed, or sample from saveWeightsForSampler's bytes"
+    })
+    const { architecture, seed } = source
+    if (architecture === undefined || seed === undefined) return Effect.fail(invalid)
+    return Effect.acquireUseRelease(
+      compute("createSamplingClient", () => createTrainer(architecture, seed)),
+      (trainer) => computeAsync("createSamplingClient", () => saveTrainer(trainer, source.baseModel, "weights")),
+      (trainer) => Effect.sync(() => disposeTrainer(trainer))
+    )
+  }
+
   const createSamplingClient = Effect.fn("LocalBackend.createSamplingClient")(
-    function*(source: StateRef | { readonly baseModel: string }) {
+    function*(source: StateRef | BaseModelSource) {
       const invalid = (message: string) => new InvalidRequestError({ operation: "createSamplingClient", message })
-      if ("baseModel" in source) {
-        return yield* invalid(
-          `the local backend has no named base models ("${source.baseModel}"); sample from saveWeightsForSampler's bytes`
-        )
-      }
-      if (source._tag !== "Bytes") {
+      if ("_tag" in source && source._tag === "Remote") {
         return yield* invalid(`the local backend loads weights from bytes, not from ${source.path}`)
       }
-      const state = yield* Effect.try({ try: () => decodeState(source.bytes), catch: (e) => invalid(errorMessage(e)) })
+      const bytes = "_tag" in source ? source.bytes : yield* baseWeights(source)
+      const state = yield* Effect.try({ try: () => decodeState(bytes), catch: (e) => invalid(errorMessage(e)) })
       const problem = samplerWeightsProblem(state)
       if (problem !== undefined) return yield* invalid(problem)
-      return yield* makeLocalSamplingClient(state, scope)
+      return yield* makeLocalSamplingClient(state, scope, { decode: options.decode })
     }
   )
 

@@ -10,12 +10,19 @@ import {
 } from "../../ports/index.js"
 import { compute } from "./compute.js"
 import { generate, promptLogprobs } from "./generate.js"
+import { disposeParameters } from "./parameters.js"
 import { samplerParams, type SamplerParams } from "./sampler-weights.js"
 import { makeSerialExecutor } from "./serial-executor.js"
 import type { DecodedState } from "./state-codec.js"
-import { disposeParameters } from "./parameters.js"
+import { type Decode, stopRule } from "./stop-sequences.js"
 
-const promptProblem = (tokens: ReadonlyArray<number>, params: SamplerParams): string | undefined => {
+/** Settings of a local sampling client. */
+export interface LocalSamplingClientOptions {
+  /** Turns tokens into text (the recipe tokenizer's `decode`); stop strings need it. */
+  readonly decode?: Decode | undefined
+}
+
+const tokensProblem = (tokens: ReadonlyArray<number>, params: SamplerParams): string | undefined => {
   const { vocabSize, contextLength } = params.architecture
   if (tokens.length === 0) return "the prompt is empty"
   if (tokens.length > contextLength) {
@@ -27,45 +34,65 @@ const promptProblem = (tokens: ReadonlyArray<number>, params: SamplerParams): st
   return undefined
 }
 
+const invalid = (operation: string, message: string) => new InvalidRequestError({ operation, message })
+
+/** The token ids of a prompt the model can read, or an `InvalidRequestError` that says why it cannot. */
+const promptTokens = (
+  operation: string,
+  prompt: ModelInput,
+  params: SamplerParams
+): Effect.Effect<ReadonlyArray<number>, InvalidRequestError> => {
+  // A float tensor chunk (an image, a feature row) feeds the classifier models, not a transformer.
+  const tensor = prompt.chunks.find((chunk) => chunk.type !== "encoded_text")
+  if (tensor !== undefined) {
+    return Effect.fail(invalid(operation, `the prompt holds a ${tensor.type} chunk; the local sampler reads token ids only`))
+  }
+  const tokens = toInts(prompt)
+  const problem = tokensProblem(tokens, params)
+  return problem === undefined ? Effect.succeed(tokens) : Effect.fail(invalid(operation, problem))
+}
+
 const samplingProblem = (numSamples: number, params: SamplingParams): string | undefined => {
   if (!Number.isInteger(numSamples) || numSamples < 1) return `numSamples must be a positive integer, got ${numSamples}`
   if (!(params.temperature >= 0)) return `temperature must be >= 0, got ${params.temperature}`
   if (!(params.top_p > 0 && params.top_p <= 1)) return `top_p must be in (0, 1], got ${params.top_p}`
   if (params.max_tokens !== undefined && params.max_tokens < 0) return `max_tokens must be >= 0, got ${params.max_tokens}`
-  const stop = params.stop
-  if (typeof stop === "string" || (Array.isArray(stop) && stop.some((s) => typeof s === "string"))) {
-    return "the local backend has no tokenizer: give stop as token ids"
-  }
   return undefined
 }
 
 /**
  * A {@link SamplingClient} over frozen weights decoded from a saved state. Calls run one at
  * a time in submission order; a call without a seed draws one from Effect's `Random`.
+ * Stop strings need `options.decode`; without it a request that has them is refused.
  */
 export const makeLocalSamplingClient = Effect.fn("LocalSamplingClient.make")(
-  function*(state: DecodedState, scope: Scope.Scope): Effect.fn.Return<SamplingClient["Service"], TrainingError> {
+  function*(
+    state: DecodedState,
+    scope: Scope.Scope,
+    options: LocalSamplingClientOptions = {}
+  ): Effect.fn.Return<SamplingClient["Service"], TrainingError> {
     const params = yield* compute("createSamplingClient", () => samplerParams(state))
     yield* Scope.addFinalizer(scope, Effect.sync(() => disposeParameters(params)))
     const executor = yield* makeSerialExecutor(scope)
 
     const sample = Effect.fn("LocalSamplingClient.sample")(
       function*(prompt: ModelInput, numSamples: number, sampling: SamplingParams) {
-        const tokens = toInts(prompt)
-        const problem = promptProblem(tokens, params) ?? samplingProblem(numSamples, sampling)
-        if (problem !== undefined) return yield* new InvalidRequestError({ operation: "sample", message: problem })
+        const tokens = yield* promptTokens("sample", prompt, params)
+        const problem = samplingProblem(numSamples, sampling)
+        if (problem !== undefined) return yield* invalid("sample", problem)
+        const stop = stopRule(sampling.stop, options.decode)
+        if (typeof stop === "string") return yield* invalid("sample", stop)
         const seed = sampling.seed ?? (yield* Random.nextIntBetween(0, 2 ** 31))
-        const stop = sampling.stop
-        const options = {
+        const generateOptions = {
           temperature: sampling.temperature,
           topK: sampling.top_k,
           topP: sampling.top_p,
           maxTokens: sampling.max_tokens ?? params.architecture.contextLength,
-          stopTokens: new Set(Array.isArray(stop) ? stop.filter((s): s is number => typeof s === "number") : []),
+          stop,
           seed
         }
         return yield* executor.submit(compute("sample", (): SampleResponse => ({
-          sequences: generate(params, tokens, numSamples, options).map((g) => ({
+          sequences: generate(params, tokens, numSamples, generateOptions).map((g) => ({
             stop_reason: g.stopReason,
             tokens: g.tokens,
             logprobs: g.logprobs
@@ -75,9 +102,7 @@ export const makeLocalSamplingClient = Effect.fn("LocalSamplingClient.make")(
     )
 
     const computeLogprobs = Effect.fn("LocalSamplingClient.computeLogprobs")(function*(prompt: ModelInput) {
-      const tokens = toInts(prompt)
-      const problem = promptProblem(tokens, params)
-      if (problem !== undefined) return yield* new InvalidRequestError({ operation: "computeLogprobs", message: problem })
+      const tokens = yield* promptTokens("computeLogprobs", prompt, params)
       return yield* executor.submit(compute("computeLogprobs", () => promptLogprobs(params, tokens)))
     })
 

@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { localBackendLayer } from "../../../src/adapters/local/local-backend.js"
-import { type BackendUnavailableError, TrainingBackend, type TrainingCallError } from "../../../src/ports/index.js"
-import { tinyArchitecture } from "./fixtures.js"
+import { type BackendUnavailableError, fromInts, TrainingBackend, type TrainingCallError } from "../../../src/ports/index.js"
+import { awaitCall, tinyArchitecture } from "./fixtures.js"
 
 const mlp = { kind: "mlp", inputShape: [4], hidden: [8], classes: 3 } as const
 
@@ -49,6 +49,14 @@ describe("localBackendLayer", () => {
       )
       yield* refuses(backend.createSamplingClient({ baseModel: "tiny" }), "no named base models")
       const client = yield* backend.createTrainingClient({ baseModel: "tiny", architecture: tinyArchitecture, seed: 1 })
+      // A base model of the local backend is the seeded initialisation of an architecture.
+      const prompt = fromInts([1, 2, 3, 4, 5])
+      const fromBase = yield* backend.createSamplingClient({ baseModel: "tiny", architecture: tinyArchitecture, seed: 1 })
+      const fromClient = yield* backend.createSamplingClient(yield* awaitCall(client.saveWeightsForSampler("fresh")))
+      assert.deepStrictEqual(
+        yield* awaitCall(fromBase.computeLogprobs(prompt)),
+        yield* awaitCall(fromClient.computeLogprobs(prompt))
+      )
       const info = yield* client.info
       assert.strictEqual(info.modelId, "local-1")
       assert.strictEqual(info.baseModel, "tiny")

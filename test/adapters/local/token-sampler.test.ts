@@ -32,6 +32,16 @@ describe("sampleToken", () => {
     assert.strictEqual(topTwo[2], 0)
   })
 
+  it("picks what greedy picks, with the same log-probability, under top_k 1 or a tiny top_p at temperature 1", () => {
+    const uniform = seededUniform(9)
+    for (let row = 0; row < 50; row++) {
+      const random = Array.from({ length: 32 }, () => 4 * uniform() - 2)
+      const greedy = sampleToken(random, { temperature: 0, topK: -1, topP: 1 }, uniform)
+      assert.deepStrictEqual(sampleToken(random, { temperature: 1, topK: 1, topP: 1 }, uniform), greedy)
+      assert.deepStrictEqual(sampleToken(random, { temperature: 1, topK: -1, topP: 1e-6 }, uniform), greedy)
+    }
+  })
+
   it("repeats its draws for the same seed", () => {
     const a = seededUniform(42)
     const b = seededUniform(42)
