@@ -13,6 +13,8 @@ export interface BatchLoss {
   readonly positionLosses: tf.Tensor2D
   /** log p(target) at every position, [batchSize, length] (padding included). */
   readonly targetLogprobs: tf.Tensor2D
+  /** A classifier's log-probability of every class, [batchSize, classes]; absent for transformers. */
+  readonly classLogprobs: tf.Tensor2D | undefined
 }
 
 /** log p(targets) [b, t] from logits [b, t, outputs]. */
@@ -45,5 +47,8 @@ export const batchLoss = (arch: ModelArchitecture, weight: WeightLookup, request
     mask: tf.tensor2d(batch.mask, shape, "float32"),
     inputs
   })
-  return { loss: losses.sum() as tf.Scalar, positionLosses: losses, targetLogprobs: logprobs }
+  // A classifier scores one position, so every class's log-probability is cheap to return,
+  // and it is what accuracy needs (the argmax), which target logprobs alone cannot give.
+  const classLogprobs = arch.kind === "transformer" ? undefined : tf.logSoftmax(logits.squeeze([1])) as tf.Tensor2D
+  return { loss: losses.sum() as tf.Scalar, positionLosses: losses, targetLogprobs: logprobs, classLogprobs }
 }

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs"
 import type { CnnArchitecture, MlpArchitecture } from "../../ports/index.js"
+import { conv2dSame } from "./conv2d-same.js"
 import { normal, type ParameterSpec, type WeightLookup, zeros } from "./parameters.js"
 
 const product = (shape: ReadonlyArray<number>): number => shape.reduce((a, b) => a * b, 1)
@@ -68,7 +69,7 @@ export const cnnSpecs = (arch: CnnArchitecture): ReadonlyArray<ParameterSpec> =>
 export const cnnLogits = (arch: CnnArchitecture, weight: WeightLookup, images: tf.Tensor): tf.Tensor2D => {
   let x = images.reshape([images.shape[0]!, ...arch.inputShape]) as tf.Tensor4D
   arch.filters.forEach((_, i) => {
-    const conv = tf.conv2d(x, weight(`conv.${i}.w`) as tf.Tensor4D, 1, "same").add(weight(`conv.${i}.b`))
+    const conv = conv2dSame(x, weight(`conv.${i}.w`) as tf.Tensor4D).add(weight(`conv.${i}.b`))
     x = tf.maxPool(tf.relu(conv) as tf.Tensor4D, 2, 2, "valid")
   })
   return denseLogits(weight, x.reshape([x.shape[0], -1]) as tf.Tensor2D, arch.hidden.length + 1)

@@ -28,6 +28,8 @@ export interface LossResult {
   /** One array per datum, of its real (unpadded) length. */
   readonly targetLogprobs: ReadonlyArray<Float32Array>
   readonly positionLosses: ReadonlyArray<Float32Array>
+  /** A classifier's log-probability of every class, one array per datum; absent for transformers. */
+  readonly classLogprobs: ReadonlyArray<Float32Array> | undefined
 }
 
 /**
@@ -62,21 +64,28 @@ export const disposeTrainer = (trainer: LocalTrainer): void => {
 export const trainerWeights = (trainer: LocalTrainer): WeightLookup =>
   trainer.lora === undefined ? lookupIn(trainer.model) : loraWeights(trainer.model, trainer.lora)
 
+/** The tensors a pass hands back: loss, target logprobs, position losses, class logprobs (classifiers). */
+type PassTensors = [tf.Scalar, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D | undefined]
+
+/** Rows of a [rows, width] tensor, each cut to `lengths[row]` values. */
+const readRows = (tensor: tf.Tensor2D, lengths: ReadonlyArray<number>): Array<Float32Array> => {
+  const all = tensor.dataSync() as Float32Array
+  const width = tensor.shape[1]
+  return lengths.map((n, row) => all.slice(row * width, row * width + n))
+}
+
 /** Reads per-datum results back to JavaScript, then frees the tensors. */
-const readResult = (
-  request: LossRequest,
-  [loss, logprobs, losses]: [tf.Scalar, tf.Tensor2D, tf.Tensor2D]
-): LossResult => {
+const readResult = (request: LossRequest, [loss, logprobs, losses, classes]: PassTensors): LossResult => {
   try {
-    const { lengths, length } = request.batch
-    const rows = (all: Float32Array) => lengths.map((n, row) => all.slice(row * length, row * length + n))
+    const { lengths } = request.batch
     return {
       loss: loss.dataSync()[0]!,
-      targetLogprobs: rows(logprobs.dataSync() as Float32Array),
-      positionLosses: rows(losses.dataSync() as Float32Array)
+      targetLogprobs: readRows(logprobs, lengths),
+      positionLosses: readRows(losses, lengths),
+      classLogprobs: classes === undefined ? undefined : readRows(classes, lengths.map(() => classes.shape[1]))
     }
   } finally {
-    tf.dispose([loss, logprobs, losses])
+    tf.dispose([loss, logprobs, losses, ...(classes === undefined ? [] : [classes])])
   }
 }
 
@@ -86,7 +95,7 @@ export const forwardPass = (trainer: LocalTrainer, request: LossRequest): LossRe
     request,
     tf.tidy(() => {
       const result = batchLoss(trainer.model.architecture, trainerWeights(trainer), request)
-      return [result.loss, result.targetLogprobs, result.positionLosses]
+      return [result.loss, result.targetLogprobs, result.positionLosses, result.classLogprobs] as PassTensors
     })
   )
 
@@ -97,18 +106,19 @@ export const forwardBackwardPass = (trainer: LocalTrainer, request: LossRequest)
     tf.tidy(() => {
       const { names, variables } = trainer.trained
       const trained = names.map((name) => variables.get(name)!)
-      let kept: [tf.Tensor2D, tf.Tensor2D] | undefined
+      let kept: [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D | undefined] | undefined
       const { value, grads } = tf.variableGrads(() => {
         const result = batchLoss(trainer.model.architecture, trainerWeights(trainer), request)
         // variableGrads frees what its function creates except the loss: keep the outputs.
-        kept = [tf.keep(result.targetLogprobs), tf.keep(result.positionLosses)]
+        const classes = result.classLogprobs === undefined ? undefined : tf.keep(result.classLogprobs)
+        kept = [tf.keep(result.targetLogprobs), tf.keep(result.positionLosses), classes]
         return result.loss
       }, trained)
       names.forEach((name, i) => {
         const accumulated = trainer.gradients.get(name)!
         accumulated.assign(accumulated.add(grads[trained[i]!.name]!))
       })
-      return [value, ...kept!]
+      return [value, ...kept!] as PassTensors
     })
   )
 

@@ -53,7 +53,9 @@ const adamProblem = (adam: AdamParams): string | undefined => {
 
 /**
  * The protocol's answer to a loss request: per datum the target logprobs and the loss at
- * each position; metrics summed (`loss:sum`, and `weights:sum` for cross-entropy).
+ * each position, and for classifiers `class_logprobs`, every class's log-probability (a sous
+ * extension, as their float_tensor inputs are); metrics summed (`loss:sum`, and `weights:sum`
+ * for cross-entropy).
  */
 const lossOutput = (request: LossRequest, result: LossResult): ForwardBackwardOutput => {
   const metrics: Record<string, number> = { "loss:sum": result.loss }
@@ -61,10 +63,14 @@ const lossOutput = (request: LossRequest, result: LossResult): ForwardBackwardOu
   if (weights !== undefined) metrics["weights:sum"] = weights.reduce((total, w) => total + w, 0)
   return {
     loss_fn_output_type: request.lossFn,
-    loss_fn_outputs: result.targetLogprobs.map((logprobs, row) => ({
-      logprobs: float32(Array.from(logprobs)),
-      elementwise_loss: float32(Array.from(result.positionLosses[row]!))
-    })),
+    loss_fn_outputs: result.targetLogprobs.map((logprobs, row) => {
+      const classes = result.classLogprobs?.[row]
+      return {
+        logprobs: float32(Array.from(logprobs)),
+        elementwise_loss: float32(Array.from(result.positionLosses[row]!)),
+        ...(classes === undefined ? {} : { class_logprobs: float32(Array.from(classes)) })
+      }
+    }),
     metrics
   }
 }
