@@ -97,6 +97,30 @@ describe("LocalTrainingClient", () => {
       assert.strictEqual(stepMetrics["learning_rate:mean"], 1e-2)
     }))
 
+  it.effect("forward returns what forwardBackward returns and leaves the accumulated gradients alone", () =>
+    Effect.gen(function*() {
+      const b = yield* backend
+      const probed = yield* tinyClient(b, 17)
+      const plain = yield* tinyClient(b, 17)
+      const policyBatch = fixedBatch.map((datum) => ({
+        ...datum,
+        loss_fn_inputs: {
+          ...datum.loss_fn_inputs,
+          logprobs: float32(datum.loss_fn_inputs["weights"]!.data.map(() => -2.5)),
+          advantages: float32(datum.loss_fn_inputs["weights"]!.data.map((_, t) => t % 2 === 0 ? 1 : -0.5))
+        }
+      }))
+      const forward = yield* awaitCall(probed.forward(policyBatch, "ppo"))
+      const backward = yield* awaitCall(probed.forwardBackward(policyBatch, "ppo"))
+      assert.deepStrictEqual(forward, backward)
+      // A forward between forward/backward and the step changes nothing the step applies.
+      yield* awaitCall(probed.forward(fixedBatch, "cross_entropy"))
+      yield* awaitCall(probed.optimStep(adam))
+      yield* awaitCall(plain.forwardBackward(policyBatch, "ppo"))
+      yield* awaitCall(plain.optimStep(adam))
+      assert.deepStrictEqual(yield* weightBytes(probed), yield* weightBytes(plain))
+    }))
+
   it.effect("pads a batch without changing the results of its shorter sequences", () =>
     Effect.gen(function*() {
       const client = yield* tinyClient(yield* backend, 5)
