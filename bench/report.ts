@@ -16,3 +16,10 @@ export const formatTable = (rows: ReadonlyArray<ReadonlyArray<string>>): string 
     .map((row) => row.map((cell, column) => column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)).join("  "))
     .join("\n")
 }
+
+/** A command-line count: `text` as an integer of at least `minimum`, or an error naming `--name`. */
+export const countOption = (name: string, text: string, minimum: number): number => {
+  const value = Number(text)
+  if (!Number.isInteger(value) || value < minimum) throw new Error(`--${name} must be an integer >= ${minimum}, got ${text}`)
+  return value
+}

@@ -62,7 +62,7 @@ import {
   workflow,
   type WorkflowResult
 } from "../src/workflows/index.js"
-import { formatTable, median } from "./report.js"
+import { countOption, formatTable, median } from "./report.js"
 
 const recipeFile = "examples/sft-arithmetic/recipe.yaml"
 const goal = 0.95
@@ -85,18 +85,13 @@ const readOptions = (): BenchOptions => {
       rounds: { type: "string", default: "3" }
     }
   })
-  const count = (name: string, text: string, minimum: number): number => {
-    const value = Number(text)
-    if (!Number.isInteger(value) || value < minimum) throw new Error(`--${name} must be an integer >= ${minimum}, got ${text}`)
-    return value
-  }
   if (values.device !== "wasm" && values.device !== "cpu") throw new Error(`--device must be wasm or cpu, got ${values.device}`)
   return {
     device: values.device,
-    steps: count("steps", values.steps, 1),
-    turn: count("turn", values.turn, 1),
-    warmup: count("warmup", values.warmup, 0),
-    rounds: count("rounds", values.rounds, 1)
+    steps: countOption("steps", values.steps, 1),
+    turn: countOption("turn", values.turn, 1),
+    warmup: countOption("warmup", values.warmup, 0),
+    rounds: countOption("rounds", values.rounds, 1)
   }
 }
 

@@ -2,6 +2,8 @@ import { Effect } from "effect"
 import {
   type Datum,
   float32,
+  type LossFnConfig,
+  type LossFnType,
   fromInts,
   int64,
   type Pending,
@@ -64,3 +66,12 @@ export const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number =
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!))
   return max
 }
+
+/** Every protocol loss with a config it accepts (DRO needs its beta). */
+export const everyLoss: ReadonlyArray<readonly [LossFnType, LossFnConfig]> = [
+  ["cross_entropy", {}],
+  ["importance_sampling", {}],
+  ["ppo", {}],
+  ["cispo", {}],
+  ["dro", { beta: 0.5 }]
+]

@@ -21,6 +21,7 @@ import {
   type LossFnType,
   type TransformerArchitecture
 } from "../../../src/ports/index.js"
+import { everyLoss } from "./fixtures.js"
 
 const runtime = initTfRuntime("wasm")
 
@@ -130,16 +131,8 @@ const numericDerivative = (trainer: LocalTrainer, dir: Map<string, tf.Tensor>, l
   return (4 * central(eps / 2) - central(eps)) / 3
 }
 
-const cases: ReadonlyArray<readonly [LossFnType, LossFnConfig]> = [
-  ["cross_entropy", {}],
-  ["importance_sampling", {}],
-  ["ppo", {}],
-  ["cispo", {}],
-  ["dro", { beta: 0.5 }]
-]
-
 describe("local losses", () => {
-  for (const [lossFn, config] of cases) {
+  for (const [lossFn, config] of everyLoss) {
     it.effect(`${lossFn}: value by hand, gradient by finite differences`, () =>
       Effect.gen(function*() {
         yield* runtime

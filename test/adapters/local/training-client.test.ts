@@ -16,6 +16,7 @@ import {
 } from "../../../src/ports/index.js"
 import {
   awaitCall,
+  everyLoss,
   fixedBatch,
   maxAbsDiff,
   sequenceDatum,
@@ -268,19 +269,12 @@ describe("LocalTrainingClient", () => {
           }
         }
       })
-      const losses: ReadonlyArray<readonly [LossFnType, LossFnConfig]> = [
-        ["cross_entropy", {}],
-        ["importance_sampling", {}],
-        ["ppo", {}],
-        ["cispo", {}],
-        ["dro", { beta: 0.1 }]
-      ]
       const full = yield* tinyClient(b, 13)
       const lora = yield* b.createTrainingClient({ baseModel: "tiny", architecture: tinyArchitecture, seed: 13, lora: { rank: 2 } })
       for (const client of [full, lora]) {
         const step = (i: number) =>
           Effect.gen(function*() {
-            const [lossFn, config] = losses[i % losses.length]!
+            const [lossFn, config] = everyLoss[i % everyLoss.length]!
             yield* awaitCall(client.forwardBackward(policyBatch, lossFn, config))
             yield* awaitCall(client.optimStep(adamParams({ learning_rate: 1e-3, grad_clip_norm: 1, weight_decay: 0.01 })))
           })

@@ -1,0 +1,391 @@
+/**
+ * `npm run bench` (second part): throughput of the local backend through its public port
+ * API, on the `cpu` (plain JavaScript) and `wasm` TensorFlow.js backends, in one run:
+ *
+ * - optimizer steps per second of the transformer of examples/sft-arithmetic (byte
+ *   tokenizer, vocab 261, context 64, width 64, 2 layers, 4 heads; batch 16 of that
+ *   example's training conversations, rendered as `User: …\n\nAssistant: …<|eos|>` and
+ *   trained on the answer) and of an MLP classifier (`{ kind: "mlp", inputShape: [784],
+ *   hidden: [128], classes: 10 }`; batch 64 of random `float_tensor` inputs with random
+ *   class ids), on each backend, and the ratio wasm/cpu;
+ * - LoRA (rank 8) against full fine-tuning of the transformer on wasm, and their ratio;
+ * - sampling throughput of the transformer on each backend: `saveWeightsForSampler`, then
+ *   `createSamplingClient(ref)`, then one `sample(prompt, --samples, { max_tokens:
+ *   --max-tokens, temperature: 1, top_k: -1, top_p: 1, seed })` per round; generated tokens
+ *   (all sequences together) per second of the request.
+ *
+ * A step is what a training loop over the port does: submit `forwardBackward(batch,
+ * "cross_entropy")` and `optimStep(adamParams({ learning_rate: 1e-3 }))`, then await both
+ * results. Batches are built before timing; client creation, warmup steps and the first
+ * sample request are not timed.
+ *
+ * The TensorFlow.js engine is global to a process and `makeLocalBackend({ device })` picks
+ * one backend per process, so the parent process runs each device in a child process (this
+ * script with `--worker cpu|wasm`), one after the other, and prints the table. A child
+ * prints one JSON line of results. Within a child, a round times every measurement once;
+ * models measured side by side (full and LoRA) alternate which goes first from round to
+ * round, so that both meet the same interference on a shared machine. The report gives the
+ * median over `--rounds` rounds; a ratio of two measurements from the same child is the
+ * median of the rounds' ratios, and wasm/cpu is the ratio of the two children's medians.
+ *
+ * Options: `--steps N` timed transformer steps per round on wasm (20), `--cpu-steps N` the same
+ * on cpu, which is several times slower (4); the MLP, much faster, takes five times as many
+ * steps per round. `--warmup N` untimed steps per model first (2),
+ * `--rounds N` (3), `--samples N` sequences per sample request (8), `--max-tokens N` new
+ * tokens per sequence (32). Run from the repository root.
+ */
+import { spawn } from "node:child_process"
+import { readFile } from "node:fs/promises"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import { Effect, References } from "effect"
+import { makeLocalBackend } from "../src/adapters/local/index.js"
+import { makeByteTokenizer } from "../src/adapters/tokenizers/byte-tokenizer.js"
+import {
+  adamParams,
+  type Datum,
+  float32,
+  fromFloats,
+  fromInts,
+  int64,
+  type LoraConfig,
+  type MlpArchitecture,
+  type ModelArchitecture,
+  type TrainingBackend,
+  type TransformerArchitecture
+} from "../src/ports/index.js"
+import { countOption, formatTable, median } from "./report.js"
+
+const trainFile = "examples/sft-arithmetic/data/train.jsonl"
+const devices = ["cpu", "wasm"] as const
+type Device = (typeof devices)[number]
+
+interface BenchOptions {
+  readonly worker: Device | undefined
+  readonly steps: number
+  readonly cpuSteps: number
+  readonly warmup: number
+  readonly rounds: number
+  readonly samples: number
+  readonly maxTokens: number
+}
+
+const readOptions = (): BenchOptions => {
+  const { values } = parseArgs({
+    options: {
+      worker: { type: "string" },
+      steps: { type: "string", default: "20" },
+      "cpu-steps": { type: "string", default: "4" },
+      warmup: { type: "string", default: "2" },
+      rounds: { type: "string", default: "3" },
+      samples: { type: "string", default: "8" },
+      "max-tokens": { type: "string", default: "32" }
+    }
+  })
+  const worker = values.worker
+  if (worker !== undefined && worker !== "cpu" && worker !== "wasm") throw new Error(`--worker must be cpu or wasm, got ${worker}`)
+  return {
+    worker,
+    steps: countOption("steps", values.steps, 1),
+    cpuSteps: countOption("cpu-steps", values["cpu-steps"], 1),
+    warmup: countOption("warmup", values.warmup, 0),
+    rounds: countOption("rounds", values.rounds, 1),
+    samples: countOption("samples", values.samples, 1),
+    maxTokens: countOption("max-tokens", values["max-tokens"], 1)
+  }
+}
+
+const tokenizer = makeByteTokenizer()
+const eos = tokenizer.specialTokens["<|eos|>"]!
+
+const transformer: TransformerArchitecture = {
+  kind: "transformer",
+  vocabSize: tokenizer.vocabSize,
+  contextLength: 64,
+  width: 64,
+  layers: 2,
+  heads: 4
+}
+const transformerBatch = 16
+
+const mlp: MlpArchitecture = { kind: "mlp", inputShape: [784], hidden: [128], classes: 10 }
+const mlpBatch = 64
+/** The MLP steps several times faster than the transformer; it takes this many times the steps, to be timed as long. */
+const mlpStepFactor = 5
+
+/** The transformer's prompt text for a question, as the role-colon renderer writes it. */
+const promptText = (question: string) => `User: ${question}\n\nAssistant:`
+
+/** The example's conversations as datums: the whole text is input, the answer and `<|eos|>` are trained. */
+const arithmeticData = async (): Promise<ReadonlyArray<Datum>> => {
+  const lines = (await readFile(trainFile, "utf8")).trim().split("\n")
+  return lines.map((line) => {
+    const { messages } = JSON.parse(line) as { messages: ReadonlyArray<{ role: string; content: string }> }
+    const prompt = tokenizer.encode(promptText(messages[0]!.content))
+    const answer = [...tokenizer.encode(` ${messages[1]!.content}`), eos]
+    const tokens = [...prompt, ...answer]
+    const weights = tokens.map((_, index) => (index >= prompt.length ? 1 : 0))
+    return {
+      model_input: fromInts(tokens.slice(0, -1)),
+      loss_fn_inputs: { target_tokens: int64(tokens.slice(1)), weights: float32(weights.slice(1)) }
+    }
+  })
+}
+
+/** Deterministic uniform numbers in [0, 1) (mulberry32), so both children see the same data. */
+const uniform = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+/** Random images and class ids for the MLP: one float_tensor chunk, one target, one weight. */
+const mlpData = (count: number): ReadonlyArray<Datum> => {
+  const random = uniform(7)
+  return Array.from({ length: count }, () => ({
+    model_input: fromFloats(Array.from({ length: 784 }, random), [784]),
+    loss_fn_inputs: { target_tokens: int64([Math.floor(random() * mlp.classes)]), weights: float32([1]) }
+  }))
+}
+
+/** `data` cut into consecutive batches of `size` (the last partial one dropped). */
+const batchesOf = (data: ReadonlyArray<Datum>, size: number): ReadonlyArray<ReadonlyArray<Datum>> =>
+  Array.from({ length: Math.floor(data.length / size) }, (_, index) => data.slice(index * size, (index + 1) * size))
+
+/** How long `effect` takes, in seconds. */
+const seconds = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const startedAt = performance.now()
+    yield* effect
+    return (performance.now() - startedAt) / 1000
+  })
+
+/**
+ * A training client of `architecture` and `run(steps)`, which takes that many optimizer
+ * steps over `batches` in turn, each submitted as forward/backward then optimizer step
+ * before either is awaited.
+ */
+const trainer = (
+  backend: TrainingBackend["Service"],
+  architecture: ModelArchitecture,
+  batches: ReadonlyArray<ReadonlyArray<Datum>>,
+  lora?: LoraConfig
+) =>
+  Effect.gen(function*() {
+    const client = yield* backend.createTrainingClient({
+      baseModel: `bench-${architecture.kind}`,
+      architecture,
+      seed: 0,
+      ...(lora === undefined ? {} : { lora })
+    })
+    const adam = adamParams({ learning_rate: 1e-3 })
+    let next = 0
+    const run = (steps: number) =>
+      Effect.gen(function*() {
+        for (let step = 0; step < steps; step++) {
+          const batch = batches[next++ % batches.length]!
+          const backward = yield* client.forwardBackward(batch, "cross_entropy")
+          const optim = yield* client.optimStep(adam)
+          yield* backward.result
+          yield* optim.result
+        }
+      })
+    return { client, run }
+  })
+
+/** What one child measures, per round; a missing entry was not measured on that device. */
+interface WorkerResult {
+  readonly device: string
+  readonly transformerParameters: number
+  readonly loraParameters?: number
+  readonly mlpParameters: number
+  readonly rounds: ReadonlyArray<{
+    readonly transformer: number
+    readonly mlp: number
+    readonly lora?: number
+    readonly sampling: number
+  }>
+}
+
+const worker = (device: Device, options: BenchOptions) =>
+  Effect.gen(function*() {
+    const backend = yield* makeLocalBackend({ device, decode: tokenizer.decode })
+    const capabilities = yield* backend.capabilities
+    const steps = device === "cpu" ? options.cpuSteps : options.steps
+    const fullAndLora = device === "wasm"
+    const mlpSteps = steps * mlpStepFactor
+
+    const text = batchesOf(yield* Effect.promise(arithmeticData), transformerBatch)
+    const images = batchesOf(mlpData(mlpBatch * 4), mlpBatch)
+    const full = yield* trainer(backend, transformer, text)
+    const lora = fullAndLora ? yield* trainer(backend, transformer, text, { rank: 8 }) : undefined
+    const classifier = yield* trainer(backend, mlp, images)
+
+    yield* full.run(options.warmup)
+    if (lora !== undefined) yield* lora.run(options.warmup)
+    yield* classifier.run(options.warmup)
+
+    // The sampler loads the full model's weights after its warmup; the first request warms it up.
+    const sampler = yield* backend.createSamplingClient(yield* (yield* full.client.saveWeightsForSampler("bench")).result)
+    const prompt = fromInts(tokenizer.encode(promptText("Add 12 and 34.")))
+    const sample = (seed: number) =>
+      Effect.gen(function*() {
+        const pending = yield* sampler.sample(prompt, options.samples, {
+          max_tokens: options.maxTokens,
+          temperature: 1,
+          top_k: -1,
+          top_p: 1,
+          seed
+        })
+        const response = yield* pending.result
+        return response.sequences.reduce((total, sequence) => total + sequence.tokens.length, 0)
+      })
+    yield* sample(0)
+
+    const rounds: Array<WorkerResult["rounds"][number]> = []
+    for (let round = 0; round < options.rounds; round++) {
+      let fullSeconds: number
+      let loraSeconds: number | undefined
+      // Full and LoRA take turns going first, so both meet the same interference.
+      if (lora !== undefined && round % 2 === 1) {
+        loraSeconds = yield* seconds(lora.run(steps))
+        fullSeconds = yield* seconds(full.run(steps))
+      } else {
+        fullSeconds = yield* seconds(full.run(steps))
+        if (lora !== undefined) loraSeconds = yield* seconds(lora.run(steps))
+      }
+      const mlpSeconds = yield* seconds(classifier.run(mlpSteps))
+      const samplingStartedAt = performance.now()
+      const tokens = yield* sample(round + 1)
+      const samplingSeconds = (performance.now() - samplingStartedAt) / 1000
+      rounds.push({
+        transformer: steps / fullSeconds,
+        mlp: mlpSteps / mlpSeconds,
+        ...(loraSeconds === undefined ? {} : { lora: steps / loraSeconds }),
+        sampling: tokens / samplingSeconds
+      })
+    }
+
+    const result: WorkerResult = {
+      device: capabilities.device,
+      transformerParameters: (yield* full.client.info).parameterCount,
+      ...(lora === undefined ? {} : { loraParameters: (yield* lora.client.info).parameterCount }),
+      mlpParameters: (yield* classifier.client.info).parameterCount,
+      rounds
+    }
+    yield* Effect.sync(() => console.log(JSON.stringify(result)))
+  }).pipe(Effect.scoped)
+
+/** Runs this script as `--worker device` in a child process and reads its JSON line. */
+const runWorker = (device: Device, options: BenchOptions): Promise<WorkerResult> =>
+  new Promise((resolve, reject) => {
+    const args = [
+      fileURLToPath(import.meta.url),
+      "--worker", device,
+      "--steps", String(options.steps),
+      "--cpu-steps", String(options.cpuSteps),
+      "--warmup", String(options.warmup),
+      "--rounds", String(options.rounds),
+      "--samples", String(options.samples),
+      "--max-tokens", String(options.maxTokens)
+    ]
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] })
+    let stdout = ""
+    child.stdout.setEncoding("utf8")
+    child.stdout.on("data", (chunk: string) => { stdout += chunk })
+    child.on("error", reject)
+    child.on("close", (code) => {
+      const line = stdout.trim().split("\n").at(-1) ?? ""
+      if (code !== 0) return reject(new Error(`the ${device} worker exited with ${code}:\n${stdout}`))
+      try {
+        resolve(JSON.parse(line) as WorkerResult)
+      } catch {
+        reject(new Error(`the ${device} worker printed no JSON result:\n${stdout}`))
+      }
+    })
+  })
+
+const format = (value: number | undefined, digits: number) => (value === undefined ? "-" : value.toFixed(digits))
+
+const parent = async (options: BenchOptions) => {
+  const startedAt = performance.now()
+  console.log(
+    [
+      "",
+      "sous bench: local backend, cpu vs wasm, LoRA vs full, sampling (one child process per device)",
+      `transformer: ${trainFile} through the byte tokenizer, vocab ${transformer.vocabSize}, context ${transformer.contextLength}, ` +
+      `width ${transformer.width}, ${transformer.layers} layers, ${transformer.heads} heads; batch ${transformerBatch}`,
+      `mlp: input [${mlp.inputShape.join(", ")}], hidden [${mlp.hidden.join(", ")}], ${mlp.classes} classes; ` +
+      `batch ${mlpBatch} of random float_tensor inputs`,
+      `steps: ${options.warmup} warmup per model, then ${options.rounds} rounds of ${options.cpuSteps} (cpu) / ` +
+      `${options.steps} (wasm) timed transformer steps, ${mlpStepFactor}x that for the mlp; ` +
+      `step = forwardBackward(cross_entropy) + optimStep(adam, lr 1e-3)`,
+      `sampling: ${options.samples} samples x max_tokens ${options.maxTokens}, temperature 1, top_k -1, top_p 1, one request per round`,
+      ""
+    ].join("\n")
+  )
+  const results = new Map<Device, WorkerResult>()
+  for (const device of devices) results.set(device, await runWorker(device, options))
+  const cpu = results.get("cpu")!
+  const wasm = results.get("wasm")!
+
+  const column = (result: WorkerResult, pick: (round: WorkerResult["rounds"][number]) => number | undefined) => {
+    const values = result.rounds.map(pick).filter((value): value is number => value !== undefined)
+    return values.length === 0 ? undefined : median(values)
+  }
+  const cpuTransformer = column(cpu, (r) => r.transformer)!
+  const wasmTransformer = column(wasm, (r) => r.transformer)!
+  const cpuMlp = column(cpu, (r) => r.mlp)!
+  const wasmMlp = column(wasm, (r) => r.mlp)!
+  const wasmLora = column(wasm, (r) => r.lora)
+  const loraRatio = column(wasm, (r) => (r.lora === undefined ? undefined : r.lora / r.transformer))
+  const cpuSampling = column(cpu, (r) => r.sampling)!
+  const wasmSampling = column(wasm, (r) => r.sampling)!
+
+  console.log(
+    [
+      `devices: cpu = ${cpu.device}; wasm = ${wasm.device}`,
+      `parameters: transformer ${wasm.transformerParameters.toLocaleString("en-US")} ` +
+      `(LoRA rank 8 trains ${(wasm.loraParameters ?? 0).toLocaleString("en-US")}), mlp ${wasm.mlpParameters.toLocaleString("en-US")}`,
+      "",
+      formatTable([
+        ["measure (median of rounds)", "cpu", "wasm", "wasm/cpu"],
+        ["transformer full, steps/s", format(cpuTransformer, 2), format(wasmTransformer, 2), format(wasmTransformer / cpuTransformer, 2)],
+        ["transformer LoRA r8, steps/s", "-", format(wasmLora, 2), "-"],
+        ["mlp, steps/s", format(cpuMlp, 2), format(wasmMlp, 2), format(wasmMlp / cpuMlp, 2)],
+        ["sampling, tokens/s", format(cpuSampling, 1), format(wasmSampling, 1), format(wasmSampling / cpuSampling, 2)]
+      ]),
+      "",
+      formatTable([
+        ["wasm round", "full steps/s", "LoRA steps/s", "LoRA/full", "mlp steps/s", "sample tokens/s"],
+        ...wasm.rounds.map((r, index) => [
+          String(index + 1),
+          format(r.transformer, 2),
+          format(r.lora, 2),
+          format(r.lora === undefined ? undefined : r.lora / r.transformer, 3),
+          format(r.mlp, 2),
+          format(r.sampling, 1)
+        ])
+      ]),
+      "",
+      formatTable([
+        ["cpu round", "full steps/s", "mlp steps/s", "sample tokens/s"],
+        ...cpu.rounds.map((r, index) => [String(index + 1), format(r.transformer, 2), format(r.mlp, 2), format(r.sampling, 1)])
+      ]),
+      "",
+      `ratios: wasm/cpu transformer ${format(wasmTransformer / cpuTransformer, 2)}, mlp ${format(wasmMlp / cpuMlp, 2)}, ` +
+      `sampling ${format(wasmSampling / cpuSampling, 2)}; ` +
+      `LoRA/full on wasm ${format(loraRatio, 3)} (median of the rounds' ratios)`,
+      `local-backend bench took ${((performance.now() - startedAt) / 1000).toFixed(1)} s`
+    ].join("\n")
+  )
+}
+
+const options = readOptions()
+if (options.worker === undefined) {
+  await parent(options)
+} else {
+  // The child's stdout carries only its JSON line; the backend's own info log is silenced.
+  await Effect.runPromise(worker(options.worker, options).pipe(Effect.provideService(References.MinimumLogLevel, "Warn")))
+}
