@@ -70,6 +70,7 @@ export const supervisedWorkflowConfig = (recipe: Recipe): SupervisedWorkflowConf
     evalBatchSize: recipe.eval.batchSize,
     evalEvery: recipe.eval.every,
     checkpointEvery: recipe.checkpoint.every,
+    retention: { keepLast: recipe.checkpoint.keepLast, keepEvery: recipe.checkpoint.keepEvery },
     rendererId: renderer,
     seed: recipe.seed
   }

@@ -74,7 +74,9 @@ export const EvalSection = Schema.Struct({
 /** Checkpoints every `every` steps (0: only the final one), on the store at `uri`. */
 export const CheckpointSection = Schema.Struct({
   every: withDefault(NonNegativeInt, 0),
-  uri: Schema.optionalKey(Schema.String)
+  uri: Schema.optionalKey(Schema.String),
+  keepLast: withDefault(NonNegativeInt, 0),
+  keepEvery: withDefault(NonNegativeInt, 0)
 })
 
 /** Which training backend runs the recipe. */

@@ -1,27 +1,27 @@
-import { Effect, Schema } from "effect"
+import { Effect } from "effect"
 import {
   BlobStore,
   BlobStoreError,
-  CheckpointManifest,
   type ManifestBlob,
   type ManifestState,
   MetricsSink,
   Tokenizer,
   TrainingClient
 } from "../ports/index.js"
+import { checkpointsToDelete, type RetentionPolicy } from "./checkpoint-retention.js"
+import { committedNames, encodeManifest, manifestKey, readManifest, writeIndex } from "./checkpoint-store.js"
+import { durableSummary, finiteMetrics } from "./durable-run-state.js"
 import { RunKeys } from "./run-keys.js"
 import { defineStage, type StageContext } from "./stage.js"
 
-/** What a checkpoint records besides the training state. */
+/** What a checkpoint records besides the training state, and which older ones it keeps. */
 export interface CheckpointConfig {
   /** `final` names the checkpoint `final`; otherwise it is named after the step. */
   readonly final: boolean
   readonly rendererId: string
   readonly dataSeed: number
+  readonly retention: RetentionPolicy
 }
-
-/** Key of a checkpoint's manifest: its commit point. */
-export const manifestKey = (name: string): string => `${name}/manifest.json`
 
 const checkpointName = (config: CheckpointConfig, step: number) =>
   config.final ? "final" : `step-${String(step).padStart(8, "0")}`
@@ -35,15 +35,33 @@ const sha256 = (bytes: Uint8Array) =>
     Effect.map((digest) => Buffer.from(digest).toString("hex"))
   )
 
-const encodeManifest = (manifest: CheckpointManifest) =>
-  new TextEncoder().encode(JSON.stringify(Schema.encodeSync(CheckpointManifest)(manifest), null, 2))
+/**
+ * After a commit: deletes what the retention policy lets go (each manifest before its
+ * blobs, so a crash midway leaves a blob no manifest names, never a manifest without its
+ * blobs) and rewrites the index. A failure here is logged, not raised: the new checkpoint is
+ * committed whatever happens to the old ones.
+ */
+const retainAndIndex = (store: BlobStore["Service"], newest: string, policy: RetentionPolicy) =>
+  Effect.gen(function*() {
+    const manifests = yield* Effect.forEach(yield* committedNames(store), (name) => readManifest(store, name))
+    const doomed = new Set(checkpointsToDelete(manifests, newest, policy).map((c) => c.name))
+    for (const manifest of manifests.filter((m) => doomed.has(m.name))) {
+      yield* store.delete(manifestKey(manifest.name))
+      yield* Effect.forEach(manifest.blobs, (blob) => store.delete(blob.key), { discard: true })
+    }
+    yield* writeIndex(
+      store,
+      manifests.filter((m) => !doomed.has(m.name)).map((m) => ({ name: m.name, step: m.step, createdAt: m.createdAt }))
+    )
+  }).pipe(Effect.catch((error) => Effect.logWarning(`checkpoint retention or index not updated: ${error.message}`)))
 
 /**
  * Saves the training state and commits it: state blobs first, the manifest last, written
  * only if absent. Until the manifest exists the checkpoint does not exist, so a crash at any
  * point leaves the previous checkpoint as the newest committed one. Writing the blobs and
  * committing is one uninterruptible step: an interruption cannot land between them and
- * have `release` delete a blob that the manifest then names.
+ * have `release` delete a blob that the manifest then names. The manifest also holds what a
+ * resumed run needs: this stage's position and the run state after it.
  */
 export const checkpoint = (config: CheckpointConfig) =>
   defineStage({
@@ -56,7 +74,6 @@ export const checkpoint = (config: CheckpointConfig) =>
       const client = yield* TrainingClient
       const tokenizer = yield* Tokenizer
       const runInfo = context.get(RunKeys.runInfo)
-      const summary = context.get(RunKeys.summary)
       const name = checkpointName(config, context.step)
       const alreadyCommitted = new BlobStoreError({
         operation: "checkpoint",
@@ -70,11 +87,14 @@ export const checkpoint = (config: CheckpointConfig) =>
         ? []
         : [{ key: blob.key, bytes: blob.bytes.byteLength, sha256: yield* sha256(blob.bytes) }]
       const state: ManifestState = saved._tag === "Remote" ? { _tag: "Remote", path: saved.path } : { _tag: "Blob", key: blob!.key }
+      const previous = context.get(RunKeys.summary)
+      const summary = { ...previous, checkpoints: [...previous.checkpoints, name] }
+      const dataCursor = context.get(RunKeys.dataCursor)
       const manifest = encodeManifest({
-        version: 1,
+        version: 2,
         name,
         step: context.step,
-        dataCursor: context.get(RunKeys.dataCursor),
+        dataCursor,
         dataSeed: config.dataSeed,
         state,
         blobs,
@@ -82,8 +102,16 @@ export const checkpoint = (config: CheckpointConfig) =>
         rendererId: config.rendererId,
         tokenizerId: tokenizer.id,
         parent: context.get(RunKeys.lastCheckpoint),
-        // A non-finite loss has no JSON form; the metrics file keeps it, the manifest does not.
-        metrics: Object.fromEntries(Object.entries(summary.final).filter(([, value]) => Number.isFinite(value))),
+        metrics: finiteMetrics(previous.final),
+        resume: {
+          position: context.position,
+          state: {
+            [RunKeys.runInfo.name]: runInfo,
+            [RunKeys.dataCursor.name]: dataCursor,
+            [RunKeys.summary.name]: durableSummary(summary),
+            [RunKeys.lastCheckpoint.name]: name
+          }
+        },
         createdAt: new Date().toISOString()
       })
       const committed = yield* Effect.uninterruptible(
@@ -94,7 +122,8 @@ export const checkpoint = (config: CheckpointConfig) =>
       )
       if (!committed) return yield* alreadyCommitted
       context.set(RunKeys.lastCheckpoint, name)
-      context.set(RunKeys.summary, { ...summary, checkpoints: [...summary.checkpoints, name] })
+      context.set(RunKeys.summary, summary)
+      yield* retainAndIndex(store, name, config.retention)
       // Committed is committed: a metrics sink that cannot take the event must not fail the stage.
       yield* (yield* MetricsSink).event({ name: "checkpoint", step: context.step, data: { name, store: store.uri } }).pipe(
         Effect.catch((error) => Effect.logWarning(`checkpoint event not recorded: ${error.message}`))

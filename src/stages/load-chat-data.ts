@@ -24,6 +24,7 @@ const readRows = Effect.fnUntraced(function*(uri: string) {
 export const loadChatData = (config: LoadChatDataConfig) =>
   defineStage({
     name: "load-data",
+    rerunOnResume: true,
     description: config.eval === undefined
       ? `read ${config.train}, hold out ${Number((config.evalFraction * 100).toPrecision(3))}% for eval`
       : `read ${config.train}, eval on ${config.eval}`,

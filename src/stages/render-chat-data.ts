@@ -50,6 +50,7 @@ const renderRows = Effect.fnUntraced(function*(rows: ReadonlyArray<SourcedRow<Ch
 export const renderChatData = (config: RenderChatDataConfig) =>
   defineStage({
     name: "render",
+    rerunOnResume: true,
     description: `render ${config.format} (train on ${config.trainOn}), context ${config.contextLength}`,
     reads: [RunKeys.trainRows, RunKeys.evalRows],
     writes: [RunKeys.trainData, RunKeys.evalData, RunKeys.totalSteps],

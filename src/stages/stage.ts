@@ -25,6 +25,12 @@ export interface Stage<E = never, R = never> {
   readonly writes: ReadonlyArray<StateKey<any>>
   /** True for the stage that applies an optimizer step: the runner counts its successes. */
   readonly advancesStep?: boolean
+  /**
+   * True for a stage that rebuilds state a checkpoint does not hold (loading and rendering
+   * the data): a run resumed from a cursor runs it again even though the cursor is past it.
+   * It must be deterministic and must not advance the step.
+   */
+  readonly rerunOnResume?: boolean
   readonly run: (context: StageContext) => Effect.Effect<void, E, R>
   /**
    * Compensation that runs when the stage fails or is interrupted (close a remote session,

@@ -69,7 +69,10 @@ const runNode = <E, R>(
         return Effect.gen(function*() {
           const first = resume?.rest[0] ?? 0
           for (const [index, next] of node.children.entries()) {
-            if (index < first) continue
+            if (index < first) {
+              yield* rerunSkipped(next, childFrame(frame, index), run)
+              continue
+            }
             yield* runNode(next, childFrame(frame, index), run, index === first ? tail(resume) : undefined)
           }
         })
@@ -107,6 +110,31 @@ const runNode = <E, R>(
       }
     }
   })
+
+/**
+ * What a cursor skips but the run still needs: the stages marked `rerunOnResume` in a
+ * skipped subtree, in tree order. Loops and `when`s are not entered (the stages that
+ * rebuild state run once, before training), and neither are finalizers.
+ */
+const rerunSkipped = <E, R>(
+  node: WorkflowNode<E, R>,
+  frame: Frame,
+  run: RunState
+): Effect.Effect<void, E | StageTimeoutError, R | MetricsSink> => {
+  switch (node._tag) {
+    case "Stage":
+      return node.stage.rerunOnResume === true ? runStageNode(node, frame, run) : Effect.void
+    case "Sequence":
+      return Effect.forEach(node.children, (child, index) => rerunSkipped(child, childFrame(frame, index), run), {
+        discard: true
+      })
+    case "Finally":
+      return rerunSkipped(node.body, childFrame(frame, FINALLY_BODY), run)
+    case "Loop":
+    case "When":
+      return Effect.void
+  }
+}
 
 const missingInitialValues = (workflow: Workflow, values: ReadonlyMap<string, unknown>): ReadonlyArray<WorkflowProblem> =>
   workflow.initial

@@ -9,6 +9,7 @@ import {
   renderChatData,
   type RenderChatDataConfig,
   requireNewCheckpoints,
+  type RetentionPolicy,
   RunKeys,
   trainStep,
   type TrainStepConfig,
@@ -28,6 +29,8 @@ export interface SupervisedWorkflowConfig {
   readonly evalEvery: number
   /** Checkpoint every this many steps (0: only the final checkpoint). */
   readonly checkpointEvery: number
+  /** Which older checkpoints each new one leaves in place. */
+  readonly retention: RetentionPolicy
   readonly rendererId: string
   readonly seed: number
 }
@@ -46,7 +49,7 @@ const everyBeforeTheLast = (interval: number) => ({
  */
 export const supervisedWorkflow = (config: SupervisedWorkflowConfig) => {
   const evaluate = stage(evaluateNll({ batchSize: config.evalBatchSize }))
-  const save = (final: boolean) => stage(checkpoint({ final, rendererId: config.rendererId, dataSeed: config.seed }))
+  const save = (final: boolean) => stage(checkpoint({ final, rendererId: config.rendererId, dataSeed: config.seed, retention: config.retention }))
   return workflow({
     name: "supervised",
     initial: [RunKeys.runInfo, RunKeys.dataCursor, RunKeys.summary, RunKeys.lastCheckpoint],

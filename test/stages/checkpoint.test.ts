@@ -19,7 +19,7 @@ const initialState = {
 const saveTwice = workflow({
   name: "save",
   initial: [RunKeys.runInfo, RunKeys.dataCursor, RunKeys.summary, RunKeys.lastCheckpoint],
-  root: sequence(stage(checkpoint({ final: true, rendererId: "role-colon/assistant", dataSeed: 3 })))
+  root: sequence(stage(checkpoint({ final: true, rendererId: "role-colon/assistant", dataSeed: 3, retention: { keepLast: 0, keepEvery: 0 } })))
 })
 
 const clientLayer = Layer.effect(
@@ -57,7 +57,7 @@ describe("checkpoint stage", () => {
       const store = yield* makeMemoryBlobStore
       const result = yield* runWorkflow(saveTwice, { initialState }).pipe(Effect.provide(ports(store)))
       assert.strictEqual(result.state[RunKeys.lastCheckpoint.name], "final")
-      assert.deepStrictEqual(yield* store.list(""), ["final/manifest.json", "final/state-r.bin"])
+      assert.deepStrictEqual(yield* store.list(""), ["final/manifest.json", "final/state-r.bin", "index.json"])
       const manifest = Schema.decodeUnknownSync(CheckpointManifest)(JSON.parse(new TextDecoder().decode(yield* store.get(manifestKey("final")))))
       const state = yield* store.get("final/state-r.bin")
       const digest = Buffer.from(yield* Effect.promise(() => crypto.subtle.digest("SHA-256", state))).toString("hex")
@@ -68,13 +68,20 @@ describe("checkpoint stage", () => {
       assert.strictEqual(manifest.rendererId, "role-colon/assistant")
       assert.match(manifest.tokenizerId, /^byte-v1/)
       assert.strictEqual(manifest.recipeHash, "abc")
+      // What a resumed run needs: where the stage sits in the tree and the state after it.
+      assert.deepStrictEqual(manifest.resume.position, [0])
+      assert.deepStrictEqual(manifest.resume.state[RunKeys.dataCursor.name], { epoch: 1, position: 7 })
+      assert.strictEqual(manifest.resume.state[RunKeys.lastCheckpoint.name], "final")
+      assert.deepStrictEqual((manifest.resume.state[RunKeys.summary.name] as { checkpoints: unknown }).checkpoints, ["final"])
+      const index = JSON.parse(new TextDecoder().decode(yield* store.get("index.json")))
+      assert.deepStrictEqual(index, { version: 1, checkpoints: [{ name: "final", step: 0, createdAt: manifest.createdAt }] })
     }))
 
   it.effect("writes every blob before the manifest, and the manifest only if absent", () =>
     Effect.gen(function*() {
       const { store, writes } = yield* recordingStore
       yield* runWorkflow(saveTwice, { initialState }).pipe(Effect.provide(ports(store)))
-      assert.deepStrictEqual(writes, ["put final/state-r.bin", "putIfAbsent final/manifest.json"])
+      assert.deepStrictEqual(writes, ["put final/state-r.bin", "putIfAbsent final/manifest.json", "put index.json"])
     }))
 
   it.effect("never overwrites a committed checkpoint", () =>

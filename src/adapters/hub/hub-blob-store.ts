@@ -1,0 +1,165 @@
+import { downloadFile, fileExists, HubApiError, listFiles } from "@huggingface/hub"
+import { Effect, Layer, Schedule } from "effect"
+import { BlobNotFoundError, BlobStore, BlobStoreError, UnsafeKeyError, validateKey } from "../../ports/index.js"
+import { checkBlobKey, checkBlobPrefix } from "../blob/blob-key.js"
+import { type HubAccessOptions, makeHubClient } from "./hub-client.js"
+import type { HubError } from "./hub-error.js"
+import { addOperations, commitToHub, ensureRepo, headCommit, urlPath } from "./hub-repo.js"
+import { formatHubUri, type HubRepoType, repoNameProblem } from "./hub-uri.js"
+
+/** Which repo, and which folder of it, a Hub blob store uses. */
+export interface HubBlobStoreOptions extends HubAccessOptions {
+  /** `namespace/name`; created (private) on first use when missing and a token is set. */
+  readonly repo: string
+  /** Default `model`. */
+  readonly repoType?: HubRepoType
+  /** A folder of the repo that holds the blobs; default the repo root. */
+  readonly prefix?: string
+}
+
+/** A blob for {@link HubBlobStore.commitFiles}. */
+export interface BlobEntry {
+  readonly key: string
+  readonly bytes: Uint8Array
+}
+
+type BlobStoreService = BlobStore["Service"]
+
+/** A {@link BlobStore} on a Hub repo, which can also write several blobs in one commit. */
+export interface HubBlobStore extends BlobStoreService {
+  /**
+   * Writes every blob in one Hub commit: a reader sees all of them or none. A checkpoint
+   * written this way is one commit on the Hub. Nothing is committed for an empty list.
+   */
+  readonly commitFiles: (files: ReadonlyArray<BlobEntry>, message: string) => Effect.Effect<void, BlobStoreError | UnsafeKeyError>
+}
+
+// Git reads `.gitattributes` files at any depth (they decide what goes through LFS), and the
+// Hub creates one at the root of every repo: it is the repo's file, not a blob.
+const reservedName = ".gitattributes"
+
+const isReserved = (path: string): boolean => path === reservedName || path.endsWith(`/${reservedName}`)
+
+// Another writer committed between our read of the head and our commit: read again.
+const conflictRetry = {
+  while: (error: HubError) => error.status === 412,
+  schedule: Schedule.exponential("50 millis").pipe(Schedule.jittered),
+  times: 8
+}
+
+const storeError = (operation: string, key: string) =>
+  Effect.mapError((error: HubError) => new BlobStoreError({ operation, key, message: error.message }))
+
+/**
+ * A {@link BlobStore} on a Hugging Face Hub repo (`hf://user/repo[/prefix]`, or
+ * `hf://datasets/…` with `repoType: "dataset"`). Key `a/b` is the file `<prefix>/a/b` of the
+ * main branch. Every write is one commit, and a Hub commit is atomic, so `put` and
+ * {@link HubBlobStore.commitFiles} are all-or-nothing. `putIfAbsent` reads the head commit,
+ * checks the key there, and commits with that head as `parentCommit`: the Hub refuses the
+ * commit if anyone committed in between, and the check runs again. `.gitattributes` is
+ * refused as a key and never listed. The repo is created, private, when it is missing and
+ * a token is set.
+ */
+export const makeHubBlobStore = Effect.fn("HubBlobStore.make")(function*(
+  options: HubBlobStoreOptions
+): Effect.fn.Return<HubBlobStore, BlobStoreError> {
+  const location = { repo: options.repo, repoType: options.repoType ?? "model", path: (options.prefix ?? "").replace(/\/+$/, "") }
+  const uri = formatHubUri(location)
+  const problem = repoNameProblem(location.repo) ?? validateKey(location.path, { allowEmpty: true })?.reason
+  if (problem !== undefined) return yield* new BlobStoreError({ operation: "open", key: location.path, message: `${uri}: ${problem}` })
+  const client = yield* makeHubClient(location, options).pipe(storeError("open", ""))
+  yield* ensureRepo(client).pipe(storeError("open", ""))
+
+  const folder = location.path === "" ? "" : `${location.path}/`
+
+  const repoPath = Effect.fnUntraced(function*(key: string) {
+    yield* checkBlobKey(key)
+    if (isReserved(key)) return yield* new UnsafeKeyError({ key, reason: `'${reservedName}' is the Hub repo's own file` })
+    return folder + key
+  })
+
+  const existsAt = (operation: string, path: string, revision?: string) =>
+    client.call(operation, (target) => fileExists({ ...target, path: urlPath(path), ...(revision === undefined ? {} : { revision }) }))
+
+  const get = Effect.fn("HubBlobStore.get")(function*(key: string) {
+    const path = yield* repoPath(key)
+    const bytes = yield* client.call("get", async (target) => {
+      try {
+        const blob = await downloadFile({ ...target, path: urlPath(path) })
+        return blob === null ? undefined : new Uint8Array(await blob.arrayBuffer())
+      } catch (error) {
+        // @huggingface/hub first asks for `Range: bytes=0-0` to learn the size; no server can
+        // serve that range of an empty file (416), so the file is there and holds nothing.
+        if (error instanceof HubApiError && error.statusCode === 416) return new Uint8Array(0)
+        throw error
+      }
+    }).pipe(storeError("get", key))
+    if (bytes === undefined) return yield* new BlobNotFoundError({ key })
+    return bytes
+  })
+
+  const put = Effect.fn("HubBlobStore.put")(function*(key: string, bytes: Uint8Array) {
+    const path = yield* repoPath(key)
+    yield* commitToHub(client, `sous: put ${key}`, addOperations([{ path, bytes }])).pipe(storeError("put", key))
+  })
+
+  const putIfAbsent = Effect.fn("HubBlobStore.putIfAbsent")(function*(key: string, bytes: Uint8Array) {
+    const path = yield* repoPath(key)
+    const operations = addOperations([{ path, bytes }])
+    return yield* Effect.gen(function*() {
+      const head = yield* headCommit(client)
+      if (yield* existsAt("putIfAbsent", path, head)) return false
+      yield* commitToHub(client, `sous: put ${key} if absent`, operations, head)
+      return true
+    }).pipe(Effect.retry(conflictRetry), storeError("putIfAbsent", key))
+  })
+
+  const exists = Effect.fn("HubBlobStore.exists")(function*(key: string) {
+    const path = yield* repoPath(key)
+    return yield* existsAt("exists", path).pipe(storeError("exists", key))
+  })
+
+  const list = Effect.fn("HubBlobStore.list")(function*(prefix: string) {
+    yield* checkBlobPrefix(prefix)
+    const start = folder + prefix
+    // List only the deepest folder the prefix names, not the whole repo.
+    const directory = start.slice(0, Math.max(0, start.lastIndexOf("/")))
+    const paths = yield* client.call("list", async (target) => {
+      const found: Array<string> = []
+      try {
+        for await (const entry of listFiles({ ...target, path: urlPath(directory), recursive: true })) {
+          if (entry.type === "file") found.push(entry.path)
+        }
+      } catch (error) {
+        // A folder that does not exist holds no blobs (the repo itself was checked on open).
+        if (error instanceof HubApiError && error.statusCode === 404) return []
+        throw error
+      }
+      return found
+    }).pipe(storeError("list", prefix))
+    return paths.filter((path) => path.startsWith(start) && !isReserved(path)).map((path) => path.slice(folder.length)).sort()
+  })
+
+  const remove = Effect.fn("HubBlobStore.delete")(function*(key: string) {
+    const path = yield* repoPath(key)
+    // Deleting a blob that is not there is not an error, and not worth an empty commit.
+    if (!(yield* existsAt("delete", path).pipe(storeError("delete", key)))) return
+    yield* commitToHub(client, `sous: delete ${key}`, [{ operation: "delete", path }]).pipe(
+      // A concurrent delete may have got there first; then the goal is met all the same.
+      Effect.catch((error) => Effect.flatMap(existsAt("delete", path), (still) => still ? Effect.fail(error) : Effect.void)),
+      storeError("delete", key)
+    )
+  })
+
+  const commitFiles = Effect.fn("HubBlobStore.commitFiles")(function*(files: ReadonlyArray<BlobEntry>, message: string) {
+    const entries = yield* Effect.forEach(files, ({ key, bytes }) => Effect.map(repoPath(key), (path) => ({ path, bytes })))
+    if (entries.length === 0) return
+    yield* commitToHub(client, message, addOperations(entries)).pipe(storeError("commitFiles", files.map(({ key }) => key).join(", ")))
+  })
+
+  return { ...BlobStore.of({ uri, get, put, putIfAbsent, exists, list, delete: remove }), commitFiles }
+})
+
+/** A layer with a Hub {@link BlobStore}; see {@link makeHubBlobStore}. */
+export const hubBlobStoreLayer = (options: HubBlobStoreOptions): Layer.Layer<BlobStore, BlobStoreError> =>
+  Layer.effect(BlobStore, makeHubBlobStore(options))

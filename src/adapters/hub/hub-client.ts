@@ -1,0 +1,106 @@
+import { HubApiError, type RepoId } from "@huggingface/hub"
+import { Config, Effect, Option, Predicate, Redacted } from "effect"
+import { HubError } from "./hub-error.js"
+import { formatHubUri, type HubLocation } from "./hub-uri.js"
+
+/** Where the Hub is and who we are to it. Both fall back to the environment. */
+export interface HubAccessOptions {
+  /** Base URL of the Hub; default `HF_ENDPOINT`, then `https://huggingface.co`. */
+  readonly hubUrl?: string
+  /** An access token (`hf_…`); default `HF_TOKEN`. Reads of public repos need none. */
+  readonly token?: Redacted.Redacted<string>
+}
+
+/** The Hub's public address, used when neither `hubUrl` nor `HF_ENDPOINT` is set. */
+export const defaultHubUrl = "https://huggingface.co"
+
+/** What every @huggingface/hub call takes to reach one repo. */
+export interface HubTarget {
+  readonly repo: RepoId
+  readonly hubUrl: string
+  readonly accessToken?: string
+}
+
+/** One repo on one Hub, with the token kept out of every message. */
+export interface HubClient {
+  /** `hf://user/repo` or `hf://datasets/user/repo`, for messages. */
+  readonly uri: string
+  readonly hubUrl: string
+  readonly hasToken: boolean
+  /**
+   * Runs a @huggingface/hub call against the repo. A rejection becomes a {@link HubError}
+   * with the HTTP status and a message that names the repo and never the token.
+   */
+  readonly call: <A>(operation: string, run: (target: HubTarget) => Promise<A>) => Effect.Effect<A, HubError>
+}
+
+// What a status usually means here, so a 401 reads as a token problem rather than a puzzle.
+const statusHints: Readonly<Record<number, string>> = {
+  401: "the Hub did not accept the token; set HF_TOKEN (or the token option) to a valid token",
+  403: "the token may not do this; it needs write access to the repo",
+  404: "the repo or file does not exist, or the token cannot see it",
+  412: "the repo changed since it was read",
+  429: "the Hub is rate limiting requests"
+}
+
+const failureMessage = (error: unknown, hubUrl: string): { readonly status?: number; readonly message: string } => {
+  if (error instanceof HubApiError) {
+    const hint = statusHints[error.statusCode]
+    return { status: error.statusCode, message: `HTTP ${error.statusCode}${hint === undefined ? "" : ` (${hint})`}: ${error.message}` }
+  }
+  if (!(error instanceof Error)) return { message: String(error) }
+  // fetch reports a refused connection or a DNS failure as "fetch failed" with the reason as its cause.
+  const cause = Predicate.hasProperty(error, "cause") && error.cause instanceof Error ? `: ${error.cause.message}` : ""
+  return { message: error.message === "fetch failed" ? `cannot reach ${hubUrl}${cause}` : `${error.message}${cause}` }
+}
+
+const environmentToken = Config.Redacted("HF_TOKEN").pipe(Config.option)
+const environmentHubUrl = Config.String("HF_ENDPOINT").pipe(Config.option)
+
+/**
+ * A {@link HubClient} for the repo of `location`, with `hubUrl` and `token` from the
+ * options or else from `HF_ENDPOINT` and `HF_TOKEN` (@huggingface/hub reads neither).
+ */
+export const makeHubClient = Effect.fn("HubClient.make")(function*(
+  location: Pick<HubLocation, "repo" | "repoType">,
+  options: HubAccessOptions = {}
+): Effect.fn.Return<HubClient, HubError> {
+  const uri = formatHubUri({ ...location, path: "" })
+  const fromEnvironment = Effect.mapError(
+    (error: Config.ConfigError) => new HubError({ operation: "configure", uri, message: `cannot read the environment: ${error.message}` })
+  )
+  const token = options.token ?? Option.getOrUndefined(yield* fromEnvironment(environmentToken))
+  const hubUrl = (options.hubUrl ?? Option.getOrElse(yield* fromEnvironment(environmentHubUrl), () => defaultHubUrl))
+    .replace(/\/+$/, "")
+  // The client library throws on this too, but only once a request is made.
+  if (token !== undefined && !Redacted.value(token).startsWith("hf_")) {
+    return yield* new HubError({ operation: "configure", uri, message: "a Hugging Face token starts with 'hf_'; check HF_TOKEN or the token option" })
+  }
+  const secret = token === undefined ? undefined : Redacted.value(token)
+  const target: HubTarget = {
+    repo: { type: location.repoType, name: location.repo },
+    hubUrl,
+    ...(secret === undefined ? {} : { accessToken: secret })
+  }
+  // Belt and braces: a Hub error body or a proxy might echo the Authorization header.
+  const scrub = (message: string): string => secret === undefined ? message : message.replaceAll(secret, "[redacted]")
+
+  return {
+    uri,
+    hubUrl,
+    hasToken: secret !== undefined,
+    call: <A>(operation: string, run: (target: HubTarget) => Promise<A>) =>
+      Effect.tryPromise({
+        try: () => run(target),
+        catch: (error) => {
+          const failure = failureMessage(error, hubUrl)
+          return new HubError({
+            operation,
+            uri,
+            ...(failure.status === undefined ? {} : { status: failure.status }),
+            message: scrub(`${operation} on ${uri} failed: ${failure.message}`)
+          })
+        }
+      })
+  }
+})
