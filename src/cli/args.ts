@@ -8,6 +8,8 @@ export interface ParsedArgs {
   readonly sets: ReadonlyArray<string>
   readonly verbose: boolean
   readonly overwrite: boolean
+  readonly resume: boolean
+  readonly fallback: boolean
   readonly help: boolean
 }
 
@@ -17,9 +19,9 @@ export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
 }) {}
 
 const valueFlags = new Set(["--out", "--set"])
-const booleanFlags = new Set(["--verbose", "--overwrite", "--help", "-h"])
+const booleanFlags = new Set(["--verbose", "--overwrite", "--resume", "--fallback", "--help", "-h"])
 
-/** Parses `sous <verb> [positionals] [--out dir] [--set a.b=c ...] [--verbose] [--overwrite]`. */
+/** Parses `sous <verb> [positionals] [--out dir] [--set a.b=c ...] [--verbose] [--overwrite] [--resume] [--fallback]`. */
 export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
   const positionals: Array<string> = []
   const sets: Array<string> = []
@@ -48,6 +50,8 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
     sets,
     verbose: flags.has("--verbose"),
     overwrite: flags.has("--overwrite"),
+    resume: flags.has("--resume"),
+    fallback: flags.has("--fallback"),
     help: flags.has("--help")
   }
 }
@@ -56,10 +60,13 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
 export const usage = `sous: typed training recipes, compiled to workflows
 
 Usage:
-  sous run <recipe> --out <dir> [--set path=value ...] [--overwrite] [--verbose]
+  sous run <recipe> --out <dir> [--set path=value ...] [--overwrite | --resume] [--verbose]
       Train: writes the resolved recipe, metrics.jsonl, events.jsonl, checkpoints/ and
       summary.json into <dir>. Refuses a directory that already holds a run unless
-      --overwrite is given.
+      --overwrite (start again) or --resume (continue it; the recipe must be the same).
+  sous resume <dir> [--fallback] [--verbose]
+      Continue the run in <dir> from its newest committed checkpoint, as if it had never
+      stopped. --fallback resumes from an older checkpoint when the newest is damaged.
   sous validate <recipe> [--set path=value ...]
       Check a recipe and print it with every default filled in.
   sous plan <recipe> [--set path=value ...]
@@ -68,6 +75,7 @@ Usage:
 Options:
   --set path=value   override a recipe field, e.g. --set optimizer.lr=3e-4 (repeatable)
   --verbose          on failure, show the full cause instead of one line
+  --fallback         (resume) skip damaged checkpoints, newest first
   -h, --help         show this help
 
 Exit codes: 0 success, 1 bad input or failed run, 2 bad command line.

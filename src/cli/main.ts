@@ -1,6 +1,6 @@
 import { Cause, Effect, Exit, Fiber } from "effect"
 import { pinoLoggerLayer } from "../adapters/logging/pino-logger.js"
-import { checkAdapters, checkData, runRecipe } from "../kitchen.js"
+import { checkAdapters, checkData, resumeRecipe, runRecipe } from "../kitchen.js"
 import { compileRecipe } from "../recipes/compile-recipe.js"
 import { loadRecipe } from "../recipes/load-recipe.js"
 import { recipeHash, resolvedRecipeJson } from "../recipes/recipe-hash.js"
@@ -8,16 +8,19 @@ import { printPlan, validateWorkflow, WorkflowInvalidError } from "../workflows/
 import { parseArgs, type ParsedArgs, usage, UsageError } from "./args.js"
 import { describeCause } from "./describe-error.js"
 import { makeProgressSink } from "./progress-sink.js"
-import { prepareRunDirectory } from "./run-directory.js"
+import { holdsRun, prepareRunDirectory, RunDirectoryError, runRecipeFile } from "./run-directory.js"
+import type { Recipe } from "../recipes/supervised-recipe.js"
 
 const out = (text: string) => Effect.sync(() => process.stdout.write(`${text}\n`))
 
-const recipeArgument = (args: ParsedArgs): string => {
-  const [recipe, ...extra] = args.positionals
-  if (recipe === undefined) throw new UsageError({ message: `sous ${args.verb} needs a recipe file` })
+const fileArgument = (args: ParsedArgs): string => {
+  const what = args.verb === "resume" ? "run directory" : "recipe file"
+  const [file, ...extra] = args.positionals
+  if (file === undefined) throw new UsageError({ message: `sous ${args.verb} needs a ${what}` })
   if (extra.length > 0) throw new UsageError({ message: `unexpected argument ${extra[0]}` })
   if (args.verb === "run" && args.out === undefined) throw new UsageError({ message: "sous run needs --out <dir>" })
-  return recipe
+  if (args.overwrite && args.resume) throw new UsageError({ message: "--overwrite and --resume exclude each other" })
+  return file
 }
 
 /**
@@ -49,19 +52,49 @@ const plan = (file: string, args: ParsedArgs) =>
     for (const line of compiled.schedule) yield* out(line)
   })
 
+const done = (step: number, runDir: string) => out(`done: ${step} steps; metrics, checkpoints and summary.json in ${runDir}`)
+
+/** Continues the run in `runDir` with `recipe` (the one it was started with). */
+const continueRun = (recipe: Recipe, runDir: string, args: ParsedArgs) =>
+  Effect.gen(function*() {
+    const progress = makeProgressSink({ stream: process.stderr, every: recipe.log.every })
+    const result = yield* resumeRecipe(recipe, { runDir, sinks: [progress], fallback: args.fallback })
+    yield* done(result.step, runDir)
+  })
+
 const run = (file: string, args: ParsedArgs) =>
   Effect.gen(function*() {
-    const runDir = args.out! // recipeArgument refused a run without --out
+    const runDir = args.out! // fileArgument refused a run without --out
     const recipe = yield* loadRecipe(file, args.sets)
     yield* checkAdapters(recipe, file)
+    if (args.resume && (yield* holdsRun(runDir))) {
+      const started = yield* loadRecipe(runRecipeFile(runDir), [])
+      if (recipeHash(started) !== recipeHash(recipe)) {
+        return yield* new RunDirectoryError({
+          path: runDir,
+          message: `${runDir} holds a run of another recipe (hash ${recipeHash(started)}, this one ${recipeHash(recipe)}); ` +
+            "resume it with its own recipe (sous resume), or choose another --out"
+        })
+      }
+      return yield* continueRun(recipe, runDir, args)
+    }
     if (args.overwrite) yield* checkData(recipe)
     yield* prepareRunDirectory(runDir, resolvedRecipeJson(recipe), args.overwrite)
     const progress = makeProgressSink({ stream: process.stderr, every: recipe.log.every })
     const result = yield* runRecipe(recipe, { runDir, sinks: [progress] })
-    yield* out(`done: ${result.step} steps; metrics, checkpoints and summary.json in ${runDir}`)
+    yield* done(result.step, runDir)
   })
 
-const verbs: Record<string, (file: string, args: ParsedArgs) => Effect.Effect<void, unknown>> = { run, validate, plan }
+const resume = (runDir: string, args: ParsedArgs) =>
+  Effect.gen(function*() {
+    if (!(yield* holdsRun(runDir))) {
+      return yield* new RunDirectoryError({ path: runDir, message: `${runDir} holds no run to resume (no recipe.json)` })
+    }
+    const recipe = yield* loadRecipe(runRecipeFile(runDir), args.sets)
+    yield* continueRun(recipe, runDir, args)
+  })
+
+const verbs: Record<string, (file: string, args: ParsedArgs) => Effect.Effect<void, unknown>> = { run, resume, validate, plan }
 
 /**
  * Runs the `sous` command line and resolves with the exit code: 0 on success, 1 when the
@@ -79,7 +112,7 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     }
     const verb = verbs[args.verb]
     if (verb === undefined) throw new UsageError({ message: `unknown command '${args.verb}'` })
-    program = verb(recipeArgument(args), args)
+    program = verb(fileArgument(args), args)
   } catch (error) {
     process.stderr.write(`sous: ${(error as Error).message}\n\n${usage}`)
     return 2

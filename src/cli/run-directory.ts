@@ -9,6 +9,12 @@ export class RunDirectoryError extends Schema.TaggedError<RunDirectoryError>()("
   message: Schema.String
 }) {}
 
+/** The resolved recipe a run directory holds, written when the run started. */
+export const runRecipeFile = (dir: string): string => join(dir, "recipe.json")
+
+/** Whether `dir` holds a run (its resolved recipe). */
+export const holdsRun = (dir: string) => Effect.sync(() => existsSync(runRecipeFile(dir)))
+
 /** The files a run writes into its directory. */
 export const runFiles = ["recipe.json", "metrics.jsonl", "events.jsonl", "summary.json", "checkpoints"] as const
 

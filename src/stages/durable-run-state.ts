@@ -1,6 +1,6 @@
 import { Effect, Schema } from "effect"
 import { DataCursor, InvalidRequestError, type Metrics } from "../ports/index.js"
-import { RunKeys, type RunSummary } from "./run-keys.js"
+import type { RunSummary } from "./run-keys.js"
 
 const FiniteMetrics = Schema.Record(Schema.String, Schema.Finite)
 const Evaluation = Schema.Struct({ step: Schema.Int, metrics: FiniteMetrics })
@@ -10,10 +10,11 @@ const Evaluation = Schema.Struct({ step: Schema.Int, metrics: FiniteMetrics })
  * identity, the data cursor, the summary so far and the last checkpoint's name. The data
  * itself is not kept; the stages that load and render it run again on resume.
  */
+// Keyed by the run-state key names (RunKeys.runInfo.name is "runInfo", and so on).
 export const DurableRunState = Schema.Struct({
-  [RunKeys.runInfo.name]: Schema.Struct({ runId: Schema.String, recipeHash: Schema.String, startedAt: Schema.Finite }),
-  [RunKeys.dataCursor.name]: DataCursor,
-  [RunKeys.summary.name]: Schema.Struct({
+  runInfo: Schema.Struct({ runId: Schema.String, recipeHash: Schema.String, startedAt: Schema.Finite }),
+  dataCursor: DataCursor,
+  summary: Schema.Struct({
     steps: Schema.Int,
     final: FiniteMetrics,
     firstEval: Schema.optionalKey(Evaluation),
@@ -21,7 +22,7 @@ export const DurableRunState = Schema.Struct({
     bestEval: Schema.optionalKey(Evaluation),
     checkpoints: Schema.Array(Schema.String)
   }),
-  [RunKeys.lastCheckpoint.name]: Schema.NullOr(Schema.String)
+  lastCheckpoint: Schema.NullOr(Schema.String)
 })
 export type DurableRunState = typeof DurableRunState.Type
 

@@ -43,19 +43,57 @@ const openAppendFile = Effect.fnUntraced(function*(file: string): Effect.fn.Retu
   }
 })
 
+/** Settings of the JSONL sink. */
+export interface JsonlMetricsSinkOptions {
+  /**
+   * A resumed run continues from the checkpoint of this step: lines of later steps (written
+   * before the crash, to be written again) are dropped from both files, and so is a last
+   * line cut short, so that every step appears exactly once.
+   */
+  readonly resumeAfterStep?: number
+}
+
+/** The lines of a JSONL file up to `step`: complete lines whose `step` is at most that. */
+const truncateAfterStep = (file: string, step: number) =>
+  attempt(`cannot truncate ${file} for resume`, async () => {
+    const text = await fs.readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return ""
+      throw error
+    })
+    // The last element is "" after a final newline, or a line cut short by a crash.
+    const lines = text.split("\n").slice(0, -1)
+    const kept = lines.filter((line) => {
+      try {
+        const parsed = JSON.parse(line) as { step?: unknown }
+        return typeof parsed.step === "number" && parsed.step <= step
+      } catch {
+        return false
+      }
+    })
+    await replaceFile(file, kept.map((line) => `${line}\n`).join(""))
+  })
 
 /**
  * A {@link MetricsSink} that appends to `<runDir>/metrics.jsonl` and `<runDir>/events.jsonl`
- * (`runDir` is created if missing; existing files are kept, so a resumed run continues them).
+ * (`runDir` is created if missing; existing files are kept, so a resumed run continues them,
+ * after `resumeAfterStep` drops what came after its checkpoint).
  * A record is one line `{"step":…,…metrics}`; `step` always comes first and is the runner's
  * step even if the metrics hold a key of that name. An event is one line
  * `{"time":ISO,"name":…,"step":…,"data"?:…}`. Non-finite numbers become `null`, as in JSON.
  * `summarize` replaces `<runDir>/summary.json` (indented JSON) atomically.
  * `flush` fsyncs both JSONL files; they are synced and closed when the scope closes.
  */
-export const makeJsonlMetricsSink = Effect.fn("JsonlMetricsSink.make")(function*(runDir: string) {
+export const makeJsonlMetricsSink = Effect.fn("JsonlMetricsSink.make")(function*(
+  runDir: string,
+  options: JsonlMetricsSinkOptions = {}
+) {
   const directory = path.resolve(runDir)
   yield* attempt(`cannot create ${directory}`, () => fs.mkdir(directory, { recursive: true }))
+  if (options.resumeAfterStep !== undefined) {
+    for (const name of ["metrics.jsonl", "events.jsonl"]) {
+      yield* truncateAfterStep(path.join(directory, name), options.resumeAfterStep)
+    }
+  }
   const metricsFile = yield* openAppendFile(path.join(directory, "metrics.jsonl"))
   const eventsFile = yield* openAppendFile(path.join(directory, "events.jsonl"))
   const summaryFile = path.join(directory, "summary.json")
@@ -82,5 +120,7 @@ export const makeJsonlMetricsSink = Effect.fn("JsonlMetricsSink.make")(function*
 })
 
 /** A layer with a JSONL {@link MetricsSink} writing into `runDir`; see {@link makeJsonlMetricsSink}. */
-export const jsonlMetricsSinkLayer = (runDir: string): Layer.Layer<MetricsSink, MetricsError> =>
-  Layer.effect(MetricsSink, makeJsonlMetricsSink(runDir))
+export const jsonlMetricsSinkLayer = (
+  runDir: string,
+  options: JsonlMetricsSinkOptions = {}
+): Layer.Layer<MetricsSink, MetricsError> => Layer.effect(MetricsSink, makeJsonlMetricsSink(runDir, options))
