@@ -8,7 +8,7 @@ import {
   type StateRef,
   TrainingClient
 } from "../ports/index.js"
-import { committedNames, readManifest } from "./checkpoint-store.js"
+import { committedNames, manifestKey, readManifest } from "./checkpoint-store.js"
 
 /** A committed checkpoint whose manifest and blobs were read back and checked. */
 export interface VerifiedCheckpoint {
@@ -63,20 +63,25 @@ const describe = (error: BlobStoreError | BlobNotFoundError | UnsafeKeyError): s
 
 /**
  * The newest committed checkpoint of the store, with its manifest validated and its blobs
- * checked. A damaged one is an error naming it; with `fallback`, it is skipped with a
- * warning and the next older one is tried.
+ * checked. A damaged one is an error naming it; with `fallback`, it is uncommitted (its
+ * manifest deleted, with a warning) and the next older one is tried.
  */
 export const newestCheckpoint = (options: { readonly fallback: boolean }) =>
   Effect.gen(function*() {
     const store = yield* BlobStore
     const names = newestFirst(yield* committedNames(store))
     const fail = (key: string, message: string) => Effect.fail(new BlobStoreError({ operation: "resume", key, message }))
-    const tryFrom = (index: number): Effect.Effect<VerifiedCheckpoint, BlobStoreError> =>
+    const tryFrom = (index: number): Effect.Effect<VerifiedCheckpoint, BlobStoreError | UnsafeKeyError> =>
       verify(store, names[index]!).pipe(
         Effect.catch((error) => {
           const older = names[index + 1]
           if (options.fallback && older !== undefined) {
-            return Effect.logWarning(`skipping checkpoint ${names[index]}: ${describe(error)}; trying ${older}`).pipe(
+            // The resumed run will write this checkpoint again, and a committed name is never
+            // overwritten: uncommit it (its manifest goes; its blobs are replaced or orphaned).
+            return Effect.logWarning(
+              `removing damaged checkpoint ${names[index]} (${describe(error)}); resuming from ${older}`
+            ).pipe(
+              Effect.andThen(store.delete(manifestKey(names[index]!))),
               Effect.andThen(tryFrom(index + 1))
             )
           }

@@ -54,6 +54,20 @@ describe("JsonlMetricsSink", () => {
       assert.strictEqual(yield* readText(path.join(runDir, "metrics.jsonl")), "{\"step\":1,\"loss\":1}\n{\"step\":2,\"loss\":2}\n")
     }))
 
+  it.effect("on resume, drops the lines after the checkpoint's step and a line cut short by a crash", () =>
+    Effect.gen(function*() {
+      const runDir = yield* tempDirectory("jsonl-resume")
+      const metrics = path.join(runDir, "metrics.jsonl")
+      yield* Effect.promise(() => fs.writeFile(metrics, "{\"step\":1}\n{\"step\":2}\n{\"step\":3}\n{\"step\":4}\n{\"st"))
+      yield* Effect.promise(() => fs.writeFile(path.join(runDir, "events.jsonl"), "{\"name\":\"a\",\"step\":2}\n{\"name\":\"b\",\"step\":3}\n"))
+      yield* Effect.scoped(Effect.gen(function*() {
+        const sink = yield* makeJsonlMetricsSink(runDir, { resumeAfterStep: 2 })
+        yield* sink.record(3, { loss: 1 })
+      }))
+      assert.strictEqual(yield* readText(metrics), "{\"step\":1}\n{\"step\":2}\n{\"step\":3,\"loss\":1}\n")
+      assert.strictEqual(yield* readText(path.join(runDir, "events.jsonl")), "{\"name\":\"a\",\"step\":2}\n")
+    }))
+
   it.effect("concurrent records never interleave within a line", () =>
     Effect.gen(function*() {
       const runDir = yield* tempDirectory("jsonl-metrics")

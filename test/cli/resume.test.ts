@@ -1,0 +1,160 @@
+import { spawn } from "node:child_process"
+import { createHash } from "node:crypto"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { beforeAll, describe, expect, it } from "vitest"
+import { root, runCli } from "./run-cli.js"
+
+// A small model, so each run takes a second or two: 24 steps, a checkpoint every 4.
+const settings = [
+  "--set", "training.steps=24", "--set", "checkpoint.every=4", "--set", "eval.every=0",
+  "--set", "model.width=32", "--set", "model.layers=1", "--set", "backend.device=wasm"
+]
+const recipe = join(root, "examples/sft-arithmetic/recipe.yaml")
+const newRunDir = () => join(mkdtempSync(join(tmpdir(), "sous-resume-")), "run")
+
+const readJsonl = (file: string) =>
+  readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>)
+
+/** The bytes of the final checkpoint's state blob. */
+const finalState = (runDir: string): Buffer => {
+  const manifest = JSON.parse(readFileSync(join(runDir, "checkpoints/final/manifest.json"), "utf8"))
+  return readFileSync(join(runDir, "checkpoints", manifest.state.key))
+}
+
+/** Every committed checkpoint (a manifest) names blobs that exist whole: the size and digest it recorded. */
+const expectCommittedCheckpointsWhole = (runDir: string) => {
+  const dir = join(runDir, "checkpoints")
+  for (const name of readdirSync(dir).filter((n) => n !== "index.json")) {
+    const manifestFile = join(dir, name, "manifest.json")
+    if (!existsSync(manifestFile)) continue
+    for (const blob of JSON.parse(readFileSync(manifestFile, "utf8")).blobs) {
+      const bytes = readFileSync(join(dir, blob.key))
+      expect(bytes.byteLength).toBe(blob.bytes)
+      expect(createHash("sha256").update(bytes).digest("hex")).toBe(blob.sha256)
+    }
+  }
+}
+
+/**
+ * Starts `sous run` and kills it with SIGKILL once `ready` says so, polling every few
+ * milliseconds. Resolves when the process is gone.
+ */
+const runAndKill = (runDir: string, ready: () => boolean): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, "bin/sous"), "run", recipe, "--out", runDir, ...settings], { cwd: root })
+    const poll = setInterval(() => {
+      if (!ready()) return
+      clearInterval(poll)
+      child.kill("SIGKILL")
+    }, 2)
+    child.on("exit", (_code, signal) => {
+      clearInterval(poll)
+      if (signal === "SIGKILL") resolve()
+      else reject(new Error(`sous run ended on its own before the kill (signal ${signal})`))
+    })
+  })
+
+/** Lines of a file that may not exist yet. */
+const lineCount = (file: string): number => existsSync(file) ? readFileSync(file, "utf8").split("\n").length - 1 : 0
+
+/** True once a checkpoint stage at `step` or later has started (its end may not have come). */
+const checkpointStarted = (runDir: string, step: number) => () => {
+  const file = join(runDir, "events.jsonl")
+  if (!existsSync(file)) return false
+  return readFileSync(file, "utf8").split("\n").some((line) =>
+    line.includes("\"stage.start\"") && line.includes("\"stage\":\"checkpoint\"") &&
+    (JSON.parse(line) as { step: number }).step >= step
+  )
+}
+
+let reference: Buffer
+
+describe("sous resume after SIGKILL", () => {
+  beforeAll(() => {
+    const runDir = newRunDir()
+    const result = runCli(["run", recipe, "--out", runDir, ...settings])
+    expect(result.code).toBe(0)
+    reference = finalState(runDir)
+  })
+
+  // Kill points from a fixed seed: after some step's metrics line, or as a checkpoint write begins.
+  const kills: ReadonlyArray<readonly [string, number, "metrics" | "checkpoint"]> = [
+    ["after step 6's metrics", 6, "metrics"],
+    ["after step 13's metrics", 13, "metrics"],
+    ["as the checkpoint of step 8 starts writing", 8, "checkpoint"],
+    ["as the checkpoint of step 16 starts writing", 16, "checkpoint"]
+  ]
+  for (const [label, step, trigger] of kills) {
+    it(`gives bit-identical final weights and every step's metrics exactly once when killed ${label}`, async () => {
+      const runDir = newRunDir()
+      await runAndKill(runDir, trigger === "metrics"
+        ? () => lineCount(join(runDir, "metrics.jsonl")) >= step
+        : checkpointStarted(runDir, step))
+      expectCommittedCheckpointsWhole(runDir)
+      const resumed = runCli(["resume", runDir])
+      expect(resumed.stderr).not.toContain("sous:")
+      expect(resumed.code).toBe(0)
+      expect(finalState(runDir).equals(reference)).toBe(true)
+      expect(readJsonl(join(runDir, "metrics.jsonl")).map((line) => line["step"])).toEqual(
+        Array.from({ length: 24 }, (_, i) => i + 1)
+      )
+      const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8"))
+      expect(summary.steps).toBe(24)
+      expect(summary.checkpoints.at(-1)).toBe("final")
+    })
+  }
+
+  it("names a damaged newest checkpoint, and falls back to the previous one when told to", async () => {
+    const runDir = newRunDir()
+    await runAndKill(runDir, () => existsSync(join(runDir, "checkpoints/step-00000012/manifest.json")))
+    const manifest = JSON.parse(readFileSync(join(runDir, "checkpoints/step-00000012/manifest.json"), "utf8"))
+    truncateSync(join(runDir, "checkpoints", manifest.state.key), 100)
+
+    const refused = runCli(["resume", runDir])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain(`blob ${manifest.state.key} of checkpoint step-00000012`)
+    expect(refused.stderr).toContain("is damaged")
+    expect(refused.stderr).toContain("pass --fallback to resume from step-00000008 instead")
+
+    const resumed = runCli(["resume", runDir, "--fallback"])
+    expect(resumed.code).toBe(0)
+    expect(finalState(runDir).equals(reference)).toBe(true)
+    expect(readJsonl(join(runDir, "metrics.jsonl")).map((line) => line["step"])).toEqual(
+      Array.from({ length: 24 }, (_, i) => i + 1)
+    )
+  })
+
+  it("names a truncated manifest, and ignores a blob that no manifest commits (a crash before the commit)", async () => {
+    const runDir = newRunDir()
+    await runAndKill(runDir, () => existsSync(join(runDir, "checkpoints/step-00000008/manifest.json")))
+    // What a crash between writing the blob and committing the manifest of step 12 leaves.
+    mkdirSync(join(runDir, "checkpoints/step-00000012"), { recursive: true })
+    writeFileSync(join(runDir, "checkpoints/step-00000012/state-crashed.bin"), "half a state")
+    const manifestFile = join(runDir, "checkpoints/step-00000008/manifest.json")
+    const intact = readFileSync(manifestFile)
+    writeFileSync(manifestFile, intact.subarray(0, 50))
+
+    const refused = runCli(["resume", runDir])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain("manifest step-00000008/manifest.json")
+    expect(refused.stderr).toContain("is damaged")
+
+    writeFileSync(manifestFile, intact)
+    const resumed = runCli(["resume", runDir])
+    expect(resumed.code).toBe(0)
+    expect(finalState(runDir).equals(reference)).toBe(true)
+  })
+
+  it("run --resume continues a run of the same recipe and refuses another recipe", async () => {
+    const runDir = newRunDir()
+    await runAndKill(runDir, () => lineCount(join(runDir, "metrics.jsonl")) >= 10)
+    const other = runCli(["run", recipe, "--out", runDir, ...settings, "--set", "optimizer.lr=1e-2", "--resume"])
+    expect(other.code).toBe(1)
+    expect(other.stderr).toContain("holds a run of another recipe")
+    const same = runCli(["run", recipe, "--out", runDir, ...settings, "--resume"])
+    expect(same.code).toBe(0)
+    expect(finalState(runDir).equals(reference)).toBe(true)
+  })
+})
