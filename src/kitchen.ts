@@ -5,14 +5,31 @@
 import { randomUUID } from "node:crypto"
 import { fileURLToPath } from "node:url"
 import { join } from "node:path"
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer, Result, Stream } from "effect"
 import { fsBlobStoreLayer } from "./adapters/blob/fs-blob-store.js"
-import { jsonlFileSource, jsonlFileSourceLayer } from "./adapters/datasets/jsonl-file-source.js"
+import { s3BlobStoreLayer } from "./adapters/blob/s3-blob-store.js"
+import { parseS3Uri } from "./adapters/blob/s3-uri.js"
+import { datasetSourceByScheme } from "./adapters/datasets/dataset-source-by-scheme.js"
+import { jsonlFileSource } from "./adapters/datasets/jsonl-file-source.js"
+import { makeS3JsonlSource } from "./adapters/datasets/s3-jsonl-source.js"
+import { hubBlobStoreLayer } from "./adapters/hub/hub-blob-store.js"
+import { makeHubJsonlSource } from "./adapters/hub/hub-jsonl-source.js"
+import { hubPublisherLayer } from "./adapters/hub/hub-publisher.js"
+import { parseHubUri } from "./adapters/hub/hub-uri.js"
 import { localBackendLayer } from "./adapters/local/local-backend.js"
 import { combineSinks } from "./adapters/metrics/combine-sinks.js"
 import { makeJsonlMetricsSink } from "./adapters/metrics/jsonl-metrics-sink.js"
 import { makeByteTokenizer } from "./adapters/tokenizers/byte-tokenizer.js"
-import { type CheckpointManifest, InvalidRequestError, MetricsSink, Tokenizer, uriScheme } from "./ports/index.js"
+import {
+  type BlobStore,
+  BlobStoreError,
+  type CheckpointManifest,
+  DatasetSource,
+  InvalidRequestError,
+  MetricsSink,
+  Tokenizer,
+  uriScheme
+} from "./ports/index.js"
 import { ChatRow, decodeDurableRunState, newestCheckpoint, restoreCheckpoint } from "./stages/index.js"
 import { compileRecipe, supervisedWorkflowConfig } from "./recipes/compile-recipe.js"
 import { RecipeError } from "./recipes/recipe-error.js"
@@ -30,24 +47,59 @@ export interface KitchenOptions {
   readonly resumeAfterStep?: number
 }
 
-/**
- * Checks that this kitchen has an adapter for every location the recipe names, so a recipe
- * that cannot run is refused before anything is written. `source` names the recipe file.
- */
-export const checkAdapters = (recipe: Recipe, source: string): Effect.Effect<void, RecipeError> => {
-  const locations: ReadonlyArray<readonly [string, string | undefined]> = [
-    ["data.train", recipe.data.train],
-    ["data.eval", recipe.data.eval],
-    ["checkpoint.uri", recipe.checkpoint.uri]
-  ]
-  const problems = locations.flatMap(([path, location]) => {
-    const scheme = location === undefined ? undefined : uriScheme(location)
-    return scheme === undefined || scheme === "file"
-      ? []
-      : [{ path, message: `only local files and file:// URIs are supported so far, got ${JSON.stringify(location)}` }]
-  })
-  return problems.length === 0 ? Effect.void : Effect.fail(new RecipeError({ source, problems }))
+/** Why this kitchen cannot use `location` for data or checkpoints, or undefined when it can. */
+const locationProblem = (location: string): Effect.Effect<string | undefined> => {
+  switch (uriScheme(location) ?? "file") {
+    case "file":
+      return Effect.succeed(undefined)
+    case "s3": {
+      const parsed = parseS3Uri(location)
+      return Effect.succeed(Result.isFailure(parsed) ? parsed.failure : undefined)
+    }
+    case "hf":
+      return parseHubUri(location).pipe(Effect.match({ onFailure: (error) => error.message, onSuccess: () => undefined }))
+    default:
+      return Effect.succeed(`sous reads and writes local paths, file://, s3:// and hf:// URIs, got ${JSON.stringify(location)}`)
+  }
 }
+
+/**
+ * Checks that this kitchen has an adapter for every location the recipe names and that
+ * each is well formed, so a recipe that cannot run is refused before anything is written.
+ * `source` names the recipe file.
+ */
+export const checkAdapters = (recipe: Recipe, source: string): Effect.Effect<void, RecipeError> =>
+  Effect.gen(function*() {
+    const locations: ReadonlyArray<readonly [string, string | undefined]> = [
+      ["data.train", recipe.data.train],
+      ["data.eval", recipe.data.eval],
+      ["checkpoint.uri", recipe.checkpoint.uri]
+    ]
+    const problems: Array<{ path: string; message: string }> = []
+    for (const [path, location] of locations) {
+      const problem = location === undefined ? undefined : yield* locationProblem(location)
+      if (problem !== undefined) problems.push({ path, message: problem })
+    }
+    const repo = recipe.publish?.repo
+    if (repo !== undefined) {
+      const problem = uriScheme(repo) === "hf" ? yield* locationProblem(repo) : `publishing needs an hf:// repository, got ${JSON.stringify(repo)}`
+      if (problem !== undefined) problems.push({ path: "publish.repo", message: problem })
+    }
+    if (problems.length > 0) return yield* new RecipeError({ source, problems })
+  })
+
+// S3 settings come from the standard AWS sources (environment, shared config and
+// credentials files); the Hub's token from HF_TOKEN and its address from HF_ENDPOINT.
+const s3Connection = {}
+
+/** Datasets from local files, s3:// and hf:// URIs. */
+const datasetSourceLayer = Layer.effect(
+  DatasetSource,
+  Effect.map(
+    makeS3JsonlSource(s3Connection),
+    (s3) => datasetSourceByScheme({ file: jsonlFileSource, s3, hf: makeHubJsonlSource() })
+  )
+)
 
 /**
  * Reads every dataset row of the recipe through its schema, failing on the first bad row
@@ -55,22 +107,37 @@ export const checkAdapters = (recipe: Recipe, source: string): Effect.Effect<voi
  * so bad input never costs a committed checkpoint.
  */
 export const checkData = (recipe: Recipe) =>
-  Effect.forEach(
-    [recipe.data.train, ...(recipe.data.eval === undefined ? [] : [recipe.data.eval])],
-    (uri) => Stream.runDrain(jsonlFileSource.rows(uri, ChatRow)),
-    { discard: true }
-  )
+  Effect.gen(function*() {
+    const source = yield* DatasetSource
+    for (const uri of [recipe.data.train, ...(recipe.data.eval === undefined ? [] : [recipe.data.eval])]) {
+      yield* Stream.runDrain(source.rows(uri, ChatRow))
+    }
+  }).pipe(Effect.provide(datasetSourceLayer))
 
-/** The directory of the checkpoint store: `file://` URIs and plain paths (see `checkAdapters`). */
-const checkpointDirectory = (recipe: Recipe, runDir: string): string => {
+/**
+ * The store a recipe's checkpoints go to: `<runDir>/checkpoints` by default, or
+ * `checkpoint.uri` (a path, `file://`, `s3://bucket/prefix` or `hf://user/repo[/prefix]`;
+ * `checkAdapters` has checked it).
+ */
+export const checkpointStoreLayer = (recipe: Recipe, runDir: string): Layer.Layer<BlobStore, BlobStoreError> => {
   const uri = recipe.checkpoint.uri
-  if (uri === undefined) return join(runDir, "checkpoints")
-  return uri.startsWith("file://") ? fileURLToPath(uri) : uri
+  if (uri === undefined) return fsBlobStoreLayer(join(runDir, "checkpoints"))
+  switch (uriScheme(uri)) {
+    case "s3": {
+      const location = Result.getOrThrow(parseS3Uri(uri))
+      return s3BlobStoreLayer({ ...s3Connection, bucket: location.bucket, prefix: location.key })
+    }
+    case "hf":
+      return Layer.unwrap(
+        parseHubUri(uri).pipe(
+          Effect.map((location) => hubBlobStoreLayer({ repo: location.repo, repoType: location.repoType, prefix: location.path })),
+          Effect.mapError((error) => new BlobStoreError({ operation: "open", key: "", message: error.message }))
+        )
+      )
+    default:
+      return fsBlobStoreLayer(uri.startsWith("file://") ? fileURLToPath(uri) : uri)
+  }
 }
-
-/** The store a recipe's checkpoints go to. */
-export const checkpointStoreLayer = (recipe: Recipe, runDir: string) =>
-  fsBlobStoreLayer(checkpointDirectory(recipe, runDir))
 
 /** Layers for every port a supervised recipe's workflow needs, built from its settings. */
 export const kitchenLayer = (recipe: Recipe, options: KitchenOptions) => {
@@ -79,8 +146,9 @@ export const kitchenLayer = (recipe: Recipe, options: KitchenOptions) => {
   return Layer.mergeAll(
     localBackendLayer({ device: recipe.backend.device, decode: tokenizer.decode }),
     Layer.succeed(Tokenizer, tokenizer),
-    jsonlFileSourceLayer,
+    datasetSourceLayer,
     checkpointStoreLayer(recipe, options.runDir),
+    hubPublisherLayer(),
     Layer.effect(
       MetricsSink,
       Effect.map(

@@ -13,3 +13,20 @@ export { logMetricsSink, logMetricsSinkLayer } from "./metrics/log-metrics-sink.
 export * from "./metrics/memory-metrics-sink.js"
 export { byteTokenizerLayer, defaultByteSpecialTokens, makeByteTokenizer } from "./tokenizers/byte-tokenizer.js"
 export { makePinoLogger, type PinoLoggerOptions, pinoLoggerLayer } from "./logging/pino-logger.js"
+export { makeS3BlobStore, s3BlobStoreLayer, type S3BlobStoreOptions } from "./blob/s3-blob-store.js"
+export { type S3ClientSettings, type S3Connection, type S3Credentials } from "./blob/s3-client.js"
+export { parseS3Uri, type S3Location } from "./blob/s3-uri.js"
+export { makeS3JsonlSource, s3JsonlSourceLayer } from "./datasets/s3-jsonl-source.js"
+export { datasetSourceByScheme } from "./datasets/dataset-source-by-scheme.js"
+export {
+  type BlobEntry,
+  type HubBlobStore,
+  type HubBlobStoreOptions,
+  hubBlobStoreLayer,
+  makeHubBlobStore
+} from "./hub/hub-blob-store.js"
+export { hubJsonlSourceLayer, makeHubJsonlSource } from "./hub/hub-jsonl-source.js"
+export { type HubPublisherOptions, hubPublisherLayer, makeHubPublisher } from "./hub/hub-publisher.js"
+export { type HubAccessOptions } from "./hub/hub-client.js"
+export { formatHubUri, type HubLocation, type HubRepoType, parseHubUri } from "./hub/hub-uri.js"
+export { HubRequestError } from "./hub/hub-request-error.js"

@@ -57,3 +57,9 @@ export class DatasetRowError extends Schema.TaggedError<DatasetRowError>()("Data
 export class MetricsError extends Schema.TaggedError<MetricsError>()("MetricsError", {
   message: Schema.String
 }) {}
+
+/** A model hub call failed; `repo` names the repository (never the token). */
+export class HubError extends Schema.TaggedError<HubError>()("HubError", {
+  repo: Schema.String,
+  message: Schema.String
+}) {}

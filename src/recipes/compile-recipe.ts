@@ -1,3 +1,4 @@
+import { resolvedRecipeJson } from "./recipe-hash.js"
 import { Effect, Layer } from "effect"
 import { Tokenizer, TrainingBackend, TrainingClient, type TransformerArchitecture } from "../ports/index.js"
 import { emptySummary, rendererId, type RunInfo, RunKeys } from "../stages/index.js"
@@ -71,6 +72,12 @@ export const supervisedWorkflowConfig = (recipe: Recipe): SupervisedWorkflowConf
     evalEvery: recipe.eval.every,
     checkpointEvery: recipe.checkpoint.every,
     retention: { keepLast: recipe.checkpoint.keepLast, keepEvery: recipe.checkpoint.keepEvery },
+    publish: recipe.publish && {
+      repo: recipe.publish.repo,
+      name: recipe.name,
+      baseModel: recipe.model.base,
+      recipeJson: resolvedRecipeJson(recipe)
+    },
     rendererId: renderer,
     seed: recipe.seed
   }

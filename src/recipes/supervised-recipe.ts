@@ -79,6 +79,12 @@ export const CheckpointSection = Schema.Struct({
   keepEvery: withDefault(NonNegativeInt, 0)
 })
 
+/** Publish the trained model to the Hugging Face Hub after the final checkpoint. */
+export const PublishSection = Schema.Struct({
+  /** `hf://user/name`; the token comes from `HF_TOKEN`. */
+  repo: Schema.String
+})
+
 /** Which training backend runs the recipe. */
 export const BackendSection = Schema.Struct({
   kind: withDefault(Schema.Literal("local"), "local"),
@@ -103,6 +109,7 @@ export const SupervisedRecipe = Schema.Struct({
   optimizer: withDefault(OptimizerSection, {}),
   eval: withDefault(EvalSection, {}),
   checkpoint: withDefault(CheckpointSection, {}),
+  publish: Schema.optionalKey(PublishSection),
   backend: withDefault(BackendSection, {}),
   log: withDefault(LogSection, {})
 })

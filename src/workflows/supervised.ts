@@ -9,6 +9,8 @@ import {
   renderChatData,
   type RenderChatDataConfig,
   requireNewCheckpoints,
+  publishModel,
+  type PublishModelConfig,
   type RetentionPolicy,
   RunKeys,
   trainStep,
@@ -31,6 +33,8 @@ export interface SupervisedWorkflowConfig {
   readonly checkpointEvery: number
   /** Which older checkpoints each new one leaves in place. */
   readonly retention: RetentionPolicy
+  /** Publish the model to a Hub repository after the final checkpoint. */
+  readonly publish?: PublishModelConfig | undefined
   readonly rendererId: string
   readonly seed: number
 }
@@ -44,8 +48,8 @@ const everyBeforeTheLast = (interval: number) => ({
 /**
  * Chat SFT: load and render the data, evaluate, then for each step take a batch, submit
  * forward/backward with the optimizer step queued behind it, record metrics, and evaluate and
- * checkpoint on schedule; then evaluate and save the final checkpoint. The summary is written
- * last, whether the run succeeded or not.
+ * checkpoint on schedule; then evaluate, save the final checkpoint and (when asked) publish the
+ * model. The summary is written last, whether the run succeeded or not.
  */
 export const supervisedWorkflow = (config: SupervisedWorkflowConfig) => {
   const evaluate = stage(evaluateNll({ batchSize: config.evalBatchSize }))
@@ -72,7 +76,8 @@ export const supervisedWorkflow = (config: SupervisedWorkflowConfig) => {
           )
         }),
         evaluate,
-        save(true)
+        save(true),
+        ...(config.publish === undefined ? [] : [stage(publishModel(config.publish))])
       ),
       stage(writeSummary)
     )

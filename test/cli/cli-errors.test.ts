@@ -62,12 +62,17 @@ describe("sous exit codes and messages", () => {
     expect(verbose.stderr).toContain("DatasetRowError")
   })
 
-  it("refuses a checkpoint store it has no adapter for before writing anything", () => {
-    const out = join(dir, "s3-run")
-    const result = runCli(["run", write("s3.yaml", recipe("checkpoint:\n  uri: s3://bucket/prefix\n")), "--out", out])
+  it("refuses a store it has no adapter for, or a malformed URI, before writing anything", () => {
+    const out = join(dir, "gs-run")
+    const result = runCli(["run", write("gs.yaml", recipe("checkpoint:\n  uri: gs://bucket/prefix\npublish:\n  repo: s3://bucket/x\n")), "--out", out])
     expect(result.code).toBe(1)
-    expect(result.stderr).toContain('checkpoint.uri: only local files and file:// URIs are supported so far, got "s3://bucket/prefix"')
+    expect(result.stderr).toContain('checkpoint.uri: sous reads and writes local paths, file://, s3:// and hf:// URIs, got "gs://bucket/prefix"')
+    expect(result.stderr).toContain('publish.repo: publishing needs an hf:// repository, got "s3://bucket/x"')
     expect(existsSync(out)).toBe(false)
+    const malformed = runCli(["validate", write("bad-uris.yaml", recipe("checkpoint:\n  uri: s3://Bad_Bucket/p\n"))])
+    expect(malformed.code).toBe(1)
+    expect(malformed.stderr).toContain("checkpoint.uri:")
+    expect(malformed.stderr).toContain("Bad_Bucket")
   })
 
   it("refuses to run into a directory that holds a run", () => {

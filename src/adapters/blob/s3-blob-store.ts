@@ -1,6 +1,7 @@
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -29,8 +30,7 @@ export type S3BlobStoreOptions = S3Connection & {
 
 const mebibyte = 1024 * 1024
 
-/** The default {@link S3BlobStoreOptions.partSize}. */
-export const defaultS3PartSize = 8 * mebibyte
+const defaultPartSize = 8 * mebibyte
 
 // S3 refuses multipart parts below 5 MiB (all but the last), and lists at most 1000 keys a page.
 const minimumPartSize = 5 * mebibyte
@@ -41,31 +41,45 @@ const uploadConcurrency = 4
 
 // S3 answers 409 ConditionalRequestConflict when another conditional write of the same key
 // is in flight, and asks the caller to try again; the next try gets a definite answer.
-const conflictRetry = { while: (error: unknown) => s3ErrorCode(error) === "ConditionalRequestConflict", times: 5, schedule: Schedule.exponential("50 millis") }
+const conflictRetry = {
+  while: (error: unknown) => s3ErrorCode(error) === "ConditionalRequestConflict",
+  times: 5,
+  schedule: Schedule.exponential("50 millis")
+}
 
 // Runs one S3 call and keeps the SDK's error as it is, so each operation can tell an
 // expected answer (404, 412) from a failure before it describes it.
 const call = <A>(run: (abortSignal: AbortSignal) => Promise<A>): Effect.Effect<A, unknown> =>
   Effect.tryPromise({ try: run, catch: (error) => error })
 
-// The object behind a key is absent: GetObject says NoSuchKey, HeadObject (which has no body) a bare 404.
-const isMissing = (error: unknown): boolean => s3ErrorCode(error) === "NoSuchKey" || s3HttpStatus(error) === 404
+// The object behind a key is absent. GetObject says NoSuchKey (and NoSuchBucket, a failure,
+// for a missing bucket). A HEAD answer has no body, so S3 cannot say which is missing and
+// the SDK names any 404 NotFound: `exists` in a missing bucket is false, as in the AWS CLI.
+const isMissing = (error: unknown): boolean => {
+  const code = s3ErrorCode(error)
+  return code === "NoSuchKey" || code === "NotFound"
+}
 
 // The bytes of a GetObject answer, as a plain Uint8Array (the SDK hands out Buffers).
-const readBody = async (response: { readonly Body?: { readonly transformToByteArray: () => Promise<Uint8Array> } }): Promise<Uint8Array> => {
+const readBody = async (response: GetObjectCommandOutput): Promise<Uint8Array> => {
   if (response.Body === undefined) return new Uint8Array(0)
   const bytes = await response.Body.transformToByteArray()
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+const prefixProblem = (prefix: string): string | undefined => {
+  const unsafe = validateKey(prefix, { allowEmpty: true })
+  return unsafe === undefined ? undefined : `the prefix ${JSON.stringify(prefix)} is unsafe: ${unsafe.reason}`
 }
 
 /** Checks the options that do not depend on S3 answering, and turns the prefix into a key prefix (`runs/`). */
 const checkOptions = (options: S3BlobStoreOptions): Effect.Effect<string, BlobStoreError> => {
   const given = options.prefix ?? ""
   const prefix = given === "" || given.endsWith("/") ? given : `${given}/`
-  const partSize = options.partSize ?? defaultS3PartSize
+  const partSize = options.partSize ?? defaultPartSize
   const pageSize = options.listPageSize ?? maximumListPageSize
   const problem = bucketNameProblem(options.bucket) ??
-    validateKey(prefix, { allowEmpty: true })?.reason ??
+    prefixProblem(prefix) ??
     (Number.isSafeInteger(partSize) && partSize >= minimumPartSize ? undefined : `partSize must be a whole number of bytes, at least ${minimumPartSize}`) ??
     (Number.isInteger(pageSize) && pageSize >= 1 && pageSize <= maximumListPageSize ? undefined : `listPageSize must be a whole number from 1 to ${maximumListPageSize}`)
   if (problem === undefined) return Effect.succeed(prefix)
@@ -86,7 +100,7 @@ export const makeS3BlobStore = Effect.fn("S3BlobStore.make")(function*(options: 
   const prefix = yield* checkOptions(options)
   const { client, describe } = yield* openS3Client(options)
   const bucket = options.bucket
-  const partSize = options.partSize ?? defaultS3PartSize
+  const partSize = options.partSize ?? defaultPartSize
   const pageSize = options.listPageSize ?? maximumListPageSize
 
   const failure = (operation: string, key: string) => (error: unknown) =>

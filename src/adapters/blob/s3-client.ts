@@ -51,8 +51,7 @@ const configuredEndpoint = (settings: S3ClientSettings): boolean =>
  */
 export const openS3Client = (connection: S3Connection): Effect.Effect<S3Session, never, Scope.Scope> => {
   if (connection.client !== undefined) {
-    const client = connection.client
-    return Effect.succeed({ client, describe: describeS3Error })
+    return Effect.succeed({ client: connection.client, describe: describeS3Error })
   }
   const { credentials, endpoint, region } = connection
   const secrets = credentials === undefined ? [] : [credentials.accessKeyId, credentials.secretAccessKey, credentials.sessionToken]
@@ -61,7 +60,7 @@ export const openS3Client = (connection: S3Connection): Effect.Effect<S3Session,
       new S3Client({
         ...(endpoint === undefined ? {} : { endpoint }),
         ...(region === undefined ? {} : { region }),
-        ...(credentials === undefined ? {} : { credentials: { ...credentials } }),
+        ...(credentials === undefined ? {} : { credentials }),
         forcePathStyle: connection.forcePathStyle ?? configuredEndpoint(connection)
       })
     ),
@@ -105,7 +104,7 @@ export const s3ErrorCode = (error: unknown): string | undefined =>
  * session token) or the error's other fields (S3 echoes the access key id in some), and
  * anything shaped like an access key id is masked.
  */
-export const describeS3Error = (error: unknown): string => {
+const describeS3Error = (error: unknown): string => {
   const status = s3HttpStatus(error)
   const requestId = metadataField(error, "requestId")
   const attempts = metadataField(error, "attempts")

@@ -1,8 +1,9 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Effect, Layer, Schema, Stream } from "effect"
-import { DatasetError, type DatasetRow, DatasetRowError, DatasetSource, formatSchemaProblems, schemaProblems, uriScheme } from "../../ports/index.js"
+import { Effect, Layer, type Schema, Stream } from "effect"
+import { DatasetError, DatasetSource, uriScheme } from "../../ports/index.js"
+import { decodeJsonlLines } from "./jsonl-rows.js"
 
 const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
@@ -21,12 +22,9 @@ const localPath = (uri: string): Effect.Effect<string, DatasetError> => {
 
 /**
  * Reads JSONL datasets from local files (plain paths and `file://` URIs) as a
- * {@link DatasetSource}. The file is streamed line by line, never read whole. Blank lines
- * are skipped but still counted, so `line` is the line number an editor shows; lines
- * before `fromLine` are skipped without being parsed. A line that is not JSON, or whose
- * value fails the schema (all issues, with their paths), ends the stream with a
- * {@link DatasetRowError}. A file that cannot be opened or read, or a URI of another scheme,
- * is a {@link DatasetError}.
+ * {@link DatasetSource}. The file is streamed line by line, never read whole, and decoded
+ * as {@link decodeJsonlLines} describes (line numbers, blank lines, `fromLine`, row errors).
+ * A file that cannot be opened or read, or a URI of another scheme, is a {@link DatasetError}.
  */
 export const jsonlFileSource: DatasetSource["Service"] = DatasetSource.of({
   rows: <A, I>(uri: string, schema: Schema.Codec<A, I>, options?: { readonly fromLine?: number }) =>
@@ -40,31 +38,11 @@ export const jsonlFileSource: DatasetSource["Service"] = DatasetSource.of({
         // The stream may stop early (take, an error): close the file ourselves, once.
         (handle) => Effect.promise(() => handle.close().catch(() => undefined))
       )
-      const decode = Schema.decodeUnknownEffect(schema)
-      const fromLine = options?.fromLine ?? 1
-
-      const parseRow = Effect.fnUntraced(function*(text: string, line: number): Effect.fn.Return<DatasetRow<A>, DatasetRowError> {
-        const json = yield* Effect.try({
-          try: (): unknown => JSON.parse(text),
-          catch: (error) => new DatasetRowError({ uri, line, message: `not valid JSON: ${describe(error)}` })
-        })
-        const value = yield* decode(json, { errors: "all" }).pipe(
-          Effect.mapError((error) =>
-            new DatasetRowError({ uri, line, message: formatSchemaProblems(schemaProblems(error, json)) })
-          )
-        )
-        return { line, value }
-      })
-
-      return Stream.fromAsyncIterable(
+      const lines = Stream.fromAsyncIterable(
         handle.readLines({ encoding: "utf8", autoClose: false }),
         (error) => new DatasetError({ uri, message: `cannot read dataset file ${file}: ${describe(error)}` })
-      ).pipe(
-        Stream.zipWithIndex,
-        Stream.map(([text, index]) => ({ line: index + 1, text: index === 0 ? text.replace(/^\uFEFF/, "") : text })),
-        Stream.filter(({ line, text }) => line >= fromLine && text.trim() !== ""),
-        Stream.mapEffect(({ line, text }) => parseRow(text, line))
       )
+      return decodeJsonlLines(uri, schema, lines, options?.fromLine)
     })).pipe(Stream.withSpan("JsonlFileSource.rows", { attributes: { uri } }))
 })
 

@@ -1,15 +1,15 @@
-import { downloadFile, fileExists, HubApiError, listFiles } from "@huggingface/hub"
-import { Effect, Layer, Schedule } from "effect"
+import { fileExists, HubApiError, listFiles } from "@huggingface/hub"
+import { Effect, Layer } from "effect"
 import { BlobNotFoundError, BlobStore, BlobStoreError, UnsafeKeyError, validateKey } from "../../ports/index.js"
 import { checkBlobKey, checkBlobPrefix } from "../blob/blob-key.js"
 import { type HubAccessOptions, makeHubClient } from "./hub-client.js"
-import type { HubError } from "./hub-error.js"
-import { addOperations, commitToHub, ensureRepo, headCommit, urlPath } from "./hub-repo.js"
+import type { HubRequestError } from "./hub-request-error.js"
+import { addOperations, commitToHub, downloadBlob, ensureRepo, headCommit, urlPath } from "./hub-repo.js"
 import { formatHubUri, type HubRepoType, repoNameProblem } from "./hub-uri.js"
 
 /** Which repo, and which folder of it, a Hub blob store uses. */
 export interface HubBlobStoreOptions extends HubAccessOptions {
-  /** `namespace/name`; created (private) on first use when missing and a token is set. */
+  /** `namespace/name`; created (private) when the store opens, if it is missing and a token is set. */
   readonly repo: string
   /** Default `model`. */
   readonly repoType?: HubRepoType
@@ -40,15 +40,13 @@ const reservedName = ".gitattributes"
 
 const isReserved = (path: string): boolean => path === reservedName || path.endsWith(`/${reservedName}`)
 
-// Another writer committed between our read of the head and our commit: read again.
-const conflictRetry = {
-  while: (error: HubError) => error.status === 412,
-  schedule: Schedule.exponential("50 millis").pipe(Schedule.jittered),
-  times: 8
-}
+// Another writer committed between our read of the head and our commit: read again. No
+// pause between tries: each is three round trips, and a writer that lost to a write of the
+// same key stops at the next check.
+const conflictRetry = { while: (error: HubRequestError) => error.status === 412, times: 8 }
 
 const storeError = (operation: string, key: string) =>
-  Effect.mapError((error: HubError) => new BlobStoreError({ operation, key, message: error.message }))
+  Effect.mapError((error: HubRequestError) => new BlobStoreError({ operation, key, message: error.message }))
 
 /**
  * A {@link BlobStore} on a Hugging Face Hub repo (`hf://user/repo[/prefix]`, or
@@ -83,19 +81,10 @@ export const makeHubBlobStore = Effect.fn("HubBlobStore.make")(function*(
 
   const get = Effect.fn("HubBlobStore.get")(function*(key: string) {
     const path = yield* repoPath(key)
-    const bytes = yield* client.call("get", async (target) => {
-      try {
-        const blob = await downloadFile({ ...target, path: urlPath(path) })
-        return blob === null ? undefined : new Uint8Array(await blob.arrayBuffer())
-      } catch (error) {
-        // @huggingface/hub first asks for `Range: bytes=0-0` to learn the size; no server can
-        // serve that range of an empty file (416), so the file is there and holds nothing.
-        if (error instanceof HubApiError && error.statusCode === 416) return new Uint8Array(0)
-        throw error
-      }
-    }).pipe(storeError("get", key))
-    if (bytes === undefined) return yield* new BlobNotFoundError({ key })
-    return bytes
+    const blob = yield* downloadBlob(client, "get", path).pipe(storeError("get", key))
+    if (blob === undefined) return yield* new BlobNotFoundError({ key })
+    const bytes = yield* client.call("get", () => blob.arrayBuffer()).pipe(storeError("get", key))
+    return new Uint8Array(bytes)
   })
 
   const put = Effect.fn("HubBlobStore.put")(function*(key: string, bytes: Uint8Array) {

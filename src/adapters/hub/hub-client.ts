@@ -1,6 +1,6 @@
 import { HubApiError, type RepoId } from "@huggingface/hub"
 import { Config, Effect, Option, Predicate, Redacted } from "effect"
-import { HubError } from "./hub-error.js"
+import { HubRequestError } from "./hub-request-error.js"
 import { formatHubUri, type HubLocation } from "./hub-uri.js"
 
 /** Where the Hub is and who we are to it. Both fall back to the environment. */
@@ -11,8 +11,8 @@ export interface HubAccessOptions {
   readonly token?: Redacted.Redacted<string>
 }
 
-/** The Hub's public address, used when neither `hubUrl` nor `HF_ENDPOINT` is set. */
-export const defaultHubUrl = "https://huggingface.co"
+// The Hub's public address, used when neither `hubUrl` nor `HF_ENDPOINT` is set.
+const defaultHubUrl = "https://huggingface.co"
 
 /** What every @huggingface/hub call takes to reach one repo. */
 export interface HubTarget {
@@ -25,13 +25,13 @@ export interface HubTarget {
 export interface HubClient {
   /** `hf://user/repo` or `hf://datasets/user/repo`, for messages. */
   readonly uri: string
-  readonly hubUrl: string
-  readonly hasToken: boolean
   /**
-   * Runs a @huggingface/hub call against the repo. A rejection becomes a {@link HubError}
+   * Runs a @huggingface/hub call against the repo. A rejection becomes a {@link HubRequestError}
    * with the HTTP status and a message that names the repo and never the token.
    */
-  readonly call: <A>(operation: string, run: (target: HubTarget) => Promise<A>) => Effect.Effect<A, HubError>
+  readonly call: <A>(operation: string, run: (target: HubTarget) => Promise<A>) => Effect.Effect<A, HubRequestError>
+  /** The error `call` makes of a failure, for failures met elsewhere (a download stream). */
+  readonly toError: (operation: string, error: unknown) => HubRequestError
 }
 
 // What a status usually means here, so a 401 reads as a token problem rather than a puzzle.
@@ -64,17 +64,17 @@ const environmentHubUrl = Config.String("HF_ENDPOINT").pipe(Config.option)
 export const makeHubClient = Effect.fn("HubClient.make")(function*(
   location: Pick<HubLocation, "repo" | "repoType">,
   options: HubAccessOptions = {}
-): Effect.fn.Return<HubClient, HubError> {
+): Effect.fn.Return<HubClient, HubRequestError> {
   const uri = formatHubUri({ ...location, path: "" })
   const fromEnvironment = Effect.mapError(
-    (error: Config.ConfigError) => new HubError({ operation: "configure", uri, message: `cannot read the environment: ${error.message}` })
+    (error: Config.ConfigError) => new HubRequestError({ operation: "configure", uri, message: `cannot read the environment: ${error.message}` })
   )
   const token = options.token ?? Option.getOrUndefined(yield* fromEnvironment(environmentToken))
   const hubUrl = (options.hubUrl ?? Option.getOrElse(yield* fromEnvironment(environmentHubUrl), () => defaultHubUrl))
     .replace(/\/+$/, "")
   // The client library throws on this too, but only once a request is made.
   if (token !== undefined && !Redacted.value(token).startsWith("hf_")) {
-    return yield* new HubError({ operation: "configure", uri, message: "a Hugging Face token starts with 'hf_'; check HF_TOKEN or the token option" })
+    return yield* new HubRequestError({ operation: "configure", uri, message: "a Hugging Face token starts with 'hf_'; check HF_TOKEN or the token option" })
   }
   const secret = token === undefined ? undefined : Redacted.value(token)
   const target: HubTarget = {
@@ -85,22 +85,19 @@ export const makeHubClient = Effect.fn("HubClient.make")(function*(
   // Belt and braces: a Hub error body or a proxy might echo the Authorization header.
   const scrub = (message: string): string => secret === undefined ? message : message.replaceAll(secret, "[redacted]")
 
+  const toError = (operation: string, error: unknown): HubRequestError => {
+    const failure = failureMessage(error, hubUrl)
+    return new HubRequestError({
+      operation,
+      uri,
+      ...(failure.status === undefined ? {} : { status: failure.status }),
+      message: scrub(`${operation} on ${uri} failed: ${failure.message}`)
+    })
+  }
+
   return {
     uri,
-    hubUrl,
-    hasToken: secret !== undefined,
-    call: <A>(operation: string, run: (target: HubTarget) => Promise<A>) =>
-      Effect.tryPromise({
-        try: () => run(target),
-        catch: (error) => {
-          const failure = failureMessage(error, hubUrl)
-          return new HubError({
-            operation,
-            uri,
-            ...(failure.status === undefined ? {} : { status: failure.status }),
-            message: scrub(`${operation} on ${uri} failed: ${failure.message}`)
-          })
-        }
-      })
+    toError,
+    call: (operation, run) => Effect.tryPromise({ try: () => run(target), catch: (error) => toError(operation, error) })
   }
 })

@@ -1,19 +1,31 @@
-import { commit, type CommitOperation, createRepo, HubApiError, listCommits, repoExists } from "@huggingface/hub"
+import { commit, type CommitOperation, createRepo, downloadFile, HubApiError, listCommits, repoExists } from "@huggingface/hub"
 import { Effect } from "effect"
+import type { HubFile } from "../../ports/index.js"
 import type { HubClient } from "./hub-client.js"
-import { HubError } from "./hub-error.js"
-
-/** A file to write in a commit: its path in the repo and its bytes. */
-export interface HubFile {
-  readonly path: string
-  readonly bytes: Uint8Array
-}
+import { HubRequestError } from "./hub-request-error.js"
 
 /**
  * A repo path as it goes into a download or listing URL. @huggingface/hub pastes paths into
  * URLs as they are, so a `#`, `?`, `%` or space in a key would change the request.
  */
 export const urlPath = (path: string): string => path.split("/").map(encodeURIComponent).join("/")
+
+/**
+ * The file at `path` on the main branch, as a Blob that fetches its bytes when read (so a
+ * reader can stream them), or undefined when there is no such file.
+ */
+export const downloadBlob = Effect.fn("HubRepo.download")(function*(client: HubClient, operation: string, path: string) {
+  return yield* client.call(operation, async (target) => {
+    try {
+      return await downloadFile({ ...target, path: urlPath(path) }) ?? undefined
+    } catch (error) {
+      // @huggingface/hub first asks for `Range: bytes=0-0` to learn the size; no server can
+      // serve that range of an empty file (416), so the file is there and holds nothing.
+      if (error instanceof HubApiError && error.statusCode === 416) return new Blob([])
+      throw error
+    }
+  })
+})
 
 /** A commit that adds or replaces each file. */
 export const addOperations = (files: ReadonlyArray<HubFile>): Array<CommitOperation> =>
@@ -28,7 +40,7 @@ export const headCommit = Effect.fn("HubRepo.headCommit")(function*(client: HubC
     await commits.return(undefined)
     return first.done === true ? undefined : first.value.oid
   })
-  if (newest === undefined) return yield* new HubError({ operation: "read head commit", uri: client.uri, message: `${client.uri} has no commits` })
+  if (newest === undefined) return yield* new HubRequestError({ operation: "read head commit", uri: client.uri, message: `${client.uri} has no commits` })
   return newest
 })
 
@@ -44,7 +56,7 @@ export const commitToHub = Effect.fn("HubRepo.commit")(function*(
 ) {
   const output = yield* client.call("commit", (target) =>
     commit({ ...target, title, operations, ...(parentCommit === undefined ? {} : { parentCommit }) }))
-  if (output === undefined) return yield* new HubError({ operation: "commit", uri: client.uri, message: `the Hub answered no commit id for ${client.uri}` })
+  if (output === undefined) return yield* new HubRequestError({ operation: "commit", uri: client.uri, message: `the Hub answered no commit id for ${client.uri}` })
   return output.commit.oid
 })
 

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { uriScheme, validateKey } from "../../ports/index.js"
-import { HubError } from "./hub-error.js"
+import { HubRequestError } from "./hub-request-error.js"
 
 /** The repo kinds sous reads and writes. */
 export type HubRepoType = "model" | "dataset"
@@ -48,8 +48,8 @@ const typeSegments: Readonly<Record<string, string>> = {
  * `hf://datasets/user/repo[/path]` a dataset repo (the convention of the Hub's own
  * tools). The path goes through the blob-key rules, so it cannot climb out of the repo.
  */
-export const parseHubUri = (uri: string): Effect.Effect<HubLocation, HubError> => {
-  const fail = (message: string) => Effect.fail(new HubError({ operation: "parse", uri, message: `${message} (expected ${forms})` }))
+export const parseHubUri = (uri: string): Effect.Effect<HubLocation, HubRequestError> => {
+  const fail = (message: string) => Effect.fail(new HubRequestError({ operation: "parse", uri, message: `${message} (expected ${forms})` }))
   if (uriScheme(uri) !== "hf") return fail("not an hf:// URI")
   const segments = uri.slice("hf://".length).replace(/\/+$/, "").split("/")
   const hint = typeSegments[segments[0] ?? ""]
