@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -24,3 +24,18 @@ export const runCli = (args: ReadonlyArray<string>): CliResult => {
   })
   return { code: result.status, stdout: result.stdout, stderr: result.stderr }
 }
+
+/**
+ * {@link runCli} without blocking this process, for tests whose servers (a stand-in Hub)
+ * run in it; `env` adds to the inherited environment.
+ */
+export const runCliAsync = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Promise<CliResult> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, "bin/sous"), ...args], { cwd: root, env: { ...process.env, ...env } })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk) => (stdout += String(chunk)))
+    child.stderr.on("data", (chunk) => (stderr += String(chunk)))
+    child.on("error", reject)
+    child.on("exit", (code) => resolve({ code, stdout, stderr }))
+  })
