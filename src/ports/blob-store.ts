@@ -16,6 +16,17 @@ export class BlobStore extends Context.Service<BlobStore, {
   /** Keys that start with `prefix`, sorted. */
   readonly list: (prefix: string) => Effect.Effect<ReadonlyArray<string>, BlobStoreError | UnsafeKeyError>
   readonly delete: (key: string) => Effect.Effect<void, BlobStoreError | UnsafeKeyError>
+  /**
+   * Writes `blobs` and then `commitKey` as one atomic unit, only if no blob has `commitKey`;
+   * answers whether it wrote. For stores that can commit several files at once (the Hub);
+   * the others leave it out and callers `put` each blob and then `putIfAbsent` the commit key.
+   */
+  readonly commitIfAbsent?: (
+    blobs: ReadonlyArray<{ readonly key: string; readonly bytes: Uint8Array }>,
+    commitKey: string,
+    commitBytes: Uint8Array,
+    message: string
+  ) => Effect.Effect<boolean, BlobStoreError | UnsafeKeyError>
 }>()("sous/ports/BlobStore") {}
 
 // Control characters, including DEL; a key holding one could forge log lines or paths.

@@ -114,11 +114,14 @@ export const checkpoint = (config: CheckpointConfig) =>
         },
         createdAt: new Date().toISOString()
       })
+      // Where the store can, blobs and manifest land together (one commit on the Hub).
       const committed = yield* Effect.uninterruptible(
-        Effect.gen(function*() {
-          if (blob !== undefined) yield* store.put(blob.key, blob.bytes)
-          return yield* store.putIfAbsent(manifestKey(name), manifest)
-        })
+        store.commitIfAbsent === undefined
+          ? Effect.gen(function*() {
+            if (blob !== undefined) yield* store.put(blob.key, blob.bytes)
+            return yield* store.putIfAbsent(manifestKey(name), manifest)
+          })
+          : store.commitIfAbsent(blob === undefined ? [] : [blob], manifestKey(name), manifest, `sous: checkpoint ${name}`)
       )
       if (!committed) return yield* alreadyCommitted
       context.set(RunKeys.lastCheckpoint, name)
