@@ -126,25 +126,27 @@ describe("sous resume after SIGKILL", () => {
     )
   })
 
-  it("names a truncated manifest, and ignores a blob that no manifest commits (a crash before the commit)", async () => {
+  it("names a truncated manifest, falls back past it when told to, and ignores a blob no manifest commits", async () => {
     const runDir = newRunDir()
     await runAndKill(runDir, () => existsSync(join(runDir, "checkpoints/step-00000008/manifest.json")))
     // What a crash between writing the blob and committing the manifest of step 12 leaves.
     mkdirSync(join(runDir, "checkpoints/step-00000012"), { recursive: true })
     writeFileSync(join(runDir, "checkpoints/step-00000012/state-crashed.bin"), "half a state")
     const manifestFile = join(runDir, "checkpoints/step-00000008/manifest.json")
-    const intact = readFileSync(manifestFile)
-    writeFileSync(manifestFile, intact.subarray(0, 50))
+    writeFileSync(manifestFile, readFileSync(manifestFile).subarray(0, 50))
 
     const refused = runCli(["resume", runDir])
     expect(refused.code).toBe(1)
     expect(refused.stderr).toContain("manifest step-00000008/manifest.json")
     expect(refused.stderr).toContain("is damaged")
 
-    writeFileSync(manifestFile, intact)
-    const resumed = runCli(["resume", runDir])
+    // Told to fall back, resume uncommits the damaged step 8 and starts again from step 4.
+    const resumed = runCli(["resume", runDir, "--fallback"])
     expect(resumed.code).toBe(0)
     expect(finalState(runDir).equals(reference)).toBe(true)
+    expect(readJsonl(join(runDir, "metrics.jsonl")).map((line) => line["step"])).toEqual(
+      Array.from({ length: 24 }, (_, i) => i + 1)
+    )
   })
 
   it("run --resume continues a run of the same recipe and refuses another recipe", async () => {
