@@ -19,7 +19,6 @@ export { parseS3Uri, type S3Location } from "./blob/s3-uri.js"
 export { makeS3JsonlSource, s3JsonlSourceLayer } from "./datasets/s3-jsonl-source.js"
 export { datasetSourceByScheme } from "./datasets/dataset-source-by-scheme.js"
 export {
-  type BlobEntry,
   type HubBlobStore,
   type HubBlobStoreOptions,
   hubBlobStoreLayer,

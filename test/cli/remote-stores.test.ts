@@ -109,6 +109,15 @@ describe("runs on remote stores", () => {
     expect(card).toContain("## Evaluation")
     expect(card).toContain(`| eval_nll | ${Number(summary.lastEval.metrics.eval_nll.toPrecision(6))} |`)
 
+    // Each checkpoint is one commit holding its state blob and, last, its manifest.
+    const checkpointCommits = hub.commits("alice/ckpts").filter((c) => c.title.startsWith("sous: checkpoint "))
+    expect(checkpointCommits.map((c) => c.title)).toEqual(
+      [4, 8, 12, 16, 20].map((step) => `sous: checkpoint step-${String(step).padStart(8, "0")}`).concat("sous: checkpoint final")
+    )
+    for (const commit of checkpointCommits) {
+      expect(commit.paths).toHaveLength(2)
+      expect(commit.paths[1]).toMatch(/\/manifest\.json$/)
+    }
     // Retention kept the last two checkpoints (final among them).
     const index = JSON.parse(await (await fetch(`${hub.url}/alice/ckpts/resolve/main/index.json`, {
       headers: { authorization: `Bearer ${hub.token}` }

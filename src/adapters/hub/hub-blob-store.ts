@@ -17,21 +17,11 @@ export interface HubBlobStoreOptions extends HubAccessOptions {
   readonly prefix?: string
 }
 
-/** A blob for {@link HubBlobStore.commitFiles}. */
-export interface BlobEntry {
-  readonly key: string
-  readonly bytes: Uint8Array
-}
-
 type BlobStoreService = BlobStore["Service"]
 
-/** A {@link BlobStore} on a Hub repo, which can also write several blobs in one commit. */
+/** A {@link BlobStore} on a Hub repo; its `commitIfAbsent` is always there. */
 export interface HubBlobStore extends BlobStoreService {
-  /**
-   * Writes every blob in one Hub commit: a reader sees all of them or none. A checkpoint
-   * written this way is one commit on the Hub. Nothing is committed for an empty list.
-   */
-  readonly commitFiles: (files: ReadonlyArray<BlobEntry>, message: string) => Effect.Effect<void, BlobStoreError | UnsafeKeyError>
+  readonly commitIfAbsent: NonNullable<BlobStoreService["commitIfAbsent"]>
 }
 
 // Git reads `.gitattributes` files at any depth (they decide what goes through LFS), and the
@@ -52,11 +42,12 @@ const storeError = (operation: string, key: string) =>
  * A {@link BlobStore} on a Hugging Face Hub repo (`hf://user/repo[/prefix]`, or
  * `hf://datasets/…` with `repoType: "dataset"`). Key `a/b` is the file `<prefix>/a/b` of the
  * main branch. Every write is one commit, and a Hub commit is atomic, so `put` and
- * {@link HubBlobStore.commitFiles} are all-or-nothing. `putIfAbsent` reads the head commit,
- * checks the key there, and commits with that head as `parentCommit`: the Hub refuses the
- * commit if anyone committed in between, and the check runs again. `.gitattributes` is
- * refused as a key and never listed. The repo is created, private, when it is missing and
- * a token is set.
+ * `commitIfAbsent` are all-or-nothing: a checkpoint's blobs and its manifest are one commit.
+ * `commitIfAbsent` (and `putIfAbsent`, which is it with no other blobs) reads the head
+ * commit, checks the commit key there, and commits with that head as `parentCommit`: the Hub
+ * refuses the commit if anyone committed in between, and the check runs again.
+ * `.gitattributes` is refused as a key and never listed. The repo is created, private, when
+ * it is missing and a token is set.
  */
 export const makeHubBlobStore = Effect.fn("HubBlobStore.make")(function*(
   options: HubBlobStoreOptions
@@ -92,16 +83,35 @@ export const makeHubBlobStore = Effect.fn("HubBlobStore.make")(function*(
     yield* commitToHub(client, `sous: put ${key}`, addOperations([{ path, bytes }])).pipe(storeError("put", key))
   })
 
-  const putIfAbsent = Effect.fn("HubBlobStore.putIfAbsent")(function*(key: string, bytes: Uint8Array) {
-    const path = yield* repoPath(key)
-    const operations = addOperations([{ path, bytes }])
-    return yield* Effect.gen(function*() {
-      const head = yield* headCommit(client)
-      if (yield* existsAt("putIfAbsent", path, head)) return false
-      yield* commitToHub(client, `sous: put ${key} if absent`, operations, head)
-      return true
-    }).pipe(Effect.retry(conflictRetry), storeError("putIfAbsent", key))
-  })
+  // Every blob, then the commit key, in one commit pinned to the head at which the commit
+  // key was seen absent. `operation` names the span and the errors.
+  const commitUnlessPresent = (operation: string) =>
+    Effect.fn(`HubBlobStore.${operation}`)(function*(
+      blobs: ReadonlyArray<{ readonly key: string; readonly bytes: Uint8Array }>,
+      commitKey: string,
+      commitBytes: Uint8Array,
+      message: string
+    ) {
+      const files = [...blobs, { key: commitKey, bytes: commitBytes }]
+      // Every key is checked before anything reaches the Hub.
+      const paths = yield* Effect.forEach(files, ({ key }) => repoPath(key))
+      const repeated = files.find(({ key }, index) => files.findIndex((other) => other.key === key) !== index)
+      if (repeated !== undefined) {
+        return yield* new BlobStoreError({ operation, key: repeated.key, message: `${uri}: '${repeated.key}' is given twice in one commit` })
+      }
+      const commitPath = paths[paths.length - 1]!
+      const operations = addOperations(files.map(({ bytes }, index) => ({ path: paths[index]!, bytes })))
+      return yield* Effect.gen(function*() {
+        const head = yield* headCommit(client)
+        if (yield* existsAt(operation, commitPath, head)) return false
+        yield* commitToHub(client, message, operations, head)
+        return true
+      }).pipe(Effect.retry(conflictRetry), storeError(operation, commitKey))
+    })
+
+  const commitIfAbsent = commitUnlessPresent("commitIfAbsent")
+  const putOneIfAbsent = commitUnlessPresent("putIfAbsent")
+  const putIfAbsent = (key: string, bytes: Uint8Array) => putOneIfAbsent([], key, bytes, `sous: put ${key} if absent`)
 
   const exists = Effect.fn("HubBlobStore.exists")(function*(key: string) {
     const path = yield* repoPath(key)
@@ -140,13 +150,7 @@ export const makeHubBlobStore = Effect.fn("HubBlobStore.make")(function*(
     )
   })
 
-  const commitFiles = Effect.fn("HubBlobStore.commitFiles")(function*(files: ReadonlyArray<BlobEntry>, message: string) {
-    const entries = yield* Effect.forEach(files, ({ key, bytes }) => Effect.map(repoPath(key), (path) => ({ path, bytes })))
-    if (entries.length === 0) return
-    yield* commitToHub(client, message, addOperations(entries)).pipe(storeError("commitFiles", files.map(({ key }) => key).join(", ")))
-  })
-
-  return { ...BlobStore.of({ uri, get, put, putIfAbsent, exists, list, delete: remove }), commitFiles }
+  return { ...BlobStore.of({ uri, get, put, putIfAbsent, exists, list, delete: remove }), commitIfAbsent }
 })
 
 /** A layer with a Hub {@link BlobStore}; see {@link makeHubBlobStore}. */

@@ -27,6 +27,27 @@ const storeOnServer = (options: { readonly prefix?: string; readonly repoType?: 
 blobStoreContract("HubBlobStore", Effect.map(storeOnServer(), ({ store }) => store))
 blobStoreContract("HubBlobStore (dataset repo, prefix)", Effect.map(storeOnServer({ repoType: "dataset", prefix: "runs/r1" }), ({ store }) => store))
 
+// Runs `intrude` just before the first commit request reaches the stand-in, for the life of
+// the scope: another writer committing between a store's read of the head and its commit.
+// @huggingface/hub sends commits through the global `fetch`, looked up at each call.
+const beforeFirstCommit = (intrude: () => void) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const original = globalThis.fetch
+      const seen = { commitRequests: 0 }
+      globalThis.fetch = (input, init) => {
+        const url = new URL(input instanceof Request ? input.url : input)
+        if (init?.method === "POST" && url.pathname.endsWith("/commit/main")) {
+          seen.commitRequests += 1
+          if (seen.commitRequests === 1) intrude()
+        }
+        return original(input, init)
+      }
+      return { original, seen }
+    }),
+    ({ original }) => Effect.sync(() => void (globalThis.fetch = original))
+  ).pipe(Effect.map(({ seen }) => seen))
+
 describe("HubBlobStore", () => {
   it.effect("creates a missing repo and names itself hf://", () =>
     Effect.gen(function*() {
@@ -54,37 +75,102 @@ describe("HubBlobStore", () => {
       ])
     }))
 
-  it.effect("commitFiles writes several blobs in one commit", () =>
+  it.effect("commitIfAbsent writes the blobs and then the commit key in one commit", () =>
     Effect.gen(function*() {
       const { server, store } = yield* storeOnServer({ prefix: "ckpt" })
+      // Binary, so it goes through LFS; the others go inline.
       const weights = Uint8Array.from({ length: 4096 }, (_, i) => i % 251)
-      yield* store.commitFiles([
+      const wrote = yield* store.commitIfAbsent([
         { key: "step-2/weights.bin", bytes: weights },
-        { key: "step-2/optimizer.bin", bytes: text("adam") },
-        { key: "step-2/manifest.json", bytes: text("{\"step\":2}") }
-      ], "checkpoint step 2")
+        { key: "step-2/optimizer.bin", bytes: text("adam") }
+      ], "step-2/manifest.json", text("{\"step\":2}"), "checkpoint step 2")
+      assert.isTrue(wrote)
       const commits = server.commits(repo)
       assert.strictEqual(commits.length, 2)
       assert.strictEqual(commits[1]!.title, "checkpoint step 2")
       assert.deepStrictEqual(commits[1]!.paths, ["ckpt/step-2/weights.bin", "ckpt/step-2/optimizer.bin", "ckpt/step-2/manifest.json"])
       assert.deepStrictEqual(yield* store.get("step-2/weights.bin"), weights)
+      assert.strictEqual(decode(yield* store.get("step-2/manifest.json")), "{\"step\":2}")
       assert.deepStrictEqual(yield* store.list("step-2/"), ["step-2/manifest.json", "step-2/optimizer.bin", "step-2/weights.bin"])
-      yield* store.commitFiles([], "nothing")
-      assert.strictEqual(server.commits(repo).length, 2)
+      // With no other blobs it is putIfAbsent: one commit of the commit key alone.
+      assert.isTrue(yield* store.commitIfAbsent([], "step-3/manifest.json", text("{}"), "manifest only"))
+      assert.deepStrictEqual(server.commits(repo)[2]!.paths, ["ckpt/step-3/manifest.json"])
     }))
 
-  it.effect("commitFiles commits nothing when a key is unsafe or the Hub refuses one file", () =>
+  it.effect("commitIfAbsent answers false and commits nothing when the commit key exists", () =>
+    Effect.gen(function*() {
+      const { server, store } = yield* storeOnServer({ prefix: "ckpt" })
+      assert.isTrue(yield* store.commitIfAbsent([{ key: "step-1/state-a.bin", bytes: text("a") }], "step-1/manifest.json", text("first"), "first"))
+      yield* store.put("step-2/manifest.json", text("put"))
+      const before = server.commits(repo).length
+      assert.isFalse(yield* store.commitIfAbsent([{ key: "step-1/state-b.bin", bytes: text("b") }], "step-1/manifest.json", text("second"), "second"))
+      assert.isFalse(yield* store.commitIfAbsent([{ key: "step-2/state-b.bin", bytes: text("b") }], "step-2/manifest.json", text("second"), "second"))
+      assert.isFalse(yield* store.putIfAbsent("step-1/manifest.json", text("third")))
+      assert.strictEqual(server.commits(repo).length, before)
+      assert.strictEqual(decode(yield* store.get("step-1/manifest.json")), "first")
+      assert.isFalse(yield* store.exists("step-1/state-b.bin"))
+      assert.isFalse(yield* store.exists("step-2/state-b.bin"))
+    }))
+
+  it.effect("commitIfAbsent refuses unsafe, reserved and repeated keys before any commit", () =>
+    Effect.gen(function*() {
+      const { server, store } = yield* storeOnServer({ prefix: "ckpt" })
+      const refusals = [
+        store.commitIfAbsent([{ key: "ok", bytes: text("1") }, { key: "../escape", bytes: text("2") }], "manifest.json", text("{}"), "bad blob"),
+        store.commitIfAbsent([{ key: "ok", bytes: text("1") }], "a//manifest.json", text("{}"), "bad commit key"),
+        store.commitIfAbsent([{ key: "ok", bytes: text("1") }], "dir/", text("{}"), "trailing slash"),
+        store.commitIfAbsent([{ key: ".gitattributes", bytes: text("* -text") }], "manifest.json", text("{}"), "reserved"),
+        store.putIfAbsent("../manifest.json", text("{}"))
+      ]
+      for (const refusal of refusals) assert.strictEqual((yield* Effect.flip(refusal))._tag, "UnsafeKeyError")
+      const repeated = yield* Effect.flip(store.commitIfAbsent([{ key: "manifest.json", bytes: text("blob") }], "manifest.json", text("{}"), "twice"))
+      assert.strictEqual(repeated._tag, "BlobStoreError")
+      assert.include(repeated.message, "twice")
+      assert.strictEqual(server.commits(repo).length, 1)
+      assert.deepStrictEqual(yield* store.list(""), [])
+    }))
+
+  it.effect("commitIfAbsent commits nothing when the Hub refuses one file", () =>
     Effect.gen(function*() {
       const { server, store } = yield* storeOnServer()
-      const unsafe = yield* Effect.flip(store.commitFiles([{ key: "ok", bytes: text("1") }, { key: "../escape", bytes: text("2") }], "bad"))
-      assert.strictEqual(unsafe._tag, "UnsafeKeyError")
       yield* store.put("a", text("a file"))
       // Git cannot hold `a/b` below the file `a`: the whole commit is refused.
-      const refused = yield* Effect.flip(store.commitFiles([{ key: "b", bytes: text("b") }, { key: "a/b", bytes: text("x") }], "conflict"))
+      const refused = yield* Effect.flip(store.commitIfAbsent([{ key: "b", bytes: text("b") }, { key: "a/b", bytes: text("x") }], "m", text("{}"), "conflict"))
       assert.strictEqual(refused._tag, "BlobStoreError")
+      if (refused._tag === "BlobStoreError") {
+        assert.strictEqual(refused.operation, "commitIfAbsent")
+        assert.strictEqual(refused.key, "m")
+      }
       assert.include(refused.message, "HTTP 400")
       assert.deepStrictEqual(yield* store.list(""), ["a"])
       assert.strictEqual(server.commits(repo).length, 2)
+    }))
+
+  it.effect("commitIfAbsent: a commit between its head read and its commit is refused (412), and it checks again and commits", () =>
+    Effect.gen(function*() {
+      const { server, store } = yield* storeOnServer({ prefix: "ckpt" })
+      const seen = yield* beforeFirstCommit(() => server.seed(repo, "model", { "ckpt/other/file.txt": "theirs" }))
+      const weights = Uint8Array.from({ length: 4096 }, (_, i) => i % 7)
+      assert.isTrue(yield* store.commitIfAbsent([{ key: "step-1/state.bin", bytes: weights }], "step-1/manifest.json", text("ours"), "ours"))
+      assert.strictEqual(seen.commitRequests, 2)
+      assert.deepStrictEqual(server.commits(repo).map(({ title, paths }) => ({ title, paths })), [
+        { title: "initial commit", paths: [".gitattributes"] },
+        { title: "seed", paths: ["ckpt/other/file.txt"] },
+        { title: "ours", paths: ["ckpt/step-1/state.bin", "ckpt/step-1/manifest.json"] }
+      ])
+      assert.deepStrictEqual(yield* store.get("step-1/state.bin"), weights)
+      assert.deepStrictEqual(yield* store.list(""), ["other/file.txt", "step-1/manifest.json", "step-1/state.bin"])
+    }))
+
+  it.effect("commitIfAbsent: a writer that commits the commit key in between wins, and none of our blobs land", () =>
+    Effect.gen(function*() {
+      const { server, store } = yield* storeOnServer({ prefix: "ckpt" })
+      const seen = yield* beforeFirstCommit(() => server.seed(repo, "model", { "ckpt/step-1/manifest.json": "theirs" }))
+      assert.isFalse(yield* store.commitIfAbsent([{ key: "step-1/state-ours.bin", bytes: text("w") }], "step-1/manifest.json", text("ours"), "ours"))
+      assert.strictEqual(seen.commitRequests, 1)
+      assert.deepStrictEqual(server.commits(repo).map(({ title }) => title), ["initial commit", "seed"])
+      assert.strictEqual(decode(yield* store.get("step-1/manifest.json")), "theirs")
+      assert.isFalse(yield* store.exists("step-1/state-ours.bin"))
     }))
 
   it.effect("putIfAbsent commits against the head it checked, so a writer that lost the race retries and sees the blob", () =>
@@ -114,7 +200,7 @@ describe("HubBlobStore", () => {
     Effect.gen(function*() {
       const { store } = yield* storeOnServer({ pageSize: 2 })
       const keys = Array.from({ length: 7 }, (_, i) => `runs/k${i}`)
-      yield* store.commitFiles(keys.map((key) => ({ key, bytes: text(key) })), "seven")
+      yield* store.commitIfAbsent(keys.slice(0, -1).map((key) => ({ key, bytes: text(key) })), keys[6]!, text("last"), "seven")
       assert.deepStrictEqual(yield* store.list("runs/"), keys)
     }))
 
@@ -144,6 +230,13 @@ describe("HubBlobStore", () => {
         assert.include(failure.message, "HTTP 401")
         assert.include(failure.message, "HF_TOKEN")
       }
+      // The conditional writes read the head and check the key, then fail at the commit.
+      const conditional = yield* Effect.flip(store.putIfAbsent("ckpt/y", text("y")))
+      assert.include(conditional.message, "HTTP 401")
+      if (conditional._tag === "BlobStoreError") assert.strictEqual(conditional.operation, "putIfAbsent")
+      const checkpoint = yield* Effect.flip(store.commitIfAbsent([{ key: "ckpt/z.bin", bytes: text("z") }], "ckpt/z.json", text("{}"), "z"))
+      assert.include(checkpoint.message, "HTTP 401")
+      if (checkpoint._tag === "BlobStoreError") assert.deepStrictEqual([checkpoint.operation, checkpoint.key], ["commitIfAbsent", "ckpt/z.json"])
     }))
 
   it.effect("never puts the token in an error: bad token, unreachable Hub, malformed token", () =>
