@@ -21,7 +21,7 @@ import { combineSinks } from "./adapters/metrics/combine-sinks.js"
 import { makeJsonlMetricsSink } from "./adapters/metrics/jsonl-metrics-sink.js"
 import { makeByteTokenizer } from "./adapters/tokenizers/byte-tokenizer.js"
 import {
-  type BlobStore,
+  BlobStore as BlobStoreTag,
   BlobStoreError,
   type CheckpointManifest,
   DatasetSource,
@@ -30,7 +30,7 @@ import {
   Tokenizer,
   uriScheme
 } from "./ports/index.js"
-import { ChatRow, decodeDurableRunState, newestCheckpoint, restoreCheckpoint } from "./stages/index.js"
+import { ChatRow, committedNames, decodeDurableRunState, newestCheckpoint, restoreCheckpoint } from "./stages/index.js"
 import { compileRecipe, supervisedWorkflowConfig } from "./recipes/compile-recipe.js"
 import { RecipeError } from "./recipes/recipe-error.js"
 import { recipeHash } from "./recipes/recipe-hash.js"
@@ -119,7 +119,7 @@ export const checkData = (recipe: Recipe) =>
  * `checkpoint.uri` (a path, `file://`, `s3://bucket/prefix` or `hf://user/repo[/prefix]`;
  * `checkAdapters` has checked it).
  */
-export const checkpointStoreLayer = (recipe: Recipe, runDir: string): Layer.Layer<BlobStore, BlobStoreError> => {
+export const checkpointStoreLayer = (recipe: Recipe, runDir: string): Layer.Layer<BlobStoreTag, BlobStoreError> => {
   const uri = recipe.checkpoint.uri
   if (uri === undefined) return fsBlobStoreLayer(join(runDir, "checkpoints"))
   switch (uriScheme(uri)) {
@@ -192,13 +192,20 @@ const mismatch = (manifest: CheckpointManifest, recipe: Recipe, rendererId: stri
  * and summary come back from the manifest, the data stages run again, training goes on after
  * the checkpoint stage, and metrics lines after its step are dropped before new ones are
  * written. A damaged newest checkpoint is an error unless `fallback` allows an older one.
+ * A run that died before its first checkpoint starts again from step 0, which gives the same
+ * result.
  */
 export const resumeRecipe = (recipe: Recipe, options: KitchenOptions & { readonly fallback: boolean }) =>
   Effect.gen(function*() {
     yield* checkAdapters(recipe, "recipe")
-    const checkpoint = yield* newestCheckpoint({ fallback: options.fallback }).pipe(
-      Effect.provide(checkpointStoreLayer(recipe, options.runDir))
-    )
+    const storeLayer = checkpointStoreLayer(recipe, options.runDir)
+    const store = yield* Effect.provide(Effect.service(BlobStoreTag), storeLayer)
+    if ((yield* committedNames(store)).length === 0) {
+      yield* Effect.logWarning(`${store.uri} holds no committed checkpoint yet: the run starts again from step 0`)
+      // Step -1: every metrics and events line of the dead run goes.
+      return yield* runRecipe(recipe, { ...options, resumeAfterStep: -1 })
+    }
+    const checkpoint = yield* newestCheckpoint({ fallback: options.fallback }).pipe(Effect.provide(storeLayer))
     const { manifest } = checkpoint
     const state = yield* decodeDurableRunState(manifest.name, manifest.resume.state)
     const compiled = compileRecipe(recipe, state.runInfo)

@@ -30,7 +30,7 @@ export const prepareRunDirectory = (dir: string, resolvedRecipe: string, overwri
       if (existing.length > 0 && !overwrite) {
         throw new RunDirectoryError({
           path: dir,
-          message: `${dir} already holds a run (${existing.join(", ")}); choose another --out or pass --overwrite`
+          message: `${dir} already holds a run (${existing.join(", ")}); choose another --out, or pass --resume to continue it or --overwrite to start again`
         })
       }
       for (const name of existing) await rm(join(dir, name), { recursive: true, force: true })

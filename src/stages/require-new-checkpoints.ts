@@ -1,5 +1,6 @@
 import { Effect } from "effect"
 import { BlobStore, BlobStoreError } from "../ports/index.js"
+import { committedNames, manifestKey } from "./checkpoint-store.js"
 import { defineStage } from "./stage.js"
 
 /**
@@ -13,11 +14,11 @@ export const requireNewCheckpoints = defineStage({
   writes: [],
   run: Effect.fnUntraced(function*() {
     const store = yield* BlobStore
-    const committed = (yield* store.list("")).filter((key) => key.endsWith("/manifest.json"))
+    const committed = yield* committedNames(store)
     if (committed.length === 0) return
     return yield* new BlobStoreError({
       operation: "check",
-      key: committed[0]!,
+      key: manifestKey(committed[0]!),
       message: `the checkpoint store ${store.uri} already holds ${committed.length} checkpoint(s); a new run needs a store of its own (set checkpoint.uri)`
     })
   })

@@ -79,12 +79,22 @@ describe("sous resume after SIGKILL", () => {
     reference = finalState(runDir)
   })
 
-  // Kill points from a fixed seed: after some step's metrics line, or as a checkpoint write begins.
+  // Kill points drawn from fixed seeds (so a failure repeats): after the metrics line of a
+  // step in 2..22, or as the checkpoint of a step (4, 8, ..., 20) starts writing.
+  const draw = (seed: number, below: number) => {
+    let state = seed
+    for (let i = 0; i < 3; i++) state = (Math.imul(state, 1664525) + 1013904223) >>> 0
+    return state % below
+  }
   const kills: ReadonlyArray<readonly [string, number, "metrics" | "checkpoint"]> = [
-    ["after step 6's metrics", 6, "metrics"],
-    ["after step 13's metrics", 13, "metrics"],
-    ["as the checkpoint of step 8 starts writing", 8, "checkpoint"],
-    ["as the checkpoint of step 16 starts writing", 16, "checkpoint"]
+    ...[1, 2, 3].map((seed) => {
+      const step = 2 + draw(seed, 21)
+      return [`after step ${step}'s metrics (seed ${seed})`, step, "metrics"] as const
+    }),
+    ...[4, 5].map((seed) => {
+      const step = 4 * (1 + draw(seed, 5))
+      return [`as the checkpoint of step ${step} starts writing (seed ${seed})`, step, "checkpoint"] as const
+    })
   ]
   for (const [label, step, trigger] of kills) {
     it(`gives bit-identical final weights and every step's metrics exactly once when killed ${label}`, async () => {
@@ -105,6 +115,19 @@ describe("sous resume after SIGKILL", () => {
       expect(summary.checkpoints.at(-1)).toBe("final")
     })
   }
+
+  it("starts a run that died before its first checkpoint again from step 0, to the same weights", async () => {
+    const runDir = newRunDir()
+    await runAndKill(runDir, () => lineCount(join(runDir, "metrics.jsonl")) >= 2)
+    expect(existsSync(join(runDir, "checkpoints/step-00000004/manifest.json"))).toBe(false)
+    const resumed = runCli(["resume", runDir])
+    expect(resumed.code).toBe(0)
+    expect(resumed.stderr).toContain("holds no committed checkpoint yet: the run starts again from step 0")
+    expect(finalState(runDir).equals(reference)).toBe(true)
+    expect(readJsonl(join(runDir, "metrics.jsonl")).map((line) => line["step"])).toEqual(
+      Array.from({ length: 24 }, (_, i) => i + 1)
+    )
+  })
 
   it("names a damaged newest checkpoint, and falls back to the previous one when told to", async () => {
     const runDir = newRunDir()
