@@ -3,6 +3,8 @@
  * workflow needs, and runs it. With cli/, the only code that imports adapters.
  */
 import { randomUUID } from "node:crypto"
+import { existsSync } from "node:fs"
+import { readFile } from "node:fs/promises"
 import { fileURLToPath } from "node:url"
 import { join } from "node:path"
 import { Effect, Layer, Result, Stream } from "effect"
@@ -30,7 +32,14 @@ import {
   Tokenizer,
   uriScheme
 } from "./ports/index.js"
-import { ChatRow, committedNames, decodeDurableRunState, newestCheckpoint, restoreCheckpoint } from "./stages/index.js"
+import {
+  ChatRow,
+  committedNames,
+  decodeDurableRunState,
+  newestCheckpoint,
+  restoreCheckpoint,
+  retainAndIndex
+} from "./stages/index.js"
 import { compileRecipe, supervisedWorkflowConfig } from "./recipes/compile-recipe.js"
 import { RecipeError } from "./recipes/recipe-error.js"
 import { recipeHash } from "./recipes/recipe-hash.js"
@@ -43,8 +52,8 @@ export interface KitchenOptions {
   readonly runDir: string
   /** Extra metrics sinks (a progress display, a tracking service). */
   readonly sinks?: ReadonlyArray<MetricsSink["Service"]>
-  /** A resumed run continues after the checkpoint of this step: later metrics lines are dropped. */
-  readonly resumeAfterStep?: number
+  /** A resumed run continues after this checkpoint: what the files hold after it is dropped. */
+  readonly resumeAfter?: { readonly step: number; readonly checkpoint?: string }
 }
 
 /** Why this kitchen cannot use `location` for data or checkpoints, or undefined when it can. */
@@ -62,6 +71,18 @@ const locationProblem = (location: string): Effect.Effect<string | undefined> =>
       return Effect.succeed(`sous reads and writes local paths, file://, s3:// and hf:// URIs, got ${JSON.stringify(location)}`)
   }
 }
+
+/** Why `repo` cannot take a published model: a model repository, `hf://user/name`, with no path. */
+const publishRepoProblem = (repo: string): Effect.Effect<string | undefined> =>
+  uriScheme(repo) !== "hf"
+    ? Effect.succeed(`publishing needs an hf://user/name repository, got ${JSON.stringify(repo)}`)
+    : parseHubUri(repo).pipe(Effect.match({
+      onFailure: (error) => error.message,
+      onSuccess: (location) =>
+        location.repoType !== "model" || location.path !== ""
+          ? `a model is published to a model repository, hf://user/name, without a path; got ${JSON.stringify(repo)}`
+          : undefined
+    }))
 
 /**
  * Checks that this kitchen has an adapter for every location the recipe names and that
@@ -82,7 +103,7 @@ export const checkAdapters = (recipe: Recipe, source: string): Effect.Effect<voi
     }
     const repo = recipe.publish?.repo
     if (repo !== undefined) {
-      const problem = uriScheme(repo) === "hf" ? yield* locationProblem(repo) : `publishing needs an hf:// repository, got ${JSON.stringify(repo)}`
+      const problem = yield* publishRepoProblem(repo)
       if (problem !== undefined) problems.push({ path: "publish.repo", message: problem })
     }
     if (problems.length > 0) return yield* new RecipeError({ source, problems })
@@ -142,7 +163,7 @@ export const checkpointStoreLayer = (recipe: Recipe, runDir: string): Layer.Laye
 /** Layers for every port a supervised recipe's workflow needs, built from its settings. */
 export const kitchenLayer = (recipe: Recipe, options: KitchenOptions) => {
   const tokenizer = makeByteTokenizer()
-  const jsonlOptions = options.resumeAfterStep === undefined ? {} : { resumeAfterStep: options.resumeAfterStep }
+  const jsonlOptions = options.resumeAfter === undefined ? {} : { resumeAfter: options.resumeAfter }
   return Layer.mergeAll(
     localBackendLayer({ device: recipe.backend.device, decode: tokenizer.decode }),
     Layer.succeed(Tokenizer, tokenizer),
@@ -187,31 +208,57 @@ const mismatch = (manifest: CheckpointManifest, recipe: Recipe, rendererId: stri
 }
 
 /**
+ * Whether a run finished: its final checkpoint is committed, its summary written and its
+ * model published if the recipe asks for that. Resuming it would redo the end of the run.
+ */
+const finished = (recipe: Recipe, runDir: string, newest: string) =>
+  Effect.promise(async () => {
+    if (newest !== "final" || !existsSync(join(runDir, "summary.json"))) return false
+    if (recipe.publish === undefined) return true
+    const events = await readFile(join(runDir, "events.jsonl"), "utf8").catch(() => "")
+    return events.includes("\"name\":\"publish\"")
+  })
+
+/**
  * Continues a run from the newest committed checkpoint in its store, so that the result
  * equals an uninterrupted run: the weights and optimizer state are restored, the data cursor
  * and summary come back from the manifest, the data stages run again, training goes on after
- * the checkpoint stage, and metrics lines after its step are dropped before new ones are
- * written. A damaged newest checkpoint is an error unless `fallback` allows an older one.
- * A run that died before its first checkpoint starts again from step 0, which gives the same
- * result.
+ * the checkpoint stage, and what the metrics files hold after the checkpoint is dropped
+ * before new lines are written. Retention and the index are brought up to date first, for a
+ * run that died right after a commit. A damaged newest checkpoint is an error unless
+ * `fallback` allows an older one. A run that died before its first checkpoint starts again
+ * from step 0, which gives the same result; a finished run is refused.
  */
 export const resumeRecipe = (recipe: Recipe, options: KitchenOptions & { readonly fallback: boolean }) =>
   Effect.gen(function*() {
     yield* checkAdapters(recipe, "recipe")
-    const storeLayer = checkpointStoreLayer(recipe, options.runDir)
-    const store = yield* Effect.provide(Effect.service(BlobStoreTag), storeLayer)
-    if ((yield* committedNames(store)).length === 0) {
-      yield* Effect.logWarning(`${store.uri} holds no committed checkpoint yet: the run starts again from step 0`)
-      // Step -1: every metrics and events line of the dead run goes.
-      return yield* runRecipe(recipe, { ...options, resumeAfterStep: -1 })
-    }
-    const checkpoint = yield* newestCheckpoint({ fallback: options.fallback }).pipe(Effect.provide(storeLayer))
+    const checkpoint = yield* Effect.gen(function*() {
+      const store = yield* BlobStoreTag
+      const names = yield* committedNames(store)
+      if (names.length === 0) {
+        yield* Effect.logWarning(`${store.uri} holds no committed checkpoint yet: the run starts again from step 0`)
+        return undefined
+      }
+      const verified = yield* newestCheckpoint({ fallback: options.fallback })
+      const retention = { keepLast: recipe.checkpoint.keepLast, keepEvery: recipe.checkpoint.keepEvery }
+      yield* retainAndIndex(store, verified.manifest.name, retention)
+      return verified
+    }).pipe(Effect.provide(checkpointStoreLayer(recipe, options.runDir)))
+    // Step -1: every metrics and events line of the dead run goes.
+    if (checkpoint === undefined) return yield* runRecipe(recipe, { ...options, resumeAfter: { step: -1 } })
     const { manifest } = checkpoint
+    if (yield* finished(recipe, options.runDir, manifest.name)) {
+      return yield* new InvalidRequestError({
+        operation: "resume",
+        message: `the run in ${options.runDir} finished at step ${manifest.step} (checkpoint final and summary.json are there): there is nothing to resume`
+      })
+    }
     const state = yield* decodeDurableRunState(manifest.name, manifest.resume.state)
     const compiled = compileRecipe(recipe, state.runInfo)
     const problem = mismatch(manifest, recipe, supervisedWorkflowConfig(recipe).rendererId, makeByteTokenizer().id)
     if (problem !== undefined) return yield* problem
-    const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, { ...options, resumeAfterStep: manifest.step }))
+    const resumeAfter = { step: manifest.step, checkpoint: manifest.name }
+    const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, { ...options, resumeAfter }))
     return yield* Effect.gen(function*() {
       yield* restoreCheckpoint(checkpoint)
       yield* (yield* MetricsSink).event({ name: "resume", step: manifest.step, data: { checkpoint: manifest.name } })

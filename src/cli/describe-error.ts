@@ -23,7 +23,7 @@ export const describeError = (error: unknown): string => {
     case "DatasetError":
       return `${error["uri"]}: ${message}`
     case "BlobStoreError":
-      return `${error["operation"]} ${error["key"]}: ${message}`
+      return error["key"] === "" ? `${error["operation"]}: ${message}` : `${error["operation"]} ${error["key"]}: ${message}`
     case "BlobNotFoundError":
       return `blob not found: ${error["key"]}`
     case "UnsafeKeyError":

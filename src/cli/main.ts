@@ -20,6 +20,10 @@ const fileArgument = (args: ParsedArgs): string => {
   if (extra.length > 0) throw new UsageError({ message: `unexpected argument ${extra[0]}` })
   if (args.verb === "run" && args.out === undefined) throw new UsageError({ message: "sous run needs --out <dir>" })
   if (args.overwrite && args.resume) throw new UsageError({ message: "--overwrite and --resume exclude each other" })
+  // A resumed run must be the run that was started; a changed recipe would silently differ.
+  if (args.verb === "resume" && args.sets.length > 0) {
+    throw new UsageError({ message: "sous resume takes no --set: a run resumes with the recipe it started with (its recipe.json)" })
+  }
   return file
 }
 
@@ -90,7 +94,7 @@ const resume = (runDir: string, args: ParsedArgs) =>
     if (!(yield* holdsRun(runDir))) {
       return yield* new RunDirectoryError({ path: runDir, message: `${runDir} holds no run to resume (no recipe.json)` })
     }
-    const recipe = yield* loadRecipe(runRecipeFile(runDir), args.sets)
+    const recipe = yield* loadRecipe(runRecipeFile(runDir), [])
     yield* continueRun(recipe, runDir, args)
   })
 

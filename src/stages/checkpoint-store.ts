@@ -1,7 +1,6 @@
 import { Effect, Schema } from "effect"
 import {
   type BlobStore,
-  BlobStoreError,
   CheckpointIndex,
   type CheckpointIndexEntry,
   CheckpointManifest
@@ -17,26 +16,49 @@ const manifestSuffix = "/manifest.json"
 
 const decodeManifest = Schema.decodeUnknownEffect(Schema.fromJsonString(CheckpointManifest))
 
+/** A committed checkpoint that cannot be resumed from, and why (`key` names the bad part). */
+export class CheckpointDamagedError extends Schema.TaggedError<CheckpointDamagedError>()("CheckpointDamagedError", {
+  checkpoint: Schema.String,
+  key: Schema.String,
+  message: Schema.String
+}) {}
+
+/** Hex SHA-256 of bytes: what manifests record of each blob. */
+export const sha256 = (bytes: Uint8Array) =>
+  Effect.promise(() => crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)).pipe(
+    Effect.map((digest) => Buffer.from(digest).toString("hex"))
+  )
+
+/** The `version` a manifest's JSON claims, when it is JSON with a number there. */
+const claimedVersion = (text: string): unknown => {
+  try {
+    return (JSON.parse(text) as { version?: unknown }).version
+  } catch {
+    return undefined
+  }
+}
+
 /** The manifest as the bytes a store keeps (indented JSON, so people can read it). */
 export const encodeManifest = (manifest: CheckpointManifest): Uint8Array =>
   new TextEncoder().encode(JSON.stringify(Schema.encodeSync(CheckpointManifest)(manifest), null, 2))
 
 /**
- * Reads and validates one manifest. A missing, truncated or malformed manifest is a
- * `BlobStoreError` naming its key and store.
+ * Reads and validates one manifest. A truncated or malformed one is a
+ * `CheckpointDamagedError` naming its key and store; one of another manifest version says
+ * so; a store that cannot be read fails with its own error.
  */
 export const readManifest = (store: BlobStore["Service"], name: string) =>
   Effect.gen(function*() {
     const key = manifestKey(name)
-    const bytes = yield* store.get(key)
-    return yield* decodeManifest(new TextDecoder().decode(bytes)).pipe(
-      Effect.mapError((error) =>
-        new BlobStoreError({
-          operation: "readManifest",
-          key,
-          message: `manifest ${key} in ${store.uri} is damaged: ${error.message.split("\n")[0]}`
-        })
-      )
+    const text = new TextDecoder().decode(yield* store.get(key))
+    return yield* decodeManifest(text).pipe(
+      Effect.mapError((error) => {
+        const version = claimedVersion(text)
+        const message = typeof version === "number" && version !== 2
+          ? `manifest ${key} in ${store.uri} is of version ${version}, written by another version of sous (this one reads version 2)`
+          : `manifest ${key} in ${store.uri} is damaged: ${error.message.split("\n")[0]}`
+        return new CheckpointDamagedError({ checkpoint: name, key, message })
+      })
     )
   })
 

@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import {
   BlobStore,
   BlobStoreError,
+  type CheckpointManifest,
   type ManifestBlob,
   type ManifestState,
   MetricsSink,
@@ -9,7 +10,7 @@ import {
   TrainingClient
 } from "../ports/index.js"
 import { checkpointsToDelete, type RetentionPolicy } from "./checkpoint-retention.js"
-import { committedNames, encodeManifest, manifestKey, readManifest, writeIndex } from "./checkpoint-store.js"
+import { committedNames, encodeManifest, manifestKey, readManifest, sha256, writeIndex } from "./checkpoint-store.js"
 import { durableSummary, finiteMetrics } from "./durable-run-state.js"
 import { RunKeys } from "./run-keys.js"
 import { defineStage, type StageContext } from "./stage.js"
@@ -30,20 +31,24 @@ const checkpointName = (config: CheckpointConfig, step: number) =>
 // manifest names, even when two runs share a store.
 const stateKey = (name: string, runId: string) => `${name}/state-${runId}.bin`
 
-const sha256 = (bytes: Uint8Array) =>
-  Effect.promise(() => crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)).pipe(
-    Effect.map((digest) => Buffer.from(digest).toString("hex"))
-  )
+const isOurs = (store: BlobStore["Service"], key: string, bytes: Uint8Array) =>
+  Effect.map(store.get(key), (stored) => stored.byteLength === bytes.byteLength && stored.every((b, i) => b === bytes[i]))
 
 /**
  * After a commit: deletes what the retention policy lets go (each manifest before its
  * blobs, so a crash midway leaves a blob no manifest names, never a manifest without its
- * blobs) and rewrites the index. A failure here is logged, not raised: the new checkpoint is
- * committed whatever happens to the old ones.
+ * blobs) and rewrites the index. A manifest that cannot be read is left alone, with a
+ * warning. A failure here is logged, not raised: the new checkpoint is committed whatever
+ * happens to the old ones. Resume runs it too, for a run that died between a commit and this.
  */
-const retainAndIndex = (store: BlobStore["Service"], newest: string, policy: RetentionPolicy) =>
+export const retainAndIndex = (store: BlobStore["Service"], newest: string, policy: RetentionPolicy) =>
   Effect.gen(function*() {
-    const manifests = yield* Effect.forEach(yield* committedNames(store), (name) => readManifest(store, name))
+    const manifests: Array<CheckpointManifest> = []
+    for (const name of yield* committedNames(store)) {
+      const read = yield* Effect.result(readManifest(store, name))
+      if (read._tag === "Success") manifests.push(read.success)
+      else yield* Effect.logWarning(`checkpoint ${name} left out of retention and the index: ${read.failure.message}`)
+    }
     const doomed = new Set(checkpointsToDelete(manifests, newest, policy).map((c) => c.name))
     for (const manifest of manifests.filter((m) => doomed.has(m.name))) {
       yield* store.delete(manifestKey(manifest.name))
@@ -123,7 +128,9 @@ export const checkpoint = (config: CheckpointConfig) =>
           })
           : store.commitIfAbsent(blob === undefined ? [] : [blob], manifestKey(name), manifest, `sous: checkpoint ${name}`)
       )
-      if (!committed) return yield* alreadyCommitted
+      // A lost reply can make a store's retried conditional write answer "exists" for our own
+      // write: the manifest is ours when it holds exactly our bytes.
+      if (!committed && !(yield* isOurs(store, manifestKey(name), manifest))) return yield* alreadyCommitted
       context.set(RunKeys.lastCheckpoint, name)
       context.set(RunKeys.summary, summary)
       yield* retainAndIndex(store, name, config.retention)

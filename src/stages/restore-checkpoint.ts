@@ -3,12 +3,12 @@ import {
   type BlobNotFoundError,
   BlobStore,
   BlobStoreError,
-  type UnsafeKeyError,
   type CheckpointManifest,
   type StateRef,
-  TrainingClient
+  TrainingClient,
+  type UnsafeKeyError
 } from "../ports/index.js"
-import { committedNames, manifestKey, readManifest } from "./checkpoint-store.js"
+import { CheckpointDamagedError, committedNames, manifestKey, readManifest, sha256 } from "./checkpoint-store.js"
 
 /** A committed checkpoint whose manifest and blobs were read back and checked. */
 export interface VerifiedCheckpoint {
@@ -16,26 +16,35 @@ export interface VerifiedCheckpoint {
   readonly state: StateRef
 }
 
-// Newest first: `final` ends a run, and step names sort by step (zero-padded).
-const newestFirst = (names: ReadonlyArray<string>): Array<string> =>
+/** Newest first: `final` ends a run, and step names sort by step (zero-padded). */
+export const newestFirst = (names: ReadonlyArray<string>): Array<string> =>
   [...names].sort((a, b) => (a === "final" ? 1 : b === "final" ? -1 : a < b ? -1 : 1)).reverse()
 
-const sha256 = (bytes: Uint8Array) =>
-  Effect.promise(() => crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)).pipe(
-    Effect.map((digest) => Buffer.from(digest).toString("hex"))
-  )
+/** A blob the manifest names that is gone: damage, not a failing store. */
+const missingBlob = (store: BlobStore["Service"], name: string, key: string) =>
+  (error: BlobNotFoundError) =>
+    new CheckpointDamagedError({
+      checkpoint: name,
+      key: error.key,
+      message: `blob ${key} of checkpoint ${name} in ${store.uri} is missing`
+    })
 
-/** Reads a checkpoint back: its manifest, then each blob, checked against the size and digest the manifest recorded. */
+/**
+ * Reads a checkpoint back: its manifest, then each blob, checked against the size and
+ * digest the manifest recorded. Proven damage (a manifest that does not decode, a missing
+ * or altered blob, a state the manifest does not list) is a `CheckpointDamagedError`; a
+ * store that cannot be read fails with its own error.
+ */
 const verify = (store: BlobStore["Service"], name: string) =>
   Effect.gen(function*() {
     const manifest = yield* readManifest(store, name)
     const blobs = new Map<string, Uint8Array>()
     for (const blob of manifest.blobs) {
-      const bytes = yield* store.get(blob.key)
+      const bytes = yield* store.get(blob.key).pipe(Effect.catchTag("BlobNotFoundError", (e) => Effect.fail(missingBlob(store, name, blob.key)(e))))
       const digest = yield* sha256(bytes)
       if (bytes.byteLength !== blob.bytes || digest !== blob.sha256) {
-        return yield* new BlobStoreError({
-          operation: "resume",
+        return yield* new CheckpointDamagedError({
+          checkpoint: name,
           key: blob.key,
           message: `blob ${blob.key} of checkpoint ${name} in ${store.uri} is damaged: ` +
             `${bytes.byteLength} bytes with sha256 ${digest.slice(0, 12)}…, the manifest recorded ` +
@@ -44,52 +53,63 @@ const verify = (store: BlobStore["Service"], name: string) =>
       }
       blobs.set(blob.key, bytes)
     }
-    const state: StateRef = manifest.state._tag === "Remote"
-      ? { _tag: "Remote", path: manifest.state.path }
-      : { _tag: "Bytes", bytes: blobs.get(manifest.state.key) ?? (yield* store.get(manifest.state.key)) }
-    return { manifest, state } satisfies VerifiedCheckpoint
+    if (manifest.state._tag === "Remote") return { manifest, state: { _tag: "Remote", path: manifest.state.path } } satisfies VerifiedCheckpoint
+    const bytes = blobs.get(manifest.state.key)
+    if (bytes === undefined) {
+      return yield* new CheckpointDamagedError({
+        checkpoint: name,
+        key: manifestKey(name),
+        message: `manifest ${manifestKey(name)} names state ${manifest.state.key} but records no size or digest for it`
+      })
+    }
+    return { manifest, state: { _tag: "Bytes", bytes } } satisfies VerifiedCheckpoint
   })
 
-const describe = (error: BlobStoreError | BlobNotFoundError | UnsafeKeyError): string => {
-  switch (error._tag) {
-    case "BlobStoreError":
-      return error.message
-    case "BlobNotFoundError":
-      return `${error.key} is missing`
-    case "UnsafeKeyError":
-      return `${error.key} is not a safe key: ${error.reason}`
-  }
-}
+/**
+ * Uncommits a damaged checkpoint: its manifest moves aside to `manifest.damaged.json` (kept
+ * for a look later), so the resumed run can write that checkpoint again.
+ */
+const setAside = (store: BlobStore["Service"], name: string) =>
+  Effect.gen(function*() {
+    const key = manifestKey(name)
+    yield* store.put(`${name}/manifest.damaged.json`, yield* store.get(key))
+    yield* store.delete(key)
+  })
 
 /**
  * The newest committed checkpoint of the store, with its manifest validated and its blobs
- * checked. A damaged one is an error naming it; with `fallback`, it is uncommitted (its
- * manifest deleted, with a warning) and the next older one is tried.
+ * checked. A damaged one is an error naming it; with `fallback`, it is set aside (with a
+ * warning) and the next older one is tried. Only proven damage falls back: a store that
+ * fails to answer is an error whatever `fallback` says, so a passing outage never costs a
+ * good checkpoint.
  */
 export const newestCheckpoint = (options: { readonly fallback: boolean }) =>
   Effect.gen(function*() {
     const store = yield* BlobStore
     const names = newestFirst(yield* committedNames(store))
-    const fail = (key: string, message: string) => Effect.fail(new BlobStoreError({ operation: "resume", key, message }))
-    const tryFrom = (index: number): Effect.Effect<VerifiedCheckpoint, BlobStoreError | UnsafeKeyError> =>
+    const tryFrom = (
+      index: number
+    ): Effect.Effect<VerifiedCheckpoint, BlobStoreError | BlobNotFoundError | UnsafeKeyError | CheckpointDamagedError> =>
       verify(store, names[index]!).pipe(
-        Effect.catch((error) => {
+        Effect.catchTag("CheckpointDamagedError", (damage) => {
           const older = names[index + 1]
           if (options.fallback && older !== undefined) {
-            // The resumed run will write this checkpoint again, and a committed name is never
-            // overwritten: uncommit it (its manifest goes; its blobs are replaced or orphaned).
-            return Effect.logWarning(
-              `removing damaged checkpoint ${names[index]} (${describe(error)}); resuming from ${older}`
-            ).pipe(
-              Effect.andThen(store.delete(manifestKey(names[index]!))),
+            return Effect.logWarning(`setting damaged checkpoint ${damage.checkpoint} aside (${damage.message}); resuming from ${older}`).pipe(
+              Effect.andThen(setAside(store, damage.checkpoint)),
               Effect.andThen(tryFrom(index + 1))
             )
           }
           const hint = older === undefined ? "" : `; pass --fallback to resume from ${older} instead`
-          return fail(error.key, `checkpoint ${names[index]} cannot be resumed from: ${describe(error)}${hint}`)
+          return Effect.fail(new CheckpointDamagedError({ ...damage, message: `${damage.message}${hint}` }))
         })
       )
-    if (names.length === 0) return yield* fail("", `${store.uri} holds no committed checkpoint: there is nothing to resume from`)
+    if (names.length === 0) {
+      return yield* new BlobStoreError({
+        operation: "resume",
+        key: "",
+        message: `${store.uri} holds no committed checkpoint: there is nothing to resume from`
+      })
+    }
     return yield* tryFrom(0)
   })
 

@@ -67,12 +67,13 @@ describe("sous exit codes and messages", () => {
     const result = runCli(["run", write("gs.yaml", recipe("checkpoint:\n  uri: gs://bucket/prefix\npublish:\n  repo: s3://bucket/x\n")), "--out", out])
     expect(result.code).toBe(1)
     expect(result.stderr).toContain('checkpoint.uri: sous reads and writes local paths, file://, s3:// and hf:// URIs, got "gs://bucket/prefix"')
-    expect(result.stderr).toContain('publish.repo: publishing needs an hf:// repository, got "s3://bucket/x"')
+    expect(result.stderr).toContain('publish.repo: publishing needs an hf://user/name repository, got "s3://bucket/x"')
     expect(existsSync(out)).toBe(false)
-    const malformed = runCli(["validate", write("bad-uris.yaml", recipe("checkpoint:\n  uri: s3://Bad_Bucket/p\n"))])
+    const malformed = runCli(["validate", write("bad-uris.yaml", recipe("checkpoint:\n  uri: s3://Bad_Bucket/p\npublish:\n  repo: hf://alice/model/sub\n"))])
     expect(malformed.code).toBe(1)
     expect(malformed.stderr).toContain("checkpoint.uri:")
     expect(malformed.stderr).toContain("Bad_Bucket")
+    expect(malformed.stderr).toContain("publish.repo: a model is published to a model repository, hf://user/name, without a path")
   })
 
   it("refuses to run into a directory that holds a run", () => {

@@ -6,9 +6,10 @@ import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { root, runCli } from "./run-cli.js"
 
-// A small model, so each run takes a second or two: 24 steps, a checkpoint every 4.
+// A small model, so each run takes a second or two: 24 steps, a checkpoint every 4, an
+// evaluation every 8 (so some checkpoint steps also evaluate, some do not).
 const settings = [
-  "--set", "training.steps=24", "--set", "checkpoint.every=4", "--set", "eval.every=0",
+  "--set", "training.steps=24", "--set", "checkpoint.every=4", "--set", "eval.every=8",
   "--set", "model.width=32", "--set", "model.layers=1", "--set", "backend.device=wasm"
 ]
 const recipe = join(root, "examples/sft-arithmetic/recipe.yaml")
@@ -70,6 +71,20 @@ const checkpointStarted = (runDir: string, step: number) => () => {
 }
 
 let reference: Buffer
+let referenceSummary: Record<string, unknown>
+
+/** What must match an uninterrupted run in summary.json (not its run id or timing). */
+const comparable = (summary: Record<string, unknown>) => {
+  const final = summary["final"] as Record<string, number>
+  return {
+    steps: summary["steps"],
+    loss: final["loss"],
+    firstEval: summary["firstEval"],
+    lastEval: summary["lastEval"],
+    bestEval: summary["bestEval"],
+    checkpoints: summary["checkpoints"]
+  }
+}
 
 describe("sous resume after SIGKILL", () => {
   beforeAll(() => {
@@ -77,6 +92,7 @@ describe("sous resume after SIGKILL", () => {
     const result = runCli(["run", recipe, "--out", runDir, ...settings])
     expect(result.code).toBe(0)
     reference = finalState(runDir)
+    referenceSummary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8"))
   })
 
   // Kill points drawn from fixed seeds (so a failure repeats): after the metrics line of a
@@ -111,8 +127,12 @@ describe("sous resume after SIGKILL", () => {
         Array.from({ length: 24 }, (_, i) => i + 1)
       )
       const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8"))
-      expect(summary.steps).toBe(24)
-      expect(summary.checkpoints.at(-1)).toBe("final")
+      expect(comparable(summary)).toEqual(comparable(referenceSummary))
+      // Every optimizer step ran once: one train-step end per step, none of the dead run's repeated.
+      const trainSteps = readJsonl(join(runDir, "events.jsonl"))
+        .filter((e) => e["name"] === "stage.end" && (e["data"] as { stage: string }).stage === "train-step")
+        .map((e) => e["step"])
+      expect(trainSteps).toEqual(Array.from({ length: 24 }, (_, i) => i))
     })
   }
 
@@ -170,6 +190,17 @@ describe("sous resume after SIGKILL", () => {
     expect(readJsonl(join(runDir, "metrics.jsonl")).map((line) => line["step"])).toEqual(
       Array.from({ length: 24 }, (_, i) => i + 1)
     )
+  })
+
+  it("refuses to resume a finished run, and refuses --set", () => {
+    const runDir = newRunDir()
+    expect(runCli(["run", recipe, "--out", runDir, ...settings]).code).toBe(0)
+    const again = runCli(["resume", runDir])
+    expect(again.code).toBe(1)
+    expect(again.stderr).toContain("finished at step 24")
+    const changed = runCli(["resume", runDir, "--set", "optimizer.lr=1"])
+    expect(changed.code).toBe(2)
+    expect(changed.stderr).toContain("sous resume takes no --set")
   })
 
   it("run --resume continues a run of the same recipe and refuses another recipe", async () => {

@@ -12,7 +12,7 @@ const localPath = (uri: string): Effect.Effect<string, DatasetError> => {
   const scheme = uriScheme(uri)
   if (scheme === undefined) return Effect.succeed(path.resolve(uri))
   if (scheme !== "file") {
-    return Effect.fail(new DatasetError({ uri, message: `${scheme}:// datasets are not supported yet; use a local JSONL file` }))
+    return Effect.fail(new DatasetError({ uri, message: `this source reads local files; ${scheme}:// datasets go through their own source (datasetSourceByScheme routes them)` }))
   }
   return Effect.try({
     try: () => fileURLToPath(uri),

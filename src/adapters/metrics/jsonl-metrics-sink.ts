@@ -46,37 +46,62 @@ const openAppendFile = Effect.fnUntraced(function*(file: string): Effect.fn.Retu
 /** Settings of the JSONL sink. */
 export interface JsonlMetricsSinkOptions {
   /**
-   * A resumed run continues from the checkpoint of this step: lines of later steps (written
-   * before the crash, to be written again) are dropped from both files, and so is a last
-   * line cut short, so that every step appears exactly once.
+   * A resumed run continues after the checkpoint `checkpoint` of step `step`: what the dead
+   * run wrote after that point (to be written again) is dropped from both files, and so is
+   * a last line cut short, so that every step and event appears once. Step -1 drops all.
    */
-  readonly resumeAfterStep?: number
+  readonly resumeAfter?: { readonly step: number; readonly checkpoint?: string }
 }
 
-/** The lines of a JSONL file up to `step`: complete lines whose `step` is at most that. */
-const truncateAfterStep = (file: string, step: number) =>
-  attempt(`cannot truncate ${file} for resume`, async () => {
-    const text = await fs.readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return ""
-      throw error
-    })
-    // The last element is "" after a final newline, or a line cut short by a crash.
-    const lines = text.split("\n").slice(0, -1)
-    const kept = lines.filter((line) => {
-      try {
-        const parsed = JSON.parse(line) as { step?: unknown }
-        return typeof parsed.step === "number" && parsed.step <= step
-      } catch {
-        return false
-      }
-    })
-    await replaceFile(file, kept.map((line) => `${line}\n`).join(""))
+interface ParsedLine {
+  readonly text: string
+  readonly step: number
+  readonly name?: unknown
+  readonly data?: { readonly name?: unknown }
+}
+
+/** The complete JSON lines of a file (a last line cut short by a crash is not one). */
+const readLines = async (file: string): Promise<Array<ParsedLine>> => {
+  const text = await fs.readFile(file, "utf8").catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") return ""
+    throw error
+  })
+  // The last element is "" after a final newline, or a line cut short.
+  return text.split("\n").slice(0, -1).flatMap((line) => {
+    try {
+      const parsed = JSON.parse(line) as Omit<ParsedLine, "text">
+      return typeof parsed.step === "number" ? [{ ...parsed, text: line }] : []
+    } catch {
+      return []
+    }
+  })
+}
+
+/** Rewrites a JSONL file with the first `count` of its parsed lines. */
+const keepLines = (file: string, lines: ReadonlyArray<ParsedLine>) =>
+  replaceFile(file, lines.map((line) => `${line.text}\n`).join(""))
+
+/**
+ * Cuts both files back to where a resumed run takes over. Metrics lines go by step. Events
+ * go by position: the next iteration's first stages log the checkpoint's step too, so the
+ * cut is right after the checkpoint's own `checkpoint` event when the dead run wrote it.
+ */
+const truncateForResume = (directory: string, step: number, checkpoint: string | undefined) =>
+  attempt(`cannot truncate the metrics files in ${directory} for resume`, async () => {
+    const metricsFile = path.join(directory, "metrics.jsonl")
+    await keepLines(metricsFile, (await readLines(metricsFile)).filter((line) => line.step <= step))
+    const eventsFile = path.join(directory, "events.jsonl")
+    const events = await readLines(eventsFile)
+    const marker = events.findIndex((line) =>
+      line.name === "checkpoint" && line.step === step && line.data?.name === checkpoint
+    )
+    await keepLines(eventsFile, marker >= 0 ? events.slice(0, marker + 1) : events.filter((line) => line.step <= step))
   })
 
 /**
  * A {@link MetricsSink} that appends to `<runDir>/metrics.jsonl` and `<runDir>/events.jsonl`
  * (`runDir` is created if missing; existing files are kept, so a resumed run continues them,
- * after `resumeAfterStep` drops what came after its checkpoint).
+ * after `resumeAfter` drops what came after its checkpoint).
  * A record is one line `{"step":…,…metrics}`; `step` always comes first and is the runner's
  * step even if the metrics hold a key of that name. An event is one line
  * `{"time":ISO,"name":…,"step":…,"data"?:…}`. Non-finite numbers become `null`, as in JSON.
@@ -89,10 +114,8 @@ export const makeJsonlMetricsSink = Effect.fn("JsonlMetricsSink.make")(function*
 ) {
   const directory = path.resolve(runDir)
   yield* attempt(`cannot create ${directory}`, () => fs.mkdir(directory, { recursive: true }))
-  if (options.resumeAfterStep !== undefined) {
-    for (const name of ["metrics.jsonl", "events.jsonl"]) {
-      yield* truncateAfterStep(path.join(directory, name), options.resumeAfterStep)
-    }
+  if (options.resumeAfter !== undefined) {
+    yield* truncateForResume(directory, options.resumeAfter.step, options.resumeAfter.checkpoint)
   }
   const metricsFile = yield* openAppendFile(path.join(directory, "metrics.jsonl"))
   const eventsFile = yield* openAppendFile(path.join(directory, "events.jsonl"))

@@ -111,13 +111,13 @@ describe("jsonlFileSource", () => {
       assert.include(failure.message, directory)
     }))
 
-  it.effect("other URI schemes are not supported yet", () =>
+  it.effect("refuses other URI schemes, which have sources of their own", () =>
     Effect.gen(function*() {
       for (const uri of ["s3://bucket/data.jsonl", "hf://datasets/org/name/train.jsonl"]) {
         const failure = yield* Effect.flip(collect(uri, Conversation))
         assert.strictEqual(failure._tag, "DatasetError")
         assert.strictEqual(failure.uri, uri)
-        assert.include(failure.message, "not supported yet")
+        assert.include(failure.message, "this source reads local files")
       }
     }))
 

@@ -54,18 +54,31 @@ describe("JsonlMetricsSink", () => {
       assert.strictEqual(yield* readText(path.join(runDir, "metrics.jsonl")), "{\"step\":1,\"loss\":1}\n{\"step\":2,\"loss\":2}\n")
     }))
 
-  it.effect("on resume, drops the lines after the checkpoint's step and a line cut short by a crash", () =>
+  it.effect("on resume, drops what came after the checkpoint and a line cut short by a crash", () =>
     Effect.gen(function*() {
       const runDir = yield* tempDirectory("jsonl-resume")
       const metrics = path.join(runDir, "metrics.jsonl")
-      yield* Effect.promise(() => fs.writeFile(metrics, "{\"step\":1}\n{\"step\":2}\n{\"step\":3}\n{\"step\":4}\n{\"st"))
-      yield* Effect.promise(() => fs.writeFile(path.join(runDir, "events.jsonl"), "{\"name\":\"a\",\"step\":2}\n{\"name\":\"b\",\"step\":3}\n"))
+      const events = path.join(runDir, "events.jsonl")
+      const lines = (...values: ReadonlyArray<object>) => values.map((v) => `${JSON.stringify(v)}\n`).join("")
+      yield* Effect.promise(() => fs.writeFile(metrics, lines({ step: 1 }, { step: 2 }, { step: 3 }, { step: 4 }) + "{\"st"))
+      // The next iteration's first stages log step 2 too, after the checkpoint's own event.
+      yield* Effect.promise(() =>
+        fs.writeFile(events, lines(
+          { name: "stage.start", step: 2, data: { stage: "checkpoint" } },
+          { name: "checkpoint", step: 2, data: { name: "step-00000002" } },
+          { name: "stage.start", step: 2, data: { stage: "next-batch" } },
+          { name: "stage.end", step: 3, data: { stage: "train-step" } }
+        ))
+      )
       yield* Effect.scoped(Effect.gen(function*() {
-        const sink = yield* makeJsonlMetricsSink(runDir, { resumeAfterStep: 2 })
+        const sink = yield* makeJsonlMetricsSink(runDir, { resumeAfter: { step: 2, checkpoint: "step-00000002" } })
         yield* sink.record(3, { loss: 1 })
       }))
-      assert.strictEqual(yield* readText(metrics), "{\"step\":1}\n{\"step\":2}\n{\"step\":3,\"loss\":1}\n")
-      assert.strictEqual(yield* readText(path.join(runDir, "events.jsonl")), "{\"name\":\"a\",\"step\":2}\n")
+      assert.strictEqual(yield* readText(metrics), lines({ step: 1 }, { step: 2 }, { step: 3, loss: 1 }))
+      assert.strictEqual(
+        yield* readText(events),
+        lines({ name: "stage.start", step: 2, data: { stage: "checkpoint" } }, { name: "checkpoint", step: 2, data: { name: "step-00000002" } })
+      )
     }))
 
   it.effect("concurrent records never interleave within a line", () =>
