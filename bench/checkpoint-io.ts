@@ -78,7 +78,7 @@ const readOptions = () => {
 /** The one-stage workflow that saves a checkpoint named `final`, as a run's last stage does. */
 const saveWorkflow = workflow({
   name: "bench-checkpoint",
-  initial: [RunKeys.runInfo, RunKeys.dataCursor, RunKeys.summary, RunKeys.lastCheckpoint],
+  initial: [RunKeys.runInfo, RunKeys.dataCursor, RunKeys.summary, RunKeys.lastCheckpoint, RunKeys.dataDigest],
   root: sequence(stage(checkpoint({ final: true, rendererId: "role-colon/assistant", dataSeed: 0, retention: { keepLast: 0, keepEvery: 0 } })))
 })
 
@@ -86,7 +86,8 @@ const initialState = {
   [RunKeys.runInfo.name]: { runId: "bench", recipeHash: "bench", startedAt: 0 },
   [RunKeys.dataCursor.name]: { epoch: 0, position: 0 },
   [RunKeys.summary.name]: emptySummary,
-  [RunKeys.lastCheckpoint.name]: null
+  [RunKeys.lastCheckpoint.name]: null,
+  [RunKeys.dataDigest.name]: "bench"
 }
 
 /** How long `effect` takes, in seconds. */

@@ -115,7 +115,8 @@ export const compileRecipe = (recipe: Recipe, runInfo: RunInfo): CompiledRecipe 
       [RunKeys.runInfo.name]: runInfo,
       [RunKeys.dataCursor.name]: { epoch: 0, position: 0 },
       [RunKeys.summary.name]: emptySummary,
-      [RunKeys.lastCheckpoint.name]: null
+      [RunKeys.lastCheckpoint.name]: null,
+      [RunKeys.expectedDataDigest.name]: null
     },
     clientLayer,
     schedule: describeSchedule(recipe)

@@ -72,7 +72,7 @@ export const checkpoint = (config: CheckpointConfig) =>
   defineStage({
     name: config.final ? "save-final" : "checkpoint",
     description: config.final ? "save final state (blobs, then manifest)" : "save state (blobs, then manifest)",
-    reads: [RunKeys.runInfo, RunKeys.dataCursor, RunKeys.lastCheckpoint, RunKeys.summary],
+    reads: [RunKeys.runInfo, RunKeys.dataCursor, RunKeys.lastCheckpoint, RunKeys.summary, RunKeys.dataDigest],
     writes: [RunKeys.lastCheckpoint, RunKeys.summary],
     run: Effect.fnUntraced(function*(context) {
       const store = yield* BlobStore
@@ -114,7 +114,8 @@ export const checkpoint = (config: CheckpointConfig) =>
             [RunKeys.runInfo.name]: runInfo,
             [RunKeys.dataCursor.name]: dataCursor,
             [RunKeys.summary.name]: durableSummary(summary),
-            [RunKeys.lastCheckpoint.name]: name
+            [RunKeys.lastCheckpoint.name]: name,
+            [RunKeys.expectedDataDigest.name]: context.get(RunKeys.dataDigest)
           }
         },
         createdAt: new Date().toISOString()

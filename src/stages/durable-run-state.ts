@@ -22,7 +22,8 @@ export const DurableRunState = Schema.Struct({
     bestEval: Schema.optionalKey(Evaluation),
     checkpoints: Schema.Array(Schema.String)
   }),
-  lastCheckpoint: Schema.NullOr(Schema.String)
+  lastCheckpoint: Schema.NullOr(Schema.String),
+  expectedDataDigest: Schema.String
 })
 export type DurableRunState = typeof DurableRunState.Type
 

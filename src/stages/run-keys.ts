@@ -36,6 +36,10 @@ export const RunKeys = {
   trainData: stateKey<ReadonlyArray<Datum>>("trainData"),
   evalData: stateKey<ReadonlyArray<Datum>>("evalData"),
   totalSteps: stateKey<number>("totalSteps"),
+  /** Fingerprint of the rendered data (see `fingerprintData`). */
+  dataDigest: stateKey<string>("dataDigest"),
+  /** The fingerprint a resumed run's data must have: the checkpoint's, or null for a new run. */
+  expectedDataDigest: stateKey<string | null>("expectedDataDigest"),
   dataCursor: stateKey<DataCursor>("dataCursor"),
   batch: stateKey<ReadonlyArray<Datum>>("batch"),
   trainMetrics: stateKey<Metrics>("trainMetrics"),

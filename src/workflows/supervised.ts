@@ -1,6 +1,7 @@
 import {
   checkpoint,
   evaluateNll,
+  fingerprintData,
   loadChatData,
   type LoadChatDataConfig,
   logMetrics,
@@ -56,13 +57,14 @@ export const supervisedWorkflow = (config: SupervisedWorkflowConfig) => {
   const save = (final: boolean) => stage(checkpoint({ final, rendererId: config.rendererId, dataSeed: config.seed, retention: config.retention }))
   return workflow({
     name: "supervised",
-    initial: [RunKeys.runInfo, RunKeys.dataCursor, RunKeys.summary, RunKeys.lastCheckpoint],
+    initial: [RunKeys.runInfo, RunKeys.dataCursor, RunKeys.summary, RunKeys.lastCheckpoint, RunKeys.expectedDataDigest],
     // The summary is written even when the run fails or is interrupted: it says how far it got.
     root: finally_(
       sequence(
         stage(requireNewCheckpoints),
         stage(loadChatData(config.data)),
         stage(renderChatData(config.render)),
+        stage(fingerprintData),
         evaluate,
         loop({
           name: "train",

@@ -192,6 +192,27 @@ describe("sous resume after SIGKILL", () => {
     )
   })
 
+  it("refuses to resume when the data changed since the checkpoint", async () => {
+    const runDir = newRunDir()
+    const trainCopy = join(mkdtempSync(join(tmpdir(), "sous-data-")), "train.jsonl")
+    writeFileSync(trainCopy, readFileSync(join(root, "examples/sft-arithmetic/data/train.jsonl")))
+    const child = spawn(process.execPath, [
+      join(root, "bin/sous"), "run", recipe, "--out", runDir, ...settings, "--set", `data.train=${trainCopy}`
+    ], { cwd: root })
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (!existsSync(join(runDir, "checkpoints/step-00000008/manifest.json"))) return
+        clearInterval(poll)
+        child.kill("SIGKILL")
+      }, 2)
+      child.on("exit", () => resolve())
+    })
+    writeFileSync(trainCopy, `${readFileSync(trainCopy, "utf8")}{"messages":[{"role":"user","content":"Add 1 and 1."},{"role":"assistant","content":"2"}]}\n`)
+    const refused = runCli(["resume", runDir])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain("the data differs from what the checkpoint was trained on")
+  })
+
   it("refuses to resume a finished run, and refuses --set", () => {
     const runDir = newRunDir()
     expect(runCli(["run", recipe, "--out", runDir, ...settings]).code).toBe(0)

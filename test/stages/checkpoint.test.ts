@@ -13,12 +13,13 @@ const initialState = {
   [RunKeys.runInfo.name]: { runId: "r", recipeHash: "abc", startedAt: 0 },
   [RunKeys.dataCursor.name]: { epoch: 1, position: 7 },
   [RunKeys.summary.name]: emptySummary,
-  [RunKeys.lastCheckpoint.name]: "step-00000002"
+  [RunKeys.lastCheckpoint.name]: "step-00000002",
+  [RunKeys.dataDigest.name]: "d1g35t"
 }
 
 const saveTwice = workflow({
   name: "save",
-  initial: [RunKeys.runInfo, RunKeys.dataCursor, RunKeys.summary, RunKeys.lastCheckpoint],
+  initial: [RunKeys.runInfo, RunKeys.dataCursor, RunKeys.summary, RunKeys.lastCheckpoint, RunKeys.dataDigest],
   root: sequence(stage(checkpoint({ final: true, rendererId: "role-colon/assistant", dataSeed: 3, retention: { keepLast: 0, keepEvery: 0 } })))
 })
 

@@ -1,9 +1,7 @@
 import * as tf from "@tensorflow/tfjs"
 import type { CnnArchitecture, MlpArchitecture } from "../../ports/index.js"
 import { conv2dSame } from "./conv2d-same.js"
-import { normal, type ParameterSpec, type WeightLookup, zeros } from "./parameters.js"
-
-const product = (shape: ReadonlyArray<number>): number => shape.reduce((a, b) => a * b, 1)
+import { normal, type ParameterSpec, shapeSize, type WeightLookup, zeros } from "./parameters.js"
 
 // He initialisation: keeps the variance of ReLU activations steady from layer to layer.
 const he = (fanIn: number) => normal(Math.sqrt(2 / fanIn))
@@ -30,11 +28,11 @@ const denseLogits = (weight: WeightLookup, x: tf.Tensor2D, layers: number): tf.T
 
 /** The parameters of an MLP classifier, in canonical order. */
 export const mlpSpecs = (arch: MlpArchitecture): ReadonlyArray<ParameterSpec> =>
-  denseSpecs(product(arch.inputShape), arch.hidden, arch.classes)
+  denseSpecs(shapeSize(arch.inputShape), arch.hidden, arch.classes)
 
 /** Class logits [b, classes] for float features [b, ...inputShape]. Call inside `tf.tidy`. */
 export const mlpLogits = (arch: MlpArchitecture, weight: WeightLookup, features: tf.Tensor): tf.Tensor2D =>
-  denseLogits(weight, features.reshape([features.shape[0]!, product(arch.inputShape)]), arch.hidden.length + 1)
+  denseLogits(weight, features.reshape([features.shape[0]!, shapeSize(arch.inputShape)]), arch.hidden.length + 1)
 
 /** Height and width after the convolution blocks (each halves them, rounding down). */
 const pooledSize = (arch: CnnArchitecture): [number, number] => {

@@ -11,6 +11,8 @@ import {
 } from "../../ports/index.js"
 import { lossSpecs, resolveLossConfig } from "./losses.js"
 import { outputSize } from "./model.js"
+import { shapeSize } from "./parameters.js"
+import { isIdBelow, tokenIds } from "./token-input.js"
 
 /** What a batch feeds the model, flattened row-major. */
 export type BatchFeed =
@@ -54,8 +56,6 @@ interface CheckedDatum {
   readonly inputs: ReadonlyArray<ReadonlyArray<number>>
 }
 
-const isClassId = (size: number) => (id: number) => Number.isInteger(id) && id >= 0 && id < size
-
 /** A 1-D tensor of `length` elements of `dtype`, or what is wrong with it. */
 const vectorProblem = (
   tensor: TensorData | undefined,
@@ -73,17 +73,8 @@ const vectorProblem = (
 }
 
 const textFeed = (datum: Datum, arch: TransformerArchitecture): DatumFeed | string => {
-  const ids: Array<number> = []
-  for (const chunk of datum.model_input.chunks) {
-    if (chunk.type !== "encoded_text") return `model_input holds a ${chunk.type} chunk; a transformer reads encoded_text`
-    ids.push(...chunk.tokens)
-  }
-  if (ids.length === 0) return "model_input is empty"
-  if (ids.length > arch.contextLength) {
-    return `model_input has ${ids.length} tokens, more than the model's context length ${arch.contextLength}`
-  }
-  if (!ids.every(isClassId(arch.vocabSize))) return `model_input holds a token id outside [0, ${arch.vocabSize})`
-  return { kind: "tokens", ids }
+  const ids = tokenIds(datum.model_input, arch, "model_input")
+  return typeof ids === "string" ? ids : { kind: "tokens", ids }
 }
 
 const tensorFeed = (datum: Datum, arch: ClassifierArchitecture): DatumFeed | string => {
@@ -96,8 +87,10 @@ const tensorFeed = (datum: Datum, arch: ClassifierArchitecture): DatumFeed | str
   if (chunk.shape.join(",") !== arch.inputShape.join(",")) {
     return `model_input float_tensor has shape [${chunk.shape.join(", ")}], the model reads ${expected}`
   }
-  const size = arch.inputShape.reduce((a, b) => a * b, 1)
+  const size = shapeSize(arch.inputShape)
   if (chunk.data.length !== size) return `model_input float_tensor has ${chunk.data.length} values, its shape needs ${size}`
+  // One NaN or infinity would turn the loss and every weight it updates into NaN.
+  if (!chunk.data.every(Number.isFinite)) return "model_input float_tensor holds a value that is not finite"
   return { kind: "features", values: chunk.data }
 }
 
@@ -110,7 +103,7 @@ const checkDatum = (datum: Datum, arch: ModelArchitecture, inputKeys: ReadonlyAr
   const targetsProblem = vectorProblem(targets, "int64", length)
   if (targetsProblem !== undefined) return `loss_fn_inputs.target_tokens ${targetsProblem}`
   const size = outputSize(arch)
-  if (!targets!.data.every(isClassId(size))) {
+  if (!targets!.data.every(isIdBelow(size))) {
     return `loss_fn_inputs.target_tokens holds a ${arch.kind === "transformer" ? "token" : "class"} id outside [0, ${size})`
   }
   const inputs: Array<ReadonlyArray<number>> = []
@@ -142,7 +135,7 @@ const padBatch = (arch: ModelArchitecture, rows: ReadonlyArray<CheckedDatum>, in
     rows.forEach((row, r) => row.feed.kind === "tokens" && ids.set(row.feed.ids, r * length))
     feed = { kind: "tokens", ids }
   } else {
-    const itemSize = arch.inputShape.reduce((a, b) => a * b, 1)
+    const itemSize = shapeSize(arch.inputShape)
     const values = new Float32Array(rows.length * itemSize)
     rows.forEach((row, r) => row.feed.kind === "features" && values.set(row.feed.values, r * itemSize))
     feed = { kind: "features", values, shape: arch.inputShape }
@@ -173,7 +166,8 @@ export const lossRequest = (
 ): Effect.Effect<LossRequest, InvalidRequestError> =>
   Effect.suspend(() => {
     const invalid = (message: string) => Effect.fail(new InvalidRequestError({ operation, message }))
-    if (!(lossFn in lossSpecs)) return invalid(`unknown loss "${String(lossFn)}"`)
+    // Own keys only: `in` would take "constructor" and other Object.prototype names for losses.
+    if (!Object.hasOwn(lossSpecs, lossFn)) return invalid(`unknown loss "${String(lossFn)}"`)
     const resolved = resolveLossConfig(lossFn, config)
     if (typeof resolved === "string") return invalid(resolved)
     if (data.length === 0) return invalid("no datums were given")

@@ -9,8 +9,8 @@ export { type LocalTrainingClientOptions, makeLocalTrainingClient } from "./loca
 export { type LocalSamplingClientOptions, makeLocalSamplingClient } from "./local-sampling-client.js"
 export { type Decode, makeStopCheck, type StopCheck, type StopRule, stopRule } from "./stop-sequences.js"
 export { initTfRuntime, type LocalDevice, type TfRuntime } from "./tf-runtime.js"
+export { architectureProblem } from "./architecture-problem.js"
 export {
-  architectureProblem,
   disposeModel,
   initModel,
   type ModelFeed,
@@ -37,7 +37,7 @@ export {
   optimizerStep,
   trainerWeights
 } from "./local-trainer.js"
-export { restoreTrainer, saveTrainer, stateProblem } from "./trainer-state.js"
+export { baseProblem, restoreTrainer, saveTrainer, stateProblem } from "./trainer-state.js"
 export { decodeState, type DecodedState, encodeState, StateHeader } from "./state-codec.js"
 export { generate, type Generated, type GenerateOptions, promptLogprobs } from "./generate.js"
 export { samplerParams, samplerWeightsProblem } from "./sampler-weights.js"

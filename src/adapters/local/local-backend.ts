@@ -21,7 +21,7 @@ import { saveTrainer } from "./trainer-state.js"
 import { initTfRuntime, type LocalDevice } from "./tf-runtime.js"
 import { lossSpecs } from "./losses.js"
 import { maxLoraRank, resolveLora } from "./lora-config.js"
-import { architectureProblem } from "./model.js"
+import { architectureProblem } from "./architecture-problem.js"
 
 /** Settings of the local backend. */
 export interface LocalBackendOptions {
@@ -77,15 +77,20 @@ export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options
     })
   })
 
+  const invalidSampling = (message: string) => new InvalidRequestError({ operation: "createSamplingClient", message })
+
   // A base model of the local backend is the seeded initialisation of an architecture.
   const baseWeights = (source: BaseModelSource): Effect.Effect<Uint8Array, InvalidRequestError | TrainingError> => {
-    const invalid = new InvalidRequestError({
-      operation: "createSamplingClient",
-      message: `the local backend has no named base models ("${source.baseModel}"): ` +
-        "give an architecture and a seed, or sample from saveWeightsForSampler's bytes"
-    })
     const { architecture, seed } = source
-    if (architecture === undefined || seed === undefined) return Effect.fail(invalid)
+    if (architecture === undefined || seed === undefined) {
+      return Effect.fail(invalidSampling(
+        `the local backend has no named base models ("${source.baseModel}"): ` +
+          "give an architecture and a seed, or sample from saveWeightsForSampler's bytes"
+      ))
+    }
+    // Checked as createTrainingClient checks it, so a bad one is refused, not a failed build.
+    const problem = architectureProblem(architecture)
+    if (problem !== undefined) return Effect.fail(invalidSampling(problem))
     return Effect.acquireUseRelease(
       compute("createSamplingClient", () => createTrainer(architecture, seed)),
       (trainer) => computeAsync("createSamplingClient", () => saveTrainer(trainer, source.baseModel, "weights")),
@@ -95,14 +100,13 @@ export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options
 
   const createSamplingClient = Effect.fn("LocalBackend.createSamplingClient")(
     function*(source: StateRef | BaseModelSource) {
-      const invalid = (message: string) => new InvalidRequestError({ operation: "createSamplingClient", message })
       if ("_tag" in source && source._tag === "Remote") {
-        return yield* invalid(`the local backend loads weights from bytes, not from ${source.path}`)
+        return yield* invalidSampling(`the local backend loads weights from bytes, not from ${source.path}`)
       }
       const bytes = "_tag" in source ? source.bytes : yield* baseWeights(source)
-      const state = yield* Effect.try({ try: () => decodeState(bytes), catch: (e) => invalid(errorMessage(e)) })
+      const state = yield* Effect.try({ try: () => decodeState(bytes), catch: (e) => invalidSampling(errorMessage(e)) })
       const problem = samplerWeightsProblem(state)
-      if (problem !== undefined) return yield* invalid(problem)
+      if (problem !== undefined) return yield* invalidSampling(problem)
       return yield* makeLocalSamplingClient(state, scope, { decode: options.decode })
     }
   )

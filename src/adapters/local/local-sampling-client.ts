@@ -5,7 +5,6 @@ import {
   type SampleResponse,
   type SamplingClient,
   type SamplingParams,
-  toInts,
   type TrainingError
 } from "../../ports/index.js"
 import { compute } from "./compute.js"
@@ -15,23 +14,12 @@ import { samplerParams, type SamplerParams } from "./sampler-weights.js"
 import { makeSerialExecutor } from "./serial-executor.js"
 import type { DecodedState } from "./state-codec.js"
 import { type Decode, stopRule } from "./stop-sequences.js"
+import { tokenIds } from "./token-input.js"
 
 /** Settings of a local sampling client. */
 export interface LocalSamplingClientOptions {
   /** Turns tokens into text (the recipe tokenizer's `decode`); stop strings need it. */
   readonly decode?: Decode | undefined
-}
-
-const tokensProblem = (tokens: ReadonlyArray<number>, params: SamplerParams): string | undefined => {
-  const { vocabSize, contextLength } = params.architecture
-  if (tokens.length === 0) return "the prompt is empty"
-  if (tokens.length > contextLength) {
-    return `the prompt has ${tokens.length} tokens, more than the model's context length ${contextLength}`
-  }
-  if (!tokens.every((t) => Number.isInteger(t) && t >= 0 && t < vocabSize)) {
-    return `the prompt holds a token id outside [0, ${vocabSize})`
-  }
-  return undefined
 }
 
 const invalid = (operation: string, message: string) => new InvalidRequestError({ operation, message })
@@ -42,21 +30,19 @@ const promptTokens = (
   prompt: ModelInput,
   params: SamplerParams
 ): Effect.Effect<ReadonlyArray<number>, InvalidRequestError> => {
-  // A float tensor chunk (an image, a feature row) feeds the classifier models, not a transformer.
-  const tensor = prompt.chunks.find((chunk) => chunk.type !== "encoded_text")
-  if (tensor !== undefined) {
-    return Effect.fail(invalid(operation, `the prompt holds a ${tensor.type} chunk; the local sampler reads token ids only`))
-  }
-  const tokens = toInts(prompt)
-  const problem = tokensProblem(tokens, params)
-  return problem === undefined ? Effect.succeed(tokens) : Effect.fail(invalid(operation, problem))
+  const tokens = tokenIds(prompt, params.architecture, "the prompt")
+  return typeof tokens === "string" ? Effect.fail(invalid(operation, tokens)) : Effect.succeed(tokens)
 }
 
+// Integers are checked here too: settings built in code never met the schema's checks.
 const samplingProblem = (numSamples: number, params: SamplingParams): string | undefined => {
   if (!Number.isInteger(numSamples) || numSamples < 1) return `numSamples must be a positive integer, got ${numSamples}`
   if (!(params.temperature >= 0)) return `temperature must be >= 0, got ${params.temperature}`
+  if (!Number.isInteger(params.top_k)) return `top_k must be an integer (<= 0 turns it off), got ${params.top_k}`
   if (!(params.top_p > 0 && params.top_p <= 1)) return `top_p must be in (0, 1], got ${params.top_p}`
-  if (params.max_tokens !== undefined && params.max_tokens < 0) return `max_tokens must be >= 0, got ${params.max_tokens}`
+  if (params.max_tokens !== undefined && !(Number.isInteger(params.max_tokens) && params.max_tokens >= 0)) {
+    return `max_tokens must be an integer >= 0, got ${params.max_tokens}`
+  }
   return undefined
 }
 

@@ -37,13 +37,10 @@ export interface LossResult {
  * gradients, zero optimizer state. Throws on an architecture that cannot be built.
  */
 export const createTrainer = (architecture: ModelArchitecture, seed: number, lora?: LoraSettings): LocalTrainer => {
-  if (lora !== undefined && architecture.kind !== "transformer") {
-    throw new Error(`LoRA adapts transformer models, not ${architecture.kind} models`)
-  }
+  // Found first: loraTargets throws for a model LoRA cannot adapt, before any tensor is made.
+  const targets = lora === undefined ? [] : loraTargets(architecture, lora)
   const model = initModel(architecture, seed, lora === undefined)
-  const adapters = lora === undefined || architecture.kind !== "transformer"
-    ? undefined
-    : initLora(model, loraTargets(architecture, lora), lora, seed)
+  const adapters = lora === undefined ? undefined : initLora(model, targets, lora, seed)
   const trained: ParameterSet = adapters ?? model
   const gradients = new Map<string, tf.Variable>()
   for (const [name, variable] of trained.variables) {

@@ -26,7 +26,7 @@ import {
 import type { LoraSettings } from "./lora.js"
 import { makeSerialExecutor } from "./serial-executor.js"
 import { decodeState } from "./state-codec.js"
-import { restoreTrainer, saveTrainer, stateProblem } from "./trainer-state.js"
+import { baseProblem, restoreTrainer, saveTrainer, stateProblem } from "./trainer-state.js"
 
 /** What a local training client is built from. */
 export interface LocalTrainingClientOptions {
@@ -42,10 +42,13 @@ export interface LocalTrainingClientOptions {
 }
 
 const adamProblem = (adam: AdamParams): string | undefined => {
-  if (!(adam.learning_rate > 0)) return `learning_rate must be > 0, got ${adam.learning_rate}`
+  if (!(adam.learning_rate > 0 && Number.isFinite(adam.learning_rate))) {
+    return `learning_rate must be finite and > 0, got ${adam.learning_rate}`
+  }
   if (!(adam.beta1 >= 0 && adam.beta1 < 1)) return `beta1 must be in [0, 1), got ${adam.beta1}`
   if (!(adam.beta2 >= 0 && adam.beta2 < 1)) return `beta2 must be in [0, 1), got ${adam.beta2}`
-  if (!(adam.eps >= 0)) return `eps must be >= 0, got ${adam.eps}`
+  // Not 0: a weight whose gradient is zero would step by 0 / (0 + eps), NaN.
+  if (!(adam.eps > 0 && Number.isFinite(adam.eps))) return `eps must be > 0 and finite, got ${adam.eps}`
   if (!(adam.weight_decay >= 0)) return `weight_decay must be >= 0, got ${adam.weight_decay}`
   if (!(adam.grad_clip_norm >= 0)) return `grad_clip_norm must be >= 0 (0 = off), got ${adam.grad_clip_norm}`
   return undefined
@@ -81,8 +84,11 @@ const trainedCount = (trainer: LocalTrainer): number =>
 
 /**
  * A {@link TrainingClient} over a TensorFlow.js model built from `architecture` and `seed`
- * (a frozen base with trained adapters when `lora` is given). Requests are checked when submitted (bad ones fail at once with an
- * `InvalidRequestError`) and run one at a time, in submission order.
+ * (a frozen base with trained adapters when `lora` is given). Requests are checked when
+ * submitted (bad ones fail at once with an `InvalidRequestError`) and run one at a time, in
+ * submission order. The one check left to the run is whether adapters match the base they
+ * load onto, which a load queued before them may replace: its `InvalidRequestError` fails
+ * the load's result.
  */
 export const makeLocalTrainingClient = Effect.fn("LocalTrainingClient.make")(
   function*(options: LocalTrainingClientOptions): Effect.fn.Return<TrainingClient["Service"], TrainingError> {
@@ -134,7 +140,12 @@ export const makeLocalTrainingClient = Effect.fn("LocalTrainingClient.make")(
         })
         const problem = stateProblem(trainer, state, loadOptions.optimizer)
         if (problem !== undefined) return yield* new InvalidRequestError({ operation: "loadState", message: problem })
-        return yield* executor.submit(compute("loadState", () => restoreTrainer(trainer, state, loadOptions.optimizer)))
+        // The base adapters need is checked when the load runs: a load queued before it may replace the base.
+        return yield* executor.submit(Effect.gen(function*() {
+          const mismatch = yield* compute("loadState", () => baseProblem(trainer, state))
+          if (mismatch !== undefined) return yield* new InvalidRequestError({ operation: "loadState", message: mismatch })
+          yield* compute("loadState", () => restoreTrainer(trainer, state, loadOptions.optimizer))
+        }))
       }
     )
 

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs"
-import type { TransformerArchitecture } from "../../ports/index.js"
+import type { ModelArchitecture } from "../../ports/index.js"
 import { initParameters, normal, type ParameterSet, type ParameterSpec, type WeightLookup, zeros } from "./parameters.js"
 
 /** Low-rank adapter settings with defaults resolved (protocol `LoraConfig` plus `alpha`). */
@@ -22,8 +22,12 @@ export interface LoraAdapters extends ParameterSet {
 const adapterA = (target: string) => `${target}.lora_a`
 const adapterB = (target: string) => `${target}.lora_b`
 
-/** The transformer weights that adapters cover: attention and MLP projections, the unembedding. */
-export const loraTargets = (arch: TransformerArchitecture, settings: LoraSettings): Array<string> => {
+/**
+ * The transformer weights that adapters cover: attention and MLP projections, the
+ * unembedding. Throws for other models, which LoRA does not adapt.
+ */
+export const loraTargets = (arch: ModelArchitecture, settings: LoraSettings): Array<string> => {
+  if (arch.kind !== "transformer") throw new Error(`LoRA adapts transformer models, not ${arch.kind} models`)
   const targets: Array<string> = []
   for (let layer = 0; layer < arch.layers; layer++) {
     const p = `layers.${layer}`

@@ -1,6 +1,7 @@
 import type * as tf from "@tensorflow/tfjs"
 import type { ModelArchitecture } from "../../ports/index.js"
-import { cnnLogits, cnnProblem, cnnSpecs, mlpLogits, mlpSpecs } from "./classifiers.js"
+import { architectureProblem } from "./architecture-problem.js"
+import { cnnLogits, cnnSpecs, mlpLogits, mlpSpecs } from "./classifiers.js"
 import {
   disposeParameters,
   initParameters,
@@ -9,7 +10,7 @@ import {
   specsSize,
   type WeightLookup
 } from "./parameters.js"
-import { transformerLogits, transformerProblem, transformerSpecs } from "./transformer.js"
+import { transformerLogits, transformerSpecs } from "./transformer.js"
 
 /**
  * What a batch feeds a model: token ids [b, t] for a transformer, float features
@@ -33,18 +34,6 @@ export const modelSpecs = (arch: ModelArchitecture): ReadonlyArray<ParameterSpec
       return mlpSpecs(arch)
     case "cnn":
       return cnnSpecs(arch)
-  }
-}
-
-/** Why an architecture cannot be built, or `undefined` when it can. */
-export const architectureProblem = (arch: ModelArchitecture): string | undefined => {
-  switch (arch.kind) {
-    case "transformer":
-      return transformerProblem(arch)
-    case "mlp":
-      return undefined
-    case "cnn":
-      return cnnProblem(arch)
   }
 }
 

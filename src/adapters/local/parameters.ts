@@ -65,9 +65,12 @@ export const initParameters = (specs: ReadonlyArray<ParameterSpec>, seed: number
   return { names: specs.map((spec) => spec.name), variables }
 }
 
+/** Number of elements of a tensor of `shape` (1 for a scalar). */
+export const shapeSize = (shape: ReadonlyArray<number>): number => shape.reduce((a, b) => a * b, 1)
+
 /** Number of scalar weights of a list of parameters. */
 export const specsSize = (specs: ReadonlyArray<ParameterSpec>): number =>
-  specs.reduce((total, spec) => total + spec.shape.reduce((a, b) => a * b, 1), 0)
+  specs.reduce((total, spec) => total + shapeSize(spec.shape), 0)
 
 /** Frees the variables of a parameter set. */
 export const disposeParameters = (parameters: ParameterSet): void => {

@@ -1,8 +1,9 @@
 import * as tf from "@tensorflow/tfjs"
 import type { TransformerArchitecture } from "../../ports/index.js"
-import { architectureProblem, modelSpecs } from "./model.js"
+import { architectureProblem } from "./architecture-problem.js"
+import { modelSpecs } from "./model.js"
 import type { ParameterSet } from "./parameters.js"
-import { type DecodedState, decodeStateTensors } from "./state-codec.js"
+import { type DecodedState, decodeStateTensors, tensorShapesProblem } from "./state-codec.js"
 import { paramKey } from "./trainer-state.js"
 
 /** A frozen transformer to sample from. */
@@ -12,20 +13,11 @@ export interface SamplerParams extends ParameterSet {
 
 /** Why saved weights cannot make a model to sample from, or `undefined` when they can. */
 export const samplerWeightsProblem = (state: DecodedState): string | undefined => {
-  const { architecture, tensors, lora } = state.header
+  const { architecture, lora } = state.header
   if (architecture.kind !== "transformer") return `sampling needs a transformer; "${state.header.name}" is a ${architecture.kind}`
   if (lora !== undefined) return `"${state.header.name}" holds LoRA adapters alone; sample from saveWeightsForSampler's merged weights`
-  const problem = architectureProblem(architecture)
-  if (problem !== undefined) return problem
-  const shapes = new Map(tensors.map((t) => [t.name, t.shape.join("x")]))
-  for (const spec of modelSpecs(architecture)) {
-    const key = paramKey(spec.name)
-    const shape = shapes.get(key)
-    const expected = spec.shape.join("x")
-    if (shape === undefined) return `the state has no tensor ${key}`
-    if (shape !== expected) return `tensor ${key} has shape ${shape}, the model needs ${expected}`
-  }
-  return undefined
+  return architectureProblem(architecture) ??
+    tensorShapesProblem(state, modelSpecs(architecture).map((spec) => [paramKey(spec.name), spec.shape]))
 }
 
 /**

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { Schema } from "effect"
 import { ModelArchitecture } from "../../ports/index.js"
+import { shapeSize } from "./parameters.js"
 
 /** The adapters a LoRA state holds, and a digest of the base weights they were trained on. */
 export const LoraHeader = Schema.Struct({
@@ -29,7 +30,7 @@ export const StateHeader = Schema.Struct({
   lora: Schema.optionalKey(LoraHeader),
   tensors: Schema.Array(Schema.Struct({
     name: Schema.String,
-    shape: Schema.Array(Schema.Int),
+    shape: Schema.Array(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0, { expected: "an integer >= 0" }))),
     dtype: Schema.Literal("float32")
   }))
 })
@@ -92,7 +93,13 @@ export const decodeState = (bytes: Uint8Array): DecodedState => {
   const dataStart = prefixLength + headerLength
   if (dataStart > bytes.length) throw new Error("the state is truncated (header)")
   const header = decodeHeaderJson(new TextDecoder().decode(bytes.subarray(prefixLength, dataStart)))
-  const expectedBytes = header.tensors.reduce((total, t) => total + 4 * t.shape.reduce((a, b) => a * b, 1), 0)
+  const names = new Set<string>()
+  for (const { name } of header.tensors) {
+    // Decoded by name, a repeated tensor would replace the first, which nothing would then free.
+    if (names.has(name)) throw new Error(`the state lists tensor ${name} twice`)
+    names.add(name)
+  }
+  const expectedBytes = header.tensors.reduce((total, t) => total + 4 * shapeSize(t.shape), 0)
   if (bytes.length - dataStart !== expectedBytes) {
     throw new Error(`the state holds ${bytes.length - dataStart} data bytes, its header describes ${expectedBytes}`)
   }
@@ -100,6 +107,23 @@ export const decodeState = (bytes: Uint8Array): DecodedState => {
   return { header, data: bytes.slice(dataStart).buffer }
 }
 
-/** The tensors of a decoded state, by name. The caller owns (and disposes) them. */
+/** Why a state lacks one of the `expected` tensors (key, shape) or holds it in another shape, or `undefined`. */
+export const tensorShapesProblem = (
+  state: DecodedState,
+  expected: ReadonlyArray<readonly [string, ReadonlyArray<number>]>
+): string | undefined => {
+  const shapes = new Map(state.header.tensors.map((t) => [t.name, t.shape.join("x")]))
+  for (const [key, shape] of expected) {
+    const found = shapes.get(key)
+    if (found === undefined) return `the state has no tensor ${key}`
+    if (found !== shape.join("x")) return `tensor ${key} has shape ${found}, the model needs ${shape.join("x")}`
+  }
+  return undefined
+}
+
+/**
+ * The tensors of a decoded state, by name. The caller owns (and disposes) them. Inside
+ * `tf.tidy`, so a tensor that fails to decode frees those decoded before it.
+ */
 export const decodeStateTensors = (state: DecodedState): tf.NamedTensorMap =>
-  tf.io.decodeWeights(state.data, state.header.tensors.map((t) => ({ ...t, shape: [...t.shape] })))
+  tf.tidy(() => tf.io.decodeWeights(state.data, state.header.tensors.map((t) => ({ ...t, shape: [...t.shape] }))))

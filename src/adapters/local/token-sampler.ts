@@ -45,20 +45,24 @@ export const sampleToken = (logits: ArrayLike<number>, sampling: TokenSampling, 
     return { token: best, logprob: logprobs[best]! }
   }
   const logprobs = logSoftmax(Array.from(logits, (z) => z / sampling.temperature))
+  const massOf = (tokens: ReadonlyArray<number>) => tokens.reduce((sum, token) => sum + Math.exp(logprobs[token]!), 0)
   let candidates = Array.from(logprobs.keys()).sort((a, b) => logprobs[b]! - logprobs[a]!)
   if (sampling.topK > 0) candidates = candidates.slice(0, sampling.topK)
   if (sampling.topP < 1) {
-    // The smallest set of most likely tokens whose probability reaches top_p.
+    // The smallest set of most likely tokens whose probability reaches top_p, measured (as
+    // Hugging Face and vLLM do) on the distribution renormalised over the top-k candidates.
+    // Compared unnormalised, so ties land exactly: p ≥ top_p·(p + p) holds when top_p is 0.5.
+    const threshold = sampling.topP * massOf(candidates)
     let cumulative = 0
     const kept: Array<number> = []
     for (const token of candidates) {
       kept.push(token)
       cumulative += Math.exp(logprobs[token]!)
-      if (cumulative >= sampling.topP) break
+      if (cumulative >= threshold) break
     }
     candidates = kept
   }
-  const total = candidates.reduce((sum, token) => sum + Math.exp(logprobs[token]!), 0)
+  const total = massOf(candidates)
   let remaining = uniform() * total
   for (const token of candidates) {
     remaining -= Math.exp(logprobs[token]!)

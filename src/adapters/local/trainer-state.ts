@@ -1,6 +1,12 @@
 import * as tf from "@tensorflow/tfjs"
 import { createHash } from "node:crypto"
-import { type DecodedState, decodeStateTensors, encodeState, type LoraHeader } from "./state-codec.js"
+import {
+  type DecodedState,
+  decodeStateTensors,
+  encodeState,
+  type LoraHeader,
+  tensorShapesProblem
+} from "./state-codec.js"
 import { clearGradients, type LocalTrainer, resetOptimizer } from "./local-trainer.js"
 import { mergeLora } from "./lora.js"
 import type { ParameterSet } from "./parameters.js"
@@ -67,16 +73,6 @@ export const saveTrainer = async (trainer: LocalTrainer, name: string, kind: "st
   return encodeState({ name, kind, architecture, step: optimizer.step, tensors, lora: loraHeader(trainer) })
 }
 
-const shapesProblem = (state: DecodedState, expected: ReadonlyArray<[string, tf.Tensor]>): string | undefined => {
-  const shapes = new Map(state.header.tensors.map((t) => [t.name, t.shape.join("x")]))
-  for (const [key, like] of expected) {
-    const shape = shapes.get(key)
-    if (shape === undefined) return `the state has no tensor ${key}`
-    if (shape !== like.shape.join("x")) return `tensor ${key} has shape ${shape}, the model needs ${like.shape.join("x")}`
-  }
-  return undefined
-}
-
 /** What a load writes: (state key, variable) pairs. */
 const loadTargets = (trainer: LocalTrainer, state: DecodedState, optimizer: boolean): Array<[string, tf.Variable]> => {
   if (state.header.lora === undefined && trainer.lora !== undefined) {
@@ -94,10 +90,12 @@ const loadTargets = (trainer: LocalTrainer, state: DecodedState, optimizer: bool
 }
 
 /**
- * Why a decoded state cannot be loaded into this trainer, or `undefined` when it can: the
- * architecture must match; adapters need a LoRA trainer with the same settings and the base
- * they were trained on; full weights load into a LoRA trainer only as its base, without
- * optimizer state; optimizer state must be present when it is asked for.
+ * Why a decoded state cannot be loaded into this trainer, or `undefined` when it can, as far
+ * as the trainer's fixed setup decides (so it is checked when the load is submitted): the
+ * architecture must match; adapters need a LoRA trainer with the same settings; full weights
+ * load into a LoRA trainer only as its base, without optimizer state; optimizer state must be
+ * present when it is asked for; every tensor must be there, of its shape. The base that
+ * adapters need is {@link baseProblem}'s to check.
  */
 export const stateProblem = (trainer: LocalTrainer, state: DecodedState, optimizer: boolean): string | undefined => {
   const { header } = state
@@ -109,24 +107,35 @@ export const stateProblem = (trainer: LocalTrainer, state: DecodedState, optimiz
   if (optimizer && header.kind !== "state") return `"${header.name}" holds weights only, no optimizer state`
   if (header.lora !== undefined) {
     if (trainer.lora === undefined) return `"${header.name}" holds LoRA adapters; load it into a LoRA client`
+    // The settings alone: the base digest is baseProblem's to check, when the load runs.
     const { baseDigest, ...settings } = header.lora
     if (!sameJson(settings, trainer.lora.settings)) {
       return `"${header.name}" holds adapters of ${JSON.stringify(settings)}, ` +
         `the client trains ${JSON.stringify(trainer.lora.settings)}`
     }
-    if (baseDigest !== parametersDigest(trainer.model)) {
-      return `"${header.name}" holds adapters trained on other base weights; load that base first`
-    }
   } else if (trainer.lora !== undefined && optimizer) {
     return `"${header.name}" holds full weights, which load into a LoRA client as its base, without optimizer state`
   }
-  return shapesProblem(state, loadTargets(trainer, state, optimizer))
+  return tensorShapesProblem(state, loadTargets(trainer, state, optimizer).map(([key, variable]) => [key, variable.shape]))
 }
 
 /**
- * Loads a state that {@link stateProblem} accepted: the trained weights (or a LoRA client's
- * base, whose adapters then restart at zero effect) and the optimizer state when
- * `optimizer` is true (otherwise the optimizer starts afresh). Accumulated gradients are cleared.
+ * Why adapters cannot load onto the trainer's base as it is now (they were trained on other
+ * base weights), or `undefined` when they can or the state holds no adapters. The base is
+ * what a load before this one may replace, so a queued load is checked when it runs.
+ */
+export const baseProblem = (trainer: LocalTrainer, state: DecodedState): string | undefined => {
+  const { name, lora } = state.header
+  return lora === undefined || lora.baseDigest === parametersDigest(trainer.model)
+    ? undefined
+    : `"${name}" holds adapters trained on other base weights; load that base first`
+}
+
+/**
+ * Loads a state that {@link stateProblem} and {@link baseProblem} accepted: the trained
+ * weights (or a LoRA client's base, whose adapters then restart at zero effect) and the
+ * optimizer state when `optimizer` is true (otherwise the optimizer starts afresh).
+ * Accumulated gradients are cleared.
  */
 export const restoreTrainer = (trainer: LocalTrainer, state: DecodedState, optimizer: boolean): void => {
   const tensors = decodeStateTensors(state)

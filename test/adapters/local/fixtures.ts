@@ -7,6 +7,7 @@ import {
   fromInts,
   int64,
   type Pending,
+  type StateRef,
   type TrainingBackend,
   type TrainingClient,
   type TransformerArchitecture
@@ -48,12 +49,15 @@ export const tinyClient = (backend: TrainingBackend["Service"], seed: number) =>
 export const awaitCall = <A, E>(submit: Effect.Effect<Pending<A, E>, E>): Effect.Effect<A, E> =>
   Effect.flatMap(submit, (pending) => pending.result)
 
+/** The bytes of a state saved by the local backend, which always answers with bytes. */
+export const bytesOf = (ref: StateRef): Uint8Array => {
+  if (ref._tag !== "Bytes") throw new Error("expected bytes")
+  return ref.bytes
+}
+
 /** The raw bytes of a client's weights (every parameter, in order). */
 export const weightBytes = (client: TrainingClient["Service"]) =>
-  Effect.map(awaitCall(client.saveWeightsForSampler("probe")), (ref) => {
-    if (ref._tag !== "Bytes") throw new Error("expected bytes")
-    return new Uint8Array(decodeState(ref.bytes).data)
-  })
+  Effect.map(awaitCall(client.saveWeightsForSampler("probe")), (ref) => new Uint8Array(decodeState(bytesOf(ref)).data))
 
 /** A client's weights as numbers (every parameter, in order). */
 export const weightValues = (client: TrainingClient["Service"]) =>

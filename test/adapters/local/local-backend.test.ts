@@ -47,7 +47,20 @@ describe("localBackendLayer", () => {
         backend.createTrainingClient({ baseModel: "tiny", architecture: { ...tinyArchitecture, heads: 5 }, seed: 1 }),
         "divisible"
       )
+      yield* refuses(
+        backend.createTrainingClient({ baseModel: "mlp", architecture: { ...mlp, hidden: [8, 0] }, seed: 1 }),
+        "hidden[1] must be a positive integer, got 0"
+      )
       yield* refuses(backend.createSamplingClient({ baseModel: "tiny" }), "no named base models")
+      // A base model to sample from is built from its architecture, checked as for training.
+      yield* refuses(
+        backend.createSamplingClient({ baseModel: "tiny", architecture: { ...tinyArchitecture, heads: 5 }, seed: 1 }),
+        "divisible"
+      )
+      yield* refuses(
+        backend.createSamplingClient({ baseModel: "tiny", architecture: { ...tinyArchitecture, layers: 1.5 }, seed: 1 }),
+        "layers must be a positive integer, got 1.5"
+      )
       const client = yield* backend.createTrainingClient({ baseModel: "tiny", architecture: tinyArchitecture, seed: 1 })
       // A base model of the local backend is the seeded initialisation of an architecture.
       const prompt = fromInts([1, 2, 3, 4, 5])

@@ -5,8 +5,8 @@ import { lossRequest } from "../../../src/adapters/local/datum-batch.js"
 import { makeLocalBackend } from "../../../src/adapters/local/local-backend.js"
 import { createTrainer, disposeTrainer, forwardBackwardPass, optimizerStep } from "../../../src/adapters/local/local-trainer.js"
 import { decodeState } from "../../../src/adapters/local/state-codec.js"
-import { adamParams, type LoraConfig, type StateRef, type TrainingBackend } from "../../../src/ports/index.js"
-import { awaitCall, fixedBatch, maxAbsDiff, tinyArchitecture, tinyClient, weightBytes } from "./fixtures.js"
+import { adamParams, type LoraConfig, type TrainingBackend } from "../../../src/ports/index.js"
+import { awaitCall, bytesOf, fixedBatch, maxAbsDiff, tinyArchitecture, tinyClient, weightBytes } from "./fixtures.js"
 
 const backend = makeLocalBackend({ device: "wasm" })
 const adam = adamParams({ learning_rate: 1e-2 })
@@ -33,11 +33,6 @@ const logprobsOf = (client: Effect.Success<ReturnType<typeof loraClient>>) =>
     awaitCall(client.forward(fixedBatch, "cross_entropy")),
     (out) => out.loss_fn_outputs.flatMap((o) => o["logprobs"]!.data)
   )
-
-const bytesOf = (ref: StateRef): Uint8Array => {
-  if (ref._tag !== "Bytes") throw new Error("expected bytes")
-  return ref.bytes
-}
 
 describe("LoRA on the local backend", () => {
   it.effect("changes only the adapters: the base weights stay bit-identical while the loss falls", () =>
@@ -124,6 +119,34 @@ describe("LoRA on the local backend", () => {
       yield* refused(yield* tinyClient(b, 6), "holds LoRA adapters; load it into a LoRA client")
       yield* refused(yield* loraClient(b, 7), "trained on other base weights")
       yield* refused(yield* loraClient(b, 6, { rank: 2, alpha: 8 }), "holds adapters of")
+    }))
+
+  it.effect("checks a queued load of adapters against the base it will meet, not the base at submission", () =>
+    Effect.gen(function*() {
+      const b = yield* backend
+      // Adapters trained on a base loaded from seed 8's full weights, not on a seeded base.
+      const base = yield* awaitCall((yield* tinyClient(b, 8)).saveWeightsForSampler("base"))
+      const otherBase = yield* awaitCall((yield* tinyClient(b, 10)).saveWeightsForSampler("other"))
+      const trainedOn = yield* loraClient(b, 9)
+      yield* awaitCall(trainedOn.loadState(base, { optimizer: false }))
+      yield* train(trainedOn, 3)
+      const adapters = yield* awaitCall(trainedOn.saveState("adapters"))
+
+      // Queued behind the load of their base: accepted, though the base at submission is seed 11's.
+      const client = yield* loraClient(b, 11)
+      const loadBase = yield* client.loadState(base, { optimizer: false })
+      const loadAdapters = yield* client.loadState(adapters, { optimizer: true })
+      yield* loadBase.result
+      yield* loadAdapters.result
+      assert.deepStrictEqual(yield* weightBytes(client), yield* weightBytes(trainedOn))
+
+      // Queued behind the load of another base: refused, though the base at submission is theirs.
+      const swapBase = yield* client.loadState(otherBase, { optimizer: false })
+      const refused = yield* client.loadState(adapters, { optimizer: true })
+      yield* swapBase.result
+      const error = yield* Effect.flip(refused.result)
+      assert.strictEqual(error._tag, "InvalidRequestError")
+      assert.include(error.message, "trained on other base weights")
     }))
 
   it.effect("loads full weights as the frozen base, with adapters that add nothing until trained", () =>

@@ -3,13 +3,8 @@ import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { makeLocalBackend } from "../../../src/adapters/local/local-backend.js"
 import { initTfRuntime } from "../../../src/adapters/local/tf-runtime.js"
-import {
-  architectureProblem,
-  disposeModel,
-  initModel,
-  type ModelParams,
-  parameterCount
-} from "../../../src/adapters/local/model.js"
+import { architectureProblem } from "../../../src/adapters/local/architecture-problem.js"
+import { disposeModel, initModel, type ModelParams, parameterCount } from "../../../src/adapters/local/model.js"
 import { lookupIn } from "../../../src/adapters/local/parameters.js"
 import { transformerLogits } from "../../../src/adapters/local/transformer.js"
 import { adamParams } from "../../../src/ports/index.js"
@@ -48,6 +43,29 @@ describe("transformer", () => {
       assert.strictEqual(architectureProblem({ ...tinyArchitecture, heads: 3 }), "width 16 is not divisible by heads 3")
       disposeModel(params)
     }))
+
+  it("refuses every dimension of every architecture that is not a positive integer", () => {
+    const mlp = { kind: "mlp", inputShape: [4, 4], hidden: [8], classes: 3 } as const
+    const cnn = { kind: "cnn", inputShape: [8, 8, 1], filters: [4], kernelSize: 3, hidden: [8], classes: 3 } as const
+    const cases = [
+      [{ ...tinyArchitecture, vocabSize: 0 }, "vocabSize must be a positive integer, got 0"],
+      [{ ...tinyArchitecture, contextLength: -8 }, "contextLength must be a positive integer, got -8"],
+      [{ ...tinyArchitecture, width: 16.5 }, "width must be a positive integer, got 16.5"],
+      [{ ...tinyArchitecture, layers: Number.NaN }, "layers must be a positive integer, got NaN"],
+      [{ ...tinyArchitecture, heads: 0 }, "heads must be a positive integer, got 0"],
+      [{ ...mlp, inputShape: [4, 0] }, "inputShape[1] must be a positive integer, got 0"],
+      [{ ...mlp, hidden: [-8] }, "hidden[0] must be a positive integer, got -8"],
+      [{ ...mlp, classes: 2.5 }, "classes must be a positive integer, got 2.5"],
+      [{ ...cnn, inputShape: [8, 8, 0] }, "inputShape[2] must be a positive integer, got 0"],
+      [{ ...cnn, filters: [4, 0] }, "filters[1] must be a positive integer, got 0"],
+      [{ ...cnn, kernelSize: 0 }, "kernelSize must be a positive integer, got 0"],
+      [{ ...cnn, hidden: [1.5] }, "hidden[0] must be a positive integer, got 1.5"],
+      [{ ...cnn, classes: 0 }, "classes must be a positive integer, got 0"],
+      [{ ...cnn, filters: [4, 4, 4, 4] }, "an input of 8x8 is too small for 4 2x2 poolings"]
+    ] as const
+    for (const [arch, message] of cases) assert.strictEqual(architectureProblem(arch), message)
+    for (const arch of [tinyArchitecture, mlp, cnn]) assert.isUndefined(architectureProblem(arch))
+  })
 
   it.effect("trains deterministically on the cpu backend too", () =>
     Effect.gen(function*() {

@@ -176,6 +176,10 @@ describe("LocalSamplingClient", () => {
         [sampler.sample(fromInts([1, 2, 3, 4, 5, 6, 7, 8, 9]), 1, params({})), "context length 8"],
         [sampler.sample(fromInts([1]), 0, params({})), "numSamples"],
         [sampler.sample(fromInts([1]), 1, params({ top_p: 0 })), "top_p"],
+        // Settings built in code skip the schema's integer checks.
+        [sampler.sample(fromInts([1]), 1, { ...params({}), top_k: 1.5 }), "top_k must be an integer"],
+        [sampler.sample(fromInts([1]), 1, { ...params({}), max_tokens: 2.5 }), "max_tokens must be an integer >= 0"],
+        [sampler.sample(fromInts([1]), 1, { ...params({}), max_tokens: -1 }), "max_tokens must be an integer >= 0"],
         [sampler.sample(image, 1, params({})), "float_tensor chunk"],
         [sampler.computeLogprobs(image), "float_tensor chunk"],
         [sampler.computeLogprobs(fromInts([])), "empty"],

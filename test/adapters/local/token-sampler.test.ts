@@ -32,6 +32,20 @@ describe("sampleToken", () => {
     assert.strictEqual(topTwo[2], 0)
   })
 
+  it("measures top_p over the top_k tokens renormalised, as Hugging Face and vLLM do", () => {
+    const even = [0.3, 0.3, 0.2, 0.2].map(Math.log)
+    const uniform = seededUniform(5)
+    // Renormalised over the top 2, the first token alone holds 0.5 = top_p.
+    const tokens = new Set(Array.from({ length: 200 }, () => sampleToken(even, { temperature: 1, topK: 2, topP: 0.5 }, uniform).token))
+    assert.deepStrictEqual([...tokens], [0])
+    // Over the top 3 (0.375, 0.375, 0.25) two tokens reach 0.7; over all four it would take three.
+    const frequencies = [0, 0, 0, 0]
+    for (let i = 0; i < 2000; i++) frequencies[sampleToken(even, { temperature: 1, topK: 3, topP: 0.7 }, uniform).token]! += 1
+    assert.strictEqual(frequencies[2], 0)
+    assert.strictEqual(frequencies[3], 0)
+    assert.closeTo(frequencies[0]! / 2000, 0.5, 0.04)
+  })
+
   it("picks what greedy picks, with the same log-probability, under top_k 1 or a tiny top_p at temperature 1", () => {
     const uniform = seededUniform(9)
     for (let row = 0; row < 50; row++) {

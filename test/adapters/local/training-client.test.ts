@@ -11,11 +11,11 @@ import {
   fromInts,
   int64,
   type LossFnConfig,
-  type LossFnType,
-  type StateRef
+  type LossFnType
 } from "../../../src/ports/index.js"
 import {
   awaitCall,
+  bytesOf,
   everyLoss,
   fixedBatch,
   maxAbsDiff,
@@ -28,11 +28,6 @@ import {
 
 const backend = makeLocalBackend({ device: "wasm" })
 const adam = adamParams({ learning_rate: 1e-2 })
-
-const bytesOf = (ref: StateRef): Uint8Array => {
-  if (ref._tag !== "Bytes") throw new Error("expected bytes")
-  return ref.bytes
-}
 
 describe("LocalTrainingClient", () => {
   it.effect("learns a fixed batch: the loss falls by more than half in 50 steps", () =>
@@ -155,6 +150,8 @@ describe("LocalTrainingClient", () => {
         [[withInputs({ target_tokens: int64([2, 3, 4, 5, 6, 7, 8, 16]) })], "target_tokens holds a token id outside [0, 16)"],
         [[withInputs({ weights: float32([1, 1, 1, Number.NaN, 1, 1, 1, 1]) })], "weights holds a value that is not finite"],
         [[good, good, sequenceDatum([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])], "datum 2: model_input has 9 tokens, more than the model's context length 8"],
+        // Too many tokens to spread into one call's arguments: counted, never gathered.
+        [[sequenceDatum(Array.from({ length: 300_001 }, () => 1))], "datum 0: model_input has 300000 tokens, more than"],
         [[{ model_input: fromInts([]), loss_fn_inputs: {} }], "datum 0: model_input is empty"],
         [[{ model_input: fromFloats([1, 2], [2]), loss_fn_inputs: good.loss_fn_inputs }], "datum 0: model_input holds a float_tensor chunk; a transformer reads encoded_text"],
         [[], "no datums"]
@@ -170,18 +167,47 @@ describe("LocalTrainingClient", () => {
         ["ppo", { clip_low: 0.9 }, "loss_fn_config.clip_low: not a setting of ppo (it takes clip_low_threshold, clip_high_threshold)"],
         ["cispo", { clip_low_threshold: 2, clip_high_threshold: 1 }, "clip thresholds must satisfy"],
         ["dro", {}, "loss_fn_config.beta is required by dro"],
-        ["cross_entropy", { beta: 1 }, "loss_fn_config.beta: cross_entropy takes no settings"]
+        ["cross_entropy", { beta: 1 }, "loss_fn_config.beta: cross_entropy takes no settings"],
+        ["constructor" as LossFnType, {}, 'unknown loss "constructor"']
       ]
       for (const [lossFn, config, message] of policyCases) {
         const error = yield* Effect.flip(client.forwardBackward(fixedBatch, lossFn, config))
         assert.include(error.message, message)
       }
-      const badAdam = yield* Effect.flip(client.optimStep({ ...adam, beta1: 1 }))
-      assert.include(badAdam.message, "beta1")
+      const adamCases: ReadonlyArray<readonly [Partial<typeof adam>, string]> = [
+        [{ beta1: 1 }, "beta1"],
+        // eps 0 divides 0 by 0 at every weight whose gradient is zero.
+        [{ eps: 0 }, "eps must be > 0"],
+        [{ learning_rate: Number.POSITIVE_INFINITY }, "learning_rate must be finite and > 0"]
+      ]
+      for (const [patch, message] of adamCases) {
+        const error = yield* Effect.flip(client.optimStep({ ...adam, ...patch }))
+        assert.strictEqual(error._tag, "InvalidRequestError")
+        assert.include(error.message, message)
+      }
       // Nothing was queued or computed: no tensor was made and the weights are untouched.
       assert.strictEqual(tf.memory().numTensors, tensorsBefore)
       const fresh = yield* tinyClient(yield* backend, 6)
       assert.deepStrictEqual(yield* weightBytes(client), yield* weightBytes(fresh))
+    }))
+
+  it.effect("refuses a classifier input that is not finite, naming the datum", () =>
+    Effect.gen(function*() {
+      const client = yield* (yield* backend).createTrainingClient({
+        baseModel: "mlp",
+        architecture: { kind: "mlp", inputShape: [2, 2], hidden: [4], classes: 3 },
+        seed: 1
+      })
+      const image = (pixels: ReadonlyArray<number>): Datum => ({
+        model_input: fromFloats(pixels, [2, 2]),
+        loss_fn_inputs: { target_tokens: int64([1]), weights: float32([1]) }
+      })
+      const good = image([0, 0.5, 1, 0.25])
+      for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
+        const error = yield* Effect.flip(client.forwardBackward([good, image([0, bad, 1, 0.25])], "cross_entropy"))
+        assert.strictEqual(error._tag, "InvalidRequestError")
+        assert.include(error.message, "datum 1: model_input float_tensor holds a value that is not finite")
+      }
     }))
 
   it.effect("saves and loads state bit-exactly, optimizer included", () =>

@@ -1,0 +1,85 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as tf from "@tensorflow/tfjs"
+import { Effect } from "effect"
+import { makeLocalBackend } from "../../../src/adapters/local/local-backend.js"
+import { shapeSize } from "../../../src/adapters/local/parameters.js"
+import { decodeState, decodeStateTensors, type StateHeader } from "../../../src/adapters/local/state-codec.js"
+import { awaitCall, bytesOf, tinyClient } from "./fixtures.js"
+
+const backend = makeLocalBackend({ device: "wasm" })
+
+type TensorSpec = StateHeader["tensors"][number]
+
+// The layout: 8 magic bytes, the header length (uint32, little endian), the JSON header, the data.
+const headerStart = 12
+
+/** State bytes with their header's tensor list replaced; the data section is kept as it is. */
+const withTensors = (bytes: Uint8Array, edit: (tensors: Array<TensorSpec>) => Array<TensorSpec>): Uint8Array => {
+  const length = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true)
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(headerStart, headerStart + length))) as StateHeader
+  const json = new TextEncoder().encode(JSON.stringify({ ...header, tensors: edit([...header.tensors]) }))
+  const data = bytes.subarray(headerStart + length)
+  const out = new Uint8Array(headerStart + json.length + data.length)
+  out.set(bytes.subarray(0, 8))
+  new DataView(out.buffer).setUint32(8, json.length, true)
+  out.set(json, headerStart)
+  out.set(data, headerStart + json.length)
+  return out
+}
+
+/** Both dims of every matrix negated: their product, so the byte count, stays the same. */
+const negated = (tensors: Array<TensorSpec>): Array<TensorSpec> =>
+  tensors.map((t) => t.shape.length === 2 ? { ...t, shape: t.shape.map((d) => -d) } : t)
+
+/** The first tensor listed twice, its data appended (so the byte count still matches). */
+const repeatFirst = (bytes: Uint8Array): Uint8Array => {
+  const { header, data } = decodeState(bytes)
+  const first = header.tensors[0]!
+  const firstData = new Uint8Array(data, 0, 4 * shapeSize(first.shape))
+  const edited = withTensors(bytes, (tensors) => [...tensors, first])
+  const out = new Uint8Array(edited.length + firstData.length)
+  out.set(edited)
+  out.set(firstData, edited.length)
+  return out
+}
+
+describe("local state codec", () => {
+  it.effect("refuses a header with negative dims or a tensor listed twice", () =>
+    Effect.gen(function*() {
+      const client = yield* tinyClient(yield* backend, 1)
+      const bytes = bytesOf(yield* awaitCall(client.saveState("s")))
+      assert.doesNotThrow(() => decodeState(bytes))
+      assert.throws(() => decodeState(withTensors(bytes, negated)), /an integer >= 0/)
+      assert.throws(() => decodeState(repeatFirst(bytes)), /lists tensor params\/token_embedding twice/)
+    }))
+
+  it.effect("refuses such states with an InvalidRequestError and makes no tensor", () =>
+    Effect.gen(function*() {
+      const b = yield* backend
+      const client = yield* tinyClient(b, 2)
+      const bytes = bytesOf(yield* awaitCall(client.saveState("s")))
+      const tensors = tf.memory().numTensors
+      for (const bad of [withTensors(bytes, negated), repeatFirst(bytes)]) {
+        const error = yield* Effect.flip(awaitCall(client.loadState({ _tag: "Bytes", bytes: bad }, { optimizer: true })))
+        assert.strictEqual(error._tag, "InvalidRequestError")
+        const sampler = yield* Effect.flip(b.createSamplingClient({ _tag: "Bytes", bytes: bad }))
+        assert.strictEqual(sampler._tag, "InvalidRequestError")
+      }
+      assert.strictEqual(tf.memory().numTensors, tensors)
+    }))
+
+  it.effect("frees the tensors it decoded when a later one fails", () =>
+    Effect.gen(function*() {
+      const client = yield* tinyClient(yield* backend, 3)
+      const { header } = decodeState(bytesOf(yield* awaitCall(client.saveState("s"))))
+      // Such a header never passes decodeState; built by hand, it reaches the tensor decoding.
+      const tensors: Array<TensorSpec> = [
+        { name: "a", shape: [2], dtype: "float32" },
+        { name: "b", shape: [2, -1], dtype: "float32" },
+        { name: "c", shape: [2], dtype: "float32" }
+      ]
+      const before = tf.memory().numTensors
+      assert.throws(() => decodeStateTensors({ header: { ...header, tensors }, data: new Float32Array(2).buffer }))
+      assert.strictEqual(tf.memory().numTensors, before)
+    }))
+})
