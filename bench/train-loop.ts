@@ -37,7 +37,7 @@ import {
   targetLogprobs,
   transformerLogits
 } from "../src/adapters/local/index.js"
-import { kitchenLayer } from "../src/kitchen.js"
+import { kitchenLayer, recipeTokenizer } from "../src/kitchen.js"
 import { type AdamParams, type DataCursor, type Datum, toInts, Tokenizer, TrainingClient, type TransformerArchitecture } from "../src/ports/index.js"
 import { compileRecipe, loadRecipe, recipeArchitecture, recipeHash, supervisedWorkflowConfig } from "../src/recipes/index.js"
 import {
@@ -305,7 +305,7 @@ const bench = (options: BenchOptions, runDir: string) =>
           ].join("\n")
         )
       )
-    }).pipe(Effect.provide(Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, { runDir }))))
+    }).pipe(Effect.provide(Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, { runDir }, yield* recipeTokenizer(recipe)))))
   })
 
 const options = readOptions()

@@ -22,6 +22,7 @@ import { localBackendLayer } from "./adapters/local/local-backend.js"
 import { combineSinks } from "./adapters/metrics/combine-sinks.js"
 import { makeJsonlMetricsSink } from "./adapters/metrics/jsonl-metrics-sink.js"
 import { makeByteTokenizer } from "./adapters/tokenizers/byte-tokenizer.js"
+import { makeHfTokenizer, TokenizerLoadError } from "./adapters/tokenizers/hf-tokenizer.js"
 import {
   BlobStore as BlobStoreTag,
   BlobStoreError,
@@ -34,7 +35,9 @@ import {
 } from "./ports/index.js"
 import {
   ChatRow,
+  chatRendererFor,
   committedNames,
+  markTrained,
   decodeDurableRunState,
   newestCheckpoint,
   restoreCheckpoint,
@@ -101,6 +104,10 @@ export const checkAdapters = (recipe: Recipe, source: string): Effect.Effect<voi
       const problem = location === undefined ? undefined : yield* locationProblem(location)
       if (problem !== undefined) problems.push({ path, message: problem })
     }
+    const tokenizerPath = recipe.tokenizer.path
+    if (tokenizerPath !== undefined && (uriScheme(tokenizerPath) ?? "file") !== "file") {
+      problems.push({ path: "tokenizer.path", message: `sous reads tokenizer.json from a local path or file:// URI, got ${JSON.stringify(tokenizerPath)}` })
+    }
     const repo = recipe.publish?.repo
     if (repo !== undefined) {
       const problem = yield* publishRepoProblem(repo)
@@ -160,9 +167,24 @@ export const checkpointStoreLayer = (recipe: Recipe, runDir: string): Layer.Laye
   }
 }
 
-/** Layers for every port a supervised recipe's workflow needs, built from its settings. */
-export const kitchenLayer = (recipe: Recipe, options: KitchenOptions) => {
-  const tokenizer = makeByteTokenizer()
+/**
+ * The tokenizer a recipe names: the byte tokenizer, or the Hugging Face tokenizer.json at
+ * `tokenizer.path` (a local path or `file://` URI; `checkAdapters` refuses others).
+ */
+export const recipeTokenizer = (recipe: Recipe): Effect.Effect<Tokenizer["Service"], TokenizerLoadError> => {
+  const { kind, path } = recipe.tokenizer
+  if (kind === "byte") return Effect.succeed(makeByteTokenizer())
+  // decodeRecipe refuses this; a recipe built in code has not been through it.
+  if (path === undefined) return Effect.fail(new TokenizerLoadError({ path: "", message: "a huggingface tokenizer needs tokenizer.path" }))
+  return makeHfTokenizer(path.startsWith("file://") ? fileURLToPath(path) : path)
+}
+
+/**
+ * Layers for every port a supervised recipe's workflow needs, built from its settings.
+ * `tokenizer` is the recipe's ({@link recipeTokenizer}), built once by the caller: the
+ * local backend decodes samples with it, and resume compares its id with the checkpoint's.
+ */
+export const kitchenLayer = (recipe: Recipe, options: KitchenOptions, tokenizer: Tokenizer["Service"]) => {
   const jsonlOptions = options.resumeAfter === undefined ? {} : { resumeAfter: options.resumeAfter }
   return Layer.mergeAll(
     localBackendLayer({ device: recipe.backend.device, decode: tokenizer.decode }),
@@ -180,6 +202,37 @@ export const kitchenLayer = (recipe: Recipe, options: KitchenOptions) => {
   )
 }
 
+/** One conversation as a recipe renders it. */
+export interface RenderedPreview {
+  /** `file:line` of the row. */
+  readonly source: string
+  /** The rendered text, trained tokens between `[[` and `]]`. */
+  readonly text: string
+  readonly tokens: number
+  readonly trained: number
+}
+
+/**
+ * The first `limit` training conversations rendered as the recipe's run would render them,
+ * with the trained text marked: what `sous render` shows, so masks can be checked before a
+ * run is paid for.
+ */
+export const renderPreview = (recipe: Recipe, limit: number) =>
+  Effect.gen(function*() {
+    yield* checkAdapters(recipe, "recipe")
+    const tokenizer = yield* recipeTokenizer(recipe)
+    const render = yield* chatRendererFor(supervisedWorkflowConfig(recipe).render)
+    const source = yield* DatasetSource
+    const rows = yield* Stream.runCollect(source.rows(recipe.data.train, ChatRow).pipe(Stream.take(limit)))
+    return yield* Effect.forEach(rows, (row) =>
+      Effect.map(render(row.value.messages, tokenizer), (rendered): RenderedPreview => ({
+        source: `${recipe.data.train}:${row.line}`,
+        text: markTrained(tokenizer, rendered, { open: "[[", close: "]]" }),
+        tokens: rendered.tokens.length,
+        trained: rendered.weights.filter((w) => w > 0).length
+      })))
+  }).pipe(Effect.provide(datasetSourceLayer))
+
 /**
  * Compiles and runs a recipe to the end: the library entry point behind `sous run`.
  * Resolves with the runner's result (final step and state).
@@ -188,7 +241,8 @@ export const runRecipe = (recipe: Recipe, options: KitchenOptions) =>
   Effect.gen(function*() {
     yield* checkAdapters(recipe, "recipe")
     const compiled = compileRecipe(recipe, { runId: randomUUID(), recipeHash: recipeHash(recipe), startedAt: Date.now() })
-    const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, options))
+    const tokenizer = yield* recipeTokenizer(recipe)
+    const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, options, tokenizer))
     return yield* runWorkflow(compiled.workflow, { initialState: compiled.initialState }).pipe(Effect.provide(ports))
   })
 
@@ -255,10 +309,11 @@ export const resumeRecipe = (recipe: Recipe, options: KitchenOptions & { readonl
     }
     const state = yield* decodeDurableRunState(manifest.name, manifest.resume.state)
     const compiled = compileRecipe(recipe, state.runInfo)
-    const problem = mismatch(manifest, recipe, supervisedWorkflowConfig(recipe).rendererId, makeByteTokenizer().id)
+    const tokenizer = yield* recipeTokenizer(recipe)
+    const problem = mismatch(manifest, recipe, supervisedWorkflowConfig(recipe).rendererId, tokenizer.id)
     if (problem !== undefined) return yield* problem
     const resumeAfter = { step: manifest.step, checkpoint: manifest.name }
-    const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, { ...options, resumeAfter }))
+    const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, { ...options, resumeAfter }, tokenizer))
     return yield* Effect.gen(function*() {
       yield* restoreCheckpoint(checkpoint)
       yield* (yield* MetricsSink).event({ name: "resume", step: manifest.step, data: { checkpoint: manifest.name } })

@@ -12,6 +12,7 @@ export { jsonlMetricsSinkLayer, makeJsonlMetricsSink } from "./metrics/jsonl-met
 export { logMetricsSink, logMetricsSinkLayer } from "./metrics/log-metrics-sink.js"
 export * from "./metrics/memory-metrics-sink.js"
 export { byteTokenizerLayer, defaultByteSpecialTokens, makeByteTokenizer } from "./tokenizers/byte-tokenizer.js"
+export { makeHfTokenizer, TokenizerLoadError } from "./tokenizers/hf-tokenizer.js"
 export { makePinoLogger, type PinoLoggerOptions, pinoLoggerLayer } from "./logging/pino-logger.js"
 export { makeS3BlobStore, s3BlobStoreLayer, type S3BlobStoreOptions } from "./blob/s3-blob-store.js"
 export { type S3ClientSettings, type S3Connection, type S3Credentials } from "./blob/s3-client.js"

@@ -6,6 +6,8 @@ export interface ParsedArgs {
   readonly positionals: ReadonlyArray<string>
   readonly out: string | undefined
   readonly sets: ReadonlyArray<string>
+  /** `--limit N` (render): how many conversations to show. */
+  readonly limit: string | undefined
   readonly verbose: boolean
   readonly overwrite: boolean
   readonly resume: boolean
@@ -18,7 +20,7 @@ export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
   message: Schema.String
 }) {}
 
-const valueFlags = new Set(["--out", "--set"])
+const valueFlags = new Set(["--out", "--set", "--limit"])
 const booleanFlags = new Set(["--verbose", "--overwrite", "--resume", "--fallback", "--help", "-h"])
 
 /** Parses `sous <verb> [positionals] [--out dir] [--set a.b=c ...] [--verbose] [--overwrite] [--resume] [--fallback]`. */
@@ -26,6 +28,7 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
   const positionals: Array<string> = []
   const sets: Array<string> = []
   let out: string | undefined
+  let limit: string | undefined
   const flags = new Set<string>()
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index]!
@@ -34,6 +37,7 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
       const value = inline ?? argv[++index]
       if (value === undefined) throw new UsageError({ message: `${name} needs a value` })
       if (name === "--out") out = value
+      else if (name === "--limit") limit = value
       else sets.push(value)
     } else if (booleanFlags.has(name)) {
       flags.add(name === "-h" ? "--help" : name)
@@ -48,6 +52,7 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
     positionals: positionals.slice(1),
     out,
     sets,
+    limit,
     verbose: flags.has("--verbose"),
     overwrite: flags.has("--overwrite"),
     resume: flags.has("--resume"),
@@ -67,6 +72,9 @@ Usage:
   sous resume <dir> [--fallback] [--verbose]
       Continue the run in <dir> from its newest committed checkpoint, as if it had never
       stopped. --fallback resumes from an older checkpoint when the newest is damaged.
+  sous render <recipe> [--limit N] [--set path=value ...]
+      Show the first N (default 3) training conversations as the model will read them,
+      with the tokens that carry loss between [[ and ]].
   sous validate <recipe> [--set path=value ...]
       Check a recipe and print it with every default filled in.
   sous plan <recipe> [--set path=value ...]

@@ -1,6 +1,6 @@
 import { Cause, Effect, Exit, Fiber } from "effect"
 import { pinoLoggerLayer } from "../adapters/logging/pino-logger.js"
-import { checkAdapters, checkData, resumeRecipe, runRecipe } from "../kitchen.js"
+import { checkAdapters, checkData, renderPreview, resumeRecipe, runRecipe } from "../kitchen.js"
 import { compileRecipe } from "../recipes/compile-recipe.js"
 import { loadRecipe } from "../recipes/load-recipe.js"
 import { recipeHash, resolvedRecipeJson } from "../recipes/recipe-hash.js"
@@ -20,6 +20,9 @@ const fileArgument = (args: ParsedArgs): string => {
   if (extra.length > 0) throw new UsageError({ message: `unexpected argument ${extra[0]}` })
   if (args.verb === "run" && args.out === undefined) throw new UsageError({ message: "sous run needs --out <dir>" })
   if (args.overwrite && args.resume) throw new UsageError({ message: "--overwrite and --resume exclude each other" })
+  if (args.limit !== undefined && (args.verb !== "render" || !/^[1-9][0-9]*$/.test(args.limit))) {
+    throw new UsageError({ message: args.verb === "render" ? `--limit must be a positive integer, got ${args.limit}` : "--limit is an option of sous render" })
+  }
   // A resumed run must be the run that was started; a changed recipe would silently differ.
   if (args.verb === "resume" && args.sets.length > 0) {
     throw new UsageError({ message: "sous resume takes no --set: a run resumes with the recipe it started with (its recipe.json)" })
@@ -98,7 +101,20 @@ const resume = (runDir: string, args: ParsedArgs) =>
     yield* continueRun(recipe, runDir, args)
   })
 
-const verbs: Record<string, (file: string, args: ParsedArgs) => Effect.Effect<void, unknown>> = { run, resume, validate, plan }
+const render = (file: string, args: ParsedArgs) =>
+  Effect.gen(function*() {
+    const limit = Number(args.limit ?? "3") // fileArgument checked it
+    const recipe = yield* loadRecipe(file, args.sets)
+    const context = recipe.model.contextLength
+    for (const preview of yield* renderPreview(recipe, limit)) {
+      const cut = preview.tokens > context + 1 ? `; cut to ${context + 1} in training` : ""
+      yield* out(`── ${preview.source}: ${preview.tokens} tokens, ${preview.trained} trained${cut}`)
+      yield* out(preview.text)
+      yield* out("")
+    }
+  })
+
+const verbs: Record<string, (file: string, args: ParsedArgs) => Effect.Effect<void, unknown>> = { run, resume, render, validate, plan }
 
 /**
  * Runs the `sous` command line and resolves with the exit code: 0 on success, 1 when the

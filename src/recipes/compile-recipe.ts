@@ -47,6 +47,7 @@ export const supervisedWorkflowConfig = (recipe: Recipe): SupervisedWorkflowConf
     },
     render: {
       format: recipe.renderer.format,
+      ...(recipe.renderer.chatTemplate === undefined ? {} : { chatTemplate: recipe.renderer.chatTemplate }),
       trainOn: recipe.renderer.trainOn,
       contextLength: recipe.model.contextLength,
       batchSize: recipe.training.batchSize,

@@ -15,6 +15,12 @@ const crossFieldProblems = (recipe: Recipe): Array<RecipeProblem> => {
       message: `must not exceed training.steps (${recipe.training.steps}), got ${recipe.optimizer.warmupSteps}`
     })
   }
+  if (recipe.tokenizer.kind === "huggingface" && recipe.tokenizer.path === undefined) {
+    problems.push({ path: "tokenizer.path", message: "a huggingface tokenizer needs the path of its tokenizer.json" })
+  }
+  if (recipe.tokenizer.kind === "byte" && recipe.tokenizer.path !== undefined) {
+    problems.push({ path: "tokenizer.path", message: "the byte tokenizer reads no file; set tokenizer.kind: huggingface to use one" })
+  }
   return problems
 }
 

@@ -5,6 +5,7 @@ import { parse as parseYaml, YAMLParseError } from "yaml"
 import { uriScheme } from "../ports/index.js"
 import { decodeRecipe } from "./decode-recipe.js"
 import { RecipeError } from "./recipe-error.js"
+import { readChatTemplate } from "./read-chat-template.js"
 import type { Recipe } from "./supervised-recipe.js"
 
 const problem = (source: string, path: string, message: string) => new RecipeError({ source, problems: [{ path, message }] })
@@ -67,10 +68,17 @@ export const resolvePaths = (recipe: Recipe, baseDir: string): Recipe => ({
   checkpoint: {
     ...recipe.checkpoint,
     ...(recipe.checkpoint.uri === undefined ? {} : { uri: resolveFrom(baseDir, recipe.checkpoint.uri) })
+  },
+  tokenizer: {
+    ...recipe.tokenizer,
+    ...(recipe.tokenizer.path === undefined ? {} : { path: resolveFrom(baseDir, recipe.tokenizer.path) })
   }
 })
 
-/** Reads a JSON or YAML recipe file, applies overrides, decodes it and resolves its paths. */
+/**
+ * Reads a JSON or YAML recipe file, applies overrides, reads the chat template it points at,
+ * decodes it and resolves its paths.
+ */
 export const loadRecipe = (file: string, overrides: ReadonlyArray<string> = []): Effect.Effect<Recipe, RecipeError> =>
   Effect.gen(function*() {
     const text = yield* Effect.tryPromise({
@@ -79,6 +87,7 @@ export const loadRecipe = (file: string, overrides: ReadonlyArray<string> = []):
     })
     const parsed = yield* parseText(text, file)
     const input = yield* applyOverrides(parsed, overrides, file)
-    const recipe = yield* decodeRecipe(input, file)
-    return resolvePaths(recipe, dirname(resolve(file)))
+    const baseDir = dirname(resolve(file))
+    const recipe = yield* decodeRecipe(yield* readChatTemplate(input, baseDir, file), file)
+    return resolvePaths(recipe, baseDir)
   })

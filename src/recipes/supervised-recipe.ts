@@ -23,16 +23,47 @@ export const ModelSection = Schema.Struct({
   lora: Schema.optionalKey(LoraSection)
 })
 
-/** The tokenizer. Only the byte-level tokenizer ships today. */
+/**
+ * The tokenizer: sous's byte-level one, or a Hugging Face `tokenizer.json` at `path` (read
+ * from local disk, relative to the recipe; a `tokenizer_config.json` beside it is read too).
+ */
 export const TokenizerSection = Schema.Struct({
-  kind: withDefault(Schema.Literal("byte"), "byte")
+  kind: withDefault(Schema.Literals(["byte", "huggingface"]), "byte"),
+  path: Schema.optionalKey(Schema.String)
 })
 
-/** How conversations become tokens and which tokens are trained. */
-export const RendererSection = Schema.Struct({
-  format: withDefault(Schema.Literals(["role-colon", "chatml"]), "role-colon"),
-  trainOn: withDefault(Schema.Literals(["assistant", "last_assistant", "all"]), "assistant")
+/**
+ * A model's own chat template, as loading a recipe reads it from a `tokenizer_config.json`:
+ * `source` names the file, `template` is its `chat_template`, and `bosToken` and `eosToken`
+ * are its `bos_token` and `eos_token`, which templates write.
+ */
+export const ChatTemplateSection = Schema.Struct({
+  source: Schema.String,
+  template: Schema.String,
+  bosToken: Schema.optionalKey(Schema.String),
+  eosToken: Schema.optionalKey(Schema.String)
 })
+
+/**
+ * How conversations become tokens and which tokens are trained. `format: jinja` renders with
+ * a model's own chat template: in a recipe file `chatTemplate` is the path of the model's
+ * `tokenizer_config.json`, relative to the recipe, and loading the recipe puts the template
+ * it holds in its place. So the resolved recipe, and its hash, carry the very template the
+ * run trained with, and a resumed run does not depend on the file.
+ */
+export const RendererSection = Schema.Struct({
+  format: withDefault(Schema.Literals(["role-colon", "chatml", "llama3", "jinja"]), "role-colon"),
+  trainOn: withDefault(Schema.Literals(["assistant", "last_assistant", "all"]), "assistant"),
+  chatTemplate: Schema.optionalKey(ChatTemplateSection)
+}).check(Schema.makeFilter((renderer) => {
+  if (renderer.format === "jinja" && renderer.chatTemplate === undefined) {
+    return { path: ["chatTemplate"], issue: "the jinja format needs the path of a tokenizer_config.json with a chat_template" }
+  }
+  if (renderer.format !== "jinja" && renderer.chatTemplate !== undefined) {
+    return { path: ["format"], issue: "must be jinja to render with renderer.chatTemplate" }
+  }
+  return undefined
+}))
 
 /** Dataset files (JSONL, one `{"messages": [...]}` per line); paths are relative to the recipe. */
 export const DataSection = Schema.Struct({

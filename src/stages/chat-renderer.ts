@@ -1,12 +1,13 @@
 import { Effect, Schema } from "effect"
 import type { Tokenizer } from "../ports/index.js"
 import type { ChatMessage } from "./chat.js"
+import { tokenizeTurns } from "./renderer-turns.js"
 
 /** Which tokens carry loss: every assistant turn (default), only the last one, or all. */
 export type TrainOn = "assistant" | "last_assistant" | "all"
 
 /** Chat formats sous renders natively. */
-export type ChatFormat = "role-colon" | "chatml"
+export type ChatFormat = "role-colon" | "chatml" | "llama3"
 
 /** Tokens of a rendered conversation and the loss weight of each. */
 export interface RenderedChat {
@@ -14,53 +15,71 @@ export interface RenderedChat {
   readonly weights: ReadonlyArray<number>
 }
 
-/** A renderer cannot work with a tokenizer: it lacks a special token the format needs. */
+/** Renders one conversation to tokens and weights with a renderer chosen beforehand. */
+export type ChatRenderer = (
+  messages: ReadonlyArray<ChatMessage>,
+  tokenizer: Tokenizer["Service"]
+) => Effect.Effect<RenderedChat, RendererError>
+
+/**
+ * A conversation cannot be rendered: the tokenizer lacks a special token the format needs, or
+ * a chat template cannot frame the conversation.
+ */
 export class RendererError extends Schema.TaggedError<RendererError>()("RendererError", {
   message: Schema.String
 }) {}
 
-type Piece = { readonly text: string } | { readonly special: string }
-
 /**
- * How one format frames a message: pieces before the content (never trained) and after
- * it (trained with the content, so the model learns to end its turn).
+ * How one format frames a message. Framing text spells its special tokens by name
+ * (`<|im_start|>`); the tokenizer must know each of them, or they would become plain text.
  */
 interface Framing {
   readonly specials: ReadonlyArray<string>
-  readonly prefix: (message: ChatMessage, index: number) => ReadonlyArray<Piece>
-  readonly suffix: (message: ChatMessage) => ReadonlyArray<Piece>
+  readonly header: (message: ChatMessage, index: number) => string
+  readonly suffix: (message: ChatMessage) => string
 }
 
 const capitalized = (role: string) => role[0]!.toUpperCase() + role.slice(1)
+
+// Only the first message's header starts the sequence.
+const begin = (marker: string, index: number) => (index === 0 ? marker : "")
 
 const framings: Record<ChatFormat, Framing> = {
   // "User: hi\n\nAssistant: hello<|eos|>": the end-of-sequence token closes assistant turns
   // so sampling knows where to stop.
   "role-colon": {
     specials: ["<|bos|>", "<|eos|>"],
-    prefix: (message, index) => [{ text: `${index > 0 ? "\n\n" : ""}${capitalized(message.role)}: ` }],
-    suffix: (message) => (message.role === "assistant" ? [{ special: "<|eos|>" }] : [])
+    header: (message, index) => `${begin("<|bos|>", index)}${index > 0 ? "\n\n" : ""}${capitalized(message.role)}: `,
+    suffix: (message) => (message.role === "assistant" ? "<|eos|>" : "")
   },
   // "<|im_start|>user\nhi<|im_end|>\n"; the end marker is trained, the newline after it is not
   // part of the turn.
   chatml: {
     specials: ["<|bos|>", "<|im_start|>", "<|im_end|>"],
-    prefix: (message, index) => [
-      ...(index > 0 ? [{ text: "\n" }] : []),
-      { special: "<|im_start|>" },
-      { text: `${message.role}\n` }
-    ],
-    suffix: () => [{ special: "<|im_end|>" }]
+    header: (message, index) => `${begin("<|bos|>", index)}${index > 0 ? "\n" : ""}<|im_start|>${message.role}\n`,
+    suffix: () => "<|im_end|>"
+  },
+  // Meta's Llama 3 format, turns back to back:
+  // "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>". Unlike Meta's
+  // template, content is not trimmed: the data is trained as written.
+  llama3: {
+    specials: ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+    header: (message, index) => `${begin("<|begin_of_text|>", index)}<|start_header_id|>${message.role}<|end_header_id|>\n\n`,
+    suffix: () => "<|eot_id|>"
   }
 }
 
+/** Every renderer format: a built-in chat format, or `jinja` for a model's own chat template. */
+export type RendererFormat = ChatFormat | "jinja"
+
 /** Stable id of a renderer configuration, recorded in checkpoints. */
-export const rendererId = (format: ChatFormat, trainOn: TrainOn): string => `${format}/${trainOn}`
+export const rendererId = (format: RendererFormat, trainOn: TrainOn): string => `${format}/${trainOn}`
 
 /**
- * Renders a conversation to token ids with loss weights. A leading `<|bos|>` is never
- * trained. Whether a message is trained follows `trainOn`; a trained message's content and
- * closing marker get weight 1, its header weight 0.
+ * Renders a conversation to token ids with loss weights in a built-in format. The
+ * begin-of-text marker that opens the sequence is never trained. Whether a message is trained
+ * follows `trainOn`; a trained message's content and closing marker get weight 1, its header
+ * weight 0. Fails when the tokenizer lacks a special token the format needs, naming them all.
  */
 export const renderChat = Effect.fnUntraced(function*(
   messages: ReadonlyArray<ChatMessage>,
@@ -75,25 +94,10 @@ export const renderChat = Effect.fnUntraced(function*(
       message: `the ${format} format needs special tokens ${missing.join(", ")}, which tokenizer ${tokenizer.id} lacks`
     })
   }
-  const encode = (piece: Piece): ReadonlyArray<number> =>
-    "text" in piece ? tokenizer.encode(piece.text) : [tokenizer.specialTokens[piece.special]!]
-  const lastAssistant = messages.findLastIndex((message) => message.role === "assistant")
-  const trained = (message: ChatMessage, index: number) =>
-    trainOn === "all" || (message.role === "assistant" && (trainOn === "assistant" || index === lastAssistant))
-
-  const tokens: Array<number> = [tokenizer.specialTokens["<|bos|>"]!]
-  const weights: Array<number> = [0]
-  const push = (ids: ReadonlyArray<number>, weight: number) => {
-    for (const id of ids) {
-      tokens.push(id)
-      weights.push(weight)
-    }
-  }
-  messages.forEach((message, index) => {
-    const weight = trained(message, index) ? 1 : 0
-    for (const piece of framing.prefix(message, index)) push(encode(piece), 0)
-    push(tokenizer.encode(message.content), weight)
-    for (const piece of framing.suffix(message)) push(encode(piece), weight)
-  })
-  return { tokens, weights }
+  const turns = messages.map((message, index) => ({
+    header: framing.header(message, index),
+    content: message.content,
+    suffix: framing.suffix(message)
+  }))
+  return tokenizeTurns(turns, messages, tokenizer, trainOn)
 })

@@ -1,14 +1,17 @@
 import { Effect } from "effect"
 import { type Datum, DatasetRowError, MetricsSink, Tokenizer } from "../ports/index.js"
 import type { ChatRow } from "./chat.js"
-import { type ChatFormat, renderChat, type TrainOn } from "./chat-renderer.js"
+import { type ChatRenderer, renderChat, RendererError, type RendererFormat, type TrainOn } from "./chat-renderer.js"
 import { supervisedDatum, trainedTokens } from "./datum-builder.js"
+import { type ChatTemplate, makeJinjaRenderer } from "./jinja-renderer.js"
 import { RunKeys, type SourcedRow } from "./run-keys.js"
 import { defineStage } from "./stage.js"
 
 /** How conversations become training data, and how long training runs. */
 export interface RenderChatDataConfig {
-  readonly format: ChatFormat
+  readonly format: RendererFormat
+  /** The model's own chat template, which the `jinja` format renders with. */
+  readonly chatTemplate?: ChatTemplate
   readonly trainOn: TrainOn
   readonly contextLength: number
   readonly batchSize: number
@@ -17,12 +20,31 @@ export interface RenderChatDataConfig {
   readonly epochs?: number
 }
 
-const renderRows = Effect.fnUntraced(function*(rows: ReadonlyArray<SourcedRow<ChatRow>>, config: RenderChatDataConfig) {
+/**
+ * The renderer a configuration asks for: a built-in format, or the model's chat template.
+ * Made once per run, so a template is parsed once, not once per conversation.
+ */
+export const chatRendererFor = (config: Pick<RenderChatDataConfig, "format" | "chatTemplate" | "trainOn">): Effect.Effect<ChatRenderer, RendererError> => {
+  const { format, chatTemplate, trainOn } = config
+  if (format !== "jinja") return Effect.succeed((messages, tokenizer) => renderChat(messages, tokenizer, format, trainOn))
+  return chatTemplate === undefined
+    ? Effect.fail(new RendererError({ message: "the jinja format needs a chat template (renderer.chatTemplate)" }))
+    : makeJinjaRenderer(chatTemplate, trainOn)
+}
+
+const renderRows = Effect.fnUntraced(function*(
+  rows: ReadonlyArray<SourcedRow<ChatRow>>,
+  render: ChatRenderer,
+  config: RenderChatDataConfig
+) {
   const tokenizer = yield* Tokenizer
   const data: Array<Datum> = []
   let truncated = 0
   for (const row of rows) {
-    const rendered = yield* renderChat(row.value.messages, tokenizer, config.format, config.trainOn)
+    // A chat template can fail on one conversation only: say which.
+    const rendered = yield* render(row.value.messages, tokenizer).pipe(
+      Effect.mapError((error) => new RendererError({ message: `${row.uri} line ${row.line}: ${error.message}` }))
+    )
     if (rendered.tokens.length > config.contextLength + 1) truncated += 1
     const datum = supervisedDatum(rendered, config.contextLength)
     if (trainedTokens(datum) === 0) {
@@ -51,13 +73,14 @@ export const renderChatData = (config: RenderChatDataConfig) =>
   defineStage({
     name: "render",
     rerunOnResume: true,
-    description: `render ${config.format} (train on ${config.trainOn}), context ${config.contextLength}`,
+    description: `render ${config.format}${config.chatTemplate === undefined ? "" : ` template ${config.chatTemplate.source}`} (train on ${config.trainOn}), context ${config.contextLength}`,
     reads: [RunKeys.trainRows, RunKeys.evalRows],
     writes: [RunKeys.trainData, RunKeys.evalData, RunKeys.totalSteps],
     run: Effect.fnUntraced(function*(context) {
-      const train = yield* renderRows(context.get(RunKeys.trainRows), config)
+      const render = yield* chatRendererFor(config)
+      const train = yield* renderRows(context.get(RunKeys.trainRows), render, config)
       context.set(RunKeys.trainData, train)
-      context.set(RunKeys.evalData, yield* renderRows(context.get(RunKeys.evalRows), config))
+      context.set(RunKeys.evalData, yield* renderRows(context.get(RunKeys.evalRows), render, config))
       const steps = config.steps ?? Math.max(1, Math.ceil(((config.epochs ?? 1) * train.length) / config.batchSize))
       context.set(RunKeys.totalSteps, steps)
       yield* (yield* MetricsSink).event({
