@@ -31,6 +31,13 @@ describe("examples/sft-arithmetic, shortened", () => {
     expect(summary.firstEval.step).toBe(0)
     expect(summary.lastEval.step).toBe(60)
     expect(summary.lastEval.metrics.eval_nll).toBeLessThanOrEqual(0.5 * summary.firstEval.metrics.eval_nll)
+    // Bits per byte: the NLL in bits over the bytes of the trained text, the answers (each
+    // answer's <|eos|> is trained too but has no text).
+    const answerBytes = readFileSync(join(root, "examples/sft-arithmetic/data/eval.jsonl"), "utf8").trim().split("\n")
+      .flatMap((line) => JSON.parse(line).messages as Array<{ role: string; content: string }>)
+      .reduce((total, message) => total + (message.role === "assistant" ? Buffer.byteLength(message.content) : 0), 0)
+    const { eval_nll, eval_tokens, eval_bpb } = summary.lastEval.metrics
+    expect(eval_bpb).toBeCloseTo((eval_nll * eval_tokens) / Math.LN2 / answerBytes, 9)
     expect(summary.checkpoints).toEqual(["step-00000030", "final"])
 
     const manifest = Schema.decodeUnknownSync(CheckpointManifest)(
