@@ -134,7 +134,9 @@ export const checkpoint = (config: CheckpointConfig) =>
       if (!committed && !(yield* isOurs(store, manifestKey(name), manifest))) return yield* alreadyCommitted
       context.set(RunKeys.lastCheckpoint, name)
       context.set(RunKeys.summary, summary)
-      yield* retainAndIndex(store, name, config.retention)
+      // Uninterruptible: an interruption here would drop the stage's writes (the summary naming
+      // the checkpoint) although the checkpoint is committed.
+      yield* Effect.uninterruptible(retainAndIndex(store, name, config.retention))
       // Committed is committed: a metrics sink that cannot take the event must not fail the stage.
       yield* (yield* MetricsSink).event({ name: "checkpoint", step: context.step, data: { name, store: store.uri } }).pipe(
         Effect.catch((error) => Effect.logWarning(`checkpoint event not recorded: ${error.message}`))
