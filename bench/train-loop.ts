@@ -221,6 +221,7 @@ const bench = (options: BenchOptions, runDir: string) =>
   Effect.gen(function*() {
     const benchSteps = options.warmup + options.rounds * options.steps
     const loaded = yield* loadRecipe(recipeFile, [`backend.device=${options.device}`])
+    if (loaded.kind !== "supervised") return yield* Effect.die(new Error(`the bench runs a supervised recipe, got ${loaded.kind}`))
     // The loops follow the recipe's learning-rate schedule, lengthened only if the bench runs past its end.
     const totalSteps = Math.max(loaded.training.steps ?? 0, benchSteps)
     const recipe = { ...loaded, training: { ...loaded.training, steps: totalSteps } }

@@ -36,6 +36,7 @@ import {
 import {
   ChatRow,
   chatRendererFor,
+  readClassifyData,
   committedNames,
   markTrained,
   decodeDurableRunState,
@@ -43,10 +44,10 @@ import {
   restoreCheckpoint,
   retainAndIndex
 } from "./stages/index.js"
-import { compileRecipe, supervisedWorkflowConfig } from "./recipes/compile-recipe.js"
+import { compileRecipe, recipeRendererId, supervisedWorkflowConfig } from "./recipes/compile-recipe.js"
 import { RecipeError } from "./recipes/recipe-error.js"
 import { recipeHash } from "./recipes/recipe-hash.js"
-import type { Recipe } from "./recipes/supervised-recipe.js"
+import type { Recipe } from "./recipes/recipe.js"
 import { runWorkflow } from "./workflows/index.js"
 
 /** Where a run writes and who else listens to its metrics. */
@@ -104,11 +105,11 @@ export const checkAdapters = (recipe: Recipe, source: string): Effect.Effect<voi
       const problem = location === undefined ? undefined : yield* locationProblem(location)
       if (problem !== undefined) problems.push({ path, message: problem })
     }
-    const tokenizerPath = recipe.tokenizer.path
+    const tokenizerPath = recipe.kind === "supervised" ? recipe.tokenizer.path : undefined
     if (tokenizerPath !== undefined && (uriScheme(tokenizerPath) ?? "file") !== "file") {
       problems.push({ path: "tokenizer.path", message: `sous reads tokenizer.json from a local path or file:// URI, got ${JSON.stringify(tokenizerPath)}` })
     }
-    const repo = recipe.publish?.repo
+    const repo = recipe.kind === "supervised" ? recipe.publish?.repo : undefined
     if (repo !== undefined) {
       const problem = yield* publishRepoProblem(repo)
       if (problem !== undefined) problems.push({ path: "publish.repo", message: problem })
@@ -138,7 +139,9 @@ export const checkData = (recipe: Recipe) =>
   Effect.gen(function*() {
     const source = yield* DatasetSource
     for (const uri of [recipe.data.train, ...(recipe.data.eval === undefined ? [] : [recipe.data.eval])]) {
-      yield* Stream.runDrain(source.rows(uri, ChatRow))
+      // A classify row must also fit the recipe's input shape and classes.
+      if (recipe.kind === "classify") yield* readClassifyData(uri, recipe.data)
+      else yield* Stream.runDrain(source.rows(uri, ChatRow))
     }
   }).pipe(Effect.provide(datasetSourceLayer))
 
@@ -169,9 +172,11 @@ export const checkpointStoreLayer = (recipe: Recipe, runDir: string): Layer.Laye
 
 /**
  * The tokenizer a recipe names: the byte tokenizer, or the Hugging Face tokenizer.json at
- * `tokenizer.path` (a local path or `file://` URI; `checkAdapters` refuses others).
+ * `tokenizer.path` (a local path or `file://` URI; `checkAdapters` refuses others). A classify
+ * recipe reads no text; it gets the byte tokenizer, whose id its checkpoints record.
  */
 export const recipeTokenizer = (recipe: Recipe): Effect.Effect<Tokenizer["Service"], TokenizerLoadError> => {
+  if (recipe.kind !== "supervised") return Effect.succeed(makeByteTokenizer())
   const { kind, path } = recipe.tokenizer
   if (kind === "byte") return Effect.succeed(makeByteTokenizer())
   // decodeRecipe refuses this; a recipe built in code has not been through it.
@@ -219,6 +224,12 @@ export interface RenderedPreview {
  */
 export const renderPreview = (recipe: Recipe, limit: number) =>
   Effect.gen(function*() {
+    if (recipe.kind !== "supervised") {
+      return yield* new RecipeError({
+        source: "recipe",
+        problems: [{ path: "kind", message: `sous render previews chat rendering; a ${recipe.kind} recipe renders no text` }]
+      })
+    }
     yield* checkAdapters(recipe, "recipe")
     const tokenizer = yield* recipeTokenizer(recipe)
     const render = yield* chatRendererFor(supervisedWorkflowConfig(recipe).render)
@@ -268,7 +279,7 @@ const mismatch = (manifest: CheckpointManifest, recipe: Recipe, rendererId: stri
 const finished = (recipe: Recipe, runDir: string, newest: string) =>
   Effect.promise(async () => {
     if (newest !== "final" || !existsSync(join(runDir, "summary.json"))) return false
-    if (recipe.publish === undefined) return true
+    if (recipe.kind !== "supervised" || recipe.publish === undefined) return true
     const events = await readFile(join(runDir, "events.jsonl"), "utf8").catch(() => "")
     return events.includes("\"name\":\"publish\"")
   })
@@ -310,7 +321,7 @@ export const resumeRecipe = (recipe: Recipe, options: KitchenOptions & { readonl
     const state = yield* decodeDurableRunState(manifest.name, manifest.resume.state)
     const compiled = compileRecipe(recipe, state.runInfo)
     const tokenizer = yield* recipeTokenizer(recipe)
-    const problem = mismatch(manifest, recipe, supervisedWorkflowConfig(recipe).rendererId, tokenizer.id)
+    const problem = mismatch(manifest, recipe, recipeRendererId(recipe), tokenizer.id)
     if (problem !== undefined) return yield* problem
     const resumeAfter = { step: manifest.step, checkpoint: manifest.name }
     const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, { ...options, resumeAfter }, tokenizer))

@@ -3,13 +3,14 @@ import { pinoLoggerLayer } from "../adapters/logging/pino-logger.js"
 import { checkAdapters, checkData, renderPreview, resumeRecipe, runRecipe } from "../kitchen.js"
 import { compileRecipe } from "../recipes/compile-recipe.js"
 import { loadRecipe } from "../recipes/load-recipe.js"
+import { RecipeError } from "../recipes/recipe-error.js"
 import { recipeHash, resolvedRecipeJson } from "../recipes/recipe-hash.js"
 import { printPlan, validateWorkflow, WorkflowInvalidError } from "../workflows/index.js"
 import { parseArgs, type ParsedArgs, usage, UsageError } from "./args.js"
 import { describeCause } from "./describe-error.js"
 import { makeProgressSink } from "./progress-sink.js"
 import { holdsRun, prepareRunDirectory, RunDirectoryError, runRecipeFile } from "./run-directory.js"
-import type { Recipe } from "../recipes/supervised-recipe.js"
+import type { Recipe } from "../recipes/recipe.js"
 
 const out = (text: string) => Effect.sync(() => process.stdout.write(`${text}\n`))
 
@@ -105,6 +106,12 @@ const render = (file: string, args: ParsedArgs) =>
   Effect.gen(function*() {
     const limit = Number(args.limit ?? "3") // fileArgument checked it
     const recipe = yield* loadRecipe(file, args.sets)
+    if (recipe.kind !== "supervised") {
+      return yield* new RecipeError({
+        source: file,
+        problems: [{ path: "kind", message: `sous render previews how chats become tokens; a ${recipe.kind} recipe has no chats to render` }]
+      })
+    }
     const context = recipe.model.contextLength
     for (const preview of yield* renderPreview(recipe, limit)) {
       const cut = preview.tokens > context + 1 ? `; cut to ${context + 1} in training` : ""

@@ -36,7 +36,10 @@ export const makeProgressSink = (options: ProgressOptions): MetricsSink["Service
       }
     } else if (event.name === "eval") {
       // A line would break a terminal bar; there the eval shows in events.jsonl and the summary.
-      if (bar === undefined) line(`eval at step ${event.step}: nll ${number(event.data?.["eval_nll"] as number | undefined)}`)
+      if (bar === undefined) {
+        const accuracy = event.data?.["eval_accuracy"] as number | undefined
+        line(`eval at step ${event.step}: nll ${number(event.data?.["eval_nll"] as number | undefined)}${accuracy === undefined ? "" : `, accuracy ${number(accuracy)}`}`)
+      }
     }
   }
 

@@ -1,13 +1,28 @@
-import { resolvedRecipeJson } from "./recipe-hash.js"
 import { Effect, Layer } from "effect"
-import { Tokenizer, TrainingBackend, TrainingClient, type TransformerArchitecture } from "../ports/index.js"
-import { emptySummary, rendererId, type RunInfo, RunKeys } from "../stages/index.js"
-import { supervisedWorkflow, type SupervisedWorkflowConfig } from "../workflows/index.js"
-import type { Recipe } from "./supervised-recipe.js"
+import {
+  type ClassifierArchitecture,
+  type ModelArchitecture,
+  Tokenizer,
+  TrainingBackend,
+  TrainingClient,
+  type TransformerArchitecture
+} from "../ports/index.js"
+import { emptySummary, rendererId, type RunInfo, RunKeys, type TrainStepConfig } from "../stages/index.js"
+import {
+  classifyWorkflow,
+  type ClassifyWorkflowConfig,
+  supervisedWorkflow,
+  type SupervisedWorkflowConfig,
+  type TrainingSchedule
+} from "../workflows/index.js"
+import type { ClassifyRecipe } from "./classify-recipe.js"
+import type { Recipe } from "./recipe.js"
+import { resolvedRecipeJson } from "./recipe-hash.js"
+import type { SupervisedRecipe } from "./supervised-recipe.js"
 
 /** A recipe turned into something runnable: the workflow, its starting state and its client. */
 export interface CompiledRecipe {
-  readonly workflow: ReturnType<typeof supervisedWorkflow>
+  readonly workflow: ReturnType<typeof supervisedWorkflow> | ReturnType<typeof classifyWorkflow>
   /** Values of the workflow's initial keys, by key name. */
   readonly initialState: Readonly<Record<string, unknown>>
   /** Creates the training client the stages talk to, from the backend and tokenizer. */
@@ -21,71 +36,111 @@ const describeSchedule = (recipe: Recipe): Array<string> => {
   const length = steps === undefined
     ? `${epochs} epoch(s) of the training data in batches of ${batchSize} (step count fixed when the data is loaded)`
     : `${steps} optimizer steps in batches of ${batchSize}`
+  const measure = recipe.kind === "classify" ? "held-out accuracy and NLL" : "held-out NLL"
   const evals = recipe.eval.every > 0 ? `before training, every ${recipe.eval.every} steps and at the end` : "before and after training"
   const checkpoints = recipe.checkpoint.every > 0 ? `every ${recipe.checkpoint.every} steps and a final one` : "a final one only"
   const { lr, schedule, warmupSteps, minLrRatio } = recipe.optimizer
   return [
     `steps: ${length}`,
     `lr: ${schedule} from ${lr}, ${warmupSteps} warmup steps${schedule === "constant" ? "" : `, down to ${Number((lr * minLrRatio).toPrecision(3))}`}`,
-    `eval: held-out NLL ${evals}`,
+    `eval: ${measure} ${evals}`,
     `checkpoints: ${checkpoints}, on ${recipe.checkpoint.uri ?? "<out>/checkpoints"}`
   ]
 }
+
+/** AdamW and the learning-rate schedule, as every recipe kind states them. */
+const trainStepConfig = (recipe: Recipe): TrainStepConfig => ({
+  adam: {
+    beta1: recipe.optimizer.beta1,
+    beta2: recipe.optimizer.beta2,
+    eps: recipe.optimizer.eps,
+    weight_decay: recipe.optimizer.weightDecay,
+    grad_clip_norm: recipe.optimizer.gradClipNorm
+  },
+  schedule: {
+    kind: recipe.optimizer.schedule,
+    baseLr: recipe.optimizer.lr,
+    warmupSteps: recipe.optimizer.warmupSteps,
+    minLrRatio: recipe.optimizer.minLrRatio
+  }
+})
+
+/** The renderer id a recipe's checkpoints record (resume refuses a checkpoint with another). */
+export const recipeRendererId = (recipe: Recipe): string =>
+  recipe.kind === "supervised" ? rendererId(recipe.renderer.format, recipe.renderer.trainOn) : "classify"
+
+/** How any recipe steps, evaluates and checkpoints. */
+const trainingSchedule = (recipe: Recipe): TrainingSchedule => ({
+  batch: { batchSize: recipe.training.batchSize, seed: recipe.seed, shuffle: recipe.data.shuffle },
+  optimizer: trainStepConfig(recipe),
+  evalEvery: recipe.eval.every,
+  checkpointEvery: recipe.checkpoint.every,
+  retention: { keepLast: recipe.checkpoint.keepLast, keepEvery: recipe.checkpoint.keepEvery },
+  rendererId: recipeRendererId(recipe),
+  seed: recipe.seed
+})
+
+/** The training length a recipe asks for: `steps`, or else `epochs` over the data. */
+const runLength = (recipe: Recipe) =>
+  recipe.training.steps === undefined ? { epochs: recipe.training.epochs } : { steps: recipe.training.steps }
 
 /**
  * The stage settings a supervised recipe asks for. `compileRecipe` builds its workflow from
  * them; a benchmark or a custom workflow can reuse them to run the very same stages.
  */
-export const supervisedWorkflowConfig = (recipe: Recipe): SupervisedWorkflowConfig => {
-  const renderer = rendererId(recipe.renderer.format, recipe.renderer.trainOn)
-  return {
-    data: {
-      train: recipe.data.train,
-      ...(recipe.data.eval === undefined ? {} : { eval: recipe.data.eval }),
-      evalFraction: recipe.data.evalFraction,
-      seed: recipe.seed
-    },
-    render: {
-      format: recipe.renderer.format,
-      ...(recipe.renderer.chatTemplate === undefined ? {} : { chatTemplate: recipe.renderer.chatTemplate }),
-      trainOn: recipe.renderer.trainOn,
-      contextLength: recipe.model.contextLength,
-      batchSize: recipe.training.batchSize,
-      ...(recipe.training.steps === undefined ? { epochs: recipe.training.epochs } : { steps: recipe.training.steps })
-    },
-    batch: { batchSize: recipe.training.batchSize, seed: recipe.seed, shuffle: recipe.data.shuffle },
-    optimizer: {
-      adam: {
-        beta1: recipe.optimizer.beta1,
-        beta2: recipe.optimizer.beta2,
-        eps: recipe.optimizer.eps,
-        weight_decay: recipe.optimizer.weightDecay,
-        grad_clip_norm: recipe.optimizer.gradClipNorm
-      },
-      schedule: {
-        kind: recipe.optimizer.schedule,
-        baseLr: recipe.optimizer.lr,
-        warmupSteps: recipe.optimizer.warmupSteps,
-        minLrRatio: recipe.optimizer.minLrRatio
-      }
-    },
-    evalBatchSize: recipe.eval.batchSize,
-    evalEvery: recipe.eval.every,
-    checkpointEvery: recipe.checkpoint.every,
-    retention: { keepLast: recipe.checkpoint.keepLast, keepEvery: recipe.checkpoint.keepEvery },
-    publish: recipe.publish && {
-      repo: recipe.publish.repo,
-      name: recipe.name,
-      baseModel: recipe.model.base,
-      recipeJson: resolvedRecipeJson(recipe)
-    },
-    rendererId: renderer,
+export const supervisedWorkflowConfig = (recipe: SupervisedRecipe): SupervisedWorkflowConfig => ({
+  ...trainingSchedule(recipe),
+  data: {
+    train: recipe.data.train,
+    ...(recipe.data.eval === undefined ? {} : { eval: recipe.data.eval }),
+    evalFraction: recipe.data.evalFraction,
     seed: recipe.seed
+  },
+  render: {
+    format: recipe.renderer.format,
+    ...(recipe.renderer.chatTemplate === undefined ? {} : { chatTemplate: recipe.renderer.chatTemplate }),
+    trainOn: recipe.renderer.trainOn,
+    contextLength: recipe.model.contextLength,
+    batchSize: recipe.training.batchSize,
+    ...runLength(recipe)
+  },
+  evalBatchSize: recipe.eval.batchSize,
+  publish: recipe.publish && {
+    repo: recipe.publish.repo,
+    name: recipe.name,
+    baseModel: recipe.model.base,
+    recipeJson: resolvedRecipeJson(recipe)
   }
+})
+
+/** The stage settings a classify recipe asks for. */
+export const classifyWorkflowConfig = (recipe: ClassifyRecipe): ClassifyWorkflowConfig => ({
+  ...trainingSchedule(recipe),
+  data: {
+    train: recipe.data.train,
+    ...(recipe.data.eval === undefined ? {} : { eval: recipe.data.eval }),
+    evalFraction: recipe.data.evalFraction,
+    seed: recipe.seed,
+    inputShape: recipe.data.inputShape,
+    classes: recipe.data.classes,
+    batchSize: recipe.training.batchSize,
+    ...runLength(recipe)
+  },
+  evalBatchSize: recipe.eval.batchSize
+})
+
+/** The classifier a classify recipe asks for: its model section over the data's shape and classes. */
+export const classifierArchitecture = (recipe: ClassifyRecipe): ClassifierArchitecture => {
+  const { inputShape, classes } = recipe.data
+  const model = recipe.model
+  if (model.kind === "mlp") return { kind: "mlp", inputShape, hidden: model.hidden, classes }
+  // decodeRecipe refuses a cnn whose inputShape is not [height, width, channels].
+  const [height = 1, width = 1, channels = 1] = inputShape
+  return { kind: "cnn", inputShape: [height, width, channels], filters: model.filters, kernelSize: model.kernelSize, hidden: model.hidden, classes }
 }
 
-/** The model a recipe asks for, over a tokenizer of `vocabSize` ids. */
-export const recipeArchitecture = (recipe: Recipe, vocabSize: number): TransformerArchitecture => ({
+/** The model a supervised recipe asks for, over a tokenizer of `vocabSize` ids. */
+export const recipeArchitecture = (recipe: SupervisedRecipe, vocabSize: number): TransformerArchitecture => ({
   kind: "transformer",
   vocabSize,
   contextLength: recipe.model.contextLength,
@@ -94,20 +149,27 @@ export const recipeArchitecture = (recipe: Recipe, vocabSize: number): Transform
   heads: recipe.model.heads
 })
 
-/** Compiles a supervised recipe into its workflow; nothing runs until the workflow is run. */
+/** The model a recipe's client is created for: base name, architecture and LoRA settings. */
+const clientModel = (recipe: Recipe, vocabSize: number): { baseModel: string; architecture: ModelArchitecture; lora?: NonNullable<SupervisedRecipe["model"]["lora"]> } =>
+  recipe.kind === "classify"
+    ? { baseModel: recipe.model.kind, architecture: classifierArchitecture(recipe) }
+    : {
+      baseModel: recipe.model.base,
+      architecture: recipeArchitecture(recipe, vocabSize),
+      ...(recipe.model.lora === undefined ? {} : { lora: recipe.model.lora })
+    }
+
+/** Compiles a recipe into the workflow of its kind; nothing runs until the workflow is run. */
 export const compileRecipe = (recipe: Recipe, runInfo: RunInfo): CompiledRecipe => {
-  const workflow = supervisedWorkflow(supervisedWorkflowConfig(recipe))
+  const workflow = recipe.kind === "classify"
+    ? classifyWorkflow(classifyWorkflowConfig(recipe))
+    : supervisedWorkflow(supervisedWorkflowConfig(recipe))
   const clientLayer = Layer.effect(
     TrainingClient,
     Effect.gen(function*() {
       const backend = yield* TrainingBackend
       const tokenizer = yield* Tokenizer
-      return yield* backend.createTrainingClient({
-        baseModel: recipe.model.base,
-        architecture: recipeArchitecture(recipe, tokenizer.vocabSize),
-        seed: recipe.seed,
-        ...(recipe.model.lora === undefined ? {} : { lora: recipe.model.lora })
-      })
+      return yield* backend.createTrainingClient({ ...clientModel(recipe, tokenizer.vocabSize), seed: recipe.seed })
     })
   )
   return {

@@ -1,19 +1,34 @@
 import { Effect, Exit, Schema } from "effect"
 import { schemaProblems } from "../ports/index.js"
 import { RecipeError, type RecipeProblem } from "./recipe-error.js"
-import { Recipe } from "./supervised-recipe.js"
+import type { ClassifyRecipe } from "./classify-recipe.js"
+import { type Recipe, type RecipeKind, recipeKinds } from "./recipe.js"
+import type { SupervisedRecipe } from "./supervised-recipe.js"
 
 /** Checks that need several fields at once, which a per-field schema cannot see. */
 const crossFieldProblems = (recipe: Recipe): Array<RecipeProblem> => {
   const problems: Array<RecipeProblem> = []
-  if (recipe.model.width % recipe.model.heads !== 0) {
-    problems.push({ path: "model.heads", message: `must divide model.width (${recipe.model.width}), got ${recipe.model.heads}` })
-  }
   if (recipe.training.steps !== undefined && recipe.optimizer.warmupSteps > recipe.training.steps) {
     problems.push({
       path: "optimizer.warmupSteps",
       message: `must not exceed training.steps (${recipe.training.steps}), got ${recipe.optimizer.warmupSteps}`
     })
+  }
+  return [...problems, ...(recipe.kind === "supervised" ? supervisedProblems(recipe) : classifyProblems(recipe))]
+}
+
+const classifyProblems = (recipe: ClassifyRecipe): Array<RecipeProblem> => {
+  const shape = recipe.data.inputShape
+  if (recipe.model.kind === "cnn" && shape.length !== 3) {
+    return [{ path: "data.inputShape", message: `a cnn takes [height, width, channels], got ${JSON.stringify(shape)}` }]
+  }
+  return []
+}
+
+const supervisedProblems = (recipe: SupervisedRecipe): Array<RecipeProblem> => {
+  const problems: Array<RecipeProblem> = []
+  if (recipe.model.width % recipe.model.heads !== 0) {
+    problems.push({ path: "model.heads", message: `must divide model.width (${recipe.model.width}), got ${recipe.model.heads}` })
   }
   if (recipe.tokenizer.kind === "huggingface" && recipe.tokenizer.path === undefined) {
     problems.push({ path: "tokenizer.path", message: "a huggingface tokenizer needs the path of its tokenizer.json" })
@@ -30,7 +45,15 @@ const crossFieldProblems = (recipe: Recipe): Array<RecipeProblem> => {
  * typo never silently falls back to a default.
  */
 export const decodeRecipe = (input: unknown, source: string): Effect.Effect<Recipe, RecipeError> => {
-  const exit = Schema.decodeUnknownExit(Recipe)(input, { errors: "all", onExcessProperty: "error" })
+  // The kind picks the schema, so a recipe is checked against its own kind's fields only.
+  const kind = typeof input === "object" && input !== null ? (input as Record<string, unknown>)["kind"] : undefined
+  if (typeof kind !== "string" || !Object.hasOwn(recipeKinds, kind)) {
+    const known = Object.keys(recipeKinds).map((name) => `"${name}"`).join(" or ")
+    const found = kind === undefined ? "none" : JSON.stringify(kind)
+    return Effect.fail(new RecipeError({ source, problems: [{ path: "kind", message: `expected ${known}, got ${found}` }] }))
+  }
+  const schema: Schema.Codec<Recipe, unknown> = recipeKinds[kind as RecipeKind] as Schema.Codec<Recipe, unknown>
+  const exit = Schema.decodeUnknownExit(schema)(input, { errors: "all", onExcessProperty: "error" })
   if (Exit.isSuccess(exit)) {
     const problems = crossFieldProblems(exit.value)
     return problems.length === 0 ? Effect.succeed(exit.value) : Effect.fail(new RecipeError({ source, problems }))

@@ -1,8 +1,10 @@
 /** Recipe schemas, loading with path-naming errors, and compilation into workflows. */
+export * from "./classify-recipe.js"
 export * from "./compile-recipe.js"
 export * from "./decode-recipe.js"
 export * from "./load-recipe.js"
 export * from "./recipe-error.js"
+export * from "./recipe.js"
 export * from "./recipe-hash.js"
 export * from "./schema-fields.js"
 export * from "./supervised-recipe.js"

@@ -6,7 +6,7 @@ import { uriScheme } from "../ports/index.js"
 import { decodeRecipe } from "./decode-recipe.js"
 import { RecipeError } from "./recipe-error.js"
 import { readChatTemplate } from "./read-chat-template.js"
-import type { Recipe } from "./supervised-recipe.js"
+import type { Recipe } from "./recipe.js"
 
 const problem = (source: string, path: string, message: string) => new RecipeError({ source, problems: [{ path, message }] })
 
@@ -69,11 +69,15 @@ export const resolvePaths = (recipe: Recipe, baseDir: string): Recipe => ({
     ...recipe.checkpoint,
     ...(recipe.checkpoint.uri === undefined ? {} : { uri: resolveFrom(baseDir, recipe.checkpoint.uri) })
   },
-  tokenizer: {
-    ...recipe.tokenizer,
-    ...(recipe.tokenizer.path === undefined ? {} : { path: resolveFrom(baseDir, recipe.tokenizer.path) })
-  }
-})
+  ...(recipe.kind === "supervised"
+    ? {
+      tokenizer: {
+        ...recipe.tokenizer,
+        ...(recipe.tokenizer.path === undefined ? {} : { path: resolveFrom(baseDir, recipe.tokenizer.path) })
+      }
+    }
+    : {})
+} as Recipe)
 
 /**
  * Reads a JSON or YAML recipe file, applies overrides, reads the chat template it points at,

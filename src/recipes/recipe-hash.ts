@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto"
 import { Schema } from "effect"
-import { Recipe } from "./supervised-recipe.js"
+import { Recipe } from "./recipe.js"
 
 /** The recipe as plain JSON with every default filled in: what the run directory records. */
 export const resolvedRecipeJson = (recipe: Recipe): string => JSON.stringify(Schema.encodeSync(Recipe)(recipe), null, 2)

@@ -146,6 +146,3 @@ export const SupervisedRecipe = Schema.Struct({
 })
 export type SupervisedRecipe = typeof SupervisedRecipe.Type
 
-/** Every recipe kind sous knows. */
-export const Recipe = SupervisedRecipe
-export type Recipe = typeof Recipe.Type

@@ -1,3 +1,4 @@
+import { Effect } from "effect"
 import type { DataCursor } from "../ports/index.js"
 
 /**
@@ -65,3 +66,31 @@ export const holdOut = (size: number, fraction: number, seed: number): { train: 
   const evalCount = Math.min(size - 1, Math.max(1, Math.round(size * fraction)))
   return { eval: [...order.slice(0, evalCount)].sort((a, b) => a - b), train: [...order.slice(evalCount)].sort((a, b) => a - b) }
 }
+
+/** Where held-out examples come from: a file of their own, or a seeded fraction of the training data. */
+export interface HeldOutSource {
+  readonly eval?: string
+  readonly evalFraction: number
+  readonly seed: number
+}
+
+/**
+ * Training and held-out items: `readEval` of the eval file when there is one, otherwise
+ * `all` split by {@link holdOut}. Shared by every data-loading stage, so recipes of every
+ * kind hold out the same way.
+ */
+export const trainEvalSplit = <A, E, R>(
+  all: ReadonlyArray<A>,
+  source: HeldOutSource,
+  readEval: (uri: string) => Effect.Effect<ReadonlyArray<A>, E, R>
+): Effect.Effect<{ readonly train: ReadonlyArray<A>; readonly eval: ReadonlyArray<A> }, E, R> => {
+  if (source.eval !== undefined) return Effect.map(readEval(source.eval), (held) => ({ train: all, eval: held }))
+  const split = holdOut(all.length, source.evalFraction, source.seed)
+  return Effect.succeed({ train: split.train.map((index) => all[index]!), eval: split.eval.map((index) => all[index]!) })
+}
+
+/** How long a run is: `steps` when given, else `epochs` (default 1) passes of `trainSize` examples. */
+export const runSteps = (
+  length: { readonly steps?: number; readonly epochs?: number; readonly batchSize: number },
+  trainSize: number
+): number => length.steps ?? Math.max(1, Math.ceil(((length.epochs ?? 1) * trainSize) / length.batchSize))

@@ -1,22 +1,12 @@
 import { Effect } from "effect"
-import { type Datum, type Metrics, MetricsSink, Tokenizer, TrainingClient } from "../ports/index.js"
-import { RunKeys, type RunSummary } from "./run-keys.js"
+import { type Datum, MetricsSink, Tokenizer, TrainingClient } from "../ports/index.js"
+import { withEval } from "./eval-summary.js"
+import { RunKeys } from "./run-keys.js"
 import { defineStage } from "./stage.js"
 
 /** How many held-out examples go into one forward call. */
 export interface EvaluateNllConfig {
   readonly batchSize: number
-}
-
-const withEval = (summary: RunSummary, step: number, metrics: Metrics): RunSummary => {
-  const entry = { step, metrics }
-  const best = summary.bestEval === undefined || metrics["eval_nll"]! < summary.bestEval.metrics["eval_nll"]!
-  return {
-    ...summary,
-    firstEval: summary.firstEval ?? entry,
-    lastEval: entry,
-    bestEval: best ? entry : summary.bestEval
-  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import { Effect, Stream } from "effect"
 import { DatasetError, DatasetSource } from "../ports/index.js"
 import { ChatRow } from "./chat.js"
-import { holdOut } from "./data-order.js"
+import { trainEvalSplit } from "./data-order.js"
 import { RunKeys, type SourcedRow } from "./run-keys.js"
 import { defineStage } from "./stage.js"
 
@@ -31,16 +31,7 @@ export const loadChatData = (config: LoadChatDataConfig) =>
     reads: [],
     writes: [RunKeys.trainRows, RunKeys.evalRows],
     run: Effect.fnUntraced(function*(context) {
-      const all = yield* readRows(config.train)
-      let train = all
-      let held: ReadonlyArray<SourcedRow<ChatRow>>
-      if (config.eval !== undefined) {
-        held = yield* readRows(config.eval)
-      } else {
-        const split = holdOut(all.length, config.evalFraction, config.seed)
-        train = split.train.map((index) => all[index]!)
-        held = split.eval.map((index) => all[index]!)
-      }
+      const { train, eval: held } = yield* trainEvalSplit(yield* readRows(config.train), config, readRows)
       context.set(RunKeys.trainRows, train)
       context.set(RunKeys.evalRows, held)
       yield* Effect.logInfo("dataset loaded").pipe(Effect.annotateLogs({ train: train.length, eval: held.length }))

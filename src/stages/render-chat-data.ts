@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import { type Datum, DatasetRowError, MetricsSink, Tokenizer } from "../ports/index.js"
 import type { ChatRow } from "./chat.js"
 import { type ChatRenderer, renderChat, RendererError, type RendererFormat, type TrainOn } from "./chat-renderer.js"
+import { runSteps } from "./data-order.js"
 import { supervisedDatum, trainedTokens } from "./datum-builder.js"
 import { type ChatTemplate, makeJinjaRenderer } from "./jinja-renderer.js"
 import { RunKeys, type SourcedRow } from "./run-keys.js"
@@ -81,7 +82,7 @@ export const renderChatData = (config: RenderChatDataConfig) =>
       const train = yield* renderRows(context.get(RunKeys.trainRows), render, config)
       context.set(RunKeys.trainData, train)
       context.set(RunKeys.evalData, yield* renderRows(context.get(RunKeys.evalRows), render, config))
-      const steps = config.steps ?? Math.max(1, Math.ceil(((config.epochs ?? 1) * train.length) / config.batchSize))
+      const steps = runSteps(config, train.length)
       context.set(RunKeys.totalSteps, steps)
       yield* (yield* MetricsSink).event({
         name: "schedule",

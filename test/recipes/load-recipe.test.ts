@@ -5,6 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { loadRecipe } from "../../src/recipes/load-recipe.js"
 import type { RecipeError } from "../../src/recipes/recipe-error.js"
+import { asSupervised } from "../support/as-supervised.js"
 
 const dir = mkdtempSync(join(tmpdir(), "sous-recipe-"))
 const file = (name: string, text: string) => {
@@ -24,7 +25,7 @@ const failure = (effect: Effect.Effect<unknown, RecipeError>) =>
 describe("loadRecipe", () => {
   it.effect("fills every default and resolves data paths against the recipe's directory", () =>
     Effect.gen(function*() {
-      const recipe = yield* loadRecipe(file("min.yaml", "kind: supervised\ndata:\n  train: data/train.jsonl\n"))
+      const recipe = asSupervised(yield* loadRecipe(file("min.yaml", "kind: supervised\ndata:\n  train: data/train.jsonl\n")))
       assert.strictEqual(recipe.data.train, join(dir, "data/train.jsonl"))
       assert.strictEqual(recipe.optimizer.lr, 1e-3)
       assert.strictEqual(recipe.optimizer.schedule, "cosine")
@@ -37,7 +38,7 @@ describe("loadRecipe", () => {
   it.effect("reads JSON too and applies --set overrides as typed values", () =>
     Effect.gen(function*() {
       const path = file("r.json", JSON.stringify({ kind: "supervised", data: { train: "/abs/t.jsonl" } }))
-      const recipe = yield* loadRecipe(path, ["optimizer.lr=3e-4", "training.steps=20", "renderer.format=chatml", "data.eval=/abs/e.json"])
+      const recipe = asSupervised(yield* loadRecipe(path, ["optimizer.lr=3e-4", "training.steps=20", "renderer.format=chatml", "data.eval=/abs/e.json"]))
       assert.strictEqual(recipe.data.eval, "/abs/e.json")
       assert.strictEqual(recipe.optimizer.lr, 3e-4)
       assert.strictEqual(recipe.training.steps, 20)

@@ -8,6 +8,7 @@ import { supervisedWorkflowConfig } from "../../src/recipes/compile-recipe.js"
 import { loadRecipe } from "../../src/recipes/load-recipe.js"
 import type { RecipeError } from "../../src/recipes/recipe-error.js"
 import { resolvedRecipeJson } from "../../src/recipes/recipe-hash.js"
+import { asSupervised } from "../support/as-supervised.js"
 
 const dir = mkdtempSync(join(tmpdir(), "sous-chat-template-"))
 mkdirSync(join(dir, "model"))
@@ -35,21 +36,21 @@ describe("renderer.chatTemplate", () => {
         bos_token: { __type: "AddedToken", content: "<s>", special: true },
         eos_token: "</s>"
       }))
-      const recipe = yield* loadRecipe(jinjaRecipe("model/tokenizer_config.json"))
+      const recipe = asSupervised(yield* loadRecipe(jinjaRecipe("model/tokenizer_config.json")))
       const chatTemplate = { source: config, template: "{{ bos_token }}{{ messages[0].content }}", bosToken: "<s>", eosToken: "</s>" }
       assert.deepStrictEqual(recipe.renderer.chatTemplate, chatTemplate)
       const workflowConfig = supervisedWorkflowConfig(recipe)
       assert.deepStrictEqual(workflowConfig.render.chatTemplate, chatTemplate)
       assert.strictEqual(workflowConfig.rendererId, "jinja/assistant")
       // The resolved recipe holds the template itself, so it loads again without the file.
-      const resolved = yield* loadRecipe(file("resolved.json", resolvedRecipeJson(recipe)))
+      const resolved = asSupervised(yield* loadRecipe(file("resolved.json", resolvedRecipeJson(recipe))))
       assert.deepStrictEqual(resolved.renderer, recipe.renderer)
     }))
 
   it.effect("takes a file:// URI, the template named default from a list, and no token strings when there are none", () =>
     Effect.gen(function*() {
       const config = file("model/list.json", JSON.stringify({ chat_template: [{ name: "tool_use", template: "T" }, { name: "default", template: "D" }] }))
-      const recipe = yield* loadRecipe(jinjaRecipe(pathToFileURL(config).href))
+      const recipe = asSupervised(yield* loadRecipe(jinjaRecipe(pathToFileURL(config).href)))
       assert.deepStrictEqual(recipe.renderer.chatTemplate, { source: config, template: "D" })
     }))
 

@@ -4,6 +4,7 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { loadRecipe } from "../../src/recipes/load-recipe.js"
+import { asSupervised } from "../support/as-supervised.js"
 
 const dir = mkdtempSync(join(tmpdir(), "sous-tokenizer-section-"))
 const recipeFile = (name: string, tokenizer: string) => {
@@ -23,15 +24,15 @@ const problems = (path: string) =>
 describe("the tokenizer section", () => {
   it.effect("is the byte tokenizer by default", () =>
     Effect.gen(function*() {
-      const recipe = yield* loadRecipe(recipeFile("default.yaml", "{}"))
+      const recipe = asSupervised(yield* loadRecipe(recipeFile("default.yaml", "{}")))
       assert.deepStrictEqual(recipe.tokenizer, { kind: "byte" })
     }))
 
   it.effect("resolves a huggingface tokenizer's path against the recipe's directory, like data paths", () =>
     Effect.gen(function*() {
-      const relative = yield* loadRecipe(recipeFile("relative.yaml", "{ kind: huggingface, path: tok/tokenizer.json }"))
+      const relative = asSupervised(yield* loadRecipe(recipeFile("relative.yaml", "{ kind: huggingface, path: tok/tokenizer.json }")))
       assert.deepStrictEqual(relative.tokenizer, { kind: "huggingface", path: join(dir, "tok/tokenizer.json") })
-      const absolute = yield* loadRecipe(recipeFile("absolute.yaml", "{ kind: huggingface, path: /models/tokenizer.json }"))
+      const absolute = asSupervised(yield* loadRecipe(recipeFile("absolute.yaml", "{ kind: huggingface, path: /models/tokenizer.json }")))
       assert.strictEqual(absolute.tokenizer.path, "/models/tokenizer.json")
     }))
 

@@ -7,6 +7,7 @@ import { checkAdapters, resumeRecipe, runRecipe } from "../../../src/kitchen.js"
 import { loadRecipe } from "../../../src/recipes/load-recipe.js"
 import { tempDirectory } from "../../support/temp-directory.js"
 import { tinyTokenizerJson } from "./tiny-hf-tokenizer.js"
+import { asSupervised } from "../../support/as-supervised.js"
 
 // Sums written in printable ASCII, which the tiny tokenizer's vocabulary spells.
 const conversations = Array.from({ length: 32 }, (_, i) => {
@@ -38,7 +39,7 @@ describe("a recipe with a Hugging Face tokenizer", () => {
       writeFileSync(tokenizerPath, JSON.stringify(tinyTokenizerJson()))
       writeFileSync(join(dir, "train.jsonl"), conversations.join("\n") + "\n")
       writeFileSync(join(dir, "recipe.yaml"), recipeYaml)
-      const recipe = yield* loadRecipe(join(dir, "recipe.yaml"))
+      const recipe = asSupervised(yield* loadRecipe(join(dir, "recipe.yaml")))
       assert.strictEqual(recipe.tokenizer.path, tokenizerPath)
       const original = yield* makeHfTokenizer(tokenizerPath)
 
@@ -69,7 +70,7 @@ describe("a recipe with a Hugging Face tokenizer", () => {
     Effect.gen(function*() {
       const dir = yield* tempDirectory("hf-recipe")
       writeFileSync(join(dir, "recipe.yaml"), "kind: supervised\ndata: { train: t.jsonl }\ntokenizer: { kind: huggingface, path: s3://bucket/tokenizer.json }\n")
-      const recipe = yield* loadRecipe(join(dir, "recipe.yaml"))
+      const recipe = asSupervised(yield* loadRecipe(join(dir, "recipe.yaml")))
       const error = Exit.findErrorOption(yield* Effect.exit(checkAdapters(recipe, "recipe.yaml")))
       if (error._tag === "None") return assert.fail("expected the recipe to be refused")
       assert.deepStrictEqual(error.value.problems, [{

@@ -1,0 +1,21 @@
+import { evaluateAccuracy, loadClassifyData, type LoadClassifyDataConfig } from "../stages/index.js"
+import { stage } from "./builders.js"
+import { type TrainingSchedule, trainingWorkflow } from "./training-workflow.js"
+
+/** Everything the classify workflow needs to know, gathered by the recipe compiler. */
+export interface ClassifyWorkflowConfig extends TrainingSchedule {
+  readonly data: LoadClassifyDataConfig
+  readonly evalBatchSize: number
+}
+
+/**
+ * Classification: load and check the rows as datums, then the shared training loop with
+ * held-out accuracy as the evaluation.
+ */
+export const classifyWorkflow = (config: ClassifyWorkflowConfig) =>
+  trainingWorkflow(config, {
+    name: "classify",
+    prepare: [stage(loadClassifyData(config.data))],
+    evaluate: evaluateAccuracy({ batchSize: config.evalBatchSize }),
+    after: []
+  })

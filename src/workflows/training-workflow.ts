@@ -1,0 +1,93 @@
+import {
+  checkpoint,
+  fingerprintData,
+  logMetrics,
+  nextBatch,
+  type NextBatchConfig,
+  requireNewCheckpoints,
+  type RetentionPolicy,
+  RunKeys,
+  type Stage,
+  trainStep,
+  type TrainStepConfig,
+  writeSummary
+} from "../stages/index.js"
+import { finally_, loop, sequence, stage, when, workflow } from "./builders.js"
+import type { WhenView, WorkflowNode } from "./ir.js"
+
+/** How a training workflow steps, evaluates and checkpoints, whatever its data. */
+export interface TrainingSchedule {
+  readonly batch: NextBatchConfig
+  readonly optimizer: TrainStepConfig
+  /** Evaluate every this many steps (0: only before and after training). */
+  readonly evalEvery: number
+  /** Checkpoint every this many steps (0: only the final checkpoint). */
+  readonly checkpointEvery: number
+  /** Which older checkpoints each new one leaves in place. */
+  readonly retention: RetentionPolicy
+  /** Recorded in checkpoints: how the data became datums. */
+  readonly rendererId: string
+  readonly seed: number
+}
+
+// The last step is left to the evaluation and checkpoint after the loop, which always run.
+const everyBeforeTheLast = (interval: number) => ({
+  label: `every ${interval} steps, before the last`,
+  test: ({ step, loops, loopTimes }: WhenView) => step % interval === 0 && loops["train"]! < loopTimes["train"]! - 1
+})
+
+/** What makes one training workflow different from another. */
+export interface TrainingWorkflowParts<P extends WorkflowNode, E, R, A extends WorkflowNode> {
+  readonly name: string
+  /** Stages that load the data and turn it into `trainData`, `evalData` and `totalSteps`. */
+  readonly prepare: ReadonlyArray<P>
+  /** The evaluation run before training, on schedule and at the end. */
+  readonly evaluate: Stage<E, R>
+  /** Stages after the final checkpoint (publishing). */
+  readonly after: ReadonlyArray<A>
+}
+
+/**
+ * The shape every training recipe shares: refuse a used checkpoint store, prepare the data,
+ * fingerprint it, evaluate; then for each step take a batch, submit forward/backward with the
+ * optimizer step queued behind it, record metrics, and evaluate and checkpoint on schedule;
+ * then evaluate, save the final checkpoint and run `after`. The summary is written last,
+ * whether the run succeeded or not (it says how far a failed or interrupted run got).
+ */
+export const trainingWorkflow = <P extends WorkflowNode, E, R, A extends WorkflowNode>(
+  schedule: TrainingSchedule,
+  parts: TrainingWorkflowParts<P, E, R, A>
+) => {
+  const evaluate = stage(parts.evaluate)
+  const save = (final: boolean) =>
+    stage(checkpoint({ final, rendererId: schedule.rendererId, dataSeed: schedule.seed, retention: schedule.retention }))
+  return workflow({
+    name: parts.name,
+    initial: [RunKeys.runInfo, RunKeys.dataCursor, RunKeys.summary, RunKeys.lastCheckpoint, RunKeys.expectedDataDigest],
+    root: finally_(
+      sequence(
+        stage(requireNewCheckpoints),
+        ...parts.prepare,
+        stage(fingerprintData),
+        evaluate,
+        loop({
+          name: "train",
+          times: { key: RunKeys.totalSteps, label: "totalSteps" },
+          body: sequence(
+            stage(nextBatch(schedule.batch)),
+            stage(trainStep(schedule.optimizer)),
+            stage(logMetrics),
+            ...(schedule.evalEvery > 0 ? [when({ ...everyBeforeTheLast(schedule.evalEvery), body: evaluate })] : []),
+            ...(schedule.checkpointEvery > 0
+              ? [when({ ...everyBeforeTheLast(schedule.checkpointEvery), body: save(false) })]
+              : [])
+          )
+        }),
+        evaluate,
+        save(true),
+        ...parts.after
+      ),
+      stage(writeSummary)
+    )
+  })
+}
