@@ -1,4 +1,5 @@
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { spawn } from "node:child_process"
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Schema } from "effect"
@@ -55,5 +56,33 @@ describe("examples/classify-digits, shortened", () => {
     const result = runCli(["render", recipe])
     expect(result.code).toBe(1)
     expect(result.stderr).toContain("a classify recipe has no chats to render")
+  })
+
+  // Resume works for classify as for supervised: killed after a checkpoint, resumed, the final
+  // state is byte-identical to the uninterrupted run's.
+  it("resumes after SIGKILL to the same final weights", async () => {
+    const settings = ["--set", "training.steps=60", "--set", "eval.every=30", "--set", "checkpoint.every=20", "--set", "backend.device=wasm"]
+    const finalState = (dir: string) => {
+      const manifest = JSON.parse(readFileSync(join(dir, "checkpoints/final/manifest.json"), "utf8"))
+      return readFileSync(join(dir, "checkpoints", manifest.state.key))
+    }
+    const whole = join(mkdtempSync(join(tmpdir(), "sous-e2e-")), "run")
+    expect(runCli(["run", recipe, "--out", whole, ...settings]).code).toBe(0)
+    const killed = join(mkdtempSync(join(tmpdir(), "sous-e2e-")), "run")
+    await new Promise<void>((resolve) => {
+      const child = spawn(process.execPath, [join(root, "bin/sous"), "run", recipe, "--out", killed, ...settings], { cwd: root })
+      const poll = setInterval(() => {
+        if (!existsSync(join(killed, "checkpoints/step-00000020/manifest.json"))) return
+        clearInterval(poll)
+        child.kill("SIGKILL")
+      }, 2)
+      child.on("exit", () => resolve())
+    })
+    expect(existsSync(join(killed, "checkpoints/final/manifest.json"))).toBe(false)
+    const resumed = runCli(["resume", killed])
+    expect(resumed.code).toBe(0)
+    expect(finalState(killed).equals(finalState(whole))).toBe(true)
+    const steps = readFileSync(join(killed, "metrics.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line).step)
+    expect(steps).toEqual(Array.from({ length: 60 }, (_, index) => index + 1))
   })
 })
