@@ -34,11 +34,10 @@
  */
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3"
 import { Upload } from "@aws-sdk/lib-storage"
-import { mkdir, mkdtemp, open, readFile, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
+import { mkdir, open, readFile, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
-import { Effect, Layer, References, type Scope } from "effect"
+import { Effect, Layer, type Scope } from "effect"
 import { makeFsBlobStore } from "../src/adapters/blob/fs-blob-store.js"
 import { makeS3BlobStore } from "../src/adapters/blob/s3-blob-store.js"
 import { makeLocalBackend } from "../src/adapters/local/index.js"
@@ -57,7 +56,7 @@ import {
 import { checkpoint, emptySummary, newestCheckpoint, restoreCheckpoint, RunKeys } from "../src/stages/index.js"
 import { runWorkflow, sequence, stage, workflow } from "../src/workflows/index.js"
 import { startS3Server } from "../test/support/s3-server.js"
-import { countOption, formatTable, median } from "./report.js"
+import { countOption, formatTable, median, runBench } from "./report.js"
 
 const tokenizer = makeByteTokenizer()
 
@@ -352,16 +351,4 @@ const bench = (options: { readonly rounds: number }, root: string) =>
   })
 
 const options = readOptions()
-const program = Effect.gen(function*() {
-  const root = yield* Effect.acquireRelease(
-    Effect.promise(() => mkdtemp(join(tmpdir(), "sous-bench-checkpoint-"))),
-    (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
-  )
-  yield* bench(options, root)
-}).pipe(
-  Effect.scoped,
-  // The bench prints its own report; the backend's info log is silenced, warnings still show.
-  Effect.provideService(References.MinimumLogLevel, "Warn")
-)
-
-await Effect.runPromise(program)
+await runBench("sous-bench-checkpoint-", (dir) => bench(options, dir))

@@ -1,4 +1,8 @@
-/** Small helpers the benchmarks share to summarize and print what they measured. */
+/** Small helpers the benchmarks share: running them, summarizing and printing what they measured. */
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect, References, type Scope } from "effect"
 
 /** The middle value of `values` (the mean of the two middle ones for an even count). */
 export const median = (values: ReadonlyArray<number>): number => {
@@ -23,3 +27,19 @@ export const countOption = (name: string, text: string, minimum: number): number
   if (!Number.isInteger(value) || value < minimum) throw new Error(`--${name} must be an integer >= ${minimum}, got ${text}`)
   return value
 }
+
+/**
+ * Runs a bench with a temporary directory (removed afterwards) and only warnings from the
+ * log: a bench prints its own report.
+ */
+export const runBench = <E>(prefix: string, bench: (dir: string) => Effect.Effect<void, E, Scope.Scope>): Promise<void> =>
+  Effect.runPromise(
+    Effect.acquireRelease(
+      Effect.promise(() => mkdtemp(join(tmpdir(), prefix))),
+      (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+    ).pipe(
+      Effect.flatMap(bench),
+      Effect.scoped,
+      Effect.provideService(References.MinimumLogLevel, "Warn")
+    )
+  )

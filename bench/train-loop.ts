@@ -24,11 +24,10 @@
  * (3). Run from the repository root.
  */
 import * as tf from "@tensorflow/tfjs"
-import { mkdtemp, readFile, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
+import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
-import { Effect, Layer, References } from "effect"
+import { Effect, Layer } from "effect"
 import {
   adamWStep,
   initAdamW,
@@ -62,7 +61,7 @@ import {
   workflow,
   type WorkflowResult
 } from "../src/workflows/index.js"
-import { countOption, formatTable, median } from "./report.js"
+import { countOption, formatTable, median, runBench } from "./report.js"
 
 const recipeFile = "examples/sft-arithmetic/recipe.yaml"
 const goal = 0.95
@@ -310,16 +309,4 @@ const bench = (options: BenchOptions, runDir: string) =>
   })
 
 const options = readOptions()
-const program = Effect.gen(function*() {
-  const runDir = yield* Effect.acquireRelease(
-    Effect.promise(() => mkdtemp(join(tmpdir(), "sous-bench-"))),
-    (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
-  )
-  yield* bench(options, runDir)
-}).pipe(
-  Effect.scoped,
-  // The bench prints its own report; warnings (e.g. cut conversations) still show.
-  Effect.provideService(References.MinimumLogLevel, "Warn")
-)
-
-await Effect.runPromise(program)
+await runBench("sous-bench-", (dir) => bench(options, dir))

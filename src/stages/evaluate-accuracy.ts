@@ -1,6 +1,7 @@
 import { Effect } from "effect"
-import { InvalidRequestError, MetricsSink, TrainingClient } from "../ports/index.js"
+import { InvalidRequestError, MetricsSink } from "../ports/index.js"
 import { withEval } from "./eval-summary.js"
+import { forwardInBatches } from "./forward-batches.js"
 import { RunKeys } from "./run-keys.js"
 import { defineStage } from "./stage.js"
 
@@ -29,20 +30,15 @@ export const evaluateAccuracy = (config: EvaluateAccuracyConfig) =>
     reads: [RunKeys.evalData, RunKeys.summary],
     writes: [RunKeys.summary],
     run: Effect.fnUntraced(function*(context) {
-      const client = yield* TrainingClient
       const sink = yield* MetricsSink
       const data = context.get(RunKeys.evalData)
       if (data.length === 0) return yield* Effect.logWarning("no held-out examples; eval skipped")
-      // Submit every batch before awaiting any, so a remote service can pipeline them.
-      const pending = []
-      for (let start = 0; start < data.length; start += config.batchSize) {
-        pending.push({ start, request: yield* client.forward(data.slice(start, start + config.batchSize), "cross_entropy") })
-      }
       let loss = 0
       let weights = 0
       let correct = 0
-      for (const { start, request } of pending) {
-        const output = yield* request.result
+      const outputs = yield* forwardInBatches(data, config.batchSize)
+      for (const [batch, output] of outputs.entries()) {
+        const start = batch * config.batchSize
         loss += output.metrics["loss:sum"] ?? 0
         weights += output.metrics["weights:sum"] ?? 0
         for (const [i, out] of output.loss_fn_outputs.entries()) {

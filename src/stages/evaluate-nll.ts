@@ -1,6 +1,7 @@
 import { Effect } from "effect"
-import { type Datum, MetricsSink, Tokenizer, TrainingClient } from "../ports/index.js"
+import { type Datum, MetricsSink, Tokenizer } from "../ports/index.js"
 import { withEval } from "./eval-summary.js"
+import { forwardInBatches } from "./forward-batches.js"
 import { RunKeys } from "./run-keys.js"
 import { defineStage } from "./stage.js"
 
@@ -40,21 +41,14 @@ export const evaluateNll = (config: EvaluateNllConfig) =>
     reads: [RunKeys.evalData, RunKeys.summary],
     writes: [RunKeys.summary],
     run: Effect.fnUntraced(function*(context) {
-      const client = yield* TrainingClient
       const sink = yield* MetricsSink
       const tokenizer = yield* Tokenizer
       const data = context.get(RunKeys.evalData)
       // No held-out data means no measurement; an NLL of 0 would read as a perfect model.
       if (data.length === 0) return yield* Effect.logWarning("no held-out examples; eval skipped")
-      // Submit every batch before awaiting any, so a remote service can pipeline them.
-      const pending = []
-      for (let start = 0; start < data.length; start += config.batchSize) {
-        pending.push(yield* client.forward(data.slice(start, start + config.batchSize), "cross_entropy"))
-      }
       let loss = 0
       let weights = 0
-      for (const request of pending) {
-        const output = yield* request.result
+      for (const output of yield* forwardInBatches(data, config.batchSize)) {
         loss += output.metrics["loss:sum"] ?? 0
         weights += output.metrics["weights:sum"] ?? 0
       }
