@@ -108,6 +108,11 @@ export const checkAdapters = (recipe: Recipe, source: string): Effect.Effect<voi
     const tokenizerPath = recipe.kind === "supervised" ? recipe.tokenizer.path : undefined
     if (tokenizerPath !== undefined && (uriScheme(tokenizerPath) ?? "file") !== "file") {
       problems.push({ path: "tokenizer.path", message: `sous reads tokenizer.json from a local path or file:// URI, got ${JSON.stringify(tokenizerPath)}` })
+    } else if (tokenizerPath !== undefined) {
+      // Loaded here too, so a missing or broken tokenizer.json is refused before a run
+      // directory is written, and by validate and plan.
+      const loaded = yield* Effect.result(recipeTokenizer(recipe))
+      if (loaded._tag === "Failure") problems.push({ path: "tokenizer.path", message: loaded.failure.message })
     }
     const repo = recipe.kind === "supervised" ? recipe.publish?.repo : undefined
     if (repo !== undefined) {

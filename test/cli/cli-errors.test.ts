@@ -62,6 +62,15 @@ describe("sous exit codes and messages", () => {
     expect(verbose.stderr).toContain("DatasetRowError")
   })
 
+  it("refuses a missing tokenizer.json before writing anything", () => {
+    const out = join(dir, "no-tokenizer")
+    const result = runCli(["run", write("hf.yaml", recipe("tokenizer:\n  kind: huggingface\n  path: missing/tokenizer.json\n")), "--out", out])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain("tokenizer.path:")
+    expect(result.stderr).toContain("missing/tokenizer.json does not exist")
+    expect(existsSync(out)).toBe(false)
+  })
+
   it("refuses a store it has no adapter for, or a malformed URI, before writing anything", () => {
     const out = join(dir, "gs-run")
     const result = runCli(["run", write("gs.yaml", recipe("checkpoint:\n  uri: gs://bucket/prefix\npublish:\n  repo: s3://bucket/x\n")), "--out", out])
