@@ -31,6 +31,7 @@ import {
   InvalidRequestError,
   MetricsSink,
   Tokenizer,
+  TrainingClient,
   uriScheme
 } from "./ports/index.js"
 import {
@@ -41,13 +42,18 @@ import {
   markTrained,
   decodeDurableRunState,
   newestCheckpoint,
+  readCheckpoint,
   restoreCheckpoint,
+  StartingWeights,
+  TeacherWeights,
+  type WeightsSource,
   retainAndIndex
 } from "./stages/index.js"
-import { compileRecipe, recipeRendererId, supervisedWorkflowConfig } from "./recipes/compile-recipe.js"
+import { baseModelOf, compileRecipe, recipeModel, recipeRendererId, supervisedWorkflowConfig } from "./recipes/compile-recipe.js"
+import type { CheckpointRef } from "./recipes/supervised-recipe.js"
 import { RecipeError } from "./recipes/recipe-error.js"
 import { recipeHash } from "./recipes/recipe-hash.js"
-import type { Recipe } from "./recipes/recipe.js"
+import { isChatRecipe, type Recipe } from "./recipes/recipe.js"
 import { runWorkflow } from "./workflows/index.js"
 
 /** Where a run writes and who else listens to its metrics. */
@@ -98,14 +104,16 @@ export const checkAdapters = (recipe: Recipe, source: string): Effect.Effect<voi
     const locations: ReadonlyArray<readonly [string, string | undefined]> = [
       ["data.train", recipe.data.train],
       ["data.eval", recipe.data.eval],
-      ["checkpoint.uri", recipe.checkpoint.uri]
+      ["checkpoint.uri", recipe.checkpoint.uri],
+      ["model.from.store", isChatRecipe(recipe) ? recipe.model.from?.store : undefined],
+      ["teacher.store", recipe.kind === "distill" ? recipe.teacher.store : undefined]
     ]
     const problems: Array<{ path: string; message: string }> = []
     for (const [path, location] of locations) {
       const problem = location === undefined ? undefined : yield* locationProblem(location)
       if (problem !== undefined) problems.push({ path, message: problem })
     }
-    const tokenizerPath = recipe.kind === "supervised" ? recipe.tokenizer.path : undefined
+    const tokenizerPath = isChatRecipe(recipe) ? recipe.tokenizer.path : undefined
     if (tokenizerPath !== undefined && (uriScheme(tokenizerPath) ?? "file") !== "file") {
       problems.push({ path: "tokenizer.path", message: `sous reads tokenizer.json from a local path or file:// URI, got ${JSON.stringify(tokenizerPath)}` })
     } else if (tokenizerPath !== undefined) {
@@ -114,7 +122,7 @@ export const checkAdapters = (recipe: Recipe, source: string): Effect.Effect<voi
       const loaded = yield* Effect.result(recipeTokenizer(recipe))
       if (loaded._tag === "Failure") problems.push({ path: "tokenizer.path", message: loaded.failure.message })
     }
-    const repo = recipe.kind === "supervised" ? recipe.publish?.repo : undefined
+    const repo = isChatRecipe(recipe) ? recipe.publish?.repo : undefined
     if (repo !== undefined) {
       const problem = yield* publishRepoProblem(repo)
       if (problem !== undefined) problems.push({ path: "publish.repo", message: problem })
@@ -151,13 +159,10 @@ export const checkData = (recipe: Recipe) =>
   }).pipe(Effect.provide(datasetSourceLayer))
 
 /**
- * The store a recipe's checkpoints go to: `<runDir>/checkpoints` by default, or
- * `checkpoint.uri` (a path, `file://`, `s3://bucket/prefix` or `hf://user/repo[/prefix]`;
- * `checkAdapters` has checked it).
+ * The blob store at a location `checkAdapters` has checked: a path, `file://`,
+ * `s3://bucket/prefix` or `hf://user/repo[/prefix]`.
  */
-export const checkpointStoreLayer = (recipe: Recipe, runDir: string): Layer.Layer<BlobStoreTag, BlobStoreError> => {
-  const uri = recipe.checkpoint.uri
-  if (uri === undefined) return fsBlobStoreLayer(join(runDir, "checkpoints"))
+const blobStoreLayerAt = (uri: string): Layer.Layer<BlobStoreTag, BlobStoreError> => {
   switch (uriScheme(uri)) {
     case "s3": {
       const location = Result.getOrThrow(parseS3Uri(uri))
@@ -175,13 +180,59 @@ export const checkpointStoreLayer = (recipe: Recipe, runDir: string): Layer.Laye
   }
 }
 
+/** The store a recipe's checkpoints go to: `<runDir>/checkpoints` by default, or `checkpoint.uri`. */
+export const checkpointStoreLayer = (recipe: Recipe, runDir: string): Layer.Layer<BlobStoreTag, BlobStoreError> =>
+  blobStoreLayerAt(recipe.checkpoint.uri ?? join(runDir, "checkpoints"))
+
+/**
+ * Reads a committed checkpoint by reference (`model.from`, `teacher`), with its blobs checked
+ * against the manifest. A checkpoint that is not there is an error naming the recipe field.
+ */
+const referencedCheckpoint = (ref: CheckpointRef, field: string) =>
+  Effect.gen(function*() {
+    const store = yield* BlobStoreTag
+    return yield* readCheckpoint(store, ref.checkpoint).pipe(
+      Effect.catchTag("BlobNotFoundError", () =>
+        Effect.fail(new InvalidRequestError({
+          operation: field,
+          message: `${field}: ${store.uri} holds no committed checkpoint ${JSON.stringify(ref.checkpoint)}`
+        })))
+    )
+  }).pipe(Effect.provide(blobStoreLayerAt(ref.store)))
+
+/** The weights of a referenced checkpoint, as a sampling client or `loadState` takes them. */
+const checkpointWeights = (ref: CheckpointRef, field: string) =>
+  Effect.map(referencedCheckpoint(ref, field), (checkpoint): WeightsSource => ({
+    source: checkpoint.state,
+    description: `checkpoint ${ref.checkpoint} of ${ref.store}`
+  }))
+
+/**
+ * The weights a run starts from: the checkpoint `model.from` names, or the recipe's base
+ * model, which the local backend builds from the architecture and seed.
+ */
+const startingWeights = (recipe: Recipe, tokenizer: Tokenizer["Service"]) =>
+  isChatRecipe(recipe) && recipe.model.from !== undefined
+    ? checkpointWeights(recipe.model.from, "model.from")
+    : Effect.succeed<WeightsSource>({
+      source: { ...baseModelOf(recipeModel(recipe, tokenizer.vocabSize)), seed: recipe.seed },
+      description: `base model ${isChatRecipe(recipe) ? recipe.model.base : recipe.model.kind} (seed ${recipe.seed})`
+    })
+
+/** The run's reference weights and, for distillation, its teacher's. */
+const modelSourcesLayer = (recipe: Recipe, tokenizer: Tokenizer["Service"]) =>
+  Layer.mergeAll(
+    Layer.effect(StartingWeights, startingWeights(recipe, tokenizer)),
+    recipe.kind === "distill" ? Layer.effect(TeacherWeights, checkpointWeights(recipe.teacher, "teacher")) : Layer.empty
+  )
+
 /**
  * The tokenizer a recipe names: the byte tokenizer, or the Hugging Face tokenizer.json at
  * `tokenizer.path` (a local path or `file://` URI; `checkAdapters` refuses others). A classify
  * recipe reads no text; it gets the byte tokenizer, whose id its checkpoints record.
  */
 export const recipeTokenizer = (recipe: Recipe): Effect.Effect<Tokenizer["Service"], TokenizerLoadError> => {
-  if (recipe.kind !== "supervised") return Effect.succeed(makeByteTokenizer())
+  if (!isChatRecipe(recipe)) return Effect.succeed(makeByteTokenizer())
   const { kind, path } = recipe.tokenizer
   if (kind === "byte") return Effect.succeed(makeByteTokenizer())
   // decodeRecipe refuses this; a recipe built in code has not been through it.
@@ -199,6 +250,7 @@ export const kitchenLayer = (recipe: Recipe, options: KitchenOptions, tokenizer:
   return Layer.mergeAll(
     localBackendLayer({ device: recipe.backend.device, decode: tokenizer.decode }),
     Layer.succeed(Tokenizer, tokenizer),
+    modelSourcesLayer(recipe, tokenizer),
     datasetSourceLayer,
     checkpointStoreLayer(recipe, options.runDir),
     hubPublisherLayer(),
@@ -259,8 +311,20 @@ export const runRecipe = (recipe: Recipe, options: KitchenOptions) =>
     const compiled = compileRecipe(recipe, { runId: randomUUID(), recipeHash: recipeHash(recipe), startedAt: Date.now() })
     const tokenizer = yield* recipeTokenizer(recipe)
     const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, options, tokenizer))
-    return yield* runWorkflow(compiled.workflow, { initialState: compiled.initialState }).pipe(Effect.provide(ports))
+    return yield* Effect.gen(function*() {
+      if (isChatRecipe(recipe) && recipe.model.from !== undefined) yield* loadStartingWeights
+      return yield* runWorkflow(compiled.workflow, { initialState: compiled.initialState })
+    }).pipe(Effect.provide(ports))
   })
+
+/** Loads the checkpoint `model.from` names into the new client: its weights, a fresh optimizer. */
+const loadStartingWeights = Effect.gen(function*() {
+  const start = yield* StartingWeights
+  const client = yield* TrainingClient
+  if (!("_tag" in start.source)) return
+  yield* Effect.flatMap(client.loadState(start.source, { optimizer: false }), (pending) => pending.result)
+  yield* Effect.logInfo(`starting from ${start.description}`)
+})
 
 /** A checkpoint that was written for another recipe, renderer or tokenizer than the one resuming. */
 const mismatch = (manifest: CheckpointManifest, recipe: Recipe, rendererId: string, tokenizerId: string) => {
@@ -284,7 +348,7 @@ const mismatch = (manifest: CheckpointManifest, recipe: Recipe, rendererId: stri
 const finished = (recipe: Recipe, runDir: string, newest: string) =>
   Effect.promise(async () => {
     if (newest !== "final" || !existsSync(join(runDir, "summary.json"))) return false
-    if (recipe.kind !== "supervised" || recipe.publish === undefined) return true
+    if (!isChatRecipe(recipe) || recipe.publish === undefined) return true
     const events = await readFile(join(runDir, "events.jsonl"), "utf8").catch(() => "")
     return events.includes("\"name\":\"publish\"")
   })

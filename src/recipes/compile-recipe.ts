@@ -1,5 +1,6 @@
 import { Effect, Layer } from "effect"
 import {
+  type BaseModelSource,
   type ClassifierArchitecture,
   type ModelArchitecture,
   Tokenizer,
@@ -16,13 +17,18 @@ import {
   type TrainingSchedule
 } from "../workflows/index.js"
 import type { ClassifyRecipe } from "./classify-recipe.js"
-import type { Recipe } from "./recipe.js"
+import { type ChatRecipe, isChatRecipe, type Recipe } from "./recipe.js"
 import { resolvedRecipeJson } from "./recipe-hash.js"
 import type { SupervisedRecipe } from "./supervised-recipe.js"
 
+/** The workflow of each recipe kind. */
+export type RecipeWorkflow =
+  | ReturnType<typeof supervisedWorkflow>
+  | ReturnType<typeof classifyWorkflow>
+
 /** A recipe turned into something runnable: the workflow, its starting state and its client. */
 export interface CompiledRecipe {
-  readonly workflow: ReturnType<typeof supervisedWorkflow> | ReturnType<typeof classifyWorkflow>
+  readonly workflow: RecipeWorkflow
   /** Values of the workflow's initial keys, by key name. */
   readonly initialState: Readonly<Record<string, unknown>>
   /** Creates the training client the stages talk to, from the backend and tokenizer. */
@@ -67,10 +73,10 @@ const trainStepConfig = (recipe: Recipe): TrainStepConfig => ({
 
 /** The renderer id a recipe's checkpoints record (resume refuses a checkpoint with another). */
 export const recipeRendererId = (recipe: Recipe): string =>
-  recipe.kind === "supervised" ? rendererId(recipe.renderer.format, recipe.renderer.trainOn) : "classify"
+  isChatRecipe(recipe) ? rendererId(recipe.renderer.format, recipe.renderer.trainOn) : "classify"
 
 /** How any recipe steps, evaluates and checkpoints. */
-const trainingSchedule = (recipe: Recipe): TrainingSchedule => ({
+export const trainingSchedule = (recipe: Recipe): TrainingSchedule => ({
   batch: { batchSize: recipe.training.batchSize, seed: recipe.seed, shuffle: recipe.data.shuffle },
   optimizer: trainStepConfig(recipe),
   evalEvery: recipe.eval.every,
@@ -81,7 +87,7 @@ const trainingSchedule = (recipe: Recipe): TrainingSchedule => ({
 })
 
 /** The training length a recipe asks for: `steps`, or else `epochs` over the data. */
-const runLength = (recipe: Recipe) =>
+export const runLength = (recipe: Recipe) =>
   recipe.training.steps === undefined ? { epochs: recipe.training.epochs } : { steps: recipe.training.steps }
 
 /**
@@ -139,8 +145,8 @@ export const classifierArchitecture = (recipe: ClassifyRecipe): ClassifierArchit
   return { kind: "cnn", inputShape: [height, width, channels], filters: model.filters, kernelSize: model.kernelSize, hidden: model.hidden, classes }
 }
 
-/** The model a supervised recipe asks for, over a tokenizer of `vocabSize` ids. */
-export const recipeArchitecture = (recipe: SupervisedRecipe, vocabSize: number): TransformerArchitecture => ({
+/** The model a chat recipe asks for, over a tokenizer of `vocabSize` ids. */
+export const recipeArchitecture = (recipe: ChatRecipe, vocabSize: number): TransformerArchitecture => ({
   kind: "transformer",
   vocabSize,
   contextLength: recipe.model.contextLength,
@@ -149,8 +155,18 @@ export const recipeArchitecture = (recipe: SupervisedRecipe, vocabSize: number):
   heads: recipe.model.heads
 })
 
-/** The model a recipe's client is created for: base name, architecture and LoRA settings. */
-const clientModel = (recipe: Recipe, vocabSize: number): { baseModel: string; architecture: ModelArchitecture; lora?: NonNullable<SupervisedRecipe["model"]["lora"]> } =>
+/** The model a recipe trains, as its client is created: base name, architecture and LoRA settings. */
+export interface RecipeModel {
+  readonly baseModel: string
+  readonly architecture: ModelArchitecture
+  readonly lora?: NonNullable<SupervisedRecipe["model"]["lora"]>
+}
+
+/** The base model under a recipe's model, without its LoRA settings (what a reference samples). */
+export const baseModelOf = (model: RecipeModel): BaseModelSource => ({ baseModel: model.baseModel, architecture: model.architecture })
+
+/** The model a recipe's client is created for. */
+export const recipeModel = (recipe: Recipe, vocabSize: number): RecipeModel =>
   recipe.kind === "classify"
     ? { baseModel: recipe.model.kind, architecture: classifierArchitecture(recipe) }
     : {
@@ -159,17 +175,27 @@ const clientModel = (recipe: Recipe, vocabSize: number): { baseModel: string; ar
       ...(recipe.model.lora === undefined ? {} : { lora: recipe.model.lora })
     }
 
+/** The workflow of a recipe's kind, built from its settings. */
+const recipeWorkflow = (recipe: Recipe): RecipeWorkflow => {
+  switch (recipe.kind) {
+    case "supervised":
+      return supervisedWorkflow(supervisedWorkflowConfig(recipe))
+    case "classify":
+      return classifyWorkflow(classifyWorkflowConfig(recipe))
+    default:
+      throw new Error(`sous cannot run ${recipe.kind} recipes yet`)
+  }
+}
+
 /** Compiles a recipe into the workflow of its kind; nothing runs until the workflow is run. */
 export const compileRecipe = (recipe: Recipe, runInfo: RunInfo): CompiledRecipe => {
-  const workflow = recipe.kind === "classify"
-    ? classifyWorkflow(classifyWorkflowConfig(recipe))
-    : supervisedWorkflow(supervisedWorkflowConfig(recipe))
+  const workflow = recipeWorkflow(recipe)
   const clientLayer = Layer.effect(
     TrainingClient,
     Effect.gen(function*() {
       const backend = yield* TrainingBackend
       const tokenizer = yield* Tokenizer
-      return yield* backend.createTrainingClient({ ...clientModel(recipe, tokenizer.vocabSize), seed: recipe.seed })
+      return yield* backend.createTrainingClient({ ...recipeModel(recipe, tokenizer.vocabSize), seed: recipe.seed })
     })
   )
   return {

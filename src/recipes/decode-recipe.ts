@@ -2,8 +2,7 @@ import { Effect, Exit, Schema } from "effect"
 import { schemaProblems } from "../ports/index.js"
 import { RecipeError, type RecipeProblem } from "./recipe-error.js"
 import type { ClassifyRecipe } from "./classify-recipe.js"
-import { type Recipe, type RecipeKind, recipeKinds } from "./recipe.js"
-import type { SupervisedRecipe } from "./supervised-recipe.js"
+import { type ChatRecipe, type Recipe, type RecipeKind, recipeKinds } from "./recipe.js"
 
 /** Checks that need several fields at once, which a per-field schema cannot see. */
 const crossFieldProblems = (recipe: Recipe): Array<RecipeProblem> => {
@@ -14,7 +13,7 @@ const crossFieldProblems = (recipe: Recipe): Array<RecipeProblem> => {
       message: `must not exceed training.steps (${recipe.training.steps}), got ${recipe.optimizer.warmupSteps}`
     })
   }
-  return [...problems, ...(recipe.kind === "supervised" ? supervisedProblems(recipe) : classifyProblems(recipe))]
+  return [...problems, ...(recipe.kind === "classify" ? classifyProblems(recipe) : chatProblems(recipe))]
 }
 
 const classifyProblems = (recipe: ClassifyRecipe): Array<RecipeProblem> => {
@@ -25,7 +24,7 @@ const classifyProblems = (recipe: ClassifyRecipe): Array<RecipeProblem> => {
   return []
 }
 
-const supervisedProblems = (recipe: SupervisedRecipe): Array<RecipeProblem> => {
+const chatProblems = (recipe: ChatRecipe): Array<RecipeProblem> => {
   const problems: Array<RecipeProblem> = []
   if (recipe.model.width % recipe.model.heads !== 0) {
     problems.push({ path: "model.heads", message: `must divide model.width (${recipe.model.width}), got ${recipe.model.heads}` })
@@ -48,7 +47,7 @@ export const decodeRecipe = (input: unknown, source: string): Effect.Effect<Reci
   // The kind picks the schema, so a recipe is checked against its own kind's fields only.
   const kind = typeof input === "object" && input !== null ? (input as Record<string, unknown>)["kind"] : undefined
   if (typeof kind !== "string" || !Object.hasOwn(recipeKinds, kind)) {
-    const known = Object.keys(recipeKinds).map((name) => `"${name}"`).join(" or ")
+    const known = `one of ${Object.keys(recipeKinds).map((name) => `"${name}"`).join(", ")}`
     const found = kind === undefined ? "none" : JSON.stringify(kind)
     return Effect.fail(new RecipeError({ source, problems: [{ path: "kind", message: `expected ${known}, got ${found}` }] }))
   }

@@ -57,6 +57,21 @@ export const applyOverrides = (
 const resolveFrom = (baseDir: string, location: string) =>
   uriScheme(location) !== undefined || isAbsolute(location) ? location : resolve(baseDir, location)
 
+const resolveRef = <A extends { readonly store: string }>(baseDir: string, ref: A): A => ({ ...ref, store: resolveFrom(baseDir, ref.store) })
+
+/** The locations only some kinds have: tokenizer, starting checkpoint, teacher, environment module. */
+const resolveKindPaths = (recipe: Recipe, baseDir: string): Partial<Recipe> => {
+  if (recipe.kind === "classify") return {}
+  const { path } = recipe.tokenizer
+  const { from } = recipe.model
+  return {
+    tokenizer: { ...recipe.tokenizer, ...(path === undefined ? {} : { path: resolveFrom(baseDir, path) }) },
+    model: { ...recipe.model, ...(from === undefined ? {} : { from: resolveRef(baseDir, from) }) },
+    ...(recipe.kind === "distill" ? { teacher: resolveRef(baseDir, recipe.teacher) } : {}),
+    ...(recipe.kind === "rl" && "module" in recipe.env ? { env: { ...recipe.env, module: resolveFrom(baseDir, recipe.env.module) } } : {})
+  } as Partial<Recipe>
+}
+
 /** Makes the recipe's file locations absolute, relative to the directory of the recipe file. */
 export const resolvePaths = (recipe: Recipe, baseDir: string): Recipe => ({
   ...recipe,
@@ -69,14 +84,7 @@ export const resolvePaths = (recipe: Recipe, baseDir: string): Recipe => ({
     ...recipe.checkpoint,
     ...(recipe.checkpoint.uri === undefined ? {} : { uri: resolveFrom(baseDir, recipe.checkpoint.uri) })
   },
-  ...(recipe.kind === "supervised"
-    ? {
-      tokenizer: {
-        ...recipe.tokenizer,
-        ...(recipe.tokenizer.path === undefined ? {} : { path: resolveFrom(baseDir, recipe.tokenizer.path) })
-      }
-    }
-    : {})
+  ...resolveKindPaths(recipe, baseDir)
 } as Recipe)
 
 /**

@@ -13,14 +13,28 @@ export const LoraSection = Schema.Struct({
   trainUnembed: withDefault(Schema.Boolean, true)
 })
 
-/** The model to train. `architecture` shapes a model the local backend builds from scratch. */
+/**
+ * A committed checkpoint by reference: the checkpoint store it is in (a directory, `file://`,
+ * `s3://` or `hf://` location, like `checkpoint.uri`) and its name there.
+ */
+export const CheckpointRef = Schema.Struct({
+  store: Schema.String,
+  checkpoint: withDefault(Schema.String, "final")
+})
+export type CheckpointRef = typeof CheckpointRef.Type
+
+/**
+ * The model to train. `layers` to `contextLength` shape a model the local backend builds
+ * from scratch; `from` starts it from a checkpoint's weights instead (a fresh optimizer).
+ */
 export const ModelSection = Schema.Struct({
   base: withDefault(Schema.String, "sous/tiny-transformer"),
   layers: withDefault(PositiveInt, 2),
   width: withDefault(PositiveInt, 64),
   heads: withDefault(PositiveInt, 4),
   contextLength: withDefault(PositiveInt, 64),
-  lora: Schema.optionalKey(LoraSection)
+  lora: Schema.optionalKey(LoraSection),
+  from: Schema.optionalKey(CheckpointRef)
 })
 
 /**
@@ -127,15 +141,13 @@ export const LogSection = Schema.Struct({
   every: withDefault(PositiveInt, 10)
 })
 
-/** A supervised fine-tuning recipe: chat SFT with `cross_entropy` on the trained tokens. */
-export const SupervisedRecipe = Schema.Struct({
-  kind: Schema.Literal("supervised"),
+/** The fields every recipe that trains a chat model has: all but its kind, data and method. */
+export const chatRecipeFields = {
   name: withDefault(Schema.String, "run"),
   seed: withDefault(NonNegativeInt, 0),
   model: withDefault(ModelSection, {}),
   tokenizer: withDefault(TokenizerSection, {}),
   renderer: withDefault(RendererSection, {}),
-  data: DataSection,
   training: withDefault(TrainingSection, {}),
   optimizer: withDefault(OptimizerSection, {}),
   eval: withDefault(EvalSection, {}),
@@ -143,6 +155,13 @@ export const SupervisedRecipe = Schema.Struct({
   publish: Schema.optionalKey(PublishSection),
   backend: withDefault(BackendSection, {}),
   log: withDefault(LogSection, {})
+}
+
+/** A supervised fine-tuning recipe: chat SFT with `cross_entropy` on the trained tokens. */
+export const SupervisedRecipe = Schema.Struct({
+  kind: Schema.Literal("supervised"),
+  ...chatRecipeFields,
+  data: DataSection
 })
 export type SupervisedRecipe = typeof SupervisedRecipe.Type
 

@@ -1,7 +1,9 @@
 import { Effect } from "effect"
+import type { Datum } from "../ports/index.js"
 import { takeBatch } from "./data-order.js"
 import { RunKeys } from "./run-keys.js"
 import { defineStage } from "./stage.js"
+import type { StateKey } from "./state-key.js"
 
 /** Batch size and data order. */
 export interface NextBatchConfig {
@@ -10,21 +12,31 @@ export interface NextBatchConfig {
   readonly shuffle: boolean
 }
 
+/** Where a batch is taken from and put: the examples and the batch keys. */
+export interface BatchKeys<A> {
+  readonly data: StateKey<ReadonlyArray<A>>
+  readonly batch: StateKey<ReadonlyArray<A>>
+}
+
+/** The supervised keys: datums from `trainData` into `batch`. */
+const datumBatches: BatchKeys<Datum> = { data: RunKeys.trainData, batch: RunKeys.batch }
+
 /**
- * Takes the next batch from the data cursor. The order depends only on the seed and the
- * epoch, so the cursor alone lets a resumed run continue with the exact next batch.
+ * Takes the next batch of examples (datums, preference pairs, prompts) from the data cursor.
+ * The order depends only on the seed and the epoch, so the cursor alone lets a resumed run
+ * continue with the exact next batch.
  */
-export const nextBatch = (config: NextBatchConfig) =>
+export const nextBatch = <A = Datum>(config: NextBatchConfig, keys: BatchKeys<A> = datumBatches as unknown as BatchKeys<A>) =>
   defineStage({
     name: "next-batch",
-    description: `take ${config.batchSize} examples${config.shuffle ? ", shuffled each epoch" : ""}`,
-    reads: [RunKeys.trainData, RunKeys.dataCursor],
-    writes: [RunKeys.batch, RunKeys.dataCursor],
+    description: `take ${config.batchSize} ${keys.data.name}${config.shuffle ? ", shuffled each epoch" : ""}`,
+    reads: [keys.data, RunKeys.dataCursor],
+    writes: [keys.batch, RunKeys.dataCursor],
     run: (context) =>
       Effect.sync(() => {
-        const data = context.get(RunKeys.trainData)
+        const data = context.get(keys.data)
         const next = takeBatch(context.get(RunKeys.dataCursor), data.length, config.batchSize, config.seed, config.shuffle)
-        context.set(RunKeys.batch, next.indices.map((index) => data[index]!))
+        context.set(keys.batch, next.indices.map((index) => data[index]!))
         context.set(RunKeys.dataCursor, next.cursor)
       })
   })

@@ -35,7 +35,7 @@ const missingBlob = (store: BlobStore["Service"], name: string, key: string) =>
  * or altered blob, a state the manifest does not list) is a `CheckpointDamagedError`; a
  * store that cannot be read fails with its own error.
  */
-const verify = (store: BlobStore["Service"], name: string) =>
+export const readCheckpoint = (store: BlobStore["Service"], name: string) =>
   Effect.gen(function*() {
     const manifest = yield* readManifest(store, name)
     const blobs = new Map<string, Uint8Array>()
@@ -90,7 +90,7 @@ export const newestCheckpoint = (options: { readonly fallback: boolean }) =>
     const tryFrom = (
       index: number
     ): Effect.Effect<VerifiedCheckpoint, BlobStoreError | BlobNotFoundError | UnsafeKeyError | CheckpointDamagedError> =>
-      verify(store, names[index]!).pipe(
+      readCheckpoint(store, names[index]!).pipe(
         Effect.catchTag("CheckpointDamagedError", (damage) => {
           const older = names[index + 1]
           if (options.fallback && older !== undefined) {

@@ -1,9 +1,19 @@
 import { Effect } from "effect"
-import { adamParams, type AdamParams, TrainingClient } from "../ports/index.js"
+import {
+  adamParams,
+  type AdamParams,
+  type Datum,
+  type ForwardBackwardOutput,
+  type Metrics,
+  type Pending,
+  type TrainingCallError,
+  TrainingClient
+} from "../ports/index.js"
 import { trainedTokens } from "./datum-builder.js"
 import { learningRateAt, type LrSchedule, validateLrSchedule } from "./lr-schedule.js"
 import { RunKeys } from "./run-keys.js"
 import { defineStage } from "./stage.js"
+import type { StateKey } from "./state-key.js"
 
 /** AdamW settings and the learning-rate schedule; the run length comes from the run state. */
 export interface TrainStepConfig {
@@ -12,35 +22,61 @@ export interface TrainStepConfig {
 }
 
 /**
- * One optimizer step on the batch: submits forward/backward (`cross_entropy`), queues the
- * AdamW step behind it before awaiting either (a remote service can then run both in one
- * clock cycle), and reports the mean loss per trained token, learning rate, tokens and
- * seconds. Both calls live and die in this one stage, so a retry resubmits the pair and can
- * never apply an optimizer step to gradients of a forward/backward it did not see.
+ * What one step trains on and how its gradients are computed: the batch's state key, the
+ * forward/backward submission, and the step metrics read from its output (`loss` at least).
  */
-export const trainStep = (config: TrainStepConfig) =>
+export interface StepLoss<B> {
+  /** One line for `sous plan`: the loss and what it runs on. */
+  readonly description: string
+  readonly batch: StateKey<B>
+  readonly submit: (
+    client: TrainingClient["Service"],
+    batch: B
+  ) => Effect.Effect<Pending<ForwardBackwardOutput, TrainingCallError>, TrainingCallError>
+  readonly metrics: (output: ForwardBackwardOutput, batch: B) => Metrics
+}
+
+/** Supervised learning: `cross_entropy` on the datums of `batch`, loss per trained token. */
+export const crossEntropyLoss: StepLoss<ReadonlyArray<Datum>> = {
+  description: "cross_entropy",
+  batch: RunKeys.batch,
+  submit: (client, batch) => client.forwardBackward(batch, "cross_entropy"),
+  metrics: (output, batch) => {
+    const tokens = batch.reduce((total, datum) => total + trainedTokens(datum), 0)
+    return { loss: (output.metrics["loss:sum"] ?? Number.NaN) / Math.max(output.metrics["weights:sum"] ?? tokens, 1), tokens }
+  }
+}
+
+/**
+ * One optimizer step on the batch: submits forward/backward, queues the AdamW step behind it
+ * before awaiting either (a remote service can then run both in one clock cycle), and
+ * reports the loss's metrics, learning rate and seconds. Both calls live and die in this one
+ * stage, so a retry resubmits the pair and can never apply an optimizer step to gradients of
+ * a forward/backward it did not see.
+ */
+export const trainStep = <B = ReadonlyArray<Datum>>(
+  config: TrainStepConfig,
+  loss: StepLoss<B> = crossEntropyLoss as unknown as StepLoss<B>
+) =>
   defineStage({
     name: "train-step",
-    description: `forward/backward, AdamW queued behind it; ${config.schedule.kind} lr ${config.schedule.baseLr} (warmup ${config.schedule.warmupSteps})`,
-    reads: [RunKeys.batch, RunKeys.totalSteps],
+    description: `${loss.description} forward/backward, AdamW queued behind it; ${config.schedule.kind} lr ${config.schedule.baseLr} (warmup ${config.schedule.warmupSteps})`,
+    reads: [loss.batch, RunKeys.totalSteps],
     writes: [RunKeys.trainMetrics],
     advancesStep: true,
     run: Effect.fnUntraced(function*(context) {
       const client = yield* TrainingClient
       const schedule = yield* validateLrSchedule({ ...config.schedule, totalSteps: context.get(RunKeys.totalSteps) })
       const lr = learningRateAt(schedule, context.step)
-      const batch = context.get(RunKeys.batch)
+      const batch = context.get(loss.batch)
       const submittedAt = performance.now()
-      const gradients = yield* client.forwardBackward(batch, "cross_entropy")
+      const gradients = yield* loss.submit(client, batch)
       const update = yield* client.optimStep(adamParams({ ...config.adam, learning_rate: lr }))
       const output = yield* gradients.result
       const optim = yield* update.result
-      const tokens = batch.reduce((total, datum) => total + trainedTokens(datum), 0)
-      const lossSum = output.metrics["loss:sum"] ?? Number.NaN
       context.set(RunKeys.trainMetrics, {
-        loss: lossSum / Math.max(output.metrics["weights:sum"] ?? tokens, 1),
+        ...loss.metrics(output, batch),
         lr,
-        tokens,
         seconds: (performance.now() - submittedAt) / 1000,
         ...optim.metrics
       })

@@ -1,4 +1,4 @@
-import { evaluateAccuracy, loadClassifyData, type LoadClassifyDataConfig } from "../stages/index.js"
+import { evaluateAccuracy, loadClassifyData, type LoadClassifyDataConfig , nextBatch, trainStep } from "../stages/index.js"
 import { stage } from "./builders.js"
 import { type TrainingSchedule, trainingWorkflow } from "./training-workflow.js"
 
@@ -16,6 +16,7 @@ export const classifyWorkflow = (config: ClassifyWorkflowConfig) =>
   trainingWorkflow(config, {
     name: "classify",
     prepare: [stage(loadClassifyData(config.data))],
+    step: [stage(nextBatch(config.batch)), stage(trainStep(config.optimizer))],
     evaluate: evaluateAccuracy({ batchSize: config.evalBatchSize }),
     after: []
   })

@@ -5,7 +5,9 @@ import {
   publishModel,
   type PublishModelConfig,
   renderChatData,
-  type RenderChatDataConfig
+  type RenderChatDataConfig,
+  nextBatch,
+  trainStep
 } from "../stages/index.js"
 import { stage } from "./builders.js"
 import { type TrainingSchedule, trainingWorkflow } from "./training-workflow.js"
@@ -27,6 +29,7 @@ export const supervisedWorkflow = (config: SupervisedWorkflowConfig) =>
   trainingWorkflow(config, {
     name: "supervised",
     prepare: [stage(loadChatData(config.data)), stage(renderChatData(config.render))],
+    step: [stage(nextBatch(config.batch)), stage(trainStep(config.optimizer))],
     evaluate: evaluateNll({ batchSize: config.evalBatchSize }),
     after: config.publish === undefined ? [] : [stage(publishModel(config.publish))]
   })

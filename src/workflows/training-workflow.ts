@@ -2,13 +2,12 @@ import {
   checkpoint,
   fingerprintData,
   logMetrics,
-  nextBatch,
   type NextBatchConfig,
   requireNewCheckpoints,
   type RetentionPolicy,
   RunKeys,
   type Stage,
-  trainStep,
+  type StateKey,
   type TrainStepConfig,
   writeSummary
 } from "../stages/index.js"
@@ -37,10 +36,14 @@ const everyBeforeTheLast = (interval: number) => ({
 })
 
 /** What makes one training workflow different from another. */
-export interface TrainingWorkflowParts<P extends WorkflowNode, E, R, A extends WorkflowNode> {
+export interface TrainingWorkflowParts<P extends WorkflowNode, S extends WorkflowNode, E, R, A extends WorkflowNode> {
   readonly name: string
-  /** Stages that load the data and turn it into `trainData`, `evalData` and `totalSteps`. */
+  /** Stages that load the data and prepare what the steps train on, and `totalSteps`. */
   readonly prepare: ReadonlyArray<P>
+  /** The prepared data a checkpoint's cursor walks, fingerprinted (default: `trainData`, `evalData`). */
+  readonly fingerprint?: ReadonlyArray<StateKey<any>>
+  /** One training step: take a batch, compute gradients, apply the optimizer (advancing the step). */
+  readonly step: ReadonlyArray<S>
   /** The evaluation run before training, on schedule and at the end. */
   readonly evaluate: Stage<E, R>
   /** Stages after the final checkpoint (publishing). */
@@ -49,14 +52,14 @@ export interface TrainingWorkflowParts<P extends WorkflowNode, E, R, A extends W
 
 /**
  * The shape every training recipe shares: refuse a used checkpoint store, prepare the data,
- * fingerprint it, evaluate; then for each step take a batch, submit forward/backward with the
- * optimizer step queued behind it, record metrics, and evaluate and checkpoint on schedule;
+ * fingerprint it, evaluate; then for each step run the kind's step stages (take a batch,
+ * compute gradients, apply the optimizer), record metrics, and evaluate and checkpoint on schedule;
  * then evaluate, save the final checkpoint and run `after`. The summary is written last,
  * whether the run succeeded or not (it says how far a failed or interrupted run got).
  */
-export const trainingWorkflow = <P extends WorkflowNode, E, R, A extends WorkflowNode>(
+export const trainingWorkflow = <P extends WorkflowNode, S extends WorkflowNode, E, R, A extends WorkflowNode>(
   schedule: TrainingSchedule,
-  parts: TrainingWorkflowParts<P, E, R, A>
+  parts: TrainingWorkflowParts<P, S, E, R, A>
 ) => {
   const evaluate = stage(parts.evaluate)
   const save = (final: boolean) =>
@@ -68,14 +71,13 @@ export const trainingWorkflow = <P extends WorkflowNode, E, R, A extends Workflo
       sequence(
         stage(requireNewCheckpoints),
         ...parts.prepare,
-        stage(fingerprintData),
+        stage(fingerprintData(parts.fingerprint)),
         evaluate,
         loop({
           name: "train",
           times: { key: RunKeys.totalSteps, label: "totalSteps" },
           body: sequence(
-            stage(nextBatch(schedule.batch)),
-            stage(trainStep(schedule.optimizer)),
+            ...parts.step,
             stage(logMetrics),
             ...(schedule.evalEvery > 0 ? [when({ ...everyBeforeTheLast(schedule.evalEvery), body: evaluate })] : []),
             ...(schedule.checkpointEvery > 0

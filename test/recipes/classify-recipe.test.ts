@@ -52,10 +52,10 @@ describe("the classify recipe kind", () => {
   it.effect("refuses an unknown kind or none, naming the kinds there are", () =>
     Effect.gen(function*() {
       assert.deepStrictEqual(yield* problems(file("unknown.yaml", "kind: regress\ndata: { train: t.jsonl }\n")), [
-        { path: "kind", message: "expected \"supervised\" or \"classify\", got \"regress\"" }
+        { path: "kind", message: "expected one of \"supervised\", \"classify\", \"preference\", \"rl\", \"distill\", got \"regress\"" }
       ])
       assert.deepStrictEqual(yield* problems(file("none.yaml", "data: { train: t.jsonl }\n")), [
-        { path: "kind", message: "expected \"supervised\" or \"classify\", got none" }
+        { path: "kind", message: "expected one of \"supervised\", \"classify\", \"preference\", \"rl\", \"distill\", got none" }
       ])
     }))
 
