@@ -1,4 +1,4 @@
-import { Context, type Effect } from "effect"
+import { Context, type Effect, type Scope } from "effect"
 import type { BackendUnavailableError, InvalidRequestError, TrainingError } from "./errors.js"
 import type { LossFnType } from "./loss.js"
 import type { ModelArchitecture } from "./model-architecture.js"
@@ -53,8 +53,13 @@ export class TrainingBackend extends Context.Service<TrainingBackend, {
   readonly createTrainingClient: (
     config: TrainingClientConfig
   ) => Effect.Effect<TrainingClient["Service"], TrainingError | InvalidRequestError | BackendUnavailableError>
+  /**
+   * A client sampling from fixed weights. It holds them (on a device, for a local backend)
+   * until the caller's scope closes, so a loop that refreshes its sampler every step frees
+   * each one with the scope of its step.
+   */
   readonly createSamplingClient: (
     source: StateRef | BaseModelSource
-  ) => Effect.Effect<SamplingClient["Service"], TrainingError | InvalidRequestError | BackendUnavailableError>
+  ) => Effect.Effect<SamplingClient["Service"], TrainingError | InvalidRequestError | BackendUnavailableError, Scope.Scope>
   readonly capabilities: Effect.Effect<BackendCapabilities>
 }>()("sous/ports/TrainingBackend") {}

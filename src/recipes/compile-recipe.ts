@@ -37,12 +37,21 @@ export interface CompiledRecipe {
   readonly schedule: ReadonlyArray<string>
 }
 
+/** What each kind's evaluation measures, for `sous plan`. */
+const evalMeasures: Record<Recipe["kind"], string> = {
+  supervised: "held-out NLL and bits per byte",
+  classify: "held-out accuracy and NLL",
+  preference: "held-out preference accuracy and margin against the reference",
+  rl: "held-out reward of greedy replies, scored by the environment",
+  distill: "held-out reverse KL of the student to the teacher"
+}
+
 const describeSchedule = (recipe: Recipe): Array<string> => {
   const { steps, epochs, batchSize } = recipe.training
   const length = steps === undefined
     ? `${epochs} epoch(s) of the training data in batches of ${batchSize} (step count fixed when the data is loaded)`
     : `${steps} optimizer steps in batches of ${batchSize}`
-  const measure = recipe.kind === "classify" ? "held-out accuracy and NLL" : "held-out NLL"
+  const measure = evalMeasures[recipe.kind]
   const evals = recipe.eval.every > 0 ? `before training, every ${recipe.eval.every} steps and at the end` : "before and after training"
   const checkpoints = recipe.checkpoint.every > 0 ? `every ${recipe.checkpoint.every} steps and a final one` : "a final one only"
   const { lr, schedule, warmupSteps, minLrRatio } = recipe.optimizer

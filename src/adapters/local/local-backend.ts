@@ -1,4 +1,4 @@
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Scope } from "effect"
 import {
   type BackendCapabilities,
   type BaseModelSource,
@@ -107,7 +107,7 @@ export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options
       const state = yield* Effect.try({ try: () => decodeState(bytes), catch: (e) => invalidSampling(errorMessage(e)) })
       const problem = samplerWeightsProblem(state)
       if (problem !== undefined) return yield* invalidSampling(problem)
-      return yield* makeLocalSamplingClient(state, scope, { decode: options.decode })
+      return yield* makeLocalSamplingClient(state, yield* Scope.Scope, { decode: options.decode })
     }
   )
 

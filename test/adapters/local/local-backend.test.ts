@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
 import { localBackendLayer } from "../../../src/adapters/local/local-backend.js"
 import { type BackendUnavailableError, fromInts, TrainingBackend, type TrainingCallError } from "../../../src/ports/index.js"
 import { awaitCall, tinyArchitecture } from "./fixtures.js"
@@ -20,7 +20,7 @@ describe("localBackendLayer", () => {
         sampling: true,
         durableCheckpoints: false
       })
-      const refuses = Effect.fnUntraced(function*(create: Effect.Effect<unknown, TrainingCallError | BackendUnavailableError>, message: string) {
+      const refuses = Effect.fnUntraced(function*(create: Effect.Effect<unknown, TrainingCallError | BackendUnavailableError, Scope.Scope>, message: string) {
         const error = yield* Effect.flip(create)
         assert.strictEqual(error._tag, "InvalidRequestError")
         assert.include(error.message, message)
