@@ -18,6 +18,8 @@ import { hubBlobStoreLayer } from "./adapters/hub/hub-blob-store.js"
 import { makeHubJsonlSource } from "./adapters/hub/hub-jsonl-source.js"
 import { hubPublisherLayer } from "./adapters/hub/hub-publisher.js"
 import { parseHubUri } from "./adapters/hub/hub-uri.js"
+import { arithmeticEnv } from "./adapters/envs/arithmetic-env.js"
+import { loadEnvModule } from "./adapters/envs/load-env-module.js"
 import { localBackendLayer } from "./adapters/local/local-backend.js"
 import { combineSinks } from "./adapters/metrics/combine-sinks.js"
 import { makeJsonlMetricsSink } from "./adapters/metrics/jsonl-metrics-sink.js"
@@ -28,32 +30,51 @@ import {
   BlobStoreError,
   type CheckpointManifest,
   DatasetSource,
+  type Datum,
   InvalidRequestError,
   MetricsSink,
   Tokenizer,
+  toInts,
   TrainingClient,
   uriScheme
 } from "./ports/index.js"
 import {
   ChatRow,
   chatRendererFor,
+  checkEnvRows,
+  type EnvFactory,
+  Environment,
+  readEnvRows,
   readClassifyData,
   committedNames,
   markTrained,
   decodeDurableRunState,
   newestCheckpoint,
+  preferenceDatum,
+  preferenceRendererFor,
+  PreferenceRow,
   readCheckpoint,
+  type RenderedChat,
   restoreCheckpoint,
   StartingWeights,
   TeacherWeights,
   type WeightsSource,
   retainAndIndex
 } from "./stages/index.js"
-import { baseModelOf, compileRecipe, recipeModel, recipeRendererId, supervisedWorkflowConfig } from "./recipes/compile-recipe.js"
-import type { CheckpointRef } from "./recipes/supervised-recipe.js"
-import { RecipeError } from "./recipes/recipe-error.js"
+import {
+  baseModelOf,
+  compileRecipe,
+  preferenceWorkflowConfig,
+  recipeModel,
+  recipeRendererId,
+  supervisedWorkflowConfig
+} from "./recipes/compile-recipe.js"
+import type { PreferenceRecipe } from "./recipes/preference-recipe.js"
+import type { CheckpointRef, SupervisedRecipe } from "./recipes/supervised-recipe.js"
+import { RecipeError, type RecipeProblem } from "./recipes/recipe-error.js"
 import { recipeHash } from "./recipes/recipe-hash.js"
 import { isChatRecipe, type Recipe } from "./recipes/recipe.js"
+import type { RlRecipe } from "./recipes/rl-recipe.js"
 import { runWorkflow } from "./workflows/index.js"
 
 /** Where a run writes and who else listens to its metrics. */
@@ -64,7 +85,42 @@ export interface KitchenOptions {
   readonly sinks?: ReadonlyArray<MetricsSink["Service"]>
   /** A resumed run continues after this checkpoint: what the files hold after it is dropped. */
   readonly resumeAfter?: { readonly step: number; readonly checkpoint?: string }
+  /**
+   * The environment of an rl recipe written in code, whose `env` is `{ provided: name }`:
+   * the factory itself, passed instead of named by a module path.
+   */
+  readonly env?: EnvFactory
 }
+
+/**
+ * The environment of an rl recipe: a built-in by name, the export of a module (imported
+ * here, so a missing file, a missing export or one that is not a function is refused before
+ * a run), or the factory passed in code for `env: { provided: name }`.
+ */
+const recipeEnvironment = (recipe: RlRecipe, given: EnvFactory | undefined): Effect.Effect<Environment["Service"], RecipeProblem> => {
+  const env = recipe.env
+  if ("provided" in env) {
+    return given === undefined
+      ? Effect.fail({
+        path: "env.provided",
+        message: `names an environment passed in code (runRecipe's env option), and none was passed; ` +
+          `sous run cannot pass one: name a module and its export, or a builtin environment`
+      })
+      : Effect.succeed({ make: given, description: `${env.provided} (passed in code)` })
+  }
+  if (given !== undefined) {
+    return Effect.fail({ path: "env", message: "an environment was passed in code, but the recipe names another: set env to { provided: <name> } to use the one passed" })
+  }
+  if ("builtin" in env) return Effect.succeed({ make: arithmeticEnv, description: `builtin ${env.builtin}` })
+  return loadEnvModule(env.module, env.export).pipe(
+    Effect.map((make) => ({ make, description: `export ${env.export} of ${env.module}` })),
+    Effect.mapError((error) => ({ path: error.field, message: error.message }))
+  )
+}
+
+/** {@link recipeEnvironment}, failing with a recipe error. */
+const rlEnvironment = (recipe: RlRecipe, given: EnvFactory | undefined) =>
+  Effect.mapError(recipeEnvironment(recipe, given), (problem) => new RecipeError({ source: "recipe", problems: [problem] }))
 
 /** Why this kitchen cannot use `location` for data or checkpoints, or undefined when it can. */
 const locationProblem = (location: string): Effect.Effect<string | undefined> => {
@@ -99,7 +155,11 @@ const publishRepoProblem = (repo: string): Effect.Effect<string | undefined> =>
  * each is well formed, so a recipe that cannot run is refused before anything is written.
  * `source` names the recipe file.
  */
-export const checkAdapters = (recipe: Recipe, source: string): Effect.Effect<void, RecipeError> =>
+export const checkAdapters = (
+  recipe: Recipe,
+  source: string,
+  given: Pick<KitchenOptions, "env"> = {}
+): Effect.Effect<void, RecipeError> =>
   Effect.gen(function*() {
     const locations: ReadonlyArray<readonly [string, string | undefined]> = [
       ["data.train", recipe.data.train],
@@ -126,6 +186,10 @@ export const checkAdapters = (recipe: Recipe, source: string): Effect.Effect<voi
     if (repo !== undefined) {
       const problem = yield* publishRepoProblem(repo)
       if (problem !== undefined) problems.push({ path: "publish.repo", message: problem })
+    }
+    if (recipe.kind === "rl") {
+      const environment = yield* Effect.result(recipeEnvironment(recipe, given.env))
+      if (environment._tag === "Failure") problems.push(environment.failure)
     }
     if (problems.length > 0) return yield* new RecipeError({ source, problems })
   })
@@ -154,6 +218,9 @@ export const checkData = (recipe: Recipe) =>
     for (const uri of [recipe.data.train, ...(recipe.data.eval === undefined ? [] : [recipe.data.eval])]) {
       // A classify row must also fit the recipe's input shape and classes.
       if (recipe.kind === "classify") yield* readClassifyData(uri, recipe.data)
+      else if (recipe.kind === "preference") yield* Stream.runDrain(source.rows(uri, PreferenceRow))
+      // An rl row is whatever its environment takes: the factory makes an episode of each.
+      else if (recipe.kind === "rl") yield* checkEnvRows((yield* rlEnvironment(recipe, undefined)).make, yield* readEnvRows(uri))
       else yield* Stream.runDrain(source.rows(uri, ChatRow))
     }
   }).pipe(Effect.provide(datasetSourceLayer))
@@ -195,17 +262,24 @@ const referencedCheckpoint = (ref: CheckpointRef, field: string) =>
       Effect.catchTag("BlobNotFoundError", () =>
         Effect.fail(new InvalidRequestError({
           operation: field,
-          message: `${field}: ${store.uri} holds no committed checkpoint ${JSON.stringify(ref.checkpoint)}`
+          message: `${store.uri} holds no committed checkpoint ${JSON.stringify(ref.checkpoint)}`
         })))
     )
   }).pipe(Effect.provide(blobStoreLayerAt(ref.store)))
 
-/** The weights of a referenced checkpoint, as a sampling client or `loadState` takes them. */
-const checkpointWeights = (ref: CheckpointRef, field: string) =>
-  Effect.map(referencedCheckpoint(ref, field), (checkpoint): WeightsSource => ({
-    source: checkpoint.state,
-    description: `checkpoint ${ref.checkpoint} of ${ref.store}`
-  }))
+/**
+ * The weights of a referenced checkpoint, as a sampling client or `loadState` takes them.
+ * The checkpoint must have been trained with the recipe's tokenizer: token ids mean nothing
+ * across tokenizers, even of the same vocabulary size.
+ */
+const checkpointWeights = (ref: CheckpointRef, field: string, tokenizer: Tokenizer["Service"]) =>
+  Effect.flatMap(referencedCheckpoint(ref, field), (checkpoint) =>
+    checkpoint.manifest.tokenizerId === tokenizer.id
+      ? Effect.succeed<WeightsSource>({ source: checkpoint.state, description: `checkpoint ${ref.checkpoint} of ${ref.store}` })
+      : Effect.fail(new InvalidRequestError({
+        operation: field,
+        message: `checkpoint ${ref.checkpoint} of ${ref.store} was trained with tokenizer ${checkpoint.manifest.tokenizerId}, this recipe's is ${tokenizer.id}`
+      })))
 
 /**
  * The weights a run starts from: the checkpoint `model.from` names, or the recipe's base
@@ -213,7 +287,7 @@ const checkpointWeights = (ref: CheckpointRef, field: string) =>
  */
 const startingWeights = (recipe: Recipe, tokenizer: Tokenizer["Service"]) =>
   isChatRecipe(recipe) && recipe.model.from !== undefined
-    ? checkpointWeights(recipe.model.from, "model.from")
+    ? checkpointWeights(recipe.model.from, "model.from", tokenizer)
     : Effect.succeed<WeightsSource>({
       source: { ...baseModelOf(recipeModel(recipe, tokenizer.vocabSize)), seed: recipe.seed },
       description: `base model ${isChatRecipe(recipe) ? recipe.model.base : recipe.model.kind} (seed ${recipe.seed})`
@@ -223,7 +297,7 @@ const startingWeights = (recipe: Recipe, tokenizer: Tokenizer["Service"]) =>
 const modelSourcesLayer = (recipe: Recipe, tokenizer: Tokenizer["Service"]) =>
   Layer.mergeAll(
     Layer.effect(StartingWeights, startingWeights(recipe, tokenizer)),
-    recipe.kind === "distill" ? Layer.effect(TeacherWeights, checkpointWeights(recipe.teacher, "teacher")) : Layer.empty
+    recipe.kind === "distill" ? Layer.effect(TeacherWeights, checkpointWeights(recipe.teacher, "teacher", tokenizer)) : Layer.empty
   )
 
 /**
@@ -251,6 +325,8 @@ export const kitchenLayer = (recipe: Recipe, options: KitchenOptions, tokenizer:
     localBackendLayer({ device: recipe.backend.device, decode: tokenizer.decode }),
     Layer.succeed(Tokenizer, tokenizer),
     modelSourcesLayer(recipe, tokenizer),
+    // Only rl recipes have an environment; the other kinds' workflows never read one.
+    recipe.kind === "rl" ? Layer.effect(Environment, rlEnvironment(recipe, options.env)) : Layer.empty,
     datasetSourceLayer,
     checkpointStoreLayer(recipe, options.runDir),
     hubPublisherLayer(),
@@ -266,7 +342,7 @@ export const kitchenLayer = (recipe: Recipe, options: KitchenOptions, tokenizer:
 
 /** One conversation as a recipe renders it. */
 export interface RenderedPreview {
-  /** `file:line` of the row. */
+  /** `file:line` of the row, and for a preference row which reply. */
   readonly source: string
   /** The rendered text, trained tokens between `[[` and `]]`. */
   readonly text: string
@@ -274,31 +350,69 @@ export interface RenderedPreview {
   readonly trained: number
 }
 
-/**
- * The first `limit` training conversations rendered as the recipe's run would render them,
- * with the trained text marked: what `sous render` shows, so masks can be checked before a
- * run is paid for.
- */
-export const renderPreview = (recipe: Recipe, limit: number) =>
+/** A datum's whole sequence (input and last target) with the weight of each token. */
+const datumSequence = (datum: Datum): RenderedChat => {
+  const targets = datum.loss_fn_inputs["target_tokens"]!.data
+  return {
+    tokens: [...toInts(datum.model_input), ...targets.slice(-1)],
+    weights: [0, ...(datum.loss_fn_inputs["weights"]?.data ?? [])]
+  }
+}
+
+const preview = (tokenizer: Tokenizer["Service"], source: string, rendered: RenderedChat): RenderedPreview => ({
+  source,
+  text: markTrained(tokenizer, rendered, { open: "[[", close: "]]" }),
+  tokens: rendered.tokens.length,
+  trained: rendered.weights.filter((w) => w > 0).length
+})
+
+/** Supervised rows: each conversation with its trained messages marked. */
+const supervisedPreviews = (recipe: SupervisedRecipe, tokenizer: Tokenizer["Service"], limit: number) =>
   Effect.gen(function*() {
-    if (recipe.kind !== "supervised") {
+    const render = yield* chatRendererFor(supervisedWorkflowConfig(recipe).render)
+    const rows = yield* Stream.runCollect((yield* DatasetSource).rows(recipe.data.train, ChatRow).pipe(Stream.take(limit)))
+    return yield* Effect.forEach(rows, (row) =>
+      Effect.map(render(row.value.messages, tokenizer), (rendered) => preview(tokenizer, `${recipe.data.train}:${row.line}`, rendered)))
+  })
+
+/** Preference rows: the prompt with the chosen reply, then with the rejected one, replies marked. */
+const preferencePreviews = (recipe: PreferenceRecipe, tokenizer: Tokenizer["Service"], limit: number) =>
+  Effect.gen(function*() {
+    const render = yield* preferenceRendererFor(preferenceWorkflowConfig(recipe).render)
+    const rows = yield* Stream.runCollect((yield* DatasetSource).rows(recipe.data.train, PreferenceRow).pipe(Stream.take(limit)))
+    const previews: Array<RenderedPreview> = []
+    for (const row of rows) {
+      for (const side of ["chosen", "rejected"] as const) {
+        const { datum } = yield* preferenceDatum(row.value.prompt, row.value[side], render, tokenizer, recipe.model.contextLength)
+        previews.push(preview(tokenizer, `${recipe.data.train}:${row.line} ${side}`, datumSequence(datum)))
+      }
+    }
+    return previews
+  })
+
+/**
+ * The first `limit` training rows rendered as the recipe's run would render them, with the
+ * trained text marked: what `sous render` shows, so masks can be checked before a run is
+ * paid for. Supervised recipes show each conversation, preference recipes each pair.
+ */
+export const renderPreview = (recipe: Recipe, limit: number, source = "recipe") =>
+  Effect.gen(function*() {
+    if (recipe.kind !== "supervised" && recipe.kind !== "preference") {
       return yield* new RecipeError({
-        source: "recipe",
-        problems: [{ path: "kind", message: `sous render previews chat rendering; a ${recipe.kind} recipe renders no text` }]
+        source,
+        problems: [{
+          path: "kind",
+          message: `sous render previews the trained tokens of supervised and preference rows; ${
+            recipe.kind === "classify" ? "a classify recipe has no text to render" : `a ${recipe.kind} recipe trains on replies it samples during the run`
+          }`
+        }]
       })
     }
-    yield* checkAdapters(recipe, "recipe")
+    yield* checkAdapters(recipe, source)
     const tokenizer = yield* recipeTokenizer(recipe)
-    const render = yield* chatRendererFor(supervisedWorkflowConfig(recipe).render)
-    const source = yield* DatasetSource
-    const rows = yield* Stream.runCollect(source.rows(recipe.data.train, ChatRow).pipe(Stream.take(limit)))
-    return yield* Effect.forEach(rows, (row) =>
-      Effect.map(render(row.value.messages, tokenizer), (rendered): RenderedPreview => ({
-        source: `${recipe.data.train}:${row.line}`,
-        text: markTrained(tokenizer, rendered, { open: "[[", close: "]]" }),
-        tokens: rendered.tokens.length,
-        trained: rendered.weights.filter((w) => w > 0).length
-      })))
+    return recipe.kind === "supervised"
+      ? yield* supervisedPreviews(recipe, tokenizer, limit)
+      : yield* preferencePreviews(recipe, tokenizer, limit)
   }).pipe(Effect.provide(datasetSourceLayer))
 
 /**
@@ -307,7 +421,7 @@ export const renderPreview = (recipe: Recipe, limit: number) =>
  */
 export const runRecipe = (recipe: Recipe, options: KitchenOptions) =>
   Effect.gen(function*() {
-    yield* checkAdapters(recipe, "recipe")
+    yield* checkAdapters(recipe, "recipe", options)
     const compiled = compileRecipe(recipe, { runId: randomUUID(), recipeHash: recipeHash(recipe), startedAt: Date.now() })
     const tokenizer = yield* recipeTokenizer(recipe)
     const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, options, tokenizer))
@@ -342,8 +456,9 @@ const mismatch = (manifest: CheckpointManifest, recipe: Recipe, rendererId: stri
 }
 
 /**
- * Whether a run finished: its final checkpoint is committed, its summary written and its
- * model published if the recipe asks for that. Resuming it would redo the end of the run.
+ * Whether a run finished: its final checkpoint is committed (`newest` names the newest
+ * committed one), its summary written and its model published if the recipe asks for that.
+ * Resuming it would redo the end of the run.
  */
 const finished = (recipe: Recipe, runDir: string, newest: string) =>
   Effect.promise(async () => {
@@ -352,6 +467,13 @@ const finished = (recipe: Recipe, runDir: string, newest: string) =>
     const events = await readFile(join(runDir, "events.jsonl"), "utf8").catch(() => "")
     return events.includes("\"name\":\"publish\"")
   })
+
+/** Whether the run in `runDir` finished (see `finished`): a pipeline skips such a stage. */
+export const runFinished = (recipe: Recipe, runDir: string) =>
+  Effect.gen(function*() {
+    const names = yield* committedNames(yield* BlobStoreTag)
+    return names.includes("final") && (yield* finished(recipe, runDir, "final"))
+  }).pipe(Effect.provide(checkpointStoreLayer(recipe, runDir)))
 
 /**
  * Continues a run from the newest committed checkpoint in its store, so that the result
@@ -365,7 +487,7 @@ const finished = (recipe: Recipe, runDir: string, newest: string) =>
  */
 export const resumeRecipe = (recipe: Recipe, options: KitchenOptions & { readonly fallback: boolean }) =>
   Effect.gen(function*() {
-    yield* checkAdapters(recipe, "recipe")
+    yield* checkAdapters(recipe, "recipe", options)
     const checkpoint = yield* Effect.gen(function*() {
       const store = yield* BlobStoreTag
       const names = yield* committedNames(store)

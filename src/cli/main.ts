@@ -2,14 +2,16 @@ import { Cause, Effect, Exit, Fiber } from "effect"
 import { pinoLoggerLayer } from "../adapters/logging/pino-logger.js"
 import { checkAdapters, checkData, renderPreview, resumeRecipe, runRecipe } from "../kitchen.js"
 import { compileRecipe } from "../recipes/compile-recipe.js"
-import { loadRecipe } from "../recipes/load-recipe.js"
+import { loadAnyRecipe } from "../recipes/load-recipe.js"
+import { type AnyRecipe, linkedStageRecipe } from "../recipes/pipeline-recipe.js"
 import { RecipeError } from "../recipes/recipe-error.js"
 import { recipeHash, resolvedRecipeJson } from "../recipes/recipe-hash.js"
 import { printPlan, validateWorkflow, WorkflowInvalidError } from "../workflows/index.js"
 import { parseArgs, type ParsedArgs, usage, UsageError } from "./args.js"
 import { describeCause } from "./describe-error.js"
 import { makeProgressSink } from "./progress-sink.js"
-import { holdsRun, prepareRunDirectory, RunDirectoryError, runRecipeFile } from "./run-directory.js"
+import { holdsRun, prepareRunDirectory, RunDirectoryError, runFiles, runRecipeFile } from "../run-directory.js"
+import { runPipeline } from "../run-pipeline.js"
 import type { Recipe } from "../recipes/recipe.js"
 
 const out = (text: string) => Effect.sync(() => process.stdout.write(`${text}\n`))
@@ -32,51 +34,86 @@ const fileArgument = (args: ParsedArgs): string => {
 }
 
 /**
- * Loads a recipe, checks that this kitchen can run it and compiles it, failing on a
- * workflow whose stages read state nothing writes: everything short of running it.
+ * Checks that this kitchen can run a recipe and compiles it, failing on a workflow whose
+ * stages read state nothing writes: everything short of running it.
  */
-const compileChecked = (file: string, args: ParsedArgs) =>
+const compileChecked = (recipe: Recipe, source: string) =>
   Effect.gen(function*() {
-    const recipe = yield* loadRecipe(file, args.sets)
-    yield* checkAdapters(recipe, file)
+    yield* checkAdapters(recipe, source)
     const compiled = compileRecipe(recipe, { runId: "plan", recipeHash: recipeHash(recipe), startedAt: 0 })
     const problems = validateWorkflow(compiled.workflow)
     if (problems.length > 0) return yield* new WorkflowInvalidError({ workflow: compiled.workflow.name, problems })
-    return { recipe, compiled }
+    return compiled
   })
+
+/** Each recipe a file holds, with what to call it: the recipe, or every stage of a pipeline. */
+const recipesOf = (recipe: AnyRecipe, file: string): ReadonlyArray<{ readonly title: string; readonly recipe: Recipe }> =>
+  recipe.kind === "pipeline"
+    ? recipe.stages.map((stage, index) => ({
+      title: `stage ${index + 1}/${recipe.stages.length}: ${stage.name} (${stage.recipe.kind}${index > 0 ? ", from the final checkpoint of the stage before" : ""})`,
+      recipe: linkedStageRecipe(stage, index === 0 ? undefined : `<out>/${recipe.stages[index - 1]!.name}/checkpoints`)
+    }))
+    : [{ title: file, recipe }]
 
 const validate = (file: string, args: ParsedArgs) =>
   Effect.gen(function*() {
-    const { recipe } = yield* compileChecked(file, args)
-    yield* out(`${file}: a valid ${recipe.kind} recipe. Resolved, with defaults:`)
+    const recipe = yield* loadAnyRecipe(file, args.sets)
+    for (const part of recipesOf(recipe, file)) {
+      yield* compileChecked(part.recipe, recipe.kind === "pipeline" ? `${file} (${part.title})` : file)
+      // Every row is read through its kind's schema, so a bad row fails here, not mid-run.
+      yield* checkData(part.recipe)
+    }
+    yield* out(`${file}: a valid ${recipe.kind} recipe, its data read and checked. Resolved, with defaults:`)
     yield* out(resolvedRecipeJson(recipe))
   })
 
 const plan = (file: string, args: ParsedArgs) =>
   Effect.gen(function*() {
-    const { compiled } = yield* compileChecked(file, args)
-    yield* out(printPlan(compiled.workflow))
-    yield* out("")
-    for (const line of compiled.schedule) yield* out(line)
+    const recipe = yield* loadAnyRecipe(file, args.sets)
+    for (const part of recipesOf(recipe, file)) {
+      const compiled = yield* compileChecked(part.recipe, file)
+      if (recipe.kind === "pipeline") yield* out(`── ${part.title}`)
+      yield* out(printPlan(compiled.workflow))
+      yield* out("")
+      for (const line of compiled.schedule) yield* out(line)
+      if (recipe.kind === "pipeline") yield* out("")
+    }
   })
 
 const done = (step: number, runDir: string) => out(`done: ${step} steps; metrics, checkpoints and summary.json in ${runDir}`)
 
-/** Continues the run in `runDir` with `recipe` (the one it was started with). */
-const continueRun = (recipe: Recipe, runDir: string, args: ParsedArgs) =>
+/** How often progress is printed: the recipe's `log.every`, or its first stage's. */
+const logEvery = (recipe: AnyRecipe): number => (recipe.kind === "pipeline" ? recipe.stages[0]!.recipe : recipe).log.every
+
+/** Runs or continues `recipe` in `runDir`: a pipeline resumes or skips the stages it has run. */
+const execute = (recipe: AnyRecipe, runDir: string, args: ParsedArgs, resume: boolean) =>
   Effect.gen(function*() {
-    const progress = makeProgressSink({ stream: process.stderr, every: recipe.log.every })
-    const result = yield* resumeRecipe(recipe, { runDir, sinks: [progress], fallback: args.fallback })
+    const sinks = [makeProgressSink({ stream: process.stderr, every: logEvery(recipe) })]
+    if (recipe.kind === "pipeline") {
+      const stages = yield* runPipeline(recipe, { runDir, sinks, fallback: args.fallback })
+      return yield* out(`done: ${stages.map((stage) => `${stage.name} ${stage.steps} steps`).join(", ")}; each stage's run in ${runDir}/<stage>, summary.json in ${runDir}`)
+    }
+    const result = resume
+      ? yield* resumeRecipe(recipe, { runDir, sinks, fallback: args.fallback })
+      : yield* runRecipe(recipe, { runDir, sinks })
     yield* done(result.step, runDir)
   })
+
+/** Checks every recipe a file holds against this kitchen's adapters. */
+const checkAll = (recipe: AnyRecipe, file: string) =>
+  Effect.forEach(recipesOf(recipe, file), (part) => checkAdapters(part.recipe, file), { discard: true })
+
+/** The run files of a recipe's run directory: a pipeline adds a directory per stage. */
+const runFilesOf = (recipe: AnyRecipe): ReadonlyArray<string> =>
+  recipe.kind === "pipeline" ? [...runFiles, ...recipe.stages.map((stage) => stage.name)] : runFiles
 
 const run = (file: string, args: ParsedArgs) =>
   Effect.gen(function*() {
     const runDir = args.out! // fileArgument refused a run without --out
-    const recipe = yield* loadRecipe(file, args.sets)
-    yield* checkAdapters(recipe, file)
+    const recipe = yield* loadAnyRecipe(file, args.sets)
+    yield* checkAll(recipe, file)
     if (args.resume && (yield* holdsRun(runDir))) {
-      const started = yield* loadRecipe(runRecipeFile(runDir), [])
+      const started = yield* loadAnyRecipe(runRecipeFile(runDir), [])
       if (recipeHash(started) !== recipeHash(recipe)) {
         return yield* new RunDirectoryError({
           path: runDir,
@@ -84,13 +121,11 @@ const run = (file: string, args: ParsedArgs) =>
             "resume it with its own recipe (sous resume), or choose another --out"
         })
       }
-      return yield* continueRun(recipe, runDir, args)
+      return yield* execute(recipe, runDir, args, true)
     }
-    if (args.overwrite) yield* checkData(recipe)
-    yield* prepareRunDirectory(runDir, resolvedRecipeJson(recipe), args.overwrite)
-    const progress = makeProgressSink({ stream: process.stderr, every: recipe.log.every })
-    const result = yield* runRecipe(recipe, { runDir, sinks: [progress] })
-    yield* done(result.step, runDir)
+    if (args.overwrite) yield* Effect.forEach(recipesOf(recipe, file), (part) => checkData(part.recipe), { discard: true })
+    yield* prepareRunDirectory(runDir, resolvedRecipeJson(recipe), args.overwrite, runFilesOf(recipe))
+    yield* execute(recipe, runDir, args, false)
   })
 
 const resume = (runDir: string, args: ParsedArgs) =>
@@ -98,22 +133,22 @@ const resume = (runDir: string, args: ParsedArgs) =>
     if (!(yield* holdsRun(runDir))) {
       return yield* new RunDirectoryError({ path: runDir, message: `${runDir} holds no run to resume (no recipe.json)` })
     }
-    const recipe = yield* loadRecipe(runRecipeFile(runDir), [])
-    yield* continueRun(recipe, runDir, args)
+    const recipe = yield* loadAnyRecipe(runRecipeFile(runDir), [])
+    yield* execute(recipe, runDir, args, true)
   })
 
 const render = (file: string, args: ParsedArgs) =>
   Effect.gen(function*() {
     const limit = Number(args.limit ?? "3") // fileArgument checked it
-    const recipe = yield* loadRecipe(file, args.sets)
-    if (recipe.kind !== "supervised") {
+    const recipe = yield* loadAnyRecipe(file, args.sets)
+    if (recipe.kind === "pipeline") {
       return yield* new RecipeError({
         source: file,
-        problems: [{ path: "kind", message: `sous render previews how chats become tokens; a ${recipe.kind} recipe has no chats to render` }]
+        problems: [{ path: "kind", message: "sous render previews one recipe's rows; render a stage's recipe file" }]
       })
     }
-    const context = recipe.model.contextLength
-    for (const preview of yield* renderPreview(recipe, limit)) {
+    const context = recipe.kind === "classify" ? 0 : recipe.model.contextLength
+    for (const preview of yield* renderPreview(recipe, limit, file)) {
       const cut = preview.tokens > context + 1 ? `; cut to ${context + 1} in training` : ""
       yield* out(`── ${preview.source}: ${preview.tokens} tokens, ${preview.trained} trained${cut}`)
       yield* out(preview.text)

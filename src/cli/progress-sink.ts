@@ -10,6 +10,16 @@ export interface ProgressOptions {
 
 const number = (value: number | undefined, digits = 4) => (value === undefined ? "-" : Number(value.toPrecision(digits)).toString())
 
+// Counts say how much was measured, not how well; they stay in events.jsonl.
+const counts = new Set(["eval_tokens", "eval_examples", "eval_pairs", "eval_prompts", "eval_samples", "eval_episodes"])
+
+/** Every measure an eval reported (each kind reports its own), without the `eval_` prefix. */
+const evalFields = (data: Readonly<Record<string, unknown>>): string =>
+  Object.entries(data)
+    .filter(([key, value]) => key.startsWith("eval_") && !counts.has(key) && typeof value === "number")
+    .map(([key, value]) => `${key.slice("eval_".length)} ${number(value as number)}`)
+    .join(", ") || "-"
+
 /**
  * A metrics sink that shows progress: a bar on a terminal, plain periodic lines otherwise
  * (CI logs and files stay readable). It starts when the run announces its schedule.
@@ -36,10 +46,7 @@ export const makeProgressSink = (options: ProgressOptions): MetricsSink["Service
       }
     } else if (event.name === "eval") {
       // A line would break a terminal bar; there the eval shows in events.jsonl and the summary.
-      if (bar === undefined) {
-        const accuracy = event.data?.["eval_accuracy"] as number | undefined
-        line(`eval at step ${event.step}: nll ${number(event.data?.["eval_nll"] as number | undefined)}${accuracy === undefined ? "" : `, accuracy ${number(accuracy)}`}`)
-      }
+      if (bar === undefined) line(`eval at step ${event.step}: ${evalFields(event.data ?? {})}`)
     }
   }
 

@@ -17,6 +17,12 @@ import {
   type TrainingSchedule
 } from "../workflows/index.js"
 import type { ClassifyRecipe } from "./classify-recipe.js"
+import type { DistillRecipe } from "./distill-recipe.js"
+import { distillWorkflow, type DistillWorkflowConfig } from "../workflows/distill.js"
+import type { PreferenceRecipe } from "./preference-recipe.js"
+import { preferenceWorkflow, type PreferenceWorkflowConfig } from "../workflows/preference.js"
+import type { RlRecipe } from "./rl-recipe.js"
+import { rlWorkflow, type RlWorkflowConfig } from "../workflows/rl.js"
 import { type ChatRecipe, isChatRecipe, type Recipe } from "./recipe.js"
 import { resolvedRecipeJson } from "./recipe-hash.js"
 import type { SupervisedRecipe } from "./supervised-recipe.js"
@@ -25,6 +31,9 @@ import type { SupervisedRecipe } from "./supervised-recipe.js"
 export type RecipeWorkflow =
   | ReturnType<typeof supervisedWorkflow>
   | ReturnType<typeof classifyWorkflow>
+  | ReturnType<typeof distillWorkflow>
+  | ReturnType<typeof preferenceWorkflow>
+  | ReturnType<typeof rlWorkflow>
 
 /** A recipe turned into something runnable: the workflow, its starting state and its client. */
 export interface CompiledRecipe {
@@ -99,43 +108,52 @@ export const trainingSchedule = (recipe: Recipe): TrainingSchedule => ({
 export const runLength = (recipe: Recipe) =>
   recipe.training.steps === undefined ? { epochs: recipe.training.epochs } : { steps: recipe.training.steps }
 
+/** Where a recipe's data comes from and how the held-out part is chosen. */
+const dataSource = (recipe: Recipe) => ({
+  train: recipe.data.train,
+  ...(recipe.data.eval === undefined ? {} : { eval: recipe.data.eval }),
+  evalFraction: recipe.data.evalFraction,
+  seed: recipe.seed
+})
+
+/** A chat recipe's renderer: its format and, for `jinja`, the model's chat template. */
+const rendererFormat = (recipe: ChatRecipe) => ({
+  format: recipe.renderer.format,
+  ...(recipe.renderer.chatTemplate === undefined ? {} : { chatTemplate: recipe.renderer.chatTemplate })
+})
+
+/** Publishing after the final checkpoint, when the recipe asks for it. */
+const publishing = (recipe: ChatRecipe) =>
+  recipe.publish && {
+    repo: recipe.publish.repo,
+    name: recipe.name,
+    baseModel: recipe.model.base,
+    recipeJson: resolvedRecipeJson(recipe)
+  }
+
 /**
  * The stage settings a supervised recipe asks for. `compileRecipe` builds its workflow from
  * them; a benchmark or a custom workflow can reuse them to run the very same stages.
  */
 export const supervisedWorkflowConfig = (recipe: SupervisedRecipe): SupervisedWorkflowConfig => ({
   ...trainingSchedule(recipe),
-  data: {
-    train: recipe.data.train,
-    ...(recipe.data.eval === undefined ? {} : { eval: recipe.data.eval }),
-    evalFraction: recipe.data.evalFraction,
-    seed: recipe.seed
-  },
+  data: dataSource(recipe),
   render: {
-    format: recipe.renderer.format,
-    ...(recipe.renderer.chatTemplate === undefined ? {} : { chatTemplate: recipe.renderer.chatTemplate }),
+    ...rendererFormat(recipe),
     trainOn: recipe.renderer.trainOn,
     contextLength: recipe.model.contextLength,
     batchSize: recipe.training.batchSize,
     ...runLength(recipe)
   },
   evalBatchSize: recipe.eval.batchSize,
-  publish: recipe.publish && {
-    repo: recipe.publish.repo,
-    name: recipe.name,
-    baseModel: recipe.model.base,
-    recipeJson: resolvedRecipeJson(recipe)
-  }
+  publish: publishing(recipe)
 })
 
 /** The stage settings a classify recipe asks for. */
 export const classifyWorkflowConfig = (recipe: ClassifyRecipe): ClassifyWorkflowConfig => ({
   ...trainingSchedule(recipe),
   data: {
-    train: recipe.data.train,
-    ...(recipe.data.eval === undefined ? {} : { eval: recipe.data.eval }),
-    evalFraction: recipe.data.evalFraction,
-    seed: recipe.seed,
+    ...dataSource(recipe),
     inputShape: recipe.data.inputShape,
     classes: recipe.data.classes,
     batchSize: recipe.training.batchSize,
@@ -191,8 +209,12 @@ const recipeWorkflow = (recipe: Recipe): RecipeWorkflow => {
       return supervisedWorkflow(supervisedWorkflowConfig(recipe))
     case "classify":
       return classifyWorkflow(classifyWorkflowConfig(recipe))
-    default:
-      throw new Error(`sous cannot run ${recipe.kind} recipes yet`)
+    case "preference":
+      return preferenceWorkflow(preferenceWorkflowConfig(recipe))
+    case "distill":
+      return distillWorkflow(distillWorkflowConfig(recipe))
+    case "rl":
+      return rlWorkflow(rlWorkflowConfig(recipe))
   }
 }
 
@@ -218,5 +240,69 @@ export const compileRecipe = (recipe: Recipe, runInfo: RunInfo): CompiledRecipe 
     },
     clientLayer,
     schedule: describeSchedule(recipe)
+  }
+}
+
+/** The stage settings a preference (DPO) recipe asks for. */
+export const preferenceWorkflowConfig = (recipe: PreferenceRecipe): PreferenceWorkflowConfig => ({
+  ...trainingSchedule(recipe),
+  data: dataSource(recipe),
+  render: {
+    ...rendererFormat(recipe),
+    contextLength: recipe.model.contextLength,
+    batchSize: recipe.training.batchSize,
+    ...runLength(recipe)
+  },
+  beta: recipe.preference.beta,
+  evalBatchSize: recipe.eval.batchSize,
+  publish: publishing(recipe)
+})
+
+/** The stage settings a distill recipe asks for. */
+export const distillWorkflowConfig = (recipe: DistillRecipe): DistillWorkflowConfig => ({
+  ...trainingSchedule(recipe),
+  data: dataSource(recipe),
+  prompts: {
+    ...rendererFormat(recipe),
+    contextLength: recipe.model.contextLength,
+    batchSize: recipe.training.batchSize,
+    ...runLength(recipe)
+  },
+  distill: recipe.distill,
+  publish: publishing(recipe)
+})
+
+/** The stage settings an rl recipe asks for. */
+export const rlWorkflowConfig = (recipe: RlRecipe): RlWorkflowConfig => {
+  const renderer = rendererFormat(recipe)
+  const { groupSize, maxTokens, maxTurns, temperature, klCoef, maxStaleness, loss } = recipe.rl
+  return {
+    ...trainingSchedule(recipe),
+    data: {
+      ...dataSource(recipe),
+      batchSize: recipe.training.batchSize,
+      ...runLength(recipe)
+    },
+    rollouts: {
+      ...renderer,
+      groupSize,
+      maxTokens,
+      maxTurns,
+      temperature,
+      klCoef,
+      maxStaleness,
+      seed: recipe.seed,
+      contextLength: recipe.model.contextLength
+    },
+    loss,
+    evaluate: {
+      ...renderer,
+      prompts: recipe.eval.batchSize,
+      maxTokens,
+      maxTurns,
+      contextLength: recipe.model.contextLength,
+      seed: recipe.seed
+    },
+    publish: publishing(recipe)
   }
 }

@@ -38,6 +38,19 @@ const chatProblems = (recipe: ChatRecipe): Array<RecipeProblem> => {
   return problems
 }
 
+/** What a kind cannot run without, said in full where the schema would say "missing key". */
+const requiredSections: Partial<Record<RecipeKind, Readonly<Record<string, string>>>> = {
+  rl: { env: "an rl recipe needs an environment: env.builtin (arithmetic), env.module (a file) and env.export, or env.provided (a factory passed in code)" },
+  distill: { teacher: "a distill recipe needs a teacher: teacher.store (a checkpoint store) and teacher.checkpoint (default final)" },
+  classify: { model: "a classify recipe needs a model: model.kind mlp or cnn" }
+}
+
+const explainMissing = (kind: RecipeKind, problems: ReadonlyArray<RecipeProblem>): Array<RecipeProblem> =>
+  problems.map((problem) => {
+    const explained = requiredSections[kind]?.[problem.path]
+    return explained !== undefined && problem.message.startsWith("missing") ? { ...problem, message: explained } : problem
+  })
+
 /**
  * Decodes a parsed recipe, reporting every problem with its path and the value found there,
  * e.g. `optimizer.lr: expected a positive number, got -1`. Unknown keys are errors, so a
@@ -59,5 +72,5 @@ export const decodeRecipe = (input: unknown, source: string): Effect.Effect<Reci
   }
   const error = Exit.findErrorOption(exit)
   if (error._tag === "None") return Effect.die(exit.cause)
-  return Effect.fail(new RecipeError({ source, problems: schemaProblems(error.value, input) }))
+  return Effect.fail(new RecipeError({ source, problems: explainMissing(kind as RecipeKind, schemaProblems(error.value, input)) }))
 }

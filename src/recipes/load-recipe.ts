@@ -1,9 +1,10 @@
 import { readFile } from "node:fs/promises"
 import { dirname, extname, isAbsolute, resolve } from "node:path"
-import { Effect } from "effect"
+import { Effect, Exit, Schema } from "effect"
 import { parse as parseYaml, YAMLParseError } from "yaml"
-import { uriScheme } from "../ports/index.js"
+import { schemaProblems, uriScheme } from "../ports/index.js"
 import { decodeRecipe } from "./decode-recipe.js"
+import { type AnyRecipe, PipelineRecipe, pipelineProblems } from "./pipeline-recipe.js"
 import { RecipeError } from "./recipe-error.js"
 import { readChatTemplate } from "./read-chat-template.js"
 import type { Recipe } from "./recipe.js"
@@ -87,19 +88,82 @@ export const resolvePaths = (recipe: Recipe, baseDir: string): Recipe => ({
   ...resolveKindPaths(recipe, baseDir)
 } as Recipe)
 
-/**
- * Reads a JSON or YAML recipe file, applies overrides, reads the chat template it points at,
- * decodes it and resolves its paths.
- */
-export const loadRecipe = (file: string, overrides: ReadonlyArray<string> = []): Effect.Effect<Recipe, RecipeError> =>
+const readRecipeFile = (file: string, overrides: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const text = yield* Effect.tryPromise({
       try: () => readFile(file, "utf8"),
       catch: (cause) => problem(file, "", `cannot read the recipe file: ${(cause as Error).message}`)
     })
-    const parsed = yield* parseText(text, file)
-    const input = yield* applyOverrides(parsed, overrides, file)
-    const baseDir = dirname(resolve(file))
-    const recipe = yield* decodeRecipe(yield* readChatTemplate(input, baseDir, file), file)
+    return yield* applyOverrides(yield* parseText(text, file), overrides, file)
+  })
+
+/** Decodes a parsed training recipe: reads its chat template, checks it, resolves its paths. */
+const decodeTrainingRecipe = (input: unknown, baseDir: string, source: string) =>
+  Effect.gen(function*() {
+    const recipe = yield* decodeRecipe(yield* readChatTemplate(input, baseDir, source), source)
     return resolvePaths(recipe, baseDir)
+  })
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
+
+/**
+ * Loads one stage of a pipeline file: `recipe` is the path of a recipe file (relative to the
+ * pipeline file, `set` overrides applied to it) or a recipe written inline. Problems are
+ * reported at the stage's path in the pipeline file.
+ */
+const loadStage = (entry: unknown, index: number, baseDir: string, source: string) =>
+  Effect.gen(function*() {
+    const path = `stages[${index}]`
+    if (!isRecord(entry)) return yield* problem(source, path, "expected { name, recipe, set? }")
+    const unknownKey = Object.keys(entry).find((key) => !["name", "recipe", "set"].includes(key))
+    if (unknownKey !== undefined) return yield* problem(source, `${path}.${unknownKey}`, "unknown key (a stage has name, recipe and set)")
+    const set = entry["set"] ?? []
+    if (!Array.isArray(set) || !set.every((item) => typeof item === "string")) {
+      return yield* problem(source, `${path}.set`, "expected a list of path=value overrides")
+    }
+    const { recipe } = entry
+    const loaded = typeof recipe === "string"
+      ? loadRecipe(resolveFrom(baseDir, recipe), set)
+      : isRecord(recipe) && set.length === 0
+      ? decodeTrainingRecipe(recipe, baseDir, `${source} ${path}.recipe`)
+      : Effect.fail(problem(source, `${path}.recipe`, isRecord(recipe) ? "set applies to a recipe file; write an inline recipe as it should be" : "expected the path of a recipe file or an inline recipe"))
+    return { name: entry["name"], recipe: yield* loaded }
+  })
+
+/** Loads a pipeline: each stage's recipe, then the pipeline as a whole. */
+const loadPipeline = (input: Record<string, unknown>, baseDir: string, source: string) =>
+  Effect.gen(function*() {
+    const stages = input["stages"]
+    if (!Array.isArray(stages) || stages.length === 0) return yield* problem(source, "stages", "a pipeline needs a list of stages, one at least")
+    const loaded = yield* Effect.forEach(stages, (entry, index) => loadStage(entry, index, baseDir, source))
+    const exit = Schema.decodeUnknownExit(PipelineRecipe)({ ...input, stages: loaded }, { errors: "all", onExcessProperty: "error" })
+    if (Exit.isFailure(exit)) {
+      const error = Exit.findErrorOption(exit)
+      if (error._tag === "None") return yield* Effect.die(exit.cause)
+      return yield* new RecipeError({ source, problems: schemaProblems(error.value, input) })
+    }
+    const problems = pipelineProblems(exit.value)
+    return problems.length === 0 ? exit.value : yield* new RecipeError({ source, problems })
+  })
+
+/**
+ * Reads a JSON or YAML recipe file, applies overrides, and loads it: a training recipe (its
+ * chat template read, decoded, paths resolved) or a pipeline of them.
+ */
+export const loadAnyRecipe = (file: string, overrides: ReadonlyArray<string> = []): Effect.Effect<AnyRecipe, RecipeError> =>
+  Effect.gen(function*() {
+    const input = yield* readRecipeFile(file, overrides)
+    const baseDir = dirname(resolve(file))
+    return isRecord(input) && input["kind"] === "pipeline"
+      ? yield* loadPipeline(input, baseDir, file)
+      : yield* decodeTrainingRecipe(input, baseDir, file)
+  })
+
+/**
+ * Reads a JSON or YAML recipe file of one training recipe, applies overrides, reads the chat
+ * template it points at, decodes it and resolves its paths.
+ */
+export const loadRecipe = (file: string, overrides: ReadonlyArray<string> = []): Effect.Effect<Recipe, RecipeError> =>
+  Effect.gen(function*() {
+    return yield* decodeTrainingRecipe(yield* readRecipeFile(file, overrides), dirname(resolve(file)), file)
   })

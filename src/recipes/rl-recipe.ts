@@ -5,12 +5,15 @@ import { chatRecipeFields, DataSection } from "./supervised-recipe.js"
 const NonNegativeNumber = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0, { expected: "a number >= 0" }))
 
 /**
- * The environment rollouts run in: a built-in one by name, or a TypeScript/JavaScript module
- * (a path relative to the recipe) and the name of its export, an `EnvFactory`.
+ * The environment rollouts run in: a built-in one by name; a TypeScript/JavaScript module
+ * (a path relative to the recipe) and the name of its export, an `EnvFactory`; or, for a
+ * recipe run from code, `provided`: the name of the factory the program passes to
+ * `runRecipe` (`KitchenOptions.env`), recorded in the recipe (and so its hash).
  */
 export const EnvSection = Schema.Union([
   Schema.Struct({ builtin: Schema.Literal("arithmetic") }),
-  Schema.Struct({ module: Schema.String, export: withDefault(Schema.String, "default") })
+  Schema.Struct({ module: Schema.String, export: withDefault(Schema.String, "default") }),
+  Schema.Struct({ provided: Schema.String })
 ])
 export type EnvSection = typeof EnvSection.Type
 

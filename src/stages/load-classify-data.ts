@@ -1,6 +1,8 @@
 import { Effect, Schema, Stream } from "effect"
-import { DatasetError, DatasetRowError, DatasetSource, type Datum, float32, fromFloats, int64, MetricsSink } from "../ports/index.js"
-import { runSteps, trainEvalSplit } from "./data-order.js"
+import { DatasetError, DatasetRowError, DatasetSource, type Datum, float32, fromFloats, int64 } from "../ports/index.js"
+import { trainEvalSplit } from "./data-order.js"
+import type { LoadChatDataConfig } from "./load-chat-data.js"
+import { fixRunLength, type RunLength } from "./run-length.js"
 import { RunKeys } from "./run-keys.js"
 import { defineStage } from "./stage.js"
 
@@ -28,16 +30,7 @@ export const classifyRowProblem = (row: ClassifyRow, shape: ClassifyShape): stri
 }
 
 /** Where the classification data comes from; without an eval URI, `evalFraction` of train is held out. */
-export interface LoadClassifyDataConfig extends ClassifyShape {
-  readonly train: string
-  readonly eval?: string
-  readonly evalFraction: number
-  readonly seed: number
-  readonly batchSize: number
-  /** `steps` sets the length of the run; without it, `epochs` passes over the data (default 1). */
-  readonly steps?: number
-  readonly epochs?: number
-}
+export interface LoadClassifyDataConfig extends ClassifyShape, LoadChatDataConfig, RunLength {}
 
 /**
  * The rows of `uri` as classifier datums (a `float_tensor` input, the label as the one target),
@@ -79,13 +72,7 @@ export const loadClassifyData = (config: LoadClassifyDataConfig) =>
       const { train, eval: held } = yield* trainEvalSplit(all, config, (uri) => readClassifyData(uri, config))
       context.set(RunKeys.trainData, train)
       context.set(RunKeys.evalData, held)
-      const steps = runSteps(config, train.length)
-      context.set(RunKeys.totalSteps, steps)
       yield* Effect.logInfo("dataset loaded").pipe(Effect.annotateLogs({ train: train.length, eval: held.length }))
-      yield* (yield* MetricsSink).event({
-        name: "schedule",
-        step: context.step,
-        data: { totalSteps: steps, trainExamples: train.length, evalExamples: held.length }
-      })
+      yield* fixRunLength(context, config, train.length, held.length)
     })
   })

@@ -29,7 +29,7 @@ const datumBatches: BatchKeys<Datum> = { data: RunKeys.trainData, batch: RunKeys
 export const nextBatch = <A = Datum>(config: NextBatchConfig, keys: BatchKeys<A> = datumBatches as unknown as BatchKeys<A>) =>
   defineStage({
     name: "next-batch",
-    description: `take ${config.batchSize} ${keys.data.name}${config.shuffle ? ", shuffled each epoch" : ""}`,
+    description: `take ${config.batchSize} from ${keys.data.name}${config.shuffle ? ", shuffled each epoch" : ""}`,
     reads: [keys.data, RunKeys.dataCursor],
     writes: [keys.batch, RunKeys.dataCursor],
     run: (context) =>

@@ -1,24 +1,20 @@
 import { Effect } from "effect"
-import { type Datum, DatasetRowError, MetricsSink, Tokenizer } from "../ports/index.js"
+import { type Datum, DatasetRowError, Tokenizer } from "../ports/index.js"
 import type { ChatRow } from "./chat.js"
 import { type ChatRenderer, renderChat, RendererError, type RendererFormat, type TrainOn } from "./chat-renderer.js"
-import { runSteps } from "./data-order.js"
 import { supervisedDatum, trainedTokens } from "./datum-builder.js"
 import { type ChatTemplate, makeJinjaRenderer } from "./jinja-renderer.js"
+import { fixRunLength, type RunLength } from "./run-length.js"
 import { RunKeys, type SourcedRow } from "./run-keys.js"
 import { defineStage } from "./stage.js"
 
 /** How conversations become training data, and how long training runs. */
-export interface RenderChatDataConfig {
+export interface RenderChatDataConfig extends RunLength {
   readonly format: RendererFormat
   /** The model's own chat template, which the `jinja` format renders with. */
   readonly chatTemplate?: ChatTemplate
   readonly trainOn: TrainOn
   readonly contextLength: number
-  readonly batchSize: number
-  /** `steps` sets the length of the run; without it, `epochs` passes over the data (default 1). */
-  readonly steps?: number
-  readonly epochs?: number
 }
 
 /**
@@ -82,12 +78,6 @@ export const renderChatData = (config: RenderChatDataConfig) =>
       const train = yield* renderRows(context.get(RunKeys.trainRows), render, config)
       context.set(RunKeys.trainData, train)
       context.set(RunKeys.evalData, yield* renderRows(context.get(RunKeys.evalRows), render, config))
-      const steps = runSteps(config, train.length)
-      context.set(RunKeys.totalSteps, steps)
-      yield* (yield* MetricsSink).event({
-        name: "schedule",
-        step: context.step,
-        data: { totalSteps: steps, trainExamples: train.length, evalExamples: context.get(RunKeys.evalRows).length }
-      })
+      yield* fixRunLength(context, config, train.length, context.get(RunKeys.evalRows).length)
     })
   })

@@ -55,7 +55,7 @@ describe("examples/classify-digits, shortened", () => {
   it("sous render refuses a classify recipe with a clear message", () => {
     const result = runCli(["render", recipe])
     expect(result.code).toBe(1)
-    expect(result.stderr).toContain("a classify recipe has no chats to render")
+    expect(result.stderr).toContain("a classify recipe has no text to render")
   })
 
   // Resume works for classify as for supervised: killed after a checkpoint, resumed, the final

@@ -42,6 +42,23 @@ describe("sous exit codes and messages", () => {
     expect(result.stdout).toContain('"lr": 0.01')
   })
 
+  it("names the mistakes specific to a kind: rl without env, distill without teacher, a preference row without rejected", () => {
+    const rl = runCli(["validate", write("rl.yaml", `kind: rl\ndata:\n  train: ${train}\n`)])
+    expect(rl.code).toBe(1)
+    expect(rl.stderr).toContain("env: an rl recipe needs an environment")
+    const distill = runCli(["validate", write("distill.yaml", `kind: distill\ndata:\n  train: ${train}\n`)])
+    expect(distill.code).toBe(1)
+    expect(distill.stderr).toContain("teacher: a distill recipe needs a teacher")
+    const pairs = write("pairs.jsonl", [
+      JSON.stringify({ prompt: [{ role: "user", content: "1+1?" }], chosen: [{ role: "assistant", content: "2" }], rejected: [{ role: "assistant", content: "3" }] }),
+      JSON.stringify({ prompt: [{ role: "user", content: "2+2?" }], chosen: [{ role: "assistant", content: "4" }] })
+    ].join("\n") + "\n")
+    const preference = runCli(["validate", write("preference.yaml", `kind: preference\ndata:\n  train: ${pairs}\n`)])
+    expect(preference.code).toBe(1)
+    expect(preference.stderr).toContain(`${pairs}:2`)
+    expect(preference.stderr).toContain("rejected: missing key")
+  })
+
   it("reports every recipe problem with its path, once, without a stack trace", () => {
     const result = runCli(["validate", write("bad.yaml", recipe("optimizer:\n  lr: -1\ntraining:\n  batchSize: 0\n"))])
     expect(result.code).toBe(1)

@@ -18,6 +18,18 @@ describe("sous render", () => {
     expect(all.stdout).toContain("<|bos|><|im_start|>user\n[[Add 1 and 88.<|im_end|>]]\n<|im_start|>assistant\n[[89<|im_end|>]]")
   })
 
+  it("shows a preference row's prompt with the chosen and then the rejected reply marked", () => {
+    const result = runCli(["render", join(root, "examples/dpo-preferences/recipe.yaml"), "--limit", "1"])
+    expect(result.code).toBe(0)
+    const train = join(root, "examples/dpo-preferences/data/train.jsonl")
+    expect(result.stdout).toBe(
+      `── ${train}:1 chosen: 35 tokens, 3 trained\n` +
+        "<|bos|>User: Compute 1+31\n\nAssistant: [[32<|eos|>]]\n\n" +
+        `── ${train}:1 rejected: 35 tokens, 3 trained\n` +
+        "<|bos|>User: Compute 1+31\n\nAssistant: [[30<|eos|>]]\n\n"
+    )
+  })
+
   it("refuses a bad --limit as a usage error", () => {
     const result = runCli(["render", recipe, "--limit", "0"])
     expect(result.code).toBe(2)

@@ -20,7 +20,7 @@ export const runCli = (args: ReadonlyArray<string>): CliResult => {
   const result = spawnSync(process.execPath, [join(root, "bin/sous"), ...args], {
     cwd: root,
     encoding: "utf8",
-    timeout: 300_000
+    timeout: 900_000
   })
   return { code: result.status, stdout: result.stdout, stderr: result.stderr }
 }

@@ -64,6 +64,14 @@ describe("a recipe with a Hugging Face tokenizer", () => {
       const resumed = yield* resumeRecipe(recipe, { runDir, fallback: false })
       assert.strictEqual(resumed.step, 5)
       assert.strictEqual(manifestOf(runDir, "final").tokenizerId, original.id)
+
+      // Token ids mean nothing across tokenizers: starting a byte-tokenizer run from this
+      // checkpoint is refused, naming both.
+      const fromHere = { ...recipe, tokenizer: { kind: "byte" as const }, model: { ...recipe.model, from: { store: join(runDir, "checkpoints"), checkpoint: "final" } } }
+      const mismatch = Exit.findErrorOption(yield* Effect.exit(runRecipe(fromHere, { runDir: join(dir, "byte-run") })))
+      if (mismatch._tag === "None") return assert.fail("expected the start from another tokenizer's checkpoint to be refused")
+      assert.strictEqual(mismatch.value._tag, "InvalidRequestError")
+      assert.include(mismatch.value.message, `was trained with tokenizer ${original.id}, this recipe's is byte`)
     }).pipe(Effect.scoped), 120_000)
 
   it.effect("is refused before the run when its path is not local: sous never downloads it", () =>

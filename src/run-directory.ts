@@ -21,12 +21,17 @@ export const runFiles = ["recipe.json", "metrics.jsonl", "events.jsonl", "summar
 /**
  * Prepares `dir` for a new run. A directory that already holds a run is refused unless
  * `overwrite` is set, so a typo in `--out` never destroys a finished run's checkpoints;
- * with `overwrite` only the run's own files are removed.
+ * with `overwrite` only the run's own `files` are removed (a pipeline's include its stages').
  */
-export const prepareRunDirectory = (dir: string, resolvedRecipe: string, overwrite: boolean) =>
+export const prepareRunDirectory = (
+  dir: string,
+  resolvedRecipe: string,
+  overwrite: boolean,
+  files: ReadonlyArray<string> = runFiles
+) =>
   Effect.tryPromise({
     try: async () => {
-      const existing = runFiles.filter((name) => existsSync(join(dir, name)))
+      const existing = files.filter((name) => existsSync(join(dir, name)))
       if (existing.length > 0 && !overwrite) {
         throw new RunDirectoryError({
           path: dir,
