@@ -1,11 +1,10 @@
-import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { CheckpointManifest } from "../../src/ports/index.js"
-import { root, runCli } from "./run-cli.js"
+import { root, runAndKill, runCli } from "./run-cli.js"
 
 const recipe = join(root, "examples/classify-digits/recipe.yaml")
 
@@ -69,15 +68,7 @@ describe("examples/classify-digits, shortened", () => {
     const whole = join(mkdtempSync(join(tmpdir(), "sous-e2e-")), "run")
     expect(runCli(["run", recipe, "--out", whole, ...settings]).code).toBe(0)
     const killed = join(mkdtempSync(join(tmpdir(), "sous-e2e-")), "run")
-    await new Promise<void>((resolve) => {
-      const child = spawn(process.execPath, [join(root, "bin/sous"), "run", recipe, "--out", killed, ...settings], { cwd: root })
-      const poll = setInterval(() => {
-        if (!existsSync(join(killed, "checkpoints/step-00000020/manifest.json"))) return
-        clearInterval(poll)
-        child.kill("SIGKILL")
-      }, 2)
-      child.on("exit", () => resolve())
-    })
+    await runAndKill(["run", recipe, "--out", killed, ...settings], () => existsSync(join(killed, "checkpoints/step-00000020/manifest.json")))
     expect(existsSync(join(killed, "checkpoints/final/manifest.json"))).toBe(false)
     const resumed = runCli(["resume", killed])
     expect(resumed.code).toBe(0)

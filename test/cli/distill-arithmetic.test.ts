@@ -1,9 +1,8 @@
-import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
-import { root, runCli } from "./run-cli.js"
+import { root, runAndKill, runCli } from "./run-cli.js"
 
 // The example, shortened. The teacher is a 60-step sft-arithmetic model (the sft example's own
 // shortened run); the student starts from random weights and trains 20 steps on 4 prompts a
@@ -84,22 +83,10 @@ describe("examples/distill-arithmetic, shortened", () => {
     const reference = distill(...settings)
     const runDir = join(mkdtempSync(join(tmpdir(), "sous-e2e-")), "run")
     const metricsFile = join(runDir, "metrics.jsonl")
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, [
-        join(root, "bin/sous"), "run", recipe, "--out", runDir, "--set", `teacher.store=${teacherStore}`, ...shortened, ...settings
-      ], { cwd: root })
-      const poll = setInterval(() => {
-        if (existsSync(metricsFile) && readFileSync(metricsFile, "utf8").split("\n").length - 1 >= 7) {
-          clearInterval(poll)
-          child.kill("SIGKILL")
-        }
-      }, 2)
-      child.on("exit", (_code, signal) => {
-        clearInterval(poll)
-        if (signal === "SIGKILL") resolve()
-        else reject(new Error(`sous run ended on its own before the kill (signal ${signal})`))
-      })
-    })
+    await runAndKill(
+      ["run", recipe, "--out", runDir, "--set", `teacher.store=${teacherStore}`, ...shortened, ...settings],
+      () => existsSync(metricsFile) && readFileSync(metricsFile, "utf8").split("\n").length - 1 >= 7
+    )
     const resumed = runCli(["resume", runDir])
     expect(resumed.stderr).not.toContain("sous:")
     expect(resumed.code).toBe(0)

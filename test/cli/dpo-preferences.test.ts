@@ -1,9 +1,8 @@
-import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
-import { root, runCli } from "./run-cli.js"
+import { root, runAndKill, runCli } from "./run-cli.js"
 
 const recipe = join(root, "examples/dpo-preferences/recipe.yaml")
 const work = mkdtempSync(join(tmpdir(), "sous-e2e-"))
@@ -44,21 +43,9 @@ const checkpointDone = (runDir: string, step: number) => () => {
   )
 }
 
-/** Starts `sous run` and kills it with SIGKILL once `ready` says so; resolves when it is gone. */
-const runAndKill = (runDir: string, ready: () => boolean): Promise<void> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, "bin/sous"), "run", recipe, "--out", runDir, ...settings], { cwd: root })
-    const poll = setInterval(() => {
-      if (!ready()) return
-      clearInterval(poll)
-      child.kill("SIGKILL")
-    }, 5)
-    child.on("exit", (_code, signal) => {
-      clearInterval(poll)
-      if (signal === "SIGKILL") resolve()
-      else reject(new Error(`sous run ended on its own before the kill (signal ${signal})`))
-    })
-  })
+/** Starts this file's run in `runDir` and kills it with SIGKILL once `ready` says so. */
+const killRun = (runDir: string, ready: () => boolean): Promise<void> =>
+  runAndKill(["run", recipe, "--out", runDir, ...settings], ready)
 
 describe("examples/dpo-preferences, shortened", () => {
   const out = join(work, "dpo")
@@ -104,7 +91,7 @@ describe("examples/dpo-preferences, shortened", () => {
   // taken from the restored (trained) weights instead, every number after the kill would differ.
   it("resumes after SIGKILL to the same numbers as the uninterrupted run", async () => {
     const killed = join(work, "killed")
-    await runAndKill(killed, checkpointDone(killed, 20))
+    await killRun(killed, checkpointDone(killed, 20))
     const resumed = runCli(["resume", killed])
     expect(resumed.stderr).not.toContain("sous:")
     expect(resumed.code).toBe(0)

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process"
 import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -7,7 +6,7 @@ import { Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { hubServer, type HubServer } from "../support/hub-server.js"
 import { type S3TestServer, startS3Server } from "../support/s3-server.js"
-import { root, runCli, runCliAsync } from "./run-cli.js"
+import { root, runAndKill, runCli, runCliAsync } from "./run-cli.js"
 
 // The small model of the resume tests: 24 steps, a checkpoint every 4.
 const settings = [
@@ -65,20 +64,7 @@ describe("runs on remote stores", () => {
       "--set", `checkpoint.uri=s3://${bucket}/runs/a`
     ]
     // Kill once the checkpoint of step 12 is committed in S3.
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, [join(root, "bin/sous"), ...args], { cwd: root, env: { ...process.env, ...s3Env() } })
-      const poll = setInterval(() => {
-        s3Bytes(bucket, "runs/a/step-00000012/manifest.json").then(() => {
-          clearInterval(poll)
-          child.kill("SIGKILL")
-        }, () => undefined)
-      }, 20)
-      child.on("exit", (_code, signal) => {
-        clearInterval(poll)
-        if (signal === "SIGKILL") resolve()
-        else reject(new Error(`sous run ended on its own (code ${_code})`))
-      })
-    })
+    await runAndKill(args, () => s3Bytes(bucket, "runs/a/step-00000012/manifest.json").then(() => true, () => false), s3Env())
     const resumed = await runCliAsync(["resume", runDir], s3Env())
     expect(resumed.stderr).not.toContain("sous:")
     expect(resumed.code).toBe(0)

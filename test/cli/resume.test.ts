@@ -1,10 +1,9 @@
-import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
-import { root, runCli } from "./run-cli.js"
+import { root, runAndKill, runCli } from "./run-cli.js"
 
 // A small model, so each run takes a second or two: 24 steps, a checkpoint every 4, an
 // evaluation every 8 (so some checkpoint steps also evaluate, some do not).
@@ -38,24 +37,9 @@ const expectCommittedCheckpointsWhole = (runDir: string) => {
   }
 }
 
-/**
- * Starts `sous run` and kills it with SIGKILL once `ready` says so, polling every few
- * milliseconds. Resolves when the process is gone.
- */
-const runAndKill = (runDir: string, ready: () => boolean): Promise<void> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, "bin/sous"), "run", recipe, "--out", runDir, ...settings], { cwd: root })
-    const poll = setInterval(() => {
-      if (!ready()) return
-      clearInterval(poll)
-      child.kill("SIGKILL")
-    }, 2)
-    child.on("exit", (_code, signal) => {
-      clearInterval(poll)
-      if (signal === "SIGKILL") resolve()
-      else reject(new Error(`sous run ended on its own before the kill (signal ${signal})`))
-    })
-  })
+/** Starts this file's run in `runDir` and kills it with SIGKILL once `ready` says so. */
+const killRun = (runDir: string, ready: () => boolean): Promise<void> =>
+  runAndKill(["run", recipe, "--out", runDir, ...settings], ready)
 
 /** Lines of a file that may not exist yet. */
 const lineCount = (file: string): number => existsSync(file) ? readFileSync(file, "utf8").split("\n").length - 1 : 0
@@ -115,7 +99,7 @@ describe("sous resume after SIGKILL", () => {
   for (const [label, step, trigger] of kills) {
     it(`gives bit-identical final weights and every step's metrics exactly once when killed ${label}`, async () => {
       const runDir = newRunDir()
-      await runAndKill(runDir, trigger === "metrics"
+      await killRun(runDir, trigger === "metrics"
         ? () => lineCount(join(runDir, "metrics.jsonl")) >= step
         : checkpointStarted(runDir, step))
       expectCommittedCheckpointsWhole(runDir)
@@ -138,7 +122,7 @@ describe("sous resume after SIGKILL", () => {
 
   it("starts a run that died before its first checkpoint again from step 0, to the same weights", async () => {
     const runDir = newRunDir()
-    await runAndKill(runDir, () => lineCount(join(runDir, "metrics.jsonl")) >= 2)
+    await killRun(runDir, () => lineCount(join(runDir, "metrics.jsonl")) >= 2)
     expect(existsSync(join(runDir, "checkpoints/step-00000004/manifest.json"))).toBe(false)
     const resumed = runCli(["resume", runDir])
     expect(resumed.code).toBe(0)
@@ -151,7 +135,7 @@ describe("sous resume after SIGKILL", () => {
 
   it("names a damaged newest checkpoint, and falls back to the previous one when told to", async () => {
     const runDir = newRunDir()
-    await runAndKill(runDir, () => existsSync(join(runDir, "checkpoints/step-00000012/manifest.json")))
+    await killRun(runDir, () => existsSync(join(runDir, "checkpoints/step-00000012/manifest.json")))
     const manifest = JSON.parse(readFileSync(join(runDir, "checkpoints/step-00000012/manifest.json"), "utf8"))
     truncateSync(join(runDir, "checkpoints", manifest.state.key), 100)
 
@@ -171,7 +155,7 @@ describe("sous resume after SIGKILL", () => {
 
   it("names a truncated manifest, falls back past it when told to, and ignores a blob no manifest commits", async () => {
     const runDir = newRunDir()
-    await runAndKill(runDir, () => existsSync(join(runDir, "checkpoints/step-00000008/manifest.json")))
+    await killRun(runDir, () => existsSync(join(runDir, "checkpoints/step-00000008/manifest.json")))
     // What a crash between writing the blob and committing the manifest of step 12 leaves.
     mkdirSync(join(runDir, "checkpoints/step-00000012"), { recursive: true })
     writeFileSync(join(runDir, "checkpoints/step-00000012/state-crashed.bin"), "half a state")
@@ -196,17 +180,10 @@ describe("sous resume after SIGKILL", () => {
     const runDir = newRunDir()
     const trainCopy = join(mkdtempSync(join(tmpdir(), "sous-data-")), "train.jsonl")
     writeFileSync(trainCopy, readFileSync(join(root, "examples/sft-arithmetic/data/train.jsonl")))
-    const child = spawn(process.execPath, [
-      join(root, "bin/sous"), "run", recipe, "--out", runDir, ...settings, "--set", `data.train=${trainCopy}`
-    ], { cwd: root })
-    await new Promise<void>((resolve) => {
-      const poll = setInterval(() => {
-        if (!existsSync(join(runDir, "checkpoints/step-00000008/manifest.json"))) return
-        clearInterval(poll)
-        child.kill("SIGKILL")
-      }, 2)
-      child.on("exit", () => resolve())
-    })
+    await runAndKill(
+      ["run", recipe, "--out", runDir, ...settings, "--set", `data.train=${trainCopy}`],
+      () => existsSync(join(runDir, "checkpoints/step-00000008/manifest.json"))
+    )
     writeFileSync(trainCopy, `${readFileSync(trainCopy, "utf8")}{"messages":[{"role":"user","content":"Add 1 and 1."},{"role":"assistant","content":"2"}]}\n`)
     const refused = runCli(["resume", runDir])
     expect(refused.code).toBe(1)
@@ -226,7 +203,7 @@ describe("sous resume after SIGKILL", () => {
 
   it("run --resume continues a run of the same recipe and refuses another recipe", async () => {
     const runDir = newRunDir()
-    await runAndKill(runDir, () => lineCount(join(runDir, "metrics.jsonl")) >= 10)
+    await killRun(runDir, () => lineCount(join(runDir, "metrics.jsonl")) >= 10)
     const other = runCli(["run", recipe, "--out", runDir, ...settings, "--set", "optimizer.lr=1e-2", "--resume"])
     expect(other.code).toBe(1)
     expect(other.stderr).toContain("holds a run of another recipe")

@@ -39,3 +39,37 @@ export const runCliAsync = (args: ReadonlyArray<string>, env: Readonly<Record<st
     child.on("error", reject)
     child.on("exit", (code) => resolve({ code, stdout, stderr }))
   })
+
+/**
+ * Starts `sous` with `args` and kills it with SIGKILL as soon as `ready` says so (asked every
+ * few milliseconds, one question at a time), as a crash would. Resolves when the process is
+ * gone; rejects if it ended on its own first. `env` adds to the inherited environment.
+ */
+export const runAndKill = (
+  args: ReadonlyArray<string>,
+  ready: () => boolean | Promise<boolean>,
+  env: Readonly<Record<string, string>> = {}
+): Promise<void> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, "bin/sous"), ...args], { cwd: root, env: { ...process.env, ...env } })
+    let asking = false
+    const poll = setInterval(() => {
+      if (asking) return
+      asking = true
+      // A question that throws (a half-written line, say) counts as "not yet".
+      Promise.resolve().then(ready).then(
+        (yes) => {
+          asking = false
+          if (!yes) return
+          clearInterval(poll)
+          child.kill("SIGKILL")
+        },
+        () => (asking = false)
+      )
+    }, 2)
+    child.on("exit", (_code, signal) => {
+      clearInterval(poll)
+      if (signal === "SIGKILL") resolve()
+      else reject(new Error(`sous ended on its own before the kill (signal ${signal})`))
+    })
+  })
