@@ -36,7 +36,7 @@ import {
   targetLogprobs,
   transformerLogits
 } from "../src/adapters/local/index.js"
-import { kitchenLayer, recipeTokenizer } from "../src/kitchen.js"
+import { kitchenLayer, recipeTokenizer } from "../src/kitchen/index.js"
 import { type AdamParams, type DataCursor, type Datum, toInts, Tokenizer, TrainingClient, type TransformerArchitecture } from "../src/ports/index.js"
 import { compileRecipe, loadRecipe, recipeArchitecture, recipeHash, supervisedWorkflowConfig } from "../src/recipes/index.js"
 import {

@@ -6,7 +6,7 @@
 import { readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect } from "effect"
-import { checkAdapters, type KitchenOptions, resumeRecipe, runFinished, runRecipe } from "./kitchen.js"
+import { checkAdapters, type KitchenOptions, resumeRecipe, runFinished, runRecipe } from "./kitchen/index.js"
 import { linkedStageRecipe, type PipelineRecipe } from "./recipes/pipeline-recipe.js"
 import type { Recipe } from "./recipes/recipe.js"
 import { resolvedRecipeJson } from "./recipes/recipe-hash.js"

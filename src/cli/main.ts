@@ -1,6 +1,6 @@
 import { Cause, Effect, Exit, Fiber } from "effect"
 import { pinoLoggerLayer } from "../adapters/logging/pino-logger.js"
-import { checkAdapters, checkData, renderPreview, resumeRecipe, runRecipe } from "../kitchen.js"
+import { checkAdapters, checkData, renderPreview, resumeRecipe, runRecipe } from "../kitchen/index.js"
 import { compileRecipe } from "../recipes/compile-recipe.js"
 import { loadAnyRecipe } from "../recipes/load-recipe.js"
 import { type AnyRecipe, linkedStageRecipe } from "../recipes/pipeline-recipe.js"

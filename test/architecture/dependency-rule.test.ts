@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest"
 
 // The dependency rule of DESIGN.md, checked on every import of every source file:
 // ports import nothing of ours; stages import ports; workflows import stages and ports;
-// recipes import workflows, stages and ports; only kitchen.ts, cli/ and server/ import adapters.
+// recipes import workflows, stages and ports; only kitchen/, cli/ and server/ import adapters.
 const src = resolve(dirname(fileURLToPath(import.meta.url)), "../../src")
 
 const allowed: Record<string, ReadonlyArray<string>> = {
@@ -35,7 +35,7 @@ const violations = (sources: ReadonlyArray<{ readonly file: string; readonly tex
     return importsOf(file, text)
       .map(layerOf)
       .filter((to) => {
-        if (to === "adapters") return !["kitchen.ts", "cli", "server", "adapters"].includes(from)
+        if (to === "adapters") return !["kitchen", "cli", "server", "adapters"].includes(from)
         const permitted = allowed[from]
         return permitted !== undefined && !permitted.includes(to)
       })
@@ -58,14 +58,16 @@ describe("the dependency rule", () => {
         { file: join(src, "workflows", "bad.ts"), text: 'const z = await import("../recipes/load-recipe.js")' },
         { file: join(src, "recipes", "bad.ts"), text: 'import "../adapters/local/tf-runtime.js"' },
         { file: join(src, "index.ts"), text: 'export * from "./adapters/index.js"' },
-        { file: join(src, "kitchen.ts"), text: 'import { x } from "./adapters/local/local-backend.js"' }
+        { file: join(src, "run-pipeline.ts"), text: 'import { x } from "./adapters/local/local-backend.js"' },
+        { file: join(src, "kitchen", "layers.ts"), text: 'import { x } from "../adapters/local/local-backend.js"' }
       ])
     ).toEqual([
       "stages/bad.ts imports adapters/",
       "ports/bad.ts imports stages/",
       "workflows/bad.ts imports recipes/",
       "recipes/bad.ts imports adapters/",
-      "index.ts imports adapters/"
+      "index.ts imports adapters/",
+      "run-pipeline.ts imports adapters/"
     ])
   })
 })

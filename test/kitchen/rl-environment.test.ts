@@ -5,7 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { arithmeticEnv } from "../../src/adapters/envs/arithmetic-env.js"
 import { loadEnvModule } from "../../src/adapters/envs/load-env-module.js"
-import { checkAdapters, checkData, runRecipe } from "../../src/kitchen.js"
+import { checkAdapters, checkData, runRecipe } from "../../src/kitchen/index.js"
 import { decodeRecipe, type RecipeError } from "../../src/recipes/index.js"
 import { type EnvFactory, singleTurnEnv } from "../../src/stages/index.js"
 

@@ -1,0 +1,108 @@
+/** Checks that refuse a recipe this kitchen cannot run before anything is written. */
+import { Effect, Result, Stream } from "effect"
+import { parseS3Uri } from "../adapters/blob/s3-uri.js"
+import { parseHubUri } from "../adapters/hub/hub-uri.js"
+import { DatasetSource, uriScheme } from "../ports/index.js"
+import {
+  ChatRow,
+  checkEnvRows,
+  readEnvRows,
+  readClassifyData,
+  PreferenceRow
+} from "../stages/index.js"
+import { RecipeError } from "../recipes/recipe-error.js"
+import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
+import { recipeEnvironment, rlEnvironment } from "./environment.js"
+import type { KitchenOptions } from "./options.js"
+import { datasetSourceLayer, recipeTokenizer } from "./sources.js"
+
+/** Why this kitchen cannot use `location` for data or checkpoints, or undefined when it can. */
+const locationProblem = (location: string): Effect.Effect<string | undefined> => {
+  switch (uriScheme(location) ?? "file") {
+    case "file":
+      return Effect.succeed(undefined)
+    case "s3": {
+      const parsed = parseS3Uri(location)
+      return Effect.succeed(Result.isFailure(parsed) ? parsed.failure : undefined)
+    }
+    case "hf":
+      return parseHubUri(location).pipe(Effect.match({ onFailure: (error) => error.message, onSuccess: () => undefined }))
+    default:
+      return Effect.succeed(`sous reads and writes local paths, file://, s3:// and hf:// URIs, got ${JSON.stringify(location)}`)
+  }
+}
+
+/** Why `repo` cannot take a published model: a model repository, `hf://user/name`, with no path. */
+const publishRepoProblem = (repo: string): Effect.Effect<string | undefined> =>
+  uriScheme(repo) !== "hf"
+    ? Effect.succeed(`publishing needs an hf://user/name repository, got ${JSON.stringify(repo)}`)
+    : parseHubUri(repo).pipe(Effect.match({
+      onFailure: (error) => error.message,
+      onSuccess: (location) =>
+        location.repoType !== "model" || location.path !== ""
+          ? `a model is published to a model repository, hf://user/name, without a path; got ${JSON.stringify(repo)}`
+          : undefined
+    }))
+
+/**
+ * Checks that this kitchen has an adapter for every location the recipe names and that
+ * each is well formed, so a recipe that cannot run is refused before anything is written.
+ * `source` names the recipe file.
+ */
+export const checkAdapters = (
+  recipe: Recipe,
+  source: string,
+  given: Pick<KitchenOptions, "env"> = {}
+): Effect.Effect<void, RecipeError> =>
+  Effect.gen(function*() {
+    const locations: ReadonlyArray<readonly [string, string | undefined]> = [
+      ["data.train", recipe.data.train],
+      ["data.eval", recipe.data.eval],
+      ["checkpoint.uri", recipe.checkpoint.uri],
+      ["model.from.store", isChatRecipe(recipe) ? recipe.model.from?.store : undefined],
+      ["teacher.store", recipe.kind === "distill" ? recipe.teacher.store : undefined]
+    ]
+    const problems: Array<{ path: string; message: string }> = []
+    for (const [path, location] of locations) {
+      const problem = location === undefined ? undefined : yield* locationProblem(location)
+      if (problem !== undefined) problems.push({ path, message: problem })
+    }
+    const tokenizerPath = isChatRecipe(recipe) ? recipe.tokenizer.path : undefined
+    if (tokenizerPath !== undefined && (uriScheme(tokenizerPath) ?? "file") !== "file") {
+      problems.push({ path: "tokenizer.path", message: `sous reads tokenizer.json from a local path or file:// URI, got ${JSON.stringify(tokenizerPath)}` })
+    } else if (tokenizerPath !== undefined) {
+      // Loaded here too, so a missing or broken tokenizer.json is refused before a run
+      // directory is written, and by validate and plan.
+      const loaded = yield* Effect.result(recipeTokenizer(recipe))
+      if (loaded._tag === "Failure") problems.push({ path: "tokenizer.path", message: loaded.failure.message })
+    }
+    const repo = isChatRecipe(recipe) ? recipe.publish?.repo : undefined
+    if (repo !== undefined) {
+      const problem = yield* publishRepoProblem(repo)
+      if (problem !== undefined) problems.push({ path: "publish.repo", message: problem })
+    }
+    if (recipe.kind === "rl") {
+      const environment = yield* Effect.result(recipeEnvironment(recipe, given.env))
+      if (environment._tag === "Failure") problems.push(environment.failure)
+    }
+    if (problems.length > 0) return yield* new RecipeError({ source, problems })
+  })
+
+/**
+ * Reads every dataset row of the recipe through its schema, failing on the first bad row
+ * (with its file and line). `sous run --overwrite` calls it before removing the previous run,
+ * so bad input never costs a committed checkpoint.
+ */
+export const checkData = (recipe: Recipe) =>
+  Effect.gen(function*() {
+    const source = yield* DatasetSource
+    for (const uri of [recipe.data.train, ...(recipe.data.eval === undefined ? [] : [recipe.data.eval])]) {
+      // A classify row must also fit the recipe's input shape and classes.
+      if (recipe.kind === "classify") yield* readClassifyData(uri, recipe.data)
+      else if (recipe.kind === "preference") yield* Stream.runDrain(source.rows(uri, PreferenceRow))
+      // An rl row is whatever its environment takes: the factory makes an episode of each.
+      else if (recipe.kind === "rl") yield* checkEnvRows((yield* rlEnvironment(recipe, undefined)).make, yield* readEnvRows(uri))
+      else yield* Stream.runDrain(source.rows(uri, ChatRow))
+    }
+  }).pipe(Effect.provide(datasetSourceLayer))
+

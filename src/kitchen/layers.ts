@@ -1,0 +1,39 @@
+/** The layers of every port a recipe's workflow needs. */
+import { Effect, Layer } from "effect"
+import { hubPublisherLayer } from "../adapters/hub/hub-publisher.js"
+import { localBackendLayer } from "../adapters/local/local-backend.js"
+import { combineSinks } from "../adapters/metrics/combine-sinks.js"
+import { makeJsonlMetricsSink } from "../adapters/metrics/jsonl-metrics-sink.js"
+import { MetricsSink, Tokenizer } from "../ports/index.js"
+import { Environment } from "../stages/index.js"
+import type { Recipe } from "../recipes/recipe.js"
+import { rlEnvironment } from "./environment.js"
+import type { KitchenOptions } from "./options.js"
+import { checkpointStoreLayer, datasetSourceLayer, modelSourcesLayer } from "./sources.js"
+
+/**
+ * Layers for every port a recipe's workflow needs, built from its settings.
+ * `tokenizer` is the recipe's (`recipeTokenizer`), built once by the caller: the
+ * local backend decodes samples with it, and resume compares its id with the checkpoint's.
+ */
+export const kitchenLayer = (recipe: Recipe, options: KitchenOptions, tokenizer: Tokenizer["Service"]) => {
+  const jsonlOptions = options.resumeAfter === undefined ? {} : { resumeAfter: options.resumeAfter }
+  return Layer.mergeAll(
+    localBackendLayer({ device: recipe.backend.device, decode: tokenizer.decode }),
+    Layer.succeed(Tokenizer, tokenizer),
+    modelSourcesLayer(recipe, tokenizer),
+    // Only rl recipes have an environment; the other kinds' workflows never read one.
+    recipe.kind === "rl" ? Layer.effect(Environment, rlEnvironment(recipe, options.env)) : Layer.empty,
+    datasetSourceLayer,
+    checkpointStoreLayer(recipe, options.runDir),
+    hubPublisherLayer(),
+    Layer.effect(
+      MetricsSink,
+      Effect.map(
+        makeJsonlMetricsSink(options.runDir, jsonlOptions),
+        (jsonl) => combineSinks([jsonl, ...(options.sinks ?? [])])
+      )
+    )
+  )
+}
+

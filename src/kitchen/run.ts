@@ -1,0 +1,140 @@
+/** Running and resuming a recipe. */
+import { randomUUID } from "node:crypto"
+import { existsSync } from "node:fs"
+import { readFile } from "node:fs/promises"
+import { join } from "node:path"
+import { Effect, Layer } from "effect"
+import {
+  BlobStore as BlobStoreTag,
+  type CheckpointManifest,
+  InvalidRequestError,
+  MetricsSink,
+  TrainingClient
+} from "../ports/index.js"
+import {
+  committedNames,
+  decodeDurableRunState,
+  newestCheckpoint,
+  restoreCheckpoint,
+  StartingWeights,
+  retainAndIndex
+} from "../stages/index.js"
+import { compileRecipe, recipeRendererId } from "../recipes/compile-recipe.js"
+import { recipeHash } from "../recipes/recipe-hash.js"
+import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
+import { runWorkflow } from "../workflows/index.js"
+import { checkAdapters } from "./checks.js"
+import { kitchenLayer } from "./layers.js"
+import type { KitchenOptions } from "./options.js"
+import { checkpointStoreLayer, recipeTokenizer } from "./sources.js"
+
+/**
+ * Compiles and runs a recipe to the end: the library entry point behind `sous run`.
+ * Resolves with the runner's result (final step and state).
+ */
+export const runRecipe = (recipe: Recipe, options: KitchenOptions) =>
+  Effect.gen(function*() {
+    yield* checkAdapters(recipe, "recipe", options)
+    const compiled = compileRecipe(recipe, { runId: randomUUID(), recipeHash: recipeHash(recipe), startedAt: Date.now() })
+    const tokenizer = yield* recipeTokenizer(recipe)
+    const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, options, tokenizer))
+    return yield* Effect.gen(function*() {
+      if (isChatRecipe(recipe) && recipe.model.from !== undefined) yield* loadStartingWeights
+      return yield* runWorkflow(compiled.workflow, { initialState: compiled.initialState })
+    }).pipe(Effect.provide(ports))
+  })
+
+/** Loads the checkpoint `model.from` names into the new client: its weights, a fresh optimizer. */
+const loadStartingWeights = Effect.gen(function*() {
+  const start = yield* StartingWeights
+  const client = yield* TrainingClient
+  if (!("_tag" in start.source)) return
+  yield* Effect.flatMap(client.loadState(start.source, { optimizer: false }), (pending) => pending.result)
+  yield* Effect.logInfo(`starting from ${start.description}`)
+})
+
+/** A checkpoint that was written for another recipe, renderer or tokenizer than the one resuming. */
+const mismatch = (manifest: CheckpointManifest, recipe: Recipe, rendererId: string, tokenizerId: string) => {
+  const differences = [
+    manifest.recipeHash === recipeHash(recipe) ? undefined : `recipe hash ${manifest.recipeHash} (now ${recipeHash(recipe)})`,
+    manifest.rendererId === rendererId ? undefined : `renderer ${manifest.rendererId} (now ${rendererId})`,
+    manifest.tokenizerId === tokenizerId ? undefined : `tokenizer ${manifest.tokenizerId} (now ${tokenizerId})`
+  ].filter((d) => d !== undefined)
+  return differences.length === 0
+    ? undefined
+    : new InvalidRequestError({
+      operation: "resume",
+      message: `checkpoint ${manifest.name} was written with ${differences.join(", ")}; resume it with the recipe it was written for`
+    })
+}
+
+/**
+ * Whether a run finished: its final checkpoint is committed (`newest` names the newest
+ * committed one), its summary written and its model published if the recipe asks for that.
+ * Resuming it would redo the end of the run.
+ */
+const finished = (recipe: Recipe, runDir: string, newest: string) =>
+  Effect.promise(async () => {
+    if (newest !== "final" || !existsSync(join(runDir, "summary.json"))) return false
+    if (!isChatRecipe(recipe) || recipe.publish === undefined) return true
+    const events = await readFile(join(runDir, "events.jsonl"), "utf8").catch(() => "")
+    return events.includes("\"name\":\"publish\"")
+  })
+
+/** Whether the run in `runDir` finished (see `finished`): a pipeline skips such a stage. */
+export const runFinished = (recipe: Recipe, runDir: string) =>
+  Effect.gen(function*() {
+    const names = yield* committedNames(yield* BlobStoreTag)
+    return names.includes("final") && (yield* finished(recipe, runDir, "final"))
+  }).pipe(Effect.provide(checkpointStoreLayer(recipe, runDir)))
+
+/**
+ * Continues a run from the newest committed checkpoint in its store, so that the result
+ * equals an uninterrupted run: the weights and optimizer state are restored, the data cursor
+ * and summary come back from the manifest, the data stages run again, training goes on after
+ * the checkpoint stage, and what the metrics files hold after the checkpoint is dropped
+ * before new lines are written. Retention and the index are brought up to date first, for a
+ * run that died right after a commit. A damaged newest checkpoint is an error unless
+ * `fallback` allows an older one. A run that died before its first checkpoint starts again
+ * from step 0, which gives the same result; a finished run is refused.
+ */
+export const resumeRecipe = (recipe: Recipe, options: KitchenOptions & { readonly fallback: boolean }) =>
+  Effect.gen(function*() {
+    yield* checkAdapters(recipe, "recipe", options)
+    const checkpoint = yield* Effect.gen(function*() {
+      const store = yield* BlobStoreTag
+      const names = yield* committedNames(store)
+      if (names.length === 0) {
+        yield* Effect.logWarning(`${store.uri} holds no committed checkpoint yet: the run starts again from step 0`)
+        return undefined
+      }
+      const verified = yield* newestCheckpoint({ fallback: options.fallback })
+      const retention = { keepLast: recipe.checkpoint.keepLast, keepEvery: recipe.checkpoint.keepEvery }
+      yield* retainAndIndex(store, verified.manifest.name, retention)
+      return verified
+    }).pipe(Effect.provide(checkpointStoreLayer(recipe, options.runDir)))
+    // Step -1: every metrics and events line of the dead run goes.
+    if (checkpoint === undefined) return yield* runRecipe(recipe, { ...options, resumeAfter: { step: -1 } })
+    const { manifest } = checkpoint
+    if (yield* finished(recipe, options.runDir, manifest.name)) {
+      return yield* new InvalidRequestError({
+        operation: "resume",
+        message: `the run in ${options.runDir} finished at step ${manifest.step} (checkpoint final and summary.json are there): there is nothing to resume`
+      })
+    }
+    const state = yield* decodeDurableRunState(manifest.name, manifest.resume.state)
+    const compiled = compileRecipe(recipe, state.runInfo)
+    const tokenizer = yield* recipeTokenizer(recipe)
+    const problem = mismatch(manifest, recipe, recipeRendererId(recipe), tokenizer.id)
+    if (problem !== undefined) return yield* problem
+    const resumeAfter = { step: manifest.step, checkpoint: manifest.name }
+    const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, { ...options, resumeAfter }, tokenizer))
+    return yield* Effect.gen(function*() {
+      yield* restoreCheckpoint(checkpoint)
+      yield* (yield* MetricsSink).event({ name: "resume", step: manifest.step, data: { checkpoint: manifest.name } })
+      return yield* runWorkflow(compiled.workflow, {
+        initialState: compiled.initialState,
+        cursor: { position: manifest.resume.position, resume: "after", step: manifest.step, state }
+      })
+    }).pipe(Effect.provide(ports))
+  })
