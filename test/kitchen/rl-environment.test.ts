@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { arithmeticEnv } from "../../src/adapters/envs/arithmetic-env.js"
 import { loadEnvModule } from "../../src/adapters/envs/load-env-module.js"
-import { checkAdapters, checkData, runRecipe } from "../../src/kitchen/index.js"
+import { checkAdapters, checkData, resumeRecipe, runRecipe } from "../../src/kitchen/index.js"
 import { decodeRecipe, type RecipeError } from "../../src/recipes/index.js"
 import { type EnvFactory, singleTurnEnv } from "../../src/stages/index.js"
 
@@ -124,5 +124,40 @@ describe("rl environments", () => {
       const metrics = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line))
       assert.deepStrictEqual(metrics.map((line) => line.step), [1, 2])
       for (const line of metrics) assert.strictEqual(line.groups_kept + line.groups_dropped, 2)
+    }))
+
+  // Resume of an rl run: sampling seeds come from (seed, step, prompt), and the sampler is
+  // made from the restored weights, so the continued run must end where the whole run ended.
+  it.live("an rl run resumed from a checkpoint ends with the whole run's weights and metrics", () =>
+    Effect.gen(function*() {
+      const dir = temp()
+      const train = join(dir, "train.jsonl")
+      writeFileSync(train, Array.from({ length: 10 }, (_, index) => JSON.stringify({ q: `question ${index}` })).join("\n"))
+      const recipe = yield* rlRecipe({ provided: "reply-length" }, {
+        data: { train, evalFraction: 0.2 },
+        model: { layers: 1, width: 16, heads: 2, contextLength: 48 },
+        training: { steps: 5, batchSize: 2 },
+        rl: { groupSize: 3, maxTokens: 4 },
+        eval: { every: 0, batchSize: 4 },
+        checkpoint: { every: 2 },
+        backend: { device: "wasm" }
+      })
+      const lengthEnv: EnvFactory = (row) =>
+        singleTurnEnv([{ role: "user", content: (row as { q: string }).q }], (reply) => reply.length)
+      const runDir = join(dir, "run")
+      yield* runRecipe(recipe, { runDir, env: lengthEnv })
+      const finalState = () => {
+        const manifest = JSON.parse(readFileSync(join(runDir, "checkpoints/final/manifest.json"), "utf8"))
+        return readFileSync(join(runDir, "checkpoints", manifest.state.key))
+      }
+      const metricsWithoutTime = () => readFileSync(join(runDir, "metrics.jsonl"), "utf8").replace(/"seconds":[0-9.e-]+/g, "")
+      const [weights, metrics] = [finalState(), metricsWithoutTime()]
+      // As if the run died after its step-4 checkpoint: resume replays step 5.
+      rmSync(join(runDir, "checkpoints/final/manifest.json"))
+      rmSync(join(runDir, "summary.json"))
+      const resumed = yield* resumeRecipe(recipe, { runDir, env: lengthEnv, fallback: false })
+      assert.strictEqual(resumed.step, 5)
+      assert.isTrue(finalState().equals(weights))
+      assert.strictEqual(metricsWithoutTime(), metrics)
     }))
 })
