@@ -31,6 +31,23 @@ const writeModule = () => {
 const rlRecipe = (env: unknown, extra: Record<string, unknown> = {}) =>
   decodeRecipe({ kind: "rl", data: { train: "/data/train.jsonl" }, env, ...extra }, "test.yaml")
 
+/** Rewards a reply by its length: a signal any tiny model can follow. */
+const lengthEnv: EnvFactory = (row) => singleTurnEnv([{ role: "user", content: (row as { q: string }).q }], (reply) => reply.length)
+
+/** A tiny rl recipe over ten questions in `dir`, its environment passed in code (lengthEnv). */
+const lengthRecipe = (dir: string, extra: Record<string, unknown>) => {
+  const train = join(dir, "train.jsonl")
+  writeFileSync(train, Array.from({ length: 10 }, (_, index) => JSON.stringify({ q: `question ${index}` })).join("\n"))
+  return rlRecipe({ provided: "reply-length" }, {
+    data: { train, evalFraction: 0.2 },
+    model: { layers: 1, width: 16, heads: 2, contextLength: 48 },
+    rl: { groupSize: 3, maxTokens: 4 },
+    eval: { every: 0, batchSize: 4 },
+    backend: { device: "wasm" },
+    ...extra
+  })
+}
+
 const problemsOf = (error: RecipeError) => error.problems.map((problem) => `${problem.path}: ${problem.message}`)
 
 describe("rl environments", () => {
@@ -102,18 +119,7 @@ describe("rl environments", () => {
   it.live("runRecipe runs an rl recipe with the environment passed in code", () =>
     Effect.gen(function*() {
       const dir = temp()
-      const train = join(dir, "train.jsonl")
-      writeFileSync(train, Array.from({ length: 10 }, (_, index) => JSON.stringify({ q: `question ${index}` })).join("\n"))
-      const recipe = yield* rlRecipe({ provided: "reply-length" }, {
-        data: { train, evalFraction: 0.2 },
-        model: { layers: 1, width: 16, heads: 2, contextLength: 48 },
-        training: { steps: 2, batchSize: 2 },
-        rl: { groupSize: 3, maxTokens: 4 },
-        eval: { every: 0, batchSize: 4 },
-        backend: { device: "wasm" }
-      })
-      const lengthEnv: EnvFactory = (row) =>
-        singleTurnEnv([{ role: "user", content: (row as { q: string }).q }], (reply) => reply.length)
+      const recipe = yield* lengthRecipe(dir, { training: { steps: 2, batchSize: 2 } })
       const runDir = join(dir, "run")
       const result = yield* runRecipe(recipe, { runDir, env: lengthEnv })
       assert.strictEqual(result.step, 2)
@@ -131,19 +137,7 @@ describe("rl environments", () => {
   it.live("an rl run resumed from a checkpoint ends with the whole run's weights and metrics", () =>
     Effect.gen(function*() {
       const dir = temp()
-      const train = join(dir, "train.jsonl")
-      writeFileSync(train, Array.from({ length: 10 }, (_, index) => JSON.stringify({ q: `question ${index}` })).join("\n"))
-      const recipe = yield* rlRecipe({ provided: "reply-length" }, {
-        data: { train, evalFraction: 0.2 },
-        model: { layers: 1, width: 16, heads: 2, contextLength: 48 },
-        training: { steps: 5, batchSize: 2 },
-        rl: { groupSize: 3, maxTokens: 4 },
-        eval: { every: 0, batchSize: 4 },
-        checkpoint: { every: 2 },
-        backend: { device: "wasm" }
-      })
-      const lengthEnv: EnvFactory = (row) =>
-        singleTurnEnv([{ role: "user", content: (row as { q: string }).q }], (reply) => reply.length)
+      const recipe = yield* lengthRecipe(dir, { training: { steps: 5, batchSize: 2 }, checkpoint: { every: 2 } })
       const runDir = join(dir, "run")
       yield* runRecipe(recipe, { runDir, env: lengthEnv })
       const finalState = () => {
