@@ -18,17 +18,11 @@ import {
   TeacherWeights
 } from "../../src/stages/index.js"
 import { runWorkflow, sequence, stage, workflow } from "../../src/workflows/index.js"
+import { byteTransformer } from "../support/byte-transformer.js"
 import { recordingSink } from "../workflows/kit.js"
 
 const tokenizer = makeByteTokenizer()
-const architecture: TransformerArchitecture = {
-  kind: "transformer",
-  vocabSize: tokenizer.vocabSize,
-  contextLength: 40,
-  width: 16,
-  layers: 1,
-  heads: 2
-}
+const architecture = byteTransformer(40)
 const seed = 3
 const groupSize = 3
 const sampling = { groupSize, maxTokens: 6, temperature: 1, seed, contextLength: architecture.contextLength }

@@ -17,8 +17,7 @@ import {
   int64,
   Tokenizer,
   TrainingBackend,
-  TrainingClient,
-  type TransformerArchitecture
+  TrainingClient
 } from "../../src/ports/index.js"
 import {
   evaluatePreference,
@@ -34,6 +33,7 @@ import {
 } from "../../src/stages/index.js"
 import { runWorkflow, sequence, stage, validateWorkflow, workflow } from "../../src/workflows/index.js"
 import { recordingSink } from "../workflows/kit.js"
+import { byteTransformer } from "../support/byte-transformer.js"
 
 const tokenizer = makeByteTokenizer()
 const bos = tokenizer.specialTokens["<|bos|>"]!
@@ -131,14 +131,7 @@ describe("preference data", () => {
 })
 
 describe("reference logprobs", () => {
-  const architecture: TransformerArchitecture = {
-    kind: "transformer",
-    vocabSize: tokenizer.vocabSize,
-    contextLength: 64,
-    width: 16,
-    layers: 1,
-    heads: 2
-  }
+  const architecture = byteTransformer(64)
   const source = { baseModel: "tiny", architecture, seed: 7 }
 
   // The reference of a fresh run is its own starting model: the policy's logprobs, read

@@ -6,7 +6,7 @@ import { Effect, Layer } from "effect"
 import { jsonlFileSourceLayer } from "../../src/adapters/datasets/jsonl-file-source.js"
 import { localBackendLayer } from "../../src/adapters/local/local-backend.js"
 import { makeByteTokenizer } from "../../src/adapters/tokenizers/byte-tokenizer.js"
-import { Tokenizer, TrainingBackend, TrainingClient, type TransformerArchitecture } from "../../src/ports/index.js"
+import { Tokenizer, TrainingBackend, TrainingClient } from "../../src/ports/index.js"
 import {
   completionRendererFor,
   defineStage,
@@ -23,17 +23,11 @@ import {
   StartingWeights
 } from "../../src/stages/index.js"
 import { loop, runWorkflow, sequence, stage, workflow } from "../../src/workflows/index.js"
+import { byteTransformer } from "../support/byte-transformer.js"
 import { recordingSink } from "../workflows/kit.js"
 
 const tokenizer = makeByteTokenizer()
-const architecture: TransformerArchitecture = {
-  kind: "transformer",
-  vocabSize: tokenizer.vocabSize,
-  contextLength: 64,
-  width: 16,
-  layers: 1,
-  heads: 2
-}
+const architecture = byteTransformer(64)
 const seed = 3
 
 // A random model's replies are random bytes; a reward of their character codes mod 3 varies
