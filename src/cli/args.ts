@@ -8,6 +8,8 @@ export interface ParsedArgs {
   readonly sets: ReadonlyArray<string>
   /** `--limit N` (render): how many conversations to show. */
   readonly limit: string | undefined
+  /** The options of `sous serve` (`--port`, `--host`, `--state-dir`, ...), by flag name without dashes. */
+  readonly serve: Readonly<Record<string, string>>
   readonly verbose: boolean
   readonly overwrite: boolean
   readonly resume: boolean
@@ -21,6 +23,8 @@ export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
 }) {}
 
 const valueFlags = new Set(["--out", "--set", "--limit"])
+/** Flags of `sous serve`; each takes a value. */
+export const serveFlags = new Set(["--port", "--host", "--state-dir", "--device", "--api-key-env", "--faults"])
 const booleanFlags = new Set(["--verbose", "--overwrite", "--resume", "--fallback", "--help", "-h"])
 
 /** Parses `sous <verb> [positionals] [--out dir] [--set a.b=c ...] [--verbose] [--overwrite] [--resume] [--fallback]`. */
@@ -29,11 +33,16 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
   const sets: Array<string> = []
   let out: string | undefined
   let limit: string | undefined
+  const serve: Record<string, string> = {}
   const flags = new Set<string>()
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index]!
     const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined]
-    if (valueFlags.has(name)) {
+    if (serveFlags.has(name)) {
+      const value = inline ?? argv[++index]
+      if (value === undefined) throw new UsageError({ message: `${name} needs a value` })
+      serve[name.slice(2)] = value
+    } else if (valueFlags.has(name)) {
       const value = inline ?? argv[++index]
       if (value === undefined) throw new UsageError({ message: `${name} needs a value` })
       if (name === "--out") out = value
@@ -53,6 +62,7 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
     out,
     sets,
     limit,
+    serve,
     verbose: flags.has("--verbose"),
     overwrite: flags.has("--overwrite"),
     resume: flags.has("--resume"),
@@ -79,6 +89,13 @@ Usage:
       Check a recipe and print it with every default filled in.
   sous plan <recipe> [--set path=value ...]
       Print the compiled workflow tree with its step, eval and checkpoint schedule.
+  sous serve [--port 8000] [--host 127.0.0.1] [--state-dir DIR] [--device auto]
+             [--api-key-env SOUS_SERVE_API_KEY] [--faults SPEC]
+      Serve the local backend over the Tinker training protocol, so recipes with
+      backend.kind tinker (and the Tinker Python SDK) train on this machine. Clients must
+      send the key held in the environment variable --api-key-env names. Saved weights go
+      to --state-dir (default ./sous-serve). --faults injects failures for testing
+      clients, e.g. 5xx=0.02,429=0.02,408=0.02,410=0.02,drop=0.02,latency=50,seed=1.
 
 Options:
   --set path=value   override a recipe field, e.g. --set optimizer.lr=3e-4 (repeatable)

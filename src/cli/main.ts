@@ -1,6 +1,6 @@
 import { Cause, Effect, Exit, Fiber } from "effect"
 import { pinoLoggerLayer } from "../adapters/logging/pino-logger.js"
-import { checkAdapters, checkData, renderPreview, resumeRecipe, runRecipe } from "../kitchen/index.js"
+import { checkAdapters, checkCredentials, checkData, renderPreview, resumeRecipe, runRecipe } from "../kitchen/index.js"
 import { compileRecipe } from "../recipes/compile-recipe.js"
 import { loadAnyRecipe } from "../recipes/load-recipe.js"
 import { type AnyRecipe, linkedStageRecipe } from "../recipes/pipeline-recipe.js"
@@ -10,6 +10,7 @@ import { printPlan, validateWorkflow, WorkflowInvalidError } from "../workflows/
 import { parseArgs, type ParsedArgs, usage, UsageError } from "./args.js"
 import { describeCause } from "./describe-error.js"
 import { makeProgressSink } from "./progress-sink.js"
+import { serve, serveSettings } from "./serve-command.js"
 import { holdsRun, prepareRunDirectory, RunDirectoryError, runFiles, runRecipeFile } from "../run-directory.js"
 import { runPipeline } from "../run-pipeline.js"
 import type { Recipe } from "../recipes/recipe.js"
@@ -18,6 +19,8 @@ const out = (text: string) => Effect.sync(() => process.stdout.write(`${text}\n`
 
 const fileArgument = (args: ParsedArgs): string => {
   const what = args.verb === "resume" ? "run directory" : "recipe file"
+  const serveFlag = Object.keys(args.serve)[0]
+  if (serveFlag !== undefined) throw new UsageError({ message: `--${serveFlag} is an option of sous serve` })
   const [file, ...extra] = args.positionals
   if (file === undefined) throw new UsageError({ message: `sous ${args.verb} needs a ${what}` })
   if (extra.length > 0) throw new UsageError({ message: `unexpected argument ${extra[0]}` })
@@ -99,9 +102,13 @@ const execute = (recipe: AnyRecipe, runDir: string, args: ParsedArgs, resume: bo
     yield* done(result.step, runDir)
   })
 
-/** Checks every recipe a file holds against this kitchen's adapters. */
+/** Checks every recipe a file holds against this kitchen's adapters and the credentials they need. */
 const checkAll = (recipe: AnyRecipe, file: string) =>
-  Effect.forEach(recipesOf(recipe, file), (part) => checkAdapters(part.recipe, file), { discard: true })
+  Effect.forEach(
+    recipesOf(recipe, file),
+    (part) => Effect.andThen(checkAdapters(part.recipe, file), checkCredentials(part.recipe, file)),
+    { discard: true }
+  )
 
 /** The run files of a recipe's run directory: a pipeline adds a directory per stage. */
 const runFilesOf = (recipe: AnyRecipe): ReadonlyArray<string> =>
@@ -134,6 +141,7 @@ const resume = (runDir: string, args: ParsedArgs) =>
       return yield* new RunDirectoryError({ path: runDir, message: `${runDir} holds no run to resume (no recipe.json)` })
     }
     const recipe = yield* loadAnyRecipe(runRecipeFile(runDir), [])
+    yield* Effect.forEach(recipesOf(recipe, runDir), (part) => checkCredentials(part.recipe, runRecipeFile(runDir)), { discard: true })
     yield* execute(recipe, runDir, args, true)
   })
 
@@ -173,8 +181,9 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
       return args.help ? 0 : 2
     }
     const verb = verbs[args.verb]
-    if (verb === undefined) throw new UsageError({ message: `unknown command '${args.verb}'` })
-    program = verb(fileArgument(args), args)
+    if (args.verb === "serve") program = serve(serveSettings(args))
+    else if (verb === undefined) throw new UsageError({ message: `unknown command '${args.verb}'` })
+    else program = verb(fileArgument(args), args)
   } catch (error) {
     process.stderr.write(`sous: ${(error as Error).message}\n\n${usage}`)
     return 2

@@ -12,6 +12,7 @@ import {
 } from "../stages/index.js"
 import { RecipeError } from "../recipes/recipe-error.js"
 import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
+import { missingApiKey, type ProcessEnv } from "./backend.js"
 import { recipeEnvironment, rlEnvironment } from "./environment.js"
 import type { KitchenOptions } from "./options.js"
 import { datasetSourceLayer, recipeTokenizer } from "./sources.js"
@@ -43,6 +44,23 @@ const publishRepoProblem = (repo: string): Effect.Effect<string | undefined> =>
           ? `a model is published to a model repository, hf://user/name, without a path; got ${JSON.stringify(repo)}`
           : undefined
     }))
+
+const isHttpUrl = (text: string): boolean => {
+  try {
+    return ["http:", "https:"].includes(new URL(text).protocol)
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Refuses a recipe whose backend needs a credential that `env` lacks, before a run directory
+ * is written. Only `sous run` and `resume` ask: validating or planning a recipe needs no key.
+ */
+export const checkCredentials = (recipe: Recipe, source: string, env: ProcessEnv = process.env): Effect.Effect<void, RecipeError> => {
+  const missing = missingApiKey(recipe.backend, env)
+  return missing === undefined ? Effect.void : Effect.fail(new RecipeError({ source, problems: [{ path: "backend.apiKeyEnv", message: missing }] }))
+}
 
 /**
  * Checks that this kitchen has an adapter for every location the recipe names and that
@@ -80,6 +98,9 @@ export const checkAdapters = (
     if (repo !== undefined) {
       const problem = yield* publishRepoProblem(repo)
       if (problem !== undefined) problems.push({ path: "publish.repo", message: problem })
+    }
+    if (recipe.backend.kind === "tinker" && recipe.backend.baseUrl !== undefined && !isHttpUrl(recipe.backend.baseUrl)) {
+      problems.push({ path: "backend.baseUrl", message: `expected an http:// or https:// URL, got ${JSON.stringify(recipe.backend.baseUrl)}` })
     }
     if (recipe.kind === "rl") {
       const environment = yield* Effect.result(recipeEnvironment(recipe, given.env))

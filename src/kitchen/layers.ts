@@ -1,12 +1,12 @@
 /** The layers of every port a recipe's workflow needs. */
 import { Effect, Layer } from "effect"
 import { hubPublisherLayer } from "../adapters/hub/hub-publisher.js"
-import { localBackendLayer } from "../adapters/local/local-backend.js"
 import { combineSinks } from "../adapters/metrics/combine-sinks.js"
 import { makeJsonlMetricsSink } from "../adapters/metrics/jsonl-metrics-sink.js"
 import { MetricsSink, Tokenizer } from "../ports/index.js"
 import { Environment } from "../stages/index.js"
 import type { Recipe } from "../recipes/recipe.js"
+import { backendLayer } from "./backend.js"
 import { rlEnvironment } from "./environment.js"
 import type { KitchenOptions } from "./options.js"
 import { checkpointStoreLayer, datasetSourceLayer, modelSourcesLayer } from "./sources.js"
@@ -19,7 +19,7 @@ import { checkpointStoreLayer, datasetSourceLayer, modelSourcesLayer } from "./s
 export const kitchenLayer = (recipe: Recipe, options: KitchenOptions, tokenizer: Tokenizer["Service"]) => {
   const jsonlOptions = options.resumeAfter === undefined ? {} : { resumeAfter: options.resumeAfter }
   return Layer.mergeAll(
-    localBackendLayer({ device: recipe.backend.device, decode: tokenizer.decode }),
+    backendLayer(recipe.backend, tokenizer),
     Layer.succeed(Tokenizer, tokenizer),
     modelSourcesLayer(recipe, tokenizer),
     // Only rl recipes have an environment; the other kinds' workflows never read one.

@@ -130,11 +130,27 @@ export const PublishSection = Schema.Struct({
   repo: Schema.String
 })
 
-/** Which training backend runs the recipe. */
-export const BackendSection = Schema.Struct({
+/** Train in this process with TensorFlow.js on `device` (`auto` takes the fastest installed). */
+export const LocalBackendSection = Schema.Struct({
   kind: withDefault(Schema.Literal("local"), "local"),
   device: withDefault(Schema.Literals(["auto", "gpu", "cpu", "wasm"]), "auto")
 })
+
+/**
+ * Train on a remote service that speaks the Tinker protocol (Tinker itself, `sous serve`).
+ * `baseUrl` defaults to `TINKER_BASE_URL`, then Tinker's own. The API key is read from the
+ * environment variable `apiKeyEnv` names, never from the recipe, so recipes can be shared
+ * and written to run directories without a secret in them.
+ */
+export const TinkerBackendSection = Schema.Struct({
+  kind: Schema.Literal("tinker"),
+  baseUrl: Schema.optionalKey(Schema.String),
+  apiKeyEnv: withDefault(Schema.String, "TINKER_API_KEY")
+})
+
+/** Which training backend runs the recipe: `local` (the default) or `tinker`. */
+export const BackendSection = Schema.Union([LocalBackendSection, TinkerBackendSection])
+export type BackendSection = typeof BackendSection.Type
 
 /** Console logging of step metrics. */
 export const LogSection = Schema.Struct({

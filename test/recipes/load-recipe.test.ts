@@ -31,7 +31,7 @@ describe("loadRecipe", () => {
       assert.strictEqual(recipe.optimizer.schedule, "cosine")
       assert.strictEqual(recipe.renderer.trainOn, "assistant")
       assert.strictEqual(recipe.model.contextLength, 64)
-      assert.strictEqual(recipe.backend.device, "auto")
+      assert.deepStrictEqual(recipe.backend, { kind: "local", device: "auto" })
       assert.strictEqual(recipe.training.batchSize, 16)
     }))
 

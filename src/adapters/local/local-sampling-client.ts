@@ -50,6 +50,8 @@ const samplingProblem = (numSamples: number, params: SamplingParams): string | u
  * A {@link SamplingClient} over frozen weights decoded from a saved state. Calls run one at
  * a time in submission order; a call without a seed draws one from Effect's `Random`.
  * Stop strings need `options.decode`; without it a request that has them is refused.
+ * Logprobs are rounded to float32, the protocol's dtype for them, so a run gets the same
+ * numbers in-process as through a Tinker-protocol server over this backend.
  */
 export const makeLocalSamplingClient = Effect.fn("LocalSamplingClient.make")(
   function*(
@@ -81,7 +83,7 @@ export const makeLocalSamplingClient = Effect.fn("LocalSamplingClient.make")(
           sequences: generate(params, tokens, numSamples, generateOptions).map((g) => ({
             stop_reason: g.stopReason,
             tokens: g.tokens,
-            logprobs: g.logprobs
+            logprobs: g.logprobs.map(Math.fround)
           }))
         })))
       }
@@ -89,7 +91,9 @@ export const makeLocalSamplingClient = Effect.fn("LocalSamplingClient.make")(
 
     const computeLogprobs = Effect.fn("LocalSamplingClient.computeLogprobs")(function*(prompt: ModelInput) {
       const tokens = yield* promptTokens("computeLogprobs", prompt, params)
-      return yield* executor.submit(compute("computeLogprobs", () => promptLogprobs(params, tokens)))
+      return yield* executor.submit(compute("computeLogprobs", () =>
+        promptLogprobs(params, tokens).map((logprob) => logprob === null ? null : Math.fround(logprob))
+      ))
     })
 
     return { sample, computeLogprobs }

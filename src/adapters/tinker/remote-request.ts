@@ -1,0 +1,156 @@
+import { Clock, Deferred, Effect, Schema, Scope } from "effect"
+import { BackendUnavailableError, InvalidRequestError, TrainingError, type TrainingCallError } from "../../ports/index.js"
+import { type FutureResult, pollFuture } from "./future-poller.js"
+import { headerMillis, type RequestTiming } from "./request-timings.js"
+import { replyJson, type TinkerHttp, type TinkerRequest, TinkerRequestError } from "./tinker-http.js"
+import { UntypedAPIFuture } from "./wire-types.js"
+
+/** A request the service answers with a future: what to send and how to read its result. */
+export interface RemoteCall<A> {
+  readonly request: TinkerRequest
+  /** `X-Tinker-Request-Type` of its polls (`ForwardBackward`, `OptimStep`, ...). */
+  readonly requestType: string
+  /** Ask for the result as protobuf (forward/backward outputs and samples). */
+  readonly acceptProto: boolean
+  readonly decode: (result: FutureResult) => Effect.Effect<A, TinkerRequestError>
+}
+
+/** A request on its way: its result, and where its time went (settled however it ends). */
+export interface StartedCall<A> {
+  readonly result: Effect.Effect<A, TinkerRequestError>
+  readonly timing: Effect.Effect<RequestTiming>
+}
+
+/** Where requests run: the HTTP client, and the scope whose closing stops them. */
+export interface RequestRunner {
+  readonly http: TinkerHttp
+  readonly scope: Scope.Scope
+  /** False once the scope has closed: nothing can run there any more. */
+  readonly isOpen: () => boolean
+}
+
+/**
+ * Decodes a JSON reply with `schema`; a reply of another shape fails naming the endpoint
+ * and what is wrong with it.
+ */
+export const decodeReply = <S extends Schema.Top>(
+  schema: S,
+  endpoint: string,
+  json: unknown
+): Effect.Effect<S["Type"], TinkerRequestError, S["DecodingServices"]> =>
+  Schema.decodeUnknownEffect(schema)(json).pipe(
+    Effect.mapError((error) =>
+      new TinkerRequestError({ endpoint, kind: "failed", message: `${endpoint} answered something unexpected: ${error.message}` })
+    )
+  )
+
+/** A {@link RequestTiming} being added up while its request runs. */
+type TimingTally = { -readonly [K in keyof RequestTiming]: RequestTiming[K] }
+
+/**
+ * Submits a request and polls its future until the result is there. A result that expired
+ * (410) is submitted again with the same body (so the same `seq_id`) under a new
+ * idempotency key, for as long as the retry budget (`giveUpAfterMs`) lasts. A count would not
+ * do: a batch of hundreds of requests in flight meets a run of expiries somewhere.
+ */
+const runCall = <A>(
+  http: TinkerHttp,
+  call: RemoteCall<A>,
+  timing: TimingTally
+): Effect.Effect<A, TinkerRequestError> =>
+  Effect.gen(function*() {
+    const endpoint = call.request.endpoint
+    const startedAt = yield* Clock.currentTimeMillis
+    while (true) {
+      const submittedAt = yield* Clock.currentTimeMillis
+      const submitted = yield* http.submit(call.request)
+      const acceptedAt = yield* Clock.currentTimeMillis
+      timing.submitMs += acceptedAt - submittedAt
+      timing.retries += submitted.retries
+      const future = yield* decodeReply(UntypedAPIFuture, endpoint, replyJson(submitted.reply))
+      const polled = yield* pollFuture(http, {
+        requestId: future.request_id,
+        endpoint,
+        requestType: call.requestType,
+        acceptProto: call.acceptProto,
+        submitMs: acceptedAt - submittedAt
+      }).pipe(
+        Effect.ensuring(Effect.map(Clock.currentTimeMillis, (now) => {
+          timing.waitMs += now - acceptedAt
+        })),
+        Effect.catchIf(
+          (error) => error.kind === "expired" && Date.now() - startedAt < http.settings.retry.giveUpAfterMs,
+          (error) =>
+            Effect.as(
+              Effect.logWarning(`tinker: ${error.message}; submitting the request again`).pipe(
+                Effect.annotateLogs({ endpoint, request_id: future.request_id })
+              ),
+              undefined
+            )
+        )
+      )
+      if (polled === undefined) {
+        timing.retries += 1
+        continue
+      }
+      timing.retries += polled.retries
+      const queueMs = headerMillis(polled.reply.headers, "x-sous-queue-ms")
+      const computeMs = headerMillis(polled.reply.headers, "x-sous-compute-ms")
+      if (queueMs !== undefined) timing.queueMs = queueMs
+      if (computeMs !== undefined) timing.computeMs = computeMs
+      return yield* call.decode(polled)
+    }
+  })
+
+/**
+ * Starts a request in the runner's scope and returns at once: the caller does not wait for
+ * the HTTP round trip, so a loop can queue its next requests behind this one. The request
+ * runs (and is serialized) right away, up to its first wait on the network.
+ */
+export const startCall = <A>(runner: RequestRunner, call: RemoteCall<A>): Effect.Effect<StartedCall<A>> =>
+  Effect.gen(function*() {
+    if (!runner.isOpen()) {
+      const closed = new TinkerRequestError({
+        endpoint: call.request.endpoint,
+        kind: "failed",
+        message: `${call.request.endpoint} was not sent: the tinker backend has been closed (its scope ended)`
+      })
+      return { result: Effect.fail(closed), timing: Effect.succeed({ submitMs: 0, waitMs: 0, retries: 0 }) }
+    }
+    const result = yield* Deferred.make<A, TinkerRequestError>()
+    const timingDone = yield* Deferred.make<RequestTiming>()
+    const timing: TimingTally = { submitMs: 0, waitMs: 0, retries: 0 }
+    yield* runCall(runner.http, call, timing).pipe(
+      Deferred.into(result),
+      Effect.ensuring(Effect.suspend(() => Deferred.succeed(timingDone, { ...timing }))),
+      // Started at once so the request is under way (and its result settled, even by an
+      // interruption) before the caller moves on.
+      Effect.forkIn(runner.scope, { startImmediately: true })
+    )
+    return { result: Deferred.await(result), timing: Deferred.await(timingDone) }
+  })
+
+/** Runs a call and waits for its result: for requests nothing is queued behind (creating a model). */
+export const awaitCall = <A>(runner: RequestRunner, call: RemoteCall<A>): Effect.Effect<A, TinkerRequestError> =>
+  Effect.flatMap(startCall(runner, call), (started) => started.result)
+
+/** The port error a failed request becomes for `operation`. */
+export const callError = (operation: string) => (error: TinkerRequestError): TrainingCallError => {
+  switch (error.kind) {
+    case "invalid":
+      return new InvalidRequestError({ operation, message: error.message })
+    case "transient":
+    case "expired":
+      return new TrainingError({ operation, message: error.message, retryable: true })
+    case "auth":
+    case "failed":
+      return new TrainingError({ operation, message: error.message, retryable: false })
+  }
+}
+
+/**
+ * The error a failed request of `operation` becomes while creating a client: as
+ * {@link callError}, except that a refused key makes the backend unavailable.
+ */
+export const creationError = (operation: string) => (error: TinkerRequestError): TrainingCallError | BackendUnavailableError =>
+  error.kind === "auth" ? new BackendUnavailableError({ backend: "tinker", message: error.message }) : callError(operation)(error)

@@ -1,0 +1,52 @@
+import { Deferred, Effect } from "effect"
+import type { Reply } from "./http-reply.js"
+
+/** Whether a request is the first with its key, or a retry that gets the first one's answer. */
+export type IdempotencyClaim =
+  | { readonly _tag: "First"; readonly settle: (reply: Reply) => void }
+  | { readonly _tag: "Replay"; readonly reply: Effect.Effect<Reply> }
+
+/** Answers of submissions by `X-Idempotency-Key`, so a retried request is applied once. */
+export interface IdempotencyCache {
+  /**
+   * Claims `key`: the first request with it handles it and settles the answer; every later
+   * one (even while the first still runs) is answered with that answer, status and body.
+   */
+  readonly claim: (key: string) => IdempotencyClaim
+}
+
+interface Entry {
+  readonly reply: Deferred.Deferred<Reply>
+  settledAt?: number
+}
+
+/**
+ * A cache that keeps an answer `ttlMs` after it was settled and at most `capacity` keys
+ * (the oldest go first), so a long run's retries cannot grow the server without bound.
+ */
+export const makeIdempotencyCache = (ttlMs: number, capacity: number, now: () => number = Date.now): IdempotencyCache => {
+  const entries = new Map<string, Entry>()
+
+  const claim = (key: string): IdempotencyClaim => {
+    const existing = entries.get(key)
+    if (existing !== undefined && !(existing.settledAt !== undefined && now() - existing.settledAt > ttlMs)) {
+      return { _tag: "Replay", reply: Deferred.await(existing.reply) }
+    }
+    entries.delete(key)
+    const entry: Entry = { reply: Deferred.makeUnsafe<Reply>() }
+    entries.set(key, entry)
+    for (const oldest of entries.keys()) {
+      if (entries.size <= capacity) break
+      // Never the one just claimed: capacity is at least 1.
+      entries.delete(oldest)
+    }
+    return {
+      _tag: "First",
+      settle: (reply) => {
+        if (Deferred.doneUnsafe(entry.reply, Effect.succeed(reply))) entry.settledAt = now()
+      }
+    }
+  }
+
+  return { claim }
+}

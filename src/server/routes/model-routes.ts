@@ -1,0 +1,137 @@
+import { Deferred, Effect, Exit } from "effect"
+import type { LoraConfig, TrainingClientConfig } from "../../ports/index.js"
+import {
+  CreateModelRequest,
+  type CreateModelResponse,
+  GetInfoRequest,
+  type GetInfoResponse,
+  UnloadModelRequest,
+  type UnloadModelResponse
+} from "../../adapters/tinker/wire-types.js"
+import { failureOf, makeTimeline } from "../future-runner.js"
+import { HttpFailure, jsonReply } from "../http-reply.js"
+import { makeModelSequencer } from "../model-sequencer.js"
+import { decodeJsonBody } from "../request-body.js"
+import type { Route, RouteRequest, ServerState, TrainingModel } from "../server-state.js"
+import { futureReply, modelOf } from "./sequenced-request.js"
+
+/** The backend's settings for a `create_model` body, with the sous extension read. */
+const clientConfig = (state: ServerState, body: CreateModelRequest): TrainingClientConfig => {
+  const sous = body.user_metadata?.sous
+  const architecture = sous?.architecture ?? state.options.baseModels[body.base_model]
+  const wireLora = body.lora_config
+  const lora: LoraConfig | undefined = wireLora === undefined ? undefined : {
+    rank: wireLora.rank,
+    ...(sous?.alpha === undefined ? {} : { alpha: sous.alpha }),
+    trainAttn: wireLora.train_attn,
+    trainMlp: wireLora.train_mlp,
+    trainUnembed: wireLora.train_unembed
+  }
+  return {
+    baseModel: body.base_model,
+    ...(architecture === undefined ? {} : { architecture }),
+    // A fixed default keeps runs reproducible; the SDK's "no seed" means "any seed".
+    seed: sous?.seed ?? wireLora?.seed ?? 0,
+    ...(lora === undefined ? {} : { lora })
+  }
+}
+
+/**
+ * `create_model`: registers the model at once (so its first requests can queue behind the
+ * creation) and builds its client in the background. Idempotent by `(session_id,
+ * model_seq_id)`: a retry gets the first request's future.
+ */
+const createModel = (state: ServerState) => (request: RouteRequest) =>
+  Effect.gen(function*() {
+    const body = yield* decodeJsonBody(CreateModelRequest, request.body)
+    const modelId = `${body.session_id}:train:${body.model_seq_id}`
+    const key = `${body.session_id}/${body.model_seq_id}`
+    const original = state.modelRequests.get(key)
+    if (original !== undefined) return futureReply(original, modelId)
+    if (!state.sessions.has(body.session_id)) {
+      return yield* new HttpFailure({ status: 404, message: `unknown session_id ${JSON.stringify(body.session_id)}: call create_session first` })
+    }
+    const config = clientConfig(state, body)
+    const future = state.futures.create()
+    state.modelRequests.set(key, future.requestId)
+    const model: TrainingModel = {
+      modelId,
+      sessionId: body.session_id,
+      baseModel: body.base_model,
+      architecture: config.architecture,
+      lora: config.lora,
+      client: Deferred.makeUnsafe(),
+      sequencer: yield* makeModelSequencer(state.scope),
+      timeline: makeTimeline()
+    }
+    state.models.set(modelId, model)
+    const startedAt = Date.now()
+    yield* state.backend.createTrainingClient(config).pipe(
+      Effect.exit,
+      Effect.flatMap((exit) =>
+        Effect.sync(() => {
+          Deferred.doneUnsafe(model.client, exit)
+          const timings = { queueMs: startedAt - request.arrivedAt, computeMs: Date.now() - startedAt }
+          if (Exit.isSuccess(exit)) {
+            const result: CreateModelResponse = { model_id: modelId, type: "create_model" }
+            future.complete({ _tag: "Done", result: { _tag: "Json", body: result }, timings })
+            return
+          }
+          const error = Exit.findErrorOption(exit)
+          future.complete(
+            error._tag === "Some"
+              ? { _tag: "Failed", ...failureOf(error.value), timings }
+              : { _tag: "Failed", error: "the model could not be created", category: "server", timings }
+          )
+        })
+      ),
+      Effect.forkIn(state.scope)
+    )
+    return futureReply(future.requestId, modelId)
+  })
+
+/** `get_info`: the model's base, LoRA settings and (sous extension) size and device. */
+const getInfo = (state: ServerState) => (request: RouteRequest) =>
+  Effect.gen(function*() {
+    const body = yield* decodeJsonBody(GetInfoRequest, request.body)
+    const model = yield* modelOf(state, body.model_id)
+    const client = yield* Deferred.await(model.client).pipe(
+      Effect.mapError((error) => new HttpFailure({ status: 400, message: `model ${body.model_id} could not be created: ${error.message}` }))
+    )
+    const info = yield* client.info
+    const reply: GetInfoResponse = {
+      type: "get_info",
+      model_id: model.modelId,
+      model_data: {
+        model_name: model.baseModel,
+        ...(model.architecture === undefined ? {} : { arch: model.architecture.kind })
+      },
+      is_lora: model.lora !== undefined,
+      ...(model.lora === undefined ? {} : { lora_rank: model.lora.rank }),
+      model_name: model.baseModel,
+      sous: { parameter_count: info.parameterCount, device: info.device }
+    }
+    return jsonReply(reply)
+  })
+
+/**
+ * `unload_model`: the model takes no more requests; those already queued still run. The
+ * backend frees its tensors when the backend itself closes (the ports have no per-client close).
+ */
+const unloadModel = (state: ServerState) => (request: RouteRequest) =>
+  Effect.gen(function*() {
+    const body = yield* decodeJsonBody(UnloadModelRequest, request.body)
+    const model = yield* modelOf(state, body.model_id)
+    state.models.delete(model.modelId)
+    const future = state.futures.create()
+    const result: UnloadModelResponse = { model_id: model.modelId, type: "unload_model" }
+    future.complete({ _tag: "Done", result: { _tag: "Json", body: result }, timings: { queueMs: 0, computeMs: 0 } })
+    return futureReply(future.requestId, model.modelId)
+  })
+
+/** The routes that create, describe and unload training models. */
+export const modelRoutes = (state: ServerState): ReadonlyArray<Route> => [
+  { method: "POST", path: "/create_model", body: "application/json", kind: "submission", handle: createModel(state) },
+  { method: "POST", path: "/get_info", body: "application/json", kind: "read", handle: getInfo(state) },
+  { method: "POST", path: "/unload_model", body: "application/json", kind: "submission", handle: unloadModel(state) }
+]

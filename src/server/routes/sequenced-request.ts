@@ -1,0 +1,122 @@
+import { Deferred, Effect, type Schema } from "effect"
+import type { TrainingClient } from "../../ports/index.js"
+import type { FutureHandle } from "../future-store.js"
+import { HttpFailure, jsonReply, type Reply } from "../http-reply.js"
+import { decodeJsonBody } from "../request-body.js"
+import type { RouteRequest, ServerState, TrainingModel } from "../server-state.js"
+
+/** The model a request names; 404 if the server holds none by that id. */
+export const modelOf = (state: ServerState, modelId: string): Effect.Effect<TrainingModel, HttpFailure> => {
+  const model = state.models.get(modelId)
+  return model === undefined
+    ? Effect.fail(new HttpFailure({ status: 404, message: `unknown model_id ${JSON.stringify(modelId)}: create it with create_model first` }))
+    : Effect.succeed(model)
+}
+
+/** The answer to a submission: the future to poll, as the protocol's `UntypedAPIFuture`. */
+export const futureReply = (requestId: string, modelId?: string): Reply =>
+  jsonReply(modelId === undefined ? { request_id: requestId } : { request_id: requestId, model_id: modelId })
+
+/**
+ * Queues a request of `model` in `seq_id` order and answers its future. A seq_id seen before
+ * gets the first request's future back (nothing is applied twice); one applied too long
+ * ago to remember gets a future that fails and says so. `start` submits the request to the
+ * backend once every lower seq_id has been submitted and the model's client exists.
+ */
+export const sequencedRequest = (
+  state: ServerState,
+  request: RouteRequest,
+  modelId: string,
+  seqId: number,
+  start: (client: TrainingClient["Service"], future: FutureHandle, model: TrainingModel) => Effect.Effect<void>
+): Effect.Effect<Reply, HttpFailure> =>
+  Effect.gen(function*() {
+    const model = yield* modelOf(state, modelId)
+    if (!(Number.isSafeInteger(seqId) && seqId >= 1)) {
+      return yield* new HttpFailure({ status: 400, message: `seq_id must be an integer >= 1 (the first request after create_model is 1), got ${seqId}` })
+    }
+    const offer = model.sequencer.offer(seqId, () => {
+      const future = state.futures.create()
+      const turn = Deferred.await(model.client).pipe(
+        Effect.matchEffect({
+          onFailure: (error) =>
+            Effect.sync(() =>
+              future.complete({
+                _tag: "Failed",
+                error: `model ${modelId} could not be created: ${error.message}`,
+                category: error._tag === "InvalidRequestError" ? "user" : "server",
+                timings: { queueMs: Date.now() - request.arrivedAt, computeMs: 0 }
+              })
+            ),
+          onSuccess: (client) => start(client, future, model)
+        })
+      )
+      return { requestId: future.requestId, start: turn }
+    })
+    switch (offer._tag) {
+      case "Accepted":
+      case "Duplicate":
+        return futureReply(offer.requestId, modelId)
+      case "Stale": {
+        const future = state.futures.create()
+        future.complete({
+          _tag: "Failed",
+          error: `seq_id ${seqId} of model ${modelId} was applied long ago and its result is no longer kept`,
+          category: "user",
+          timings: { queueMs: 0, computeMs: 0 }
+        })
+        return futureReply(future.requestId, modelId)
+      }
+      case "TooFarAhead":
+        return yield* new HttpFailure({
+          status: 400,
+          message: `seq_id ${seqId} is too far ahead of model ${modelId}'s next seq_id ${offer.next}`
+        })
+    }
+  })
+
+/**
+ * Refuses a request whose model and seq_id could be read with `failure` (a 400), and still
+ * takes its seq_id, with a future that fails the same way: a client numbers its requests as
+ * it makes them and sends them in parallel, so the ones after a refused one must not wait
+ * for it forever. A retry of that seq_id gets the failed future.
+ */
+export const refuseInTurn = (state: ServerState, modelId: string, seqId: number, failure: HttpFailure): Effect.Effect<never, HttpFailure> =>
+  Effect.suspend(() => {
+    const model = state.models.get(modelId)
+    if (model !== undefined && Number.isSafeInteger(seqId) && seqId >= 1) {
+      model.sequencer.offer(seqId, () => {
+        const future = state.futures.create()
+        const start = Effect.sync(() =>
+          future.complete({ _tag: "Failed", error: failure.message, category: "user", timings: { queueMs: 0, computeMs: 0 } })
+        )
+        return { requestId: future.requestId, start }
+      })
+    }
+    return Effect.fail(failure)
+  })
+
+// The model and seq_id of a JSON body that failed its schema, if they can be read at all.
+const readableTurn = (body: Uint8Array): { readonly modelId: string; readonly seqId: number } | undefined => {
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder().decode(body))
+    if (typeof parsed !== "object" || parsed === null) return undefined
+    const { model_id: modelId, seq_id: seqId } = parsed as { model_id?: unknown; seq_id?: unknown }
+    return typeof modelId === "string" && typeof seqId === "number" ? { modelId, seqId } : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Decodes the JSON body of a request that runs in seq_id order; a body the schema refuses is
+ * a 400 that names the field, and if its model and seq_id can be read it still takes its turn
+ * (see {@link refuseInTurn}).
+ */
+export const decodeSequencedBody = <A, I>(state: ServerState, schema: Schema.Codec<A, I>, body: Uint8Array): Effect.Effect<A, HttpFailure> =>
+  decodeJsonBody(schema, body).pipe(
+    Effect.catchTag("HttpFailure", (failure) => {
+      const turn = readableTurn(body)
+      return turn === undefined ? Effect.fail(failure) : refuseInTurn(state, turn.modelId, turn.seqId, failure)
+    })
+  )

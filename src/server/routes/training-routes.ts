@@ -1,0 +1,195 @@
+import { Effect, Schema } from "effect"
+import { LossFnType, type Pending, type StateRef, TrainingError } from "../../ports/index.js"
+import { decodeForwardBackwardRequest } from "../../adapters/tinker/proto-messages.js"
+import {
+  LoadWeightsRequest,
+  type LoadWeightsResponse,
+  OptimStepRequest,
+  SaveWeightsForSamplerRequest,
+  type SaveWeightsForSamplerResponse,
+  SaveWeightsRequest,
+  type SaveWeightsResponse
+} from "../../adapters/tinker/wire-types.js"
+import type { FutureResult } from "../future-store.js"
+import { type BackendCallError, submitFuture } from "../future-runner.js"
+import { HttpFailure } from "../http-reply.js"
+import type { Route, RouteRequest, ServerState } from "../server-state.js"
+import { type CheckpointPath, checkpointNameProblem, formatCheckpointPath, parseCheckpointPath } from "../state-paths.js"
+import { decodeSequencedBody, refuseInTurn, sequencedRequest } from "./sequenced-request.js"
+
+const json = (body: unknown): FutureResult => ({ _tag: "Json", body })
+
+/** The bytes of a saved state; this server keeps checkpoints as files, so it needs them. */
+const stateBytes = (operation: string, ref: StateRef): Effect.Effect<Uint8Array, TrainingError> =>
+  ref._tag === "Bytes"
+    ? Effect.succeed(ref.bytes)
+    : Effect.fail(new TrainingError({ operation, message: `the backend kept the state at ${ref.path}; sous serve stores states as bytes`, retryable: false }))
+
+/** A checkpoint name that stays inside the state directory; a 400 that still takes its turn otherwise. */
+const checkpointName = (state: ServerState, body: { readonly model_id: string; readonly seq_id: number }, name: string) => {
+  const problem = checkpointNameProblem(name)
+  return problem === undefined
+    ? Effect.succeed(name)
+    : refuseInTurn(state, body.model_id, body.seq_id, new HttpFailure({ status: 400, message: `path: ${problem}` }))
+}
+
+/** `forward_backward` (and `forward`, with `forward_only`): a protobuf body, maybe zstd-compressed. */
+const forwardBackward = (state: ServerState) => (request: RouteRequest) =>
+  Effect.gen(function*() {
+    const message = yield* Effect.try({
+      try: () => decodeForwardBackwardRequest(request.body),
+      catch: (error) => new HttpFailure({ status: 400, message: `invalid ForwardBackwardRequest: ${error instanceof Error ? error.message : String(error)}` })
+    })
+    const lossFn = message.loss_fn
+    if (!Schema.is(LossFnType)(lossFn)) {
+      return yield* refuseInTurn(state, message.model_id, message.seq_id, new HttpFailure({
+        status: 400,
+        message: `loss_fn: expected one of ${LossFnType.literals.join(", ")}, got ${JSON.stringify(lossFn)}`
+      }))
+    }
+    return yield* sequencedRequest(state, request, message.model_id, message.seq_id, (client, future, model) =>
+      submitFuture({
+        future,
+        timeline: model.timeline,
+        arrivedAt: request.arrivedAt,
+        scope: state.scope,
+        submit: (message.forward_only ? client.forward : client.forwardBackward)(message.data, lossFn, message.loss_fn_config),
+        finish: (output) => Effect.succeed<FutureResult>({ _tag: "ForwardBackward", output })
+      }))
+  })
+
+/** `optim_step`: counted in the server's stats once applied. */
+const optimStep = (state: ServerState) => (request: RouteRequest) =>
+  Effect.gen(function*() {
+    const body = yield* decodeSequencedBody(state, OptimStepRequest, request.body)
+    return yield* sequencedRequest(state, request, body.model_id, body.seq_id, (client, future, model) =>
+      submitFuture({
+        future,
+        timeline: model.timeline,
+        arrivedAt: request.arrivedAt,
+        scope: state.scope,
+        submit: client.optimStep(body.adam_params),
+        finish: (output) =>
+          Effect.sync(() => {
+            state.stats.optimizerStepApplied(model.modelId)
+            return json({ metrics: output.metrics })
+          })
+      }))
+  })
+
+/**
+ * Saves a state under `checkpoint` when its turn comes: the file is announced before the
+ * backend saves, so a load queued behind it waits for the file.
+ */
+const saveCheckpoint = <E extends BackendCallError>(
+  state: ServerState,
+  checkpoint: CheckpointPath,
+  overwrite: boolean,
+  save: Effect.Effect<Pending<StateRef, E>, E>
+): Effect.Effect<Pending<string, E | BackendCallError>, E> =>
+  Effect.suspend(() => {
+    const reservation = state.weights.reserve(checkpoint)
+    return save.pipe(
+      Effect.map((pending) => ({
+        result: pending.result.pipe(
+          Effect.flatMap((ref) => stateBytes("saveWeights", ref)),
+          Effect.flatMap((bytes) => reservation.write(bytes, overwrite)),
+          Effect.as(formatCheckpointPath(checkpoint)),
+          // A save that fails (or never runs) must not leave loads of the file waiting.
+          Effect.ensuring(Effect.sync(reservation.abandon))
+        )
+      })),
+      Effect.tapCause(() => Effect.sync(reservation.abandon))
+    )
+  })
+
+/** `save_weights`: weights and optimizer state, as `tinker://<model_id>/weights/<name>`. */
+const saveWeights = (state: ServerState) => (request: RouteRequest) =>
+  Effect.gen(function*() {
+    const body = yield* decodeSequencedBody(state, SaveWeightsRequest, request.body)
+    const name = yield* checkpointName(state, body, body.path)
+    return yield* sequencedRequest(state, request, body.model_id, body.seq_id, (client, future, model) =>
+      submitFuture({
+        future,
+        timeline: model.timeline,
+        arrivedAt: request.arrivedAt,
+        scope: state.scope,
+        submit: saveCheckpoint(state, { modelId: model.modelId, kind: "weights", name }, body.overwrite, client.saveState(name)),
+        finish: (path) => Effect.succeed(json({ path, type: "save_weights" } satisfies SaveWeightsResponse))
+      }))
+  })
+
+/**
+ * `save_weights_for_sampler`: named weights as `tinker://<model_id>/sampler_weights/<name>`
+ * (replacing any of that name: a sampler refreshed every step may reuse it), or, without a
+ * name, a sampling session over the weights, as the SDK's `save_weights_and_get_sampling_client` asks.
+ */
+const saveWeightsForSampler = (state: ServerState) => (request: RouteRequest) =>
+  Effect.gen(function*() {
+    const body = yield* decodeSequencedBody(state, SaveWeightsForSamplerRequest, request.body)
+    const name = body.path === undefined ? undefined : yield* checkpointName(state, body, body.path)
+    const samplingSeq = body.sampling_session_seq_id
+    if (name === undefined && samplingSeq === undefined) {
+      return yield* refuseInTurn(state, body.model_id, body.seq_id, new HttpFailure({
+        status: 400,
+        message: "path or sampling_session_seq_id: give a name to save under, or a sampling session to create"
+      }))
+    }
+    return yield* sequencedRequest(state, request, body.model_id, body.seq_id, (client, future, model) => {
+      const common = { future, timeline: model.timeline, arrivedAt: request.arrivedAt, scope: state.scope }
+      if (name !== undefined) {
+        const checkpoint: CheckpointPath = { modelId: model.modelId, kind: "sampler_weights", name }
+        return submitFuture({
+          ...common,
+          submit: saveCheckpoint(state, checkpoint, true, client.saveWeightsForSampler(name)),
+          finish: (path) => Effect.succeed(json({ path, type: "save_weights_for_sampler" } satisfies SaveWeightsForSamplerResponse))
+        })
+      }
+      const samplingSessionId = `${model.sessionId}:sample:${samplingSeq}`
+      return submitFuture({
+        ...common,
+        submit: client.saveWeightsForSampler(`${samplingSessionId}`),
+        finish: (ref) =>
+          state.samplers.open(samplingSessionId, state.backend.createSamplingClient(ref)).pipe(
+            // No file and so no path: the SDK reads the session id alone here.
+            Effect.as(json({ sampling_session_id: samplingSessionId, type: "save_weights_for_sampler" }))
+          )
+      })
+    })
+  })
+
+/** `load_weights`: a `tinker://` state of this server; the file is read when its turn comes. */
+const loadWeights = (state: ServerState) => (request: RouteRequest) =>
+  Effect.gen(function*() {
+    const body = yield* decodeSequencedBody(state, LoadWeightsRequest, request.body)
+    const checkpoint = parseCheckpointPath(body.path)
+    if (typeof checkpoint === "string") {
+      return yield* refuseInTurn(state, body.model_id, body.seq_id, new HttpFailure({ status: 400, message: `path: ${checkpoint}` }))
+    }
+    return yield* sequencedRequest(state, request, body.model_id, body.seq_id, (client, future, model) =>
+      submitFuture({
+        future,
+        timeline: model.timeline,
+        arrivedAt: request.arrivedAt,
+        scope: state.scope,
+        submit: state.weights.read(checkpoint).pipe(
+          Effect.flatMap((bytes) => client.loadState({ _tag: "Bytes", bytes }, { optimizer: body.optimizer }))
+        ),
+        finish: () => Effect.succeed(json({ path: body.path, model_id: model.modelId, type: "load_weights" } satisfies LoadWeightsResponse))
+      }))
+  })
+
+/** The routes that train a model: each runs in the model's `seq_id` order. */
+export const trainingRoutes = (state: ServerState): ReadonlyArray<Route> => [
+  { method: "POST", path: "/forward_backward", body: "application/x-protobuf", kind: "submission", handle: forwardBackward(state) },
+  { method: "POST", path: "/optim_step", body: "application/json", kind: "submission", handle: optimStep(state) },
+  { method: "POST", path: "/save_weights", body: "application/json", kind: "submission", handle: saveWeights(state) },
+  {
+    method: "POST",
+    path: "/save_weights_for_sampler",
+    body: "application/json",
+    kind: "submission",
+    handle: saveWeightsForSampler(state)
+  },
+  { method: "POST", path: "/load_weights", body: "application/json", kind: "submission", handle: loadWeights(state) }
+]

@@ -1,0 +1,177 @@
+import * as fs from "node:fs/promises"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Effect, Exit, FiberSet, Schema, Scope } from "effect"
+import { TrainingBackend } from "../ports/index.js"
+import { makeFaultPlan } from "./fault-injection.js"
+import { makeFutureStore } from "./future-store.js"
+import { makeIdempotencyCache } from "./idempotency-cache.js"
+import { type Answer, makePipeline } from "./request-pipeline.js"
+import { routeTable } from "./routes/index.js"
+import { makeSamplingSessions } from "./sampling-sessions.js"
+import { type RequestLogEntry, resolveServerOptions, type ServerOptions } from "./server-options.js"
+import type { ServerState } from "./server-state.js"
+import { makeServerStats, type ServerStatsSnapshot } from "./server-stats.js"
+import { makeWeightStore } from "./weight-store.js"
+
+/** The server could not start: a bad option, or the port is taken. */
+export class ServeError extends Schema.TaggedError<ServeError>()("ServeError", {
+  message: Schema.String
+}) {}
+
+/** A running server. */
+export interface RunningServer {
+  /** Base URL, `http://<host>:<port>` (the API is under `/api/v1`). */
+  readonly url: string
+  readonly port: number
+  /** What the server has done so far: optimizer steps applied, requests seen, faults injected. */
+  readonly stats: () => ServerStatsSnapshot
+  /** Stops the server before its scope closes: connections are cut and pending work stops. */
+  readonly close: Effect.Effect<void>
+}
+
+// Idempotency keys remembered at once; a client has far fewer requests in flight.
+const idempotencyCapacity = 100_000
+
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+/** The directory saved weights go to: the given one, or a temporary one removed on close. */
+const stateDirectory = (stateDir: string | undefined, scope: Scope.Scope): Effect.Effect<string, ServeError> =>
+  stateDir !== undefined
+    ? Effect.tryPromise({
+      try: async () => {
+        await fs.mkdir(stateDir, { recursive: true })
+        return stateDir
+      },
+      catch: (error) => new ServeError({ message: `cannot use stateDir ${stateDir}: ${message(error)}` })
+    })
+    : Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => fs.mkdtemp(path.join(os.tmpdir(), "sous-serve-")),
+        catch: (error) => new ServeError({ message: `cannot create a temporary state directory: ${message(error)}` })
+      }),
+      (directory) => Effect.promise(() => fs.rm(directory, { recursive: true, force: true }))
+    ).pipe(Scope.provide(scope))
+
+/** Sends an answer, unless the client has gone; a drop fault cuts the connection instead. */
+const send = (response: http.ServerResponse, answer: Answer): number => {
+  if (answer.reply === undefined) {
+    response.socket?.destroy()
+    return 0
+  }
+  const { status, headers, body } = answer.reply
+  if (!response.destroyed) {
+    response.writeHead(status, { ...headers, "content-length": String(body.byteLength) })
+    response.end(body)
+  }
+  return status
+}
+
+/**
+ * Starts `sous serve`'s HTTP server: the `TrainingBackend` in context, over the Tinker
+ * protocol (paths under `/api/v1`). It listens until its scope closes (or `close` runs);
+ * saved weights are files under `stateDir`. See {@link ServerOptions} for the settings.
+ */
+export const startServer = Effect.fn("Server.start")(function*(
+  options: ServerOptions
+): Effect.fn.Return<RunningServer, ServeError, TrainingBackend | Scope.Scope> {
+  const resolved = yield* Effect.try({ try: () => resolveServerOptions(options), catch: (error) => new ServeError({ message: message(error) }) })
+  const faults = yield* Effect.try({ try: () => makeFaultPlan(options.faults), catch: (error) => new ServeError({ message: message(error) }) })
+  const backend = yield* TrainingBackend
+  const scope = yield* Scope.fork(yield* Effect.scope)
+  const stateDir = yield* stateDirectory(options.stateDir, scope)
+
+  const stats = makeServerStats()
+  const state: ServerState = {
+    options: resolved,
+    backend,
+    scope,
+    futures: makeFutureStore(resolved.futureTtlMs),
+    weights: makeWeightStore(stateDir),
+    samplers: makeSamplingSessions(scope, resolved.samplerLimit),
+    stats,
+    sessions: new Set(),
+    models: new Map(),
+    modelRequests: new Map()
+  }
+  const pipeline = makePipeline({
+    options: resolved,
+    routes: routeTable(state),
+    idempotency: makeIdempotencyCache(resolved.futureTtlMs, idempotencyCapacity),
+    faults,
+    stats
+  })
+
+  // Expired results are dropped as they are polled; this frees those nobody polls again.
+  yield* Effect.sleep(Math.min(resolved.futureTtlMs, 60_000)).pipe(
+    Effect.andThen(Effect.sync(state.futures.sweep)),
+    Effect.forever,
+    Effect.forkIn(scope)
+  )
+
+  const log = (entry: RequestLogEntry): Effect.Effect<void> =>
+    options.log !== undefined
+      ? Effect.sync(() => options.log?.(entry))
+      : Effect.logDebug(`sous serve: ${entry.method} ${entry.path} ${entry.status} ${entry.ms}ms${entry.fault === undefined ? "" : ` (fault ${entry.fault} ${entry.faultTiming})`}`)
+
+  const handle = (request: http.IncomingMessage, response: http.ServerResponse) => {
+    const started = performance.now()
+    // The path alone is logged: a query string is the client's business.
+    const pathname = new URL(request.url ?? "/", "http://localhost").pathname
+    const entry = (status: number) => ({ method: request.method ?? "GET", path: pathname, status, ms: Math.round(performance.now() - started) })
+    return Effect.gen(function*() {
+      stats.requestSeen()
+      const answer = yield* pipeline.answer(request, pathname, Date.now())
+      if (answer.delayed && faults.latencyMs > 0) yield* Effect.sleep(faults.latencyMs)
+      const status = send(response, answer)
+      yield* log({
+        ...entry(status),
+        ...(answer.fault === undefined ? {} : { fault: answer.fault.kind, faultTiming: answer.fault.timing })
+      })
+    }).pipe(
+      // 499, as nginx logs it: the client closed the connection before it was answered.
+      Effect.onInterrupt(() => log(entry(499)))
+    )
+  }
+
+  const runFork = yield* FiberSet.makeRuntime().pipe(Scope.provide(scope))
+  const server = http.createServer((request, response) => {
+    const fiber = runFork(handle(request, response))
+    // A client that hangs up stops its long poll; submissions finish regardless (uninterruptible).
+    response.on("close", () => {
+      if (!response.writableFinished) fiber.interruptUnsafe()
+    })
+  })
+  // Longer than clients keep idle connections, so a client never reuses one the server just
+  // closed; the headers timeout must exceed it, or an idle kept-alive connection is cut early.
+  server.keepAliveTimeout = 65_000
+  server.headersTimeout = 66_000
+
+  yield* Effect.callback<void, ServeError>((resume) => {
+    const onError = (error: Error) => resume(Effect.fail(new ServeError({ message: `cannot listen on ${resolved.host}:${resolved.port}: ${error.message}` })))
+    server.once("error", onError)
+    server.listen(resolved.port, resolved.host, () => {
+      server.off("error", onError)
+      resume(Effect.void)
+    })
+  })
+  // Added last, so it runs first: no new requests, open connections cut, then the rest stops.
+  yield* Scope.addFinalizer(
+    scope,
+    Effect.callback<void>((resume) => {
+      server.close(() => resume(Effect.void))
+      server.closeAllConnections()
+    })
+  )
+
+  const port = (server.address() as AddressInfo).port
+  const host = resolved.host.includes(":") ? `[${resolved.host}]` : resolved.host
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    stats: () => ({ ...stats.snapshot(), samplingSessions: state.samplers.size() }),
+    close: Scope.close(scope, Exit.void)
+  }
+})

@@ -1,0 +1,171 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { zstdCompress } from "../../src/adapters/tinker/zstd.js"
+import { encodeForwardBackwardRequest } from "../../src/adapters/tinker/proto-messages.js"
+import {
+  adam,
+  apiKey,
+  awaitFuture,
+  batch,
+  postForwardBackward,
+  postJson,
+  request,
+  sessionAndModel,
+  testServer,
+  withBackend
+} from "./fixtures.js"
+
+describe("sous serve: request checks", () => {
+  it.live("refuses a missing or wrong X-API-Key with 401 naming the header, never echoing a key; /healthz needs none", () =>
+    withBackend(Effect.gen(function*() {
+      const server = yield* testServer()
+      const missing = yield* request(server, "/get_server_capabilities", { method: "GET", headers: { "x-api-key": "" } })
+      assert.strictEqual(missing.status, 401)
+      assert.deepStrictEqual(missing.json, { error: "missing X-API-Key header: send the server's API key in it" })
+      const wrongKey = "tml-wrong-key-1234"
+      const wrong = yield* postJson(server, "/create_session", { tags: [], sdk_version: "t" }, { "x-api-key": wrongKey })
+      assert.strictEqual(wrong.status, 401)
+      assert.deepStrictEqual(wrong.json, { error: "the X-API-Key header does not hold this server's API key" })
+      for (const answer of [missing, wrong]) {
+        assert.notInclude(answer.text, apiKey)
+        assert.notInclude(answer.text, wrongKey)
+      }
+      // Refused before anything else: an unknown route without a key is a 401 too.
+      assert.strictEqual((yield* request(server, "/nope", { headers: { "x-api-key": "" } })).status, 401)
+      const health = yield* request(server, "/healthz", { method: "GET", headers: { "x-api-key": "" } })
+      assert.strictEqual(health.status, 200)
+      assert.deepStrictEqual(health.json, { status: "ok" })
+      // Nothing was applied by the refused requests.
+      assert.strictEqual(server.stats().requests, 4)
+    })))
+
+  it.live("answers 404 for an unknown route and 415 for a body of the wrong content type or encoding", () =>
+    withBackend(Effect.gen(function*() {
+      const server = yield* testServer()
+      const unknown = yield* postJson(server, "/train_everything", {})
+      assert.strictEqual(unknown.status, 404)
+      assert.deepStrictEqual(unknown.json, { error: "no route POST /api/v1/train_everything" })
+      const wrongMethod = yield* request(server, "/create_session", { method: "GET" })
+      assert.strictEqual(wrongMethod.status, 404)
+
+      const text = yield* request(server, "/optim_step", { headers: { "content-type": "text/plain" }, body: "{}" })
+      assert.strictEqual(text.status, 415)
+      assert.deepStrictEqual(text.json, { error: "this endpoint takes Content-Type: application/json, got text/plain" })
+      const jsonToProto = yield* postJson(server, "/forward_backward", { model_id: "m", seq_id: 1 })
+      assert.strictEqual(jsonToProto.status, 415)
+      assert.deepStrictEqual(jsonToProto.json, { error: "this endpoint takes Content-Type: application/x-protobuf, got application/json" })
+      const gzip = yield* request(server, "/create_session", {
+        headers: { "content-type": "application/json", "content-encoding": "gzip" },
+        body: "{}"
+      })
+      assert.strictEqual(gzip.status, 415)
+      assert.deepStrictEqual(gzip.json, { error: "unsupported Content-Encoding gzip: send zstd or none" })
+    })))
+
+  it.live("refuses a body over maxBodyBytes with 413, by its declared length and while it streams", () =>
+    withBackend(Effect.gen(function*() {
+      const server = yield* testServer({ maxBodyBytes: 1000 })
+      const expected = { error: "the request body is larger than this server's limit of 1000 bytes" }
+      const declared = yield* postJson(server, "/create_session", { tags: ["x".repeat(1200)], sdk_version: "t" })
+      assert.strictEqual(declared.status, 413)
+      assert.deepStrictEqual(declared.json, expected)
+      // Chunked, with no length declared: counted as it arrives.
+      const streamed = yield* Effect.promise(async () => {
+        const chunk = new TextEncoder().encode("x".repeat(400))
+        let sent = 0
+        const body = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (sent === 5) controller.close()
+            else {
+              sent += 1
+              controller.enqueue(chunk)
+            }
+          }
+        })
+        const response = await fetch(`${server.url}/api/v1/create_session`, {
+          method: "POST",
+          headers: { "x-api-key": apiKey, "content-type": "application/json" },
+          body,
+          duplex: "half"
+        } as RequestInit)
+        return { status: response.status, json: await response.json() }
+      })
+      assert.strictEqual(streamed.status, 413)
+      assert.deepStrictEqual(streamed.json, expected)
+      // A body at the limit passes.
+      const atLimit = yield* postJson(server, "/create_session", { tags: ["x".repeat(1000 - 40)], sdk_version: "t" })
+      assert.strictEqual(atLimit.status, 200)
+    })))
+
+  it.live("answers 400 naming what is wrong with a JSON or protobuf body, and a readable seq_id still takes its turn", () =>
+    withBackend(Effect.gen(function*() {
+      const server = yield* testServer()
+      const { modelId } = yield* sessionAndModel(server)
+      const notJson = yield* request(server, "/optim_step", { headers: { "content-type": "application/json" }, body: "{\"model_id\":" })
+      assert.strictEqual(notJson.status, 400)
+      assert.match(notJson.json.error, /^the body is not valid JSON: /)
+      const badField = yield* postJson(server, "/optim_step", { model_id: modelId, seq_id: 1, adam_params: { learning_rate: "fast" } })
+      assert.strictEqual(badField.status, 400)
+      assert.deepStrictEqual(badField.json, { error: "invalid request body: adam_params.learning_rate: expected number, got \"fast\"" })
+      const missing = yield* postJson(server, "/save_weights", { model_id: modelId, seq_id: 2 })
+      assert.deepStrictEqual(missing.json, { error: "invalid request body: path: missing key" })
+      const zeroSeq = yield* postJson(server, "/optim_step", { model_id: modelId, seq_id: 0, adam_params: adam() })
+      assert.strictEqual(zeroSeq.status, 400)
+      assert.deepStrictEqual(zeroSeq.json, { error: "seq_id must be an integer >= 1 (the first request after create_model is 1), got 0" })
+
+      const garbage = yield* request(server, "/forward_backward", {
+        headers: { "content-type": "application/x-protobuf" },
+        body: new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])
+      })
+      assert.strictEqual(garbage.status, 400)
+      assert.match(garbage.json.error, /^invalid ForwardBackwardRequest: .*ForwardBackwardRequest/)
+      const badLoss = yield* request(server, "/forward_backward", {
+        headers: { "content-type": "application/x-protobuf" },
+        body: encodeForwardBackwardRequest({ model_id: modelId, seq_id: 3, data: batch, loss_fn: "hinge", loss_fn_config: {}, forward_only: false })
+      })
+      assert.strictEqual(badLoss.status, 400)
+      assert.deepStrictEqual(badLoss.json, { error: "loss_fn: expected one of cross_entropy, importance_sampling, ppo, cispo, dro, got \"hinge\"" })
+      const unknownModel = yield* postForwardBackward(server, { model_id: "nobody:train:0", seq_id: 1 })
+      assert.strictEqual(unknownModel.status, 404)
+      assert.deepStrictEqual(unknownModel.json, { error: "unknown model_id \"nobody:train:0\": create it with create_model first" })
+
+      // The refused requests took seq_ids 1-3 (the client numbered them already), so 4 runs.
+      const fourth = yield* postJson(server, "/optim_step", { model_id: modelId, seq_id: 4, adam_params: adam() })
+      assert.strictEqual((yield* awaitFuture(server, fourth.json.request_id)).status, 200)
+      assert.strictEqual(server.stats().optimizerSteps, 1)
+      // Asked again, a refused seq_id answers a future that failed the same way.
+      const retried = yield* postJson(server, "/optim_step", { model_id: modelId, seq_id: 1, adam_params: adam() })
+      assert.deepStrictEqual((yield* awaitFuture(server, retried.json.request_id)).json, { error: badField.json.error, category: "user" })
+      assert.strictEqual(server.stats().optimizerSteps, 1)
+    })))
+
+  it.live("reads zstd-compressed forward/backward bodies, refusing a bomb with 413 and garbage with 400", () =>
+    withBackend(Effect.gen(function*() {
+      const server = yield* testServer({ maxDecompressedBytes: 100_000 })
+      const { modelId } = yield* sessionAndModel(server)
+      const message = { model_id: modelId, data: batch, loss_fn: "cross_entropy", loss_fn_config: {}, forward_only: true }
+      const plain = yield* postForwardBackward(server, { model_id: modelId, seq_id: 1, forward_only: true })
+      const zstd = yield* request(server, "/forward_backward", {
+        headers: { "content-type": "application/x-protobuf", "content-encoding": "zstd" },
+        body: zstdCompress(encodeForwardBackwardRequest({ ...message, seq_id: 2 }))
+      })
+      assert.strictEqual(zstd.status, 200)
+      const plainResult = yield* awaitFuture(server, plain.json.request_id)
+      const zstdResult = yield* awaitFuture(server, zstd.json.request_id)
+      assert.strictEqual(zstdResult.json.loss_fn_output_type, "cross_entropy")
+      assert.deepStrictEqual(zstdResult.json, plainResult.json)
+
+      const bomb = yield* request(server, "/forward_backward", {
+        headers: { "content-type": "application/x-protobuf", "content-encoding": "zstd" },
+        body: zstdCompress(new Uint8Array(1_000_000))
+      })
+      assert.strictEqual(bomb.status, 413)
+      assert.deepStrictEqual(bomb.json, { error: "the zstd body expands past this server's limit of 100000 bytes" })
+      const garbage = yield* request(server, "/forward_backward", {
+        headers: { "content-type": "application/x-protobuf", "content-encoding": "zstd" },
+        body: new Uint8Array([1, 2, 3, 4])
+      })
+      assert.strictEqual(garbage.status, 400)
+      assert.match(garbage.json.error, /^the body is not valid zstd data: /)
+    })))
+})
