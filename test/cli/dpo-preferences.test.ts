@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
-import { root, runAndKill, runCli } from "./run-cli.js"
+import { checkpointDone, root, runAndKill, runCli } from "./run-cli.js"
 
 const recipe = join(root, "examples/dpo-preferences/recipe.yaml")
 const work = mkdtempSync(join(tmpdir(), "sous-e2e-"))
@@ -34,14 +34,6 @@ const metricLines = (runDir: string) =>
     const { seconds: _, ...rest } = JSON.parse(line) as Record<string, number>
     return rest
   })
-
-/** True once a checkpoint stage at `step` or later has ended, so the kill falls after a commit. */
-const checkpointDone = (runDir: string, step: number) => () => {
-  const file = join(runDir, "events.jsonl")
-  return existsSync(file) && readFileSync(file, "utf8").split("\n").some((line) =>
-    line.includes("\"stage.end\"") && line.includes("\"stage\":\"checkpoint\"") && (JSON.parse(line) as { step: number }).step >= step
-  )
-}
 
 /** Starts this file's run in `runDir` and kills it with SIGKILL once `ready` says so. */
 const killRun = (runDir: string, ready: () => boolean): Promise<void> =>
