@@ -4,6 +4,7 @@
  */
 export { type LocalBackendOptions, localBackendLayer, makeLocalBackend } from "./local/index.js"
 export { type LocalDevice } from "./local/index.js"
+export { makeTinkerBackend, type TinkerBackendOptions, tinkerBackendLayer } from "./tinker/index.js"
 export { fsBlobStoreLayer, makeFsBlobStore } from "./blob/fs-blob-store.js"
 export { makeMemoryBlobStore, memoryBlobStoreLayer } from "./blob/memory-blob-store.js"
 export { jsonlFileSource, jsonlFileSourceLayer } from "./datasets/jsonl-file-source.js"

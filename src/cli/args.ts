@@ -24,7 +24,7 @@ export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
 
 const valueFlags = new Set(["--out", "--set", "--limit"])
 /** Flags of `sous serve`; each takes a value. */
-export const serveFlags = new Set(["--port", "--host", "--state-dir", "--device", "--api-key-env", "--faults"])
+export const serveFlags = new Set(["--port", "--host", "--state-dir", "--device", "--api-key-env", "--faults", "--base-models"])
 const booleanFlags = new Set(["--verbose", "--overwrite", "--resume", "--fallback", "--help", "-h"])
 
 /** Parses `sous <verb> [positionals] [--out dir] [--set a.b=c ...] [--verbose] [--overwrite] [--resume] [--fallback]`. */
@@ -90,11 +90,13 @@ Usage:
   sous plan <recipe> [--set path=value ...]
       Print the compiled workflow tree with its step, eval and checkpoint schedule.
   sous serve [--port 8000] [--host 127.0.0.1] [--state-dir DIR] [--device auto]
-             [--api-key-env SOUS_SERVE_API_KEY] [--faults SPEC]
+             [--api-key-env SOUS_SERVE_API_KEY] [--base-models FILE] [--faults SPEC]
       Serve the local backend over the Tinker training protocol, so recipes with
       backend.kind tinker (and the Tinker Python SDK) train on this machine. Clients must
       send the key held in the environment variable --api-key-env names. Saved weights go
-      to --state-dir (default ./sous-serve). --faults injects failures for testing
+      to --state-dir (default ./sous-serve). --base-models names architectures in a JSON
+      file ({"name": {"kind": "transformer", ...}}) for clients that send only a base
+      model name (the Python SDK). --faults injects failures for testing
       clients, e.g. 5xx=0.02,429=0.02,408=0.02,410=0.02,drop=0.02,latency=50,seed=1.
 
 Options:

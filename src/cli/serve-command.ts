@@ -1,6 +1,8 @@
+import { readFileSync } from "node:fs"
 import { resolve } from "node:path"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { localBackendLayer } from "../adapters/local/local-backend.js"
+import { ModelArchitecture } from "../ports/index.js"
 import { startServer } from "../server/index.js"
 import { type ParsedArgs, UsageError } from "./args.js"
 import { parseFaultSpec } from "./fault-spec.js"
@@ -16,6 +18,25 @@ export interface ServeSettings {
   readonly device: Device
   readonly apiKeyEnv: string
   readonly faults: ReturnType<typeof parseFaultSpec> | undefined
+  readonly baseModels: Readonly<Record<string, ModelArchitecture>>
+}
+
+const BaseModels = Schema.Record(Schema.String, ModelArchitecture)
+
+/** Reads `--base-models`: a JSON object from base model names to the architectures they build. */
+const readBaseModels = (file: string | undefined): Readonly<Record<string, ModelArchitecture>> => {
+  if (file === undefined) return {}
+  let json: unknown
+  try {
+    json = JSON.parse(readFileSync(file, "utf8"))
+  } catch (error) {
+    throw new UsageError({ message: `--base-models ${file}: ${(error as Error).message}` })
+  }
+  try {
+    return Schema.decodeUnknownSync(BaseModels)(json)
+  } catch (error) {
+    throw new UsageError({ message: `--base-models ${file}: expected {"name": architecture, ...}: ${(error as Error).message}` })
+  }
 }
 
 /** Reads `sous serve`'s flags, refusing what it cannot use with a usage error. */
@@ -34,7 +55,8 @@ export const serveSettings = (args: ParsedArgs): ServeSettings => {
     stateDir: resolve(flags["state-dir"] ?? "sous-serve"),
     device: device as Device,
     apiKeyEnv: flags["api-key-env"] ?? "SOUS_SERVE_API_KEY",
-    faults: flags["faults"] === undefined ? undefined : parseFaultSpec(flags["faults"])
+    faults: flags["faults"] === undefined ? undefined : parseFaultSpec(flags["faults"]),
+    baseModels: readBaseModels(flags["base-models"])
   }
 }
 
@@ -56,6 +78,7 @@ export const serve = (settings: ServeSettings): Effect.Effect<void, unknown> =>
       host: settings.host,
       port: settings.port,
       stateDir: settings.stateDir,
+      baseModels: settings.baseModels,
       ...(settings.faults === undefined ? {} : { faults: settings.faults })
     })
     const faults = settings.faults === undefined ? "" : " (injecting faults)"

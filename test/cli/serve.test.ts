@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -110,5 +110,11 @@ describe("sous serve and the tinker backend refuse bad settings before starting"
     expect(runCli(["serve", "--faults", "5xx=2"]).code).toBe(2)
     expect(runCli(["serve", "--port", "http"]).code).toBe(2)
     expect(runCli(["run", recipe, "--port", "80"]).stderr).toContain("--port is an option of sous serve")
+    const models = join(work, "models.json")
+    writeFileSync(models, JSON.stringify({ tiny: { kind: "transformer", vocabSize: 256 } }))
+    const badModels = runCli(["serve", "--base-models", models])
+    expect(badModels.code).toBe(2)
+    expect(badModels.stderr).toContain(`--base-models ${models}`)
+    expect(badModels.stderr).toContain("contextLength")
   })
 })
