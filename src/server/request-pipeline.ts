@@ -42,6 +42,24 @@ const polledRequestId = (body: Uint8Array): string => {
   }
 }
 
+/**
+ * The route for `<method> <path>` (the path under {@link apiPrefix}) and its parameter: an
+ * exact route, else one whose path ends in `/*` standing for a last segment (the SDK's reads
+ * of one thing put its id in the path, as `GET /samplers/<id>`).
+ */
+const findRoute = (
+  routes: ReadonlyMap<string, Route>,
+  method: string | undefined,
+  path: string
+): { readonly route: Route; readonly parameter: string | undefined } | undefined => {
+  const exact = routes.get(`${method} ${path}`)
+  if (exact !== undefined) return { route: exact, parameter: undefined }
+  const slash = path.lastIndexOf("/")
+  if (slash <= 0 || slash === path.length - 1) return undefined
+  const route = routes.get(`${method} ${path.slice(0, slash)}/*`)
+  return route === undefined ? undefined : { route, parameter: path.slice(slash + 1) }
+}
+
 /** The reply an injected fault sends instead of the real one (none for a dropped connection). */
 const faultReply = (fault: FaultDecision, route: Route, body: Uint8Array): Reply | undefined => {
   switch (fault.kind) {
@@ -96,9 +114,11 @@ export const makePipeline = (context: PipelineContext) => {
 
   const answer = (message: IncomingMessage, path: string, arrivedAt: number): Effect.Effect<Answer> =>
     Effect.gen(function*() {
-      const route = path.startsWith(`${apiPrefix}/`) ? routes.get(`${message.method} ${path.slice(apiPrefix.length)}`) : undefined
+      const found = path.startsWith(`${apiPrefix}/`) ? findRoute(routes, message.method, path.slice(apiPrefix.length)) : undefined
+      const route = found?.route
+      const pathParameter = found?.parameter
       if (route?.kind === "public") {
-        return { reply: yield* run(route, { message, body: new Uint8Array(), arrivedAt }), fault: undefined, delayed: false }
+        return { reply: yield* run(route, { message, body: new Uint8Array(), arrivedAt, pathParameter }), fault: undefined, delayed: false }
       }
       const refused = (failure: HttpFailure): Answer => ({ reply: failureReply(failure), fault: undefined, delayed: true })
       const keyProblem = checkKey(message.headers)
@@ -116,7 +136,7 @@ export const makePipeline = (context: PipelineContext) => {
       const fault = faults.decide(turn, { poll: route.kind === "poll", submission: route.kind === "submission" })
       if (fault !== undefined) stats.faultInjected(fault.kind)
       if (fault?.timing === "before") return { reply: faultReply(fault, route, body.success), fault, delayed: true }
-      const reply = yield* runOnce(route, { message, body: body.success, arrivedAt })
+      const reply = yield* runOnce(route, { message, body: body.success, arrivedAt, pathParameter })
       if (fault?.timing === "after") return { reply: faultReply(fault, route, body.success), fault, delayed: true }
       return { reply, fault: undefined, delayed: true }
     })

@@ -94,7 +94,8 @@ export const startServer = Effect.fn("Server.start")(function*(
     stats,
     sessions: new Set(),
     models: new Map(),
-    modelRequests: new Map()
+    modelRequests: new Map(),
+    samplerSources: new Map()
   }
   const pipeline = makePipeline({
     options: resolved,

@@ -48,6 +48,18 @@ export interface ServerState {
   readonly models: Map<string, TrainingModel>
   /** `create_model` requests by `<session_id>/<model_seq_id>`, so a retry gets the first one's future. */
   readonly modelRequests: Map<string, string>
+  /**
+   * What each sampling session samples from, by its id, for `GET /samplers/<id>`. Kept when
+   * the session itself is freed: a few strings, and the SDK may still ask.
+   */
+  readonly samplerSources: Map<string, SamplerSource>
+}
+
+/** What a sampling session samples from: a base model, and the checkpoint when there is one. */
+export interface SamplerSource {
+  /** Undefined when the session samples a checkpoint of a model this server no longer holds. */
+  readonly baseModel: string | undefined
+  readonly modelPath: string | undefined
 }
 
 /** A request as a route handler sees it: its body read (and decompressed) in full. */
@@ -56,6 +68,8 @@ export interface RouteRequest {
   readonly body: Uint8Array
   /** When the request arrived (ms since the epoch), for the queue time of its future. */
   readonly arrivedAt: number
+  /** The last path segment, as sent (still percent-encoded), for a route whose path ends in `/*`. */
+  readonly pathParameter: string | undefined
 }
 
 /**

@@ -21,6 +21,8 @@ export interface WeightStore {
   readonly reserve: (checkpoint: CheckpointPath) => WeightReservation
   /** The bytes of a checkpoint, once any write announced for it has finished. */
   readonly read: (checkpoint: CheckpointPath) => Effect.Effect<Uint8Array, InvalidRequestError | TrainingError>
+  /** Whether a checkpoint is stored, once any write announced for it has finished. */
+  readonly exists: (checkpoint: CheckpointPath) => Effect.Effect<boolean>
 }
 
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error))
@@ -63,10 +65,13 @@ export const makeWeightStore = (stateDir: string): WeightStore => {
     return { write, abandon: release }
   }
 
+  // A save announced just before must finish first, or a read right behind it would miss it.
+  const settled = (file: string) => Effect.forEach(pending.get(file) ?? [], Deferred.await, { discard: true })
+
   const read = (checkpoint: CheckpointPath) =>
     Effect.gen(function*() {
       const file = checkpointFile(stateDir, checkpoint)
-      for (const waiting of pending.get(file) ?? []) yield* Deferred.await(waiting)
+      yield* settled(file)
       return yield* Effect.tryPromise({
         try: () => fs.readFile(file),
         catch: (error) =>
@@ -76,5 +81,12 @@ export const makeWeightStore = (stateDir: string): WeightStore => {
       }).pipe(Effect.map((buffer) => new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)))
     })
 
-  return { reserve, read }
+  const exists = (checkpoint: CheckpointPath) =>
+    Effect.gen(function*() {
+      const file = checkpointFile(stateDir, checkpoint)
+      yield* settled(file)
+      return yield* Effect.promise(() => fs.access(file).then(() => true, () => false))
+    })
+
+  return { reserve, read, exists }
 }

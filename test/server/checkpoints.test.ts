@@ -4,7 +4,17 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { checkpointFile, parseCheckpointPath } from "../../src/server/state-paths.js"
 import { tempDirectory } from "../support/temp-directory.js"
-import { adam, awaitFuture, postForwardBackward, postJson, sessionAndModel, testServer, withBackend } from "./fixtures.js"
+import {
+  adam,
+  awaitFuture,
+  createSession,
+  postForwardBackward,
+  postJson,
+  sessionAndModel,
+  testServer,
+  tinyArchitecture,
+  withBackend
+} from "./fixtures.js"
 
 describe("sous serve: checkpoints", () => {
   it("reads only tinker:// checkpoint paths whose parts cannot leave the state directory", () => {
@@ -74,5 +84,59 @@ describe("sous serve: checkpoints", () => {
         error: `no checkpoint at tinker://${modelId}/weights/none`,
         category: "user"
       })
+    })))
+
+  it.live("describes a saved checkpoint's model with weights_info, so the SDK can resume it in a new model", () =>
+    withBackend(Effect.gen(function*() {
+      const server = yield* testServer()
+      const sessionId = yield* createSession(server)
+      // What the SDK's create_lora_training_client sends: LoRA settings, our spec in user_metadata.
+      const createLora = (modelSeqId: number, loraConfig: unknown) =>
+        Effect.gen(function*() {
+          const submitted = yield* postJson(server, "/create_model", {
+            session_id: sessionId,
+            model_seq_id: modelSeqId,
+            base_model: "tiny",
+            user_metadata: { sous: { architecture: tinyArchitecture, seed: 3 } },
+            lora_config: loraConfig,
+            type: "create_model"
+          })
+          return (yield* awaitFuture(server, submitted.json.request_id)).json.model_id as string
+        })
+      const saved = yield* createLora(0, { rank: 4, train_unembed: false, train_mlp: true, train_attn: true })
+      yield* postForwardBackward(server, { model_id: saved, seq_id: 1 })
+      yield* postJson(server, "/optim_step", { model_id: saved, seq_id: 2, adam_params: adam() })
+      const save = yield* postJson(server, "/save_weights", { model_id: saved, seq_id: 3, path: "resume" })
+      const checkpoint = (yield* awaitFuture(server, save.json.request_id)).json.path as string
+      const trained = yield* postForwardBackward(server, { model_id: saved, seq_id: 4, forward_only: true })
+
+      const info = yield* postJson(server, "/weights_info", { tinker_path: checkpoint })
+      assert.deepStrictEqual(info.json, {
+        base_model: "tiny",
+        is_lora: true,
+        lora_rank: 4,
+        train_unembed: false,
+        train_mlp: true,
+        train_attn: true
+      })
+
+      // The SDK then creates a model with those settings and loads the checkpoint into it.
+      const resumed = yield* createLora(1, { rank: info.json.lora_rank, train_unembed: false, train_mlp: true, train_attn: true })
+      const load = yield* postJson(server, "/load_weights", { model_id: resumed, seq_id: 1, path: checkpoint, optimizer: true })
+      assert.deepStrictEqual((yield* awaitFuture(server, load.json.request_id)).json, { path: checkpoint, model_id: resumed, type: "load_weights" })
+      const again = yield* postForwardBackward(server, { model_id: resumed, seq_id: 2, forward_only: true })
+      assert.deepStrictEqual(
+        (yield* awaitFuture(server, again.json.request_id)).json,
+        (yield* awaitFuture(server, trained.json.request_id)).json
+      )
+
+      const missing = yield* postJson(server, "/weights_info", { tinker_path: `tinker://${saved}/weights/none` })
+      assert.deepStrictEqual([missing.status, missing.json], [404, { error: `no checkpoint at tinker://${saved}/weights/none` }])
+      const unknown = yield* postJson(server, "/weights_info", { tinker_path: "tinker://gone:train:0/weights/resume" })
+      assert.strictEqual(unknown.status, 404)
+      assert.match(unknown.json.error, /the model "gone:train:0" that saved tinker:\/\/gone:train:0\/weights\/resume is not held by this server/)
+      const foreign = yield* postJson(server, "/weights_info", { tinker_path: "s3://bucket/weights" })
+      assert.strictEqual(foreign.status, 400)
+      assert.match(foreign.json.error, /^tinker_path: path "s3:\/\/bucket\/weights" is not a checkpoint of this server/)
     })))
 })

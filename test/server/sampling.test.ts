@@ -6,6 +6,7 @@ import {
   awaitFuture,
   createSession,
   postJson,
+  request,
   sessionAndModel,
   testServer,
   tinyArchitecture,
@@ -93,6 +94,18 @@ describe("sous serve: sampling", () => {
       const session = yield* awaitFuture(server, ephemeral.json.request_id)
       assert.deepStrictEqual(session.json, { sampling_session_id: `${sessionId}:sample:2`, type: "save_weights_for_sampler" })
       assert.deepStrictEqual((yield* sample(server, session.json.sampling_session_id)).json, expected)
+
+      // What the SDK's SamplingClient.get_base_model reads, for every way a session is made.
+      const described = (id: string) => Effect.map(request(server, `/samplers/${id}`, { method: "GET" }), (answer) => answer.json)
+      assert.deepStrictEqual(yield* described(base), { sampler_id: base, base_model: "tiny" })
+      assert.deepStrictEqual(yield* described(fromPath.json.sampling_session_id), {
+        sampler_id: fromPath.json.sampling_session_id,
+        base_model: "tiny",
+        model_path: savedPath
+      })
+      assert.deepStrictEqual(yield* described(session.json.sampling_session_id), { sampler_id: session.json.sampling_session_id, base_model: "tiny" })
+      const unknown = yield* request(server, `/samplers/${sessionId}:sample:9`, { method: "GET" })
+      assert.deepStrictEqual([unknown.status, unknown.json], [404, { error: `unknown sampler "${sessionId}:sample:9"` }])
 
       const missing = yield* postJson(server, "/create_sampling_session", {
         session_id: sessionId,

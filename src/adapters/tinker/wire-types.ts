@@ -391,6 +391,29 @@ export const SupportedModel = Schema.Struct({
 })
 export type SupportedModel = typeof SupportedModel.Type
 
+/** `POST /weights_info` body: which checkpoint to describe (the SDK's `create_training_client_from_state*`). */
+export const WeightsInfoRequest = Schema.Struct({ tinker_path: Schema.String })
+export type WeightsInfoRequest = typeof WeightsInfoRequest.Type
+
+/** `/weights_info` reply: the settings of the model that saved a checkpoint. */
+export const WeightsInfoResponse = Schema.Struct({
+  base_model: Schema.String,
+  is_lora: Schema.Boolean,
+  lora_rank: optionalNullable(Schema.Int),
+  train_unembed: optionalNullable(Schema.Boolean),
+  train_mlp: optionalNullable(Schema.Boolean),
+  train_attn: optionalNullable(Schema.Boolean)
+})
+export type WeightsInfoResponse = typeof WeightsInfoResponse.Type
+
+/** `GET /samplers/<id>` reply: what a sampling session samples from. */
+export const GetSamplerResponse = Schema.Struct({
+  sampler_id: Schema.String,
+  base_model: Schema.String,
+  model_path: optionalNullable(Schema.String)
+})
+export type GetSamplerResponse = typeof GetSamplerResponse.Type
+
 /** sous extension of `/get_server_capabilities`: the backend behind a `sous serve` server. */
 export const SousServerCapabilities = Schema.Struct({
   backend: Schema.String,

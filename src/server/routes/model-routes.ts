@@ -6,13 +6,16 @@ import {
   GetInfoRequest,
   type GetInfoResponse,
   UnloadModelRequest,
-  type UnloadModelResponse
+  type UnloadModelResponse,
+  WeightsInfoRequest,
+  type WeightsInfoResponse
 } from "../../adapters/tinker/wire-types.js"
 import { failureOf, makeTimeline } from "../future-runner.js"
 import { HttpFailure, jsonReply } from "../http-reply.js"
 import { makeModelSequencer } from "../model-sequencer.js"
 import { decodeJsonBody } from "../request-body.js"
 import type { Route, RouteRequest, ServerState, TrainingModel } from "../server-state.js"
+import { formatCheckpointPath, parseCheckpointPath } from "../state-paths.js"
 import { futureReply, modelOf } from "./sequenced-request.js"
 
 /** The backend's settings for a `create_model` body, with the sous extension read. */
@@ -129,9 +132,43 @@ const unloadModel = (state: ServerState) => (request: RouteRequest) =>
     return futureReply(future.requestId, model.modelId)
   })
 
+/**
+ * `weights_info`: what model saved a checkpoint (base model, LoRA settings). The SDK's
+ * `create_training_client_from_state*` reads it to create a matching model before loading the
+ * checkpoint into it. Only checkpoints of models this server still holds can be described: the
+ * settings live with the model, not in the file.
+ */
+const weightsInfo = (state: ServerState) => (request: RouteRequest) =>
+  Effect.gen(function*() {
+    const body = yield* decodeJsonBody(WeightsInfoRequest, request.body)
+    const checkpoint = parseCheckpointPath(body.tinker_path)
+    if (typeof checkpoint === "string") return yield* new HttpFailure({ status: 400, message: `tinker_path: ${checkpoint}` })
+    const path = formatCheckpointPath(checkpoint)
+    const model = state.models.get(checkpoint.modelId)
+    if (model === undefined) {
+      return yield* new HttpFailure({
+        status: 404,
+        message: `the model ${JSON.stringify(checkpoint.modelId)} that saved ${path} is not held by this server, so its settings are unknown`
+      })
+    }
+    if (!(yield* state.weights.exists(checkpoint))) return yield* new HttpFailure({ status: 404, message: `no checkpoint at ${path}` })
+    const lora = model.lora
+    return jsonReply({
+      base_model: model.baseModel,
+      is_lora: lora !== undefined,
+      ...(lora === undefined ? {} : {
+        lora_rank: lora.rank,
+        train_unembed: lora.trainUnembed ?? true,
+        train_mlp: lora.trainMlp ?? true,
+        train_attn: lora.trainAttn ?? true
+      })
+    } satisfies WeightsInfoResponse)
+  })
+
 /** The routes that create, describe and unload training models. */
 export const modelRoutes = (state: ServerState): ReadonlyArray<Route> => [
   { method: "POST", path: "/create_model", body: "application/json", kind: "submission", handle: createModel(state) },
   { method: "POST", path: "/get_info", body: "application/json", kind: "read", handle: getInfo(state) },
-  { method: "POST", path: "/unload_model", body: "application/json", kind: "submission", handle: unloadModel(state) }
+  { method: "POST", path: "/unload_model", body: "application/json", kind: "submission", handle: unloadModel(state) },
+  { method: "POST", path: "/weights_info", body: "application/json", kind: "read", handle: weightsInfo(state) }
 ]

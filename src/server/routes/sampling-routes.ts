@@ -3,13 +3,14 @@ import { type BaseModelSource, type Pending, type SampleResponse, type StateRef,
 import {
   CreateSamplingSessionRequest,
   type CreateSamplingSessionResponse,
+  type GetSamplerResponse,
   SampleRequest
 } from "../../adapters/tinker/wire-types.js"
 import type { FutureResult } from "../future-store.js"
 import { submitFuture } from "../future-runner.js"
 import { HttpFailure, jsonReply } from "../http-reply.js"
 import { decodeJsonBody } from "../request-body.js"
-import type { Route, RouteRequest, ServerState } from "../server-state.js"
+import type { Route, RouteRequest, SamplerSource, ServerState } from "../server-state.js"
 import { parseCheckpointPath } from "../state-paths.js"
 import { futureReply } from "./sequenced-request.js"
 
@@ -38,6 +39,38 @@ const samplingSource = (
     }
   })
 
+/** What `GET /samplers/<id>` tells of a session: a checkpoint's base model is its trainer's. */
+const samplerSourceOf = (state: ServerState, body: CreateSamplingSessionRequest): SamplerSource => {
+  const checkpoint = body.model_path === undefined ? undefined : parseCheckpointPath(body.model_path)
+  const trainer = checkpoint === undefined || typeof checkpoint === "string" ? undefined : state.models.get(checkpoint.modelId)
+  return { baseModel: body.base_model ?? trainer?.baseModel, modelPath: body.model_path }
+}
+
+/**
+ * `GET /samplers/<id>`: the base model (and checkpoint) a sampling session samples from; the
+ * SDK's `SamplingClient.get_base_model` (and `get_tokenizer`) read it.
+ */
+const getSampler = (state: ServerState) => (request: RouteRequest) =>
+  Effect.gen(function*() {
+    const id = yield* Effect.try({
+      try: () => decodeURIComponent(request.pathParameter ?? ""),
+      catch: () => new HttpFailure({ status: 400, message: "the sampler id in the path is not valid percent-encoding" })
+    })
+    const source = state.samplerSources.get(id)
+    if (source === undefined) return yield* new HttpFailure({ status: 404, message: `unknown sampler ${JSON.stringify(id)}` })
+    if (source.baseModel === undefined) {
+      return yield* new HttpFailure({
+        status: 404,
+        message: `the base model of sampler ${JSON.stringify(id)} is unknown: its checkpoint's model is not held by this server`
+      })
+    }
+    return jsonReply({
+      sampler_id: id,
+      base_model: source.baseModel,
+      ...(source.modelPath === undefined ? {} : { model_path: source.modelPath })
+    } satisfies GetSamplerResponse)
+  })
+
 /**
  * `create_sampling_session`: loads the weights once, under the id
  * `<session_id>:sample:<sampling_session_seq_id>`; a retry of the same request gets the same
@@ -54,6 +87,7 @@ const createSamplingSession = (state: ServerState) => (request: RouteRequest) =>
     yield* state.samplers.open(samplingSessionId, state.backend.createSamplingClient(source)).pipe(
       Effect.mapError((error) => new HttpFailure({ status: error._tag === "InvalidRequestError" ? 400 : 500, message: error.message }))
     )
+    state.samplerSources.set(samplingSessionId, samplerSourceOf(state, body))
     const reply: CreateSamplingSessionResponse = { type: "create_sampling_session", sampling_session_id: samplingSessionId }
     return jsonReply(reply)
   })
@@ -108,5 +142,6 @@ export const samplingRoutes = (state: ServerState): ReadonlyArray<Route> => [
     kind: "submission",
     handle: createSamplingSession(state)
   },
-  { method: "POST", path: "/asample", body: "application/json", kind: "submission", handle: asample(state) }
+  { method: "POST", path: "/asample", body: "application/json", kind: "submission", handle: asample(state) },
+  { method: "GET", path: "/samplers/*", body: undefined, kind: "read", handle: getSampler(state) }
 ]

@@ -151,6 +151,7 @@ const saveWeightsForSampler = (state: ServerState) => (request: RouteRequest) =>
         submit: client.saveWeightsForSampler(`${samplingSessionId}`),
         finish: (ref) =>
           state.samplers.open(samplingSessionId, state.backend.createSamplingClient(ref)).pipe(
+            Effect.tap(() => Effect.sync(() => state.samplerSources.set(samplingSessionId, { baseModel: model.baseModel, modelPath: undefined }))),
             // No file and so no path: the SDK reads the session id alone here.
             Effect.as(json({ sampling_session_id: samplingSessionId, type: "save_weights_for_sampler" }))
           )
