@@ -199,6 +199,11 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   process.off("SIGINT", interrupt)
   process.off("SIGTERM", interrupt)
   if (Exit.isSuccess(exit)) return 0
+  // A server's normal end is Ctrl-C or SIGTERM: a clean stop, not a failure to a process manager.
+  if (args.verb === "serve" && Cause.hasInterruptsOnly(exit.cause)) {
+    process.stderr.write("sous serve: stopped\n")
+    return 0
+  }
   process.stderr.write(`sous: ${describeCause(exit.cause, args.verbose)}\n`)
   // 130 is what shells report for a command ended by Ctrl-C.
   return Cause.hasInterruptsOnly(exit.cause) ? 130 : 1

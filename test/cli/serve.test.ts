@@ -39,8 +39,14 @@ describe("sous serve", () => {
   beforeAll(async () => {
     url = await startServe(["--port", "0", "--device", "wasm", "--state-dir", stateDir])
   })
-  afterAll(() => {
-    server.kill("SIGINT")
+  // Ctrl-C (or SIGTERM from a process manager) is a server's normal end: a clean stop.
+  afterAll(async () => {
+    const stopped = new Promise<number | null>((resolve) => server.once("exit", resolve))
+    let stderr = ""
+    server.stderr!.on("data", (chunk) => (stderr += String(chunk)))
+    server.kill("SIGTERM")
+    expect(await stopped).toBe(0)
+    expect(stderr).toContain("sous serve: stopped")
   })
 
   it("trains a recipe whose backend is tinker, keeping the checkpoints as tinker:// paths it serves", async () => {
