@@ -3,7 +3,7 @@ import { resolve } from "node:path"
 import { Effect, Schema } from "effect"
 import { localBackendLayer } from "../adapters/local/local-backend.js"
 import { ModelArchitecture } from "../ports/index.js"
-import { startServer } from "../server/index.js"
+import { type FaultOptions, startServer } from "../server/index.js"
 import { type ParsedArgs, UsageError } from "./args.js"
 import { parseFaultSpec } from "./fault-spec.js"
 
@@ -17,7 +17,7 @@ export interface ServeSettings {
   readonly stateDir: string
   readonly device: Device
   readonly apiKeyEnv: string
-  readonly faults: ReturnType<typeof parseFaultSpec> | undefined
+  readonly faults: FaultOptions | undefined
   readonly baseModels: Readonly<Record<string, ModelArchitecture>>
 }
 

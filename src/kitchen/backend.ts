@@ -10,14 +10,14 @@ export type ProcessEnv = Readonly<Record<string, string | undefined>>
 
 /** Why the backend `section` names cannot authenticate with `env`, or undefined when it can. */
 export const missingApiKey = (section: BackendSection, env: ProcessEnv): string | undefined =>
-  section.kind === "tinker" && (env[section.apiKeyEnv] ?? "") === ""
+  section.kind === "tinker" && (env[section.apiKeyEnv] ?? "").trim() === ""
     ? `the tinker backend needs an API key: set the environment variable ${section.apiKeyEnv}`
     : undefined
 
 /**
  * The layer of the backend `section` names. The local one decodes samples with the recipe's
  * tokenizer (for stop strings); a remote service has its own. The API key of a remote one is
- * read from the environment here, so it never passes through the recipe.
+ * read from the environment variable the recipe names, so it never passes through the recipe.
  */
 export const backendLayer = (
   section: BackendSection,
@@ -27,5 +27,6 @@ export const backendLayer = (
   if (section.kind === "local") return localBackendLayer({ device: section.device, decode: tokenizer.decode })
   const missing = missingApiKey(section, env)
   if (missing !== undefined) return Layer.effect(TrainingBackend, Effect.fail(new BackendUnavailableError({ backend: "tinker", message: missing })))
-  return tinkerBackendLayer({ env, apiKey: env[section.apiKeyEnv]!, ...(section.baseUrl === undefined ? {} : { baseUrl: section.baseUrl }) })
+  // The adapter reads the key from the variable, so its messages name the one the recipe gave.
+  return tinkerBackendLayer({ env, apiKeyEnv: section.apiKeyEnv, ...(section.baseUrl === undefined ? {} : { baseUrl: section.baseUrl }) })
 }

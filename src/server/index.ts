@@ -12,4 +12,4 @@
 export { type RunningServer, ServeError, startServer } from "./serve.js"
 export type { RequestLogEntry, ServerOptions } from "./server-options.js"
 export type { ServerStatsSnapshot } from "./server-stats.js"
-export type { FaultKind, FaultOptions } from "./fault-injection.js"
+export { type FaultKind, type FaultOptions, makeFaultPlan } from "./fault-injection.js"

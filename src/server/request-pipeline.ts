@@ -104,11 +104,14 @@ export const makePipeline = (context: PipelineContext) => {
     const key = request.message.headers["x-idempotency-key"]
     if (route.kind !== "submission") return run(route, request)
     if (typeof key !== "string" || key === "") return Effect.uninterruptible(run(route, request))
-    const claim = idempotency.claim(`${route.path}\n${key}`)
-    if (claim._tag === "Replay") return claim.reply
-    return run(route, request).pipe(
-      Effect.tap((reply) => Effect.sync(() => claim.settle(reply))),
-      Effect.uninterruptible
+    // Claimed and settled in one uninterruptible region: a client hanging up in between
+    // would leave a claim nobody settles, and every retry of the key waiting on it for ever.
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        const claim = idempotency.claim(`${route.path}\n${key}`)
+        if (claim._tag === "Replay") return restore(claim.reply)
+        return Effect.tap(run(route, request), (reply) => Effect.sync(() => claim.settle(reply)))
+      })
     )
   }
 

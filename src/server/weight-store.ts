@@ -35,7 +35,10 @@ export const makeWeightStore = (stateDir: string): WeightStore => {
   const reserve = (checkpoint: CheckpointPath): WeightReservation => {
     const file = checkpointFile(stateDir, checkpoint)
     const done = Deferred.makeUnsafe<void>()
-    pending.set(file, [...(pending.get(file) ?? []), done])
+    // Saves of one file are written in the order they were announced (their seq_id order),
+    // so the file ends with the last one's bytes however their results race.
+    const before = pending.get(file) ?? []
+    pending.set(file, [...before, done])
     const release = () => {
       Deferred.doneUnsafe(done, Effect.void)
       const rest = (pending.get(file) ?? []).filter((waiting) => waiting !== done)
@@ -43,7 +46,7 @@ export const makeWeightStore = (stateDir: string): WeightStore => {
       else pending.set(file, rest)
     }
     const write = (bytes: Uint8Array, overwrite: boolean) =>
-      Effect.tryPromise({
+      Effect.forEach(before, Deferred.await, { discard: true }).pipe(Effect.andThen(Effect.tryPromise({
         try: async () => {
           if (!overwrite && await fs.access(file).then(() => true, () => false)) return false
           await replaceFile(file, bytes)
@@ -51,7 +54,7 @@ export const makeWeightStore = (stateDir: string): WeightStore => {
         },
         catch: (error) =>
           new TrainingError({ operation: "saveWeights", message: `could not write ${formatCheckpointPath(checkpoint)}: ${message(error)}`, retryable: true })
-      }).pipe(
+      }))).pipe(
         Effect.flatMap((written) =>
           written
             ? Effect.void

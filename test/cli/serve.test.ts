@@ -112,7 +112,7 @@ describe("sous serve and the tinker backend refuse bad settings before starting"
   })
 
   it("sous serve refuses a bad --faults or --port as a command-line error", () => {
-    expect(runCli(["serve", "--faults", "5xx=2"]).stderr).toContain("--faults 5xx is a rate between 0 and 1")
+    expect(runCli(["serve", "--faults", "5xx=2"]).stderr).toContain("--faults 5xx=2: faults.rate5xx must be in [0, 1], got 2")
     expect(runCli(["serve", "--faults", "5xx=2"]).code).toBe(2)
     expect(runCli(["serve", "--port", "http"]).code).toBe(2)
     expect(runCli(["run", recipe, "--port", "80"]).stderr).toContain("--port is an option of sous serve")

@@ -140,4 +140,26 @@ describe("sous serve: futures", () => {
       const future = yield* postJson(server, "/retrieve_future", { request_id: `${prefix}-${Number(counter) + 100}` })
       assert.strictEqual(future.status, 404)
     })))
+
+  // The client answers a 410 by submitting the request again (same seq_id, new idempotency key).
+  // That seq_id was applied: the resubmission must not be applied again, and must not be sent
+  // back to the expired future either (410 again, for ever), but learn what happened.
+  it.live("answers a resubmission of an applied seq_id whose result expired with a failed future, applying nothing", () =>
+    withBackend(Effect.gen(function*() {
+      const server = yield* testServer({ futureTtlMs: 300 })
+      const { modelId } = yield* sessionAndModel(server)
+      const step = yield* postJson(server, "/optim_step", { model_id: modelId, seq_id: 1, adam_params: adam() }, { "x-idempotency-key": "first" })
+      assert.strictEqual((yield* awaitFuture(server, step.json.request_id)).status, 200)
+      yield* Effect.sleep(450)
+      assert.strictEqual((yield* postJson(server, "/retrieve_future", { request_id: step.json.request_id })).status, 410)
+      const again = yield* postJson(server, "/optim_step", { model_id: modelId, seq_id: 1, adam_params: adam() }, { "x-idempotency-key": "second" })
+      assert.strictEqual(again.status, 200)
+      assert.notStrictEqual(again.json.request_id, step.json.request_id)
+      const answer = yield* awaitFuture(server, again.json.request_id)
+      assert.deepStrictEqual(answer.json, {
+        error: `seq_id 1 of model ${modelId} was applied long ago and its result is no longer kept`,
+        category: "user"
+      })
+      assert.strictEqual(server.stats().optimizerSteps, 1)
+    })))
 })

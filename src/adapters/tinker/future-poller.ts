@@ -44,7 +44,7 @@ export const pollFuture = (http: TinkerHttp, future: FutureToPoll): Effect.Effec
     const { settings } = http
     const { endpoint, requestId } = future
     const fail = (kind: TinkerRequestError["kind"], message: string, status?: number) =>
-      new TinkerRequestError({ endpoint, kind, message, ...(status === undefined ? {} : { status }) })
+      new TinkerRequestError({ endpoint, kind, message: http.scrub(message), ...(status === undefined ? {} : { status }) })
     let iteration = 0
     let allowMetadataOnly = true
     let backoffs = 0

@@ -2,7 +2,7 @@ import { Clock, Deferred, Effect, Schema, Scope } from "effect"
 import { BackendUnavailableError, InvalidRequestError, TrainingError, type TrainingCallError } from "../../ports/index.js"
 import { type FutureResult, pollFuture } from "./future-poller.js"
 import { headerMillis, type RequestTiming } from "./request-timings.js"
-import { replyJson, type TinkerHttp, type TinkerRequest, TinkerRequestError } from "./tinker-http.js"
+import { replyJson, retryDelayMs, type TinkerHttp, type TinkerRequest, TinkerRequestError } from "./tinker-http.js"
 import { UntypedAPIFuture } from "./wire-types.js"
 
 /** A request the service answers with a future: what to send and how to read its result. */
@@ -61,7 +61,10 @@ const runCall = <A>(
   Effect.gen(function*() {
     const endpoint = call.request.endpoint
     const startedAt = yield* Clock.currentTimeMillis
+    let resubmits = 0
     while (true) {
+      // A first expiry is resubmitted at once; a run of them backs off like any retry.
+      if (resubmits > 1) yield* Effect.sleep(retryDelayMs(resubmits - 2, http.settings.retry, undefined, startedAt))
       const submittedAt = yield* Clock.currentTimeMillis
       const submitted = yield* http.submit(call.request)
       const acceptedAt = yield* Clock.currentTimeMillis
@@ -79,7 +82,7 @@ const runCall = <A>(
           timing.waitMs += now - acceptedAt
         })),
         Effect.catchIf(
-          (error) => error.kind === "expired" && Date.now() - startedAt < http.settings.retry.giveUpAfterMs,
+          (error) => error.kind === "expired",
           (error) =>
             Effect.as(
               Effect.logWarning(`tinker: ${error.message}; submitting the request again`).pipe(
@@ -90,6 +93,14 @@ const runCall = <A>(
         )
       )
       if (polled === undefined) {
+        if ((yield* Clock.currentTimeMillis) - startedAt >= http.settings.retry.giveUpAfterMs) {
+          return yield* new TinkerRequestError({
+            endpoint,
+            kind: "expired",
+            message: `${endpoint}: results kept expiring for ${http.settings.retry.giveUpAfterMs} ms of resubmissions (request ${future.request_id})`
+          })
+        }
+        resubmits += 1
         timing.retries += 1
         continue
       }
@@ -98,7 +109,8 @@ const runCall = <A>(
       const computeMs = headerMillis(polled.reply.headers, "x-sous-compute-ms")
       if (queueMs !== undefined) timing.queueMs = queueMs
       if (computeMs !== undefined) timing.computeMs = computeMs
-      return yield* call.decode(polled)
+      // A result of an unexpected shape is quoted in the error: keep an echoed key out of it.
+      return yield* call.decode(polled).pipe(Effect.mapError((error) => new TinkerRequestError({ ...error, message: http.scrub(error.message) })))
     }
   })
 
@@ -134,14 +146,20 @@ export const startCall = <A>(runner: RequestRunner, call: RemoteCall<A>): Effect
 export const awaitCall = <A>(runner: RequestRunner, call: RemoteCall<A>): Effect.Effect<A, TinkerRequestError> =>
   Effect.flatMap(startCall(runner, call), (started) => started.result)
 
-/** The port error a failed request becomes for `operation`. */
-export const callError = (operation: string) => (error: TinkerRequestError): TrainingCallError => {
+/**
+ * The port error a failed request becomes for `operation`. A request that failed in passing
+ * is worth making again only if `repeatable`: a sampling call is, but a training call holds a
+ * place in its model's `seq_id` order, so after a lost submission the server waits on the
+ * hole, and after an expired result the call (and the ones queued behind it) may have been
+ * applied: a stage retry would then apply them twice.
+ */
+export const callError = (operation: string, repeatable: boolean) => (error: TinkerRequestError): TrainingCallError => {
   switch (error.kind) {
     case "invalid":
       return new InvalidRequestError({ operation, message: error.message })
     case "transient":
     case "expired":
-      return new TrainingError({ operation, message: error.message, retryable: true })
+      return new TrainingError({ operation, message: error.message, retryable: repeatable })
     case "auth":
     case "failed":
       return new TrainingError({ operation, message: error.message, retryable: false })
@@ -153,4 +171,4 @@ export const callError = (operation: string) => (error: TinkerRequestError): Tra
  * {@link callError}, except that a refused key makes the backend unavailable.
  */
 export const creationError = (operation: string) => (error: TinkerRequestError): TrainingCallError | BackendUnavailableError =>
-  error.kind === "auth" ? new BackendUnavailableError({ backend: "tinker", message: error.message }) : callError(operation)(error)
+  error.kind === "auth" ? new BackendUnavailableError({ backend: "tinker", message: error.message }) : callError(operation, true)(error)

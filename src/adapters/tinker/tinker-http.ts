@@ -70,6 +70,8 @@ export interface TinkerHttp {
   readonly billingPause: (endpoint: string, reply: HttpReply) => Effect.Effect<void, TinkerRequestError>
   /** The error a reply with a status that is not retried makes. */
   readonly statusError: (endpoint: string, reply: HttpReply) => TinkerRequestError
+  /** `message` with the API key blanked out, for text a server (or a proxy) sent back. */
+  readonly scrub: (message: string) => string
 }
 
 // A billing pause with no 402 for this long is over; the next 402 starts a new one.
@@ -269,5 +271,5 @@ export const makeTinkerHttp = (settings: TinkerSettings): TinkerHttp => {
       }
     })
 
-  return { settings, attempt, submit, billingPause, statusError }
+  return { settings, attempt, submit, billingPause, statusError, scrub }
 }

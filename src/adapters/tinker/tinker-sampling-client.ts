@@ -98,7 +98,7 @@ export const makeTinkerSamplingClient = Effect.fn("TinkerSamplingClient.make")(
     const sample = Effect.fn("TinkerSamplingClient.sample")(
       function*(prompt: ModelInput, numSamples: number, params: SamplingParams) {
         const call = yield* request({ num_samples: numSamples, prompt, sampling_params: params })
-        return { result: Effect.mapError(call.result, callError("sample")) }
+        return { result: Effect.mapError(call.result, callError("sample", true)) }
       }
     )
 
@@ -111,7 +111,7 @@ export const makeTinkerSamplingClient = Effect.fn("TinkerSamplingClient.make")(
       })
       return {
         result: call.result.pipe(
-          Effect.mapError(callError("computeLogprobs")),
+          Effect.mapError(callError("computeLogprobs", true)),
           Effect.flatMap((response) =>
             response.prompt_logprobs === undefined
               ? Effect.fail(

@@ -178,7 +178,7 @@ export const makeTinkerTrainingClient = Effect.fn("TinkerTrainingClient.make")(
           return {
             result: Effect.all(started.map((call) => call.result)).pipe(
               Effect.map((outputs) => outputs.length === 1 ? outputs[0]! : mergeForwardBackwardOutputs(outputs)),
-              Effect.mapError(callError(operation))
+              Effect.mapError(callError(operation, false))
             )
           }
         }
@@ -198,7 +198,7 @@ export const makeTinkerTrainingClient = Effect.fn("TinkerTrainingClient.make")(
           const output = yield* call.result
           const timings = yield* Effect.all([...previous, call.timing])
           return { metrics: { ...output.metrics ?? {}, ...timingMetrics(timings) } }
-        }).pipe(Effect.mapError(callError("optimStep")))
+        }).pipe(Effect.mapError(callError("optimStep", false)))
       }
     })
 
@@ -217,7 +217,7 @@ export const makeTinkerTrainingClient = Effect.fn("TinkerTrainingClient.make")(
                 : Effect.succeed<StateRef>({ _tag: "Remote", path })
             )
           ))
-        return { result: Effect.mapError(call.result, callError(operation)) }
+        return { result: Effect.mapError(call.result, callError(operation, false)) }
       })
 
     const loadState = Effect.fn("TinkerTrainingClient.loadState")(
@@ -234,7 +234,7 @@ export const makeTinkerTrainingClient = Effect.fn("TinkerTrainingClient.make")(
           { path: ref.path, optimizer: options.optimizer, type: "load_weights" },
           (result) => decodeReply(LoadWeightsResponse, "/load_weights", result.json)
         )
-        return { result: call.result.pipe(Effect.asVoid, Effect.mapError(callError("loadState"))) }
+        return { result: call.result.pipe(Effect.asVoid, Effect.mapError(callError("loadState", false))) }
       }
     )
 

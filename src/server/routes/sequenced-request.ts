@@ -19,8 +19,8 @@ export const futureReply = (requestId: string, modelId?: string): Reply =>
 
 /**
  * Queues a request of `model` in `seq_id` order and answers its future. A seq_id seen before
- * gets the first request's future back (nothing is applied twice); one applied too long
- * ago to remember gets a future that fails and says so. `start` submits the request to the
+ * gets the first request's future back (nothing is applied twice); one whose result has
+ * expired, or applied too long ago to remember, gets a future that fails and says so. `start` submits the request to the
  * backend once every lower seq_id has been submitted and the model's client exists.
  */
 export const sequencedRequest = (
@@ -53,20 +53,25 @@ export const sequencedRequest = (
       )
       return { requestId: future.requestId, start: turn }
     })
+    // Applied once already, and its result gone: the client learns that, instead of being sent
+    // to the expired future again (which would answer 410, "submit again", for ever).
+    const appliedAndForgotten = () => {
+      const future = state.futures.create()
+      future.complete({
+        _tag: "Failed",
+        error: `seq_id ${seqId} of model ${modelId} was applied long ago and its result is no longer kept`,
+        category: "user",
+        timings: { queueMs: 0, computeMs: 0 }
+      })
+      return futureReply(future.requestId, modelId)
+    }
     switch (offer._tag) {
       case "Accepted":
-      case "Duplicate":
         return futureReply(offer.requestId, modelId)
-      case "Stale": {
-        const future = state.futures.create()
-        future.complete({
-          _tag: "Failed",
-          error: `seq_id ${seqId} of model ${modelId} was applied long ago and its result is no longer kept`,
-          category: "user",
-          timings: { queueMs: 0, computeMs: 0 }
-        })
-        return futureReply(future.requestId, modelId)
-      }
+      case "Duplicate":
+        return state.futures.lookup(offer.requestId)._tag === "Expired" ? appliedAndForgotten() : futureReply(offer.requestId, modelId)
+      case "Stale":
+        return appliedAndForgotten()
       case "TooFarAhead":
         return yield* new HttpFailure({
           status: 400,
