@@ -50,9 +50,14 @@ export interface BackendCapabilities {
 
 /** Creates training and sampling clients: the entry point of a training service. */
 export class TrainingBackend extends Context.Service<TrainingBackend, {
+  /**
+   * A client training one model. The model (its weights and optimizer state, on a device for
+   * a local backend; on the service for a remote one) is freed when the caller's scope
+   * closes, so a server that creates a model per run does not keep every run's.
+   */
   readonly createTrainingClient: (
     config: TrainingClientConfig
-  ) => Effect.Effect<TrainingClient["Service"], TrainingError | InvalidRequestError | BackendUnavailableError>
+  ) => Effect.Effect<TrainingClient["Service"], TrainingError | InvalidRequestError | BackendUnavailableError, Scope.Scope>
   /**
    * A client sampling from fixed weights. It holds them (on a device, for a local backend)
    * until the caller's scope closes, so a loop that refreshes its sampler every step frees

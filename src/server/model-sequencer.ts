@@ -1,4 +1,4 @@
-import { Effect, Queue, type Scope } from "effect"
+import { Effect, Queue, Schedule, type Scope } from "effect"
 
 /** A request accepted for its turn. */
 export interface SequencedRequest {
@@ -29,6 +29,8 @@ export interface ModelSequencer {
    * request arriving together cannot both pass.
    */
   readonly offer: (seq: number, accept: () => SequencedRequest) => SequenceOffer
+  /** Succeeds once every request accepted so far has started (none waits for its turn). */
+  readonly drained: Effect.Effect<void>
 }
 
 // How many seq_ids past the next one may wait, and how many started ones are remembered.
@@ -41,6 +43,7 @@ export const makeModelSequencer = (scope: Scope.Scope): Effect.Effect<ModelSeque
     const arrivals = yield* Queue.unbounded<readonly [number, Effect.Effect<void>]>()
     const seen = new Map<number, string>()
     let next = 1
+    let accepted = 0
 
     // One worker puts arrivals in order; each start only submits, so the next follows at once.
     const worker = Effect.gen(function*() {
@@ -66,9 +69,18 @@ export const makeModelSequencer = (scope: Scope.Scope): Effect.Effect<ModelSeque
       if (seq - next >= maxAhead) return { _tag: "TooFarAhead", next }
       const { requestId, start } = accept()
       seen.set(seq, requestId)
+      accepted += 1
       Queue.offerUnsafe(arrivals, [seq, start])
       return { _tag: "Accepted", requestId }
     }
 
-    return { offer }
+    // Seq_ids start at 1 and each accepted one starts exactly once, in order: all have
+    // started when the next expected seq_id is one past the number accepted. Polled, since
+    // it is asked once per unloaded model.
+    const drained = Effect.suspend(() => (next > accepted ? Effect.void : Effect.fail("waiting" as const))).pipe(
+      Effect.retry(Schedule.spaced(20)),
+      Effect.orDie
+    )
+
+    return { offer, drained }
   })

@@ -28,6 +28,8 @@ export interface TrainingModel {
   readonly client: Deferred.Deferred<TrainingClient["Service"], TrainingCallError | BackendUnavailableError>
   readonly sequencer: ModelSequencer
   readonly timeline: Timeline
+  /** Holds the model's client and sequencer; closing it frees the model (`unload_model`). */
+  readonly scope: Scope.Closeable
 }
 
 /** Everything the route handlers share. */

@@ -33,12 +33,11 @@ export interface LocalBackendOptions {
 
 /**
  * A {@link TrainingBackend} that trains small transformers in this process with
- * TensorFlow.js, and samples from the weights they save. The tensors of every client it
- * creates are freed when its scope closes.
+ * TensorFlow.js, and samples from the weights they save. The tensors of each client it
+ * creates are freed when the scope the client was created in closes.
  */
 export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options: LocalBackendOptions = {}) {
   const runtime = yield* initTfRuntime(options.device ?? "auto")
-  const scope = yield* Effect.scope
   let clients = 0
 
   const capabilities: BackendCapabilities = {
@@ -73,7 +72,7 @@ export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options
       seed: config.seed,
       lora,
       device: runtime.device,
-      scope
+      scope: yield* Scope.Scope
     })
   })
 

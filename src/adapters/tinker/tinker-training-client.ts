@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
 import {
   type AdamParams,
   type BackendUnavailableError,
@@ -108,7 +108,7 @@ export const makeTinkerTrainingClient = Effect.fn("TinkerTrainingClient.make")(
   function*(
     session: TinkerSession,
     config: TrainingClientConfig
-  ): Effect.fn.Return<TrainingClient["Service"], TrainingCallError | BackendUnavailableError> {
+  ): Effect.fn.Return<TrainingClient["Service"], TrainingCallError | BackendUnavailableError, Scope.Scope> {
     const creating = creationError("createTrainingClient")
     const created = yield* awaitCall(session, {
       request: { endpoint: "/create_model", body: jsonBody(createModelBody(session.sessionId, session.nextModelSeqId(), config)) },
@@ -117,6 +117,14 @@ export const makeTinkerTrainingClient = Effect.fn("TinkerTrainingClient.make")(
       decode: (result) => decodeReply(CreateModelResponse, "/create_model", result.json)
     }).pipe(Effect.mapError(creating))
     const modelId = created.model_id
+    // Done with the model when the caller's scope closes: the service can free it. Best
+    // effort and bounded, so a server that has gone away does not hold up the end of a run.
+    yield* Effect.addFinalizer(() =>
+      session.http.submit({ endpoint: "/unload_model", body: jsonBody({ model_id: modelId, type: "unload_model" }) }).pipe(
+        Effect.timeout("10 seconds"),
+        Effect.ignore
+      )
+    )
     const info = yield* session.http.submit({
       endpoint: "/get_info",
       body: jsonBody({ model_id: modelId, type: "get_info" })

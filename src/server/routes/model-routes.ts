@@ -1,4 +1,4 @@
-import { Deferred, Effect, Exit } from "effect"
+import { Deferred, Effect, Exit, Scope } from "effect"
 import type { LoraConfig, TrainingClientConfig } from "../../ports/index.js"
 import {
   CreateModelRequest,
@@ -57,6 +57,7 @@ const createModel = (state: ServerState) => (request: RouteRequest) =>
     const config = clientConfig(state, body)
     const future = state.futures.create()
     state.modelRequests.set(key, future.requestId)
+    const scope = yield* Scope.fork(state.scope)
     const model: TrainingModel = {
       modelId,
       sessionId: body.session_id,
@@ -64,12 +65,14 @@ const createModel = (state: ServerState) => (request: RouteRequest) =>
       architecture: config.architecture,
       lora: config.lora,
       client: Deferred.makeUnsafe(),
-      sequencer: yield* makeModelSequencer(state.scope),
-      timeline: makeTimeline()
+      sequencer: yield* makeModelSequencer(scope),
+      timeline: makeTimeline(),
+      scope
     }
     state.models.set(modelId, model)
     const startedAt = Date.now()
     yield* state.backend.createTrainingClient(config).pipe(
+      Scope.provide(scope),
       Effect.exit,
       Effect.flatMap((exit) =>
         Effect.sync(() => {
@@ -118,14 +121,16 @@ const getInfo = (state: ServerState) => (request: RouteRequest) =>
   })
 
 /**
- * `unload_model`: the model takes no more requests; those already queued still run. The
- * backend frees its tensors when the backend itself closes (the ports have no per-client close).
+ * `unload_model`: the model takes no more requests, and once those already accepted have
+ * started, its scope closes and the backend frees it (weights and optimizer state). A client
+ * unloads a model when it is done with it, so nothing still awaits those requests' results.
  */
 const unloadModel = (state: ServerState) => (request: RouteRequest) =>
   Effect.gen(function*() {
     const body = yield* decodeJsonBody(UnloadModelRequest, request.body)
     const model = yield* modelOf(state, body.model_id)
     state.models.delete(model.modelId)
+    yield* model.sequencer.drained.pipe(Effect.andThen(Scope.close(model.scope, Exit.void)), Effect.forkIn(state.scope))
     const future = state.futures.create()
     const result: UnloadModelResponse = { model_id: model.modelId, type: "unload_model" }
     future.complete({ _tag: "Done", result: { _tag: "Json", body: result }, timings: { queueMs: 0, computeMs: 0 } })
