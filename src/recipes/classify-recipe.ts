@@ -51,7 +51,7 @@ export const ClassifyRecipe = Schema.Struct({
   optimizer: withDefault(OptimizerSection, {}),
   eval: withDefault(EvalSection, {}),
   checkpoint: withDefault(CheckpointSection, {}),
-  backend: withDefault(BackendSection, {}),
+  backend: withDefault(BackendSection, { kind: "local" }),
   log: withDefault(LogSection, {})
 })
 export type ClassifyRecipe = typeof ClassifyRecipe.Type

@@ -51,6 +51,14 @@ const explainMissing = (kind: RecipeKind, problems: ReadonlyArray<RecipeProblem>
     return explained !== undefined && problem.message.startsWith("missing") ? { ...problem, message: explained } : problem
   })
 
+/** `input` with `kind: local` in a backend section that names no kind (the default backend). */
+const withBackendKind = (input: object): object => {
+  const backend = (input as Record<string, unknown>)["backend"]
+  return typeof backend === "object" && backend !== null && !Array.isArray(backend) && !("kind" in backend)
+    ? { ...input, backend: { kind: "local", ...backend } }
+    : input
+}
+
 /**
  * Decodes a parsed recipe, reporting every problem with its path and the value found there,
  * e.g. `optimizer.lr: expected a positive number, got -1`. Unknown keys are errors, so a
@@ -64,8 +72,13 @@ export const decodeRecipe = (input: unknown, source: string): Effect.Effect<Reci
     const found = kind === undefined ? "none" : JSON.stringify(kind)
     return Effect.fail(new RecipeError({ source, problems: [{ path: "kind", message: `expected ${known}, got ${found}` }] }))
   }
+  // Likewise the backend's kind picks its section's fields.
+  const backendKind = ((input as Record<string, unknown>)["backend"] as Record<string, unknown> | undefined)?.["kind"]
+  if (backendKind !== undefined && backendKind !== "local" && backendKind !== "tinker") {
+    return Effect.fail(new RecipeError({ source, problems: [{ path: "backend.kind", message: `expected "local" or "tinker", got ${JSON.stringify(backendKind)}` }] }))
+  }
   const schema: Schema.Codec<Recipe, unknown> = recipeKinds[kind as RecipeKind] as Schema.Codec<Recipe, unknown>
-  const exit = Schema.decodeUnknownExit(schema)(input, { errors: "all", onExcessProperty: "error" })
+  const exit = Schema.decodeUnknownExit(schema)(withBackendKind(input as object), { errors: "all", onExcessProperty: "error" })
   if (Exit.isSuccess(exit)) {
     const problems = crossFieldProblems(exit.value)
     return problems.length === 0 ? Effect.succeed(exit.value) : Effect.fail(new RecipeError({ source, problems }))

@@ -130,9 +130,13 @@ export const PublishSection = Schema.Struct({
   repo: Schema.String
 })
 
-/** Train in this process with TensorFlow.js on `device` (`auto` takes the fastest installed). */
+/**
+ * Train in this process with TensorFlow.js on `device` (`auto` takes the fastest installed).
+ * A backend section without a kind is this one (decodeRecipe fills the kind in), so each
+ * kind is a required literal and a mistake is reported against the kind that was meant.
+ */
 export const LocalBackendSection = Schema.Struct({
-  kind: withDefault(Schema.Literal("local"), "local"),
+  kind: Schema.Literal("local"),
   device: withDefault(Schema.Literals(["auto", "gpu", "cpu", "wasm"]), "auto")
 })
 
@@ -169,7 +173,7 @@ export const chatRecipeFields = {
   eval: withDefault(EvalSection, {}),
   checkpoint: withDefault(CheckpointSection, {}),
   publish: Schema.optionalKey(PublishSection),
-  backend: withDefault(BackendSection, {}),
+  backend: withDefault(BackendSection, { kind: "local" }),
   log: withDefault(LogSection, {})
 }
 

@@ -35,6 +35,21 @@ describe("loadRecipe", () => {
       assert.strictEqual(recipe.training.batchSize, 16)
     }))
 
+  it.effect("reads a backend section by its kind: local without one, tinker with its own fields", () =>
+    Effect.gen(function*() {
+      const min = file("backend.yaml", "kind: supervised\ndata:\n  train: data/train.jsonl\n")
+      assert.deepStrictEqual((yield* loadRecipe(min, ["backend.device=wasm"])).backend, { kind: "local", device: "wasm" })
+      assert.deepStrictEqual(
+        (yield* loadRecipe(min, ["backend={kind: tinker, baseUrl: 'http://gpu:8000'}"])).backend,
+        { kind: "tinker", baseUrl: "http://gpu:8000", apiKeyEnv: "TINKER_API_KEY" }
+      )
+      // A mistake is reported against the kind that was meant, not against every kind.
+      const problems = (sets: ReadonlyArray<string>) => Effect.map(failure(loadRecipe(min, sets)), (error) => error.problems)
+      assert.deepStrictEqual(yield* problems(["backend={kind: tinker, device: gpu}"]), [{ path: "backend.device", message: "expected no excess property" }])
+      assert.deepStrictEqual(yield* problems(["backend={kind: tinker, baseUrl: 5}"]), [{ path: "backend.baseUrl", message: "expected string, got 5" }])
+      assert.deepStrictEqual(yield* problems(["backend.kind=remote"]), [{ path: "backend.kind", message: 'expected "local" or "tinker", got "remote"' }])
+    }))
+
   it.effect("reads JSON too and applies --set overrides as typed values", () =>
     Effect.gen(function*() {
       const path = file("r.json", JSON.stringify({ kind: "supervised", data: { train: "/abs/t.jsonl" } }))
