@@ -1,6 +1,7 @@
 import { Deferred, Effect, type Schema } from "effect"
-import type { TrainingClient } from "../../ports/index.js"
-import type { FutureHandle } from "../future-store.js"
+import type { Pending, TrainingClient } from "../../ports/index.js"
+import { type BackendCallError, submitFuture } from "../future-runner.js"
+import type { FutureResult } from "../future-store.js"
 import { HttpFailure, jsonReply, type Reply } from "../http-reply.js"
 import { decodeJsonBody } from "../request-body.js"
 import type { RouteRequest, ServerState, TrainingModel } from "../server-state.js"
@@ -18,6 +19,15 @@ export const futureReply = (requestId: string, modelId?: string): Reply =>
   jsonReply(modelId === undefined ? { request_id: requestId } : { request_id: requestId, model_id: modelId })
 
 /**
+ * Submits a request's backend call in its turn and settles its future with `finish`'s result
+ * (see {@link submitFuture}); the future, timeline and scope are the request's own.
+ */
+export type SubmitInTurn = <A, E extends BackendCallError>(call: {
+  readonly submit: Effect.Effect<Pending<A, E>, E>
+  readonly finish: (value: A) => Effect.Effect<FutureResult, BackendCallError>
+}) => Effect.Effect<void>
+
+/**
  * Queues a request of `model` in `seq_id` order and answers its future. A seq_id seen before
  * gets the first request's future back (nothing is applied twice); one whose result has
  * expired, or applied too long ago to remember, gets a future that fails and says so. `start` submits the request to the
@@ -28,7 +38,7 @@ export const sequencedRequest = (
   request: RouteRequest,
   modelId: string,
   seqId: number,
-  start: (client: TrainingClient["Service"], future: FutureHandle, model: TrainingModel) => Effect.Effect<void>
+  start: (turn: { readonly client: TrainingClient["Service"]; readonly model: TrainingModel; readonly submit: SubmitInTurn }) => Effect.Effect<void>
 ): Effect.Effect<Reply, HttpFailure> =>
   Effect.gen(function*() {
     const model = yield* modelOf(state, modelId)
@@ -48,7 +58,12 @@ export const sequencedRequest = (
                 timings: { queueMs: Date.now() - request.arrivedAt, computeMs: 0 }
               })
             ),
-          onSuccess: (client) => start(client, future, model)
+          onSuccess: (client) =>
+            start({
+              client,
+              model,
+              submit: (call) => submitFuture({ ...call, future, timeline: model.timeline, arrivedAt: request.arrivedAt, scope: state.scope })
+            })
         })
       )
       return { requestId: future.requestId, start: turn }

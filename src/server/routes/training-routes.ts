@@ -11,7 +11,7 @@ import {
   type SaveWeightsResponse
 } from "../../adapters/tinker/wire-types.js"
 import type { FutureResult } from "../future-store.js"
-import { type BackendCallError, submitFuture } from "../future-runner.js"
+import type { BackendCallError } from "../future-runner.js"
 import { HttpFailure } from "../http-reply.js"
 import type { Route, RouteRequest, ServerState } from "../server-state.js"
 import { type CheckpointPath, checkpointNameProblem, formatCheckpointPath, parseCheckpointPath } from "../state-paths.js"
@@ -47,12 +47,8 @@ const forwardBackward = (state: ServerState) => (request: RouteRequest) =>
         message: `loss_fn: expected one of ${LossFnType.literals.join(", ")}, got ${JSON.stringify(lossFn)}`
       }))
     }
-    return yield* sequencedRequest(state, request, message.model_id, message.seq_id, (client, future, model) =>
-      submitFuture({
-        future,
-        timeline: model.timeline,
-        arrivedAt: request.arrivedAt,
-        scope: state.scope,
+    return yield* sequencedRequest(state, request, message.model_id, message.seq_id, ({ client, submit }) =>
+      submit({
         submit: (message.forward_only ? client.forward : client.forwardBackward)(message.data, lossFn, message.loss_fn_config),
         finish: (output) => Effect.succeed<FutureResult>({ _tag: "ForwardBackward", output })
       }))
@@ -62,12 +58,8 @@ const forwardBackward = (state: ServerState) => (request: RouteRequest) =>
 const optimStep = (state: ServerState) => (request: RouteRequest) =>
   Effect.gen(function*() {
     const body = yield* decodeSequencedBody(state, OptimStepRequest, request.body)
-    return yield* sequencedRequest(state, request, body.model_id, body.seq_id, (client, future, model) =>
-      submitFuture({
-        future,
-        timeline: model.timeline,
-        arrivedAt: request.arrivedAt,
-        scope: state.scope,
+    return yield* sequencedRequest(state, request, body.model_id, body.seq_id, ({ client, model, submit }) =>
+      submit({
         submit: client.optimStep(body.adam_params),
         finish: (output) =>
           Effect.sync(() => {
@@ -108,12 +100,8 @@ const saveWeights = (state: ServerState) => (request: RouteRequest) =>
   Effect.gen(function*() {
     const body = yield* decodeSequencedBody(state, SaveWeightsRequest, request.body)
     const name = yield* checkpointName(state, body, body.path)
-    return yield* sequencedRequest(state, request, body.model_id, body.seq_id, (client, future, model) =>
-      submitFuture({
-        future,
-        timeline: model.timeline,
-        arrivedAt: request.arrivedAt,
-        scope: state.scope,
+    return yield* sequencedRequest(state, request, body.model_id, body.seq_id, ({ client, model, submit }) =>
+      submit({
         submit: saveCheckpoint(state, { modelId: model.modelId, kind: "weights", name }, body.overwrite, client.saveState(name)),
         finish: (path) => Effect.succeed(json({ path, type: "save_weights" } satisfies SaveWeightsResponse))
       }))
@@ -135,19 +123,16 @@ const saveWeightsForSampler = (state: ServerState) => (request: RouteRequest) =>
         message: "path or sampling_session_seq_id: give a name to save under, or a sampling session to create"
       }))
     }
-    return yield* sequencedRequest(state, request, body.model_id, body.seq_id, (client, future, model) => {
-      const common = { future, timeline: model.timeline, arrivedAt: request.arrivedAt, scope: state.scope }
+    return yield* sequencedRequest(state, request, body.model_id, body.seq_id, ({ client, model, submit }) => {
       if (name !== undefined) {
         const checkpoint: CheckpointPath = { modelId: model.modelId, kind: "sampler_weights", name }
-        return submitFuture({
-          ...common,
+        return submit({
           submit: saveCheckpoint(state, checkpoint, true, client.saveWeightsForSampler(name)),
           finish: (path) => Effect.succeed(json({ path, type: "save_weights_for_sampler" } satisfies SaveWeightsForSamplerResponse))
         })
       }
       const samplingSessionId = `${model.sessionId}:sample:${samplingSeq}`
-      return submitFuture({
-        ...common,
+      return submit({
         submit: client.saveWeightsForSampler(`${samplingSessionId}`),
         finish: (ref) =>
           state.samplers.open(samplingSessionId, state.backend.createSamplingClient(ref)).pipe(
@@ -167,12 +152,8 @@ const loadWeights = (state: ServerState) => (request: RouteRequest) =>
     if (typeof checkpoint === "string") {
       return yield* refuseInTurn(state, body.model_id, body.seq_id, new HttpFailure({ status: 400, message: `path: ${checkpoint}` }))
     }
-    return yield* sequencedRequest(state, request, body.model_id, body.seq_id, (client, future, model) =>
-      submitFuture({
-        future,
-        timeline: model.timeline,
-        arrivedAt: request.arrivedAt,
-        scope: state.scope,
+    return yield* sequencedRequest(state, request, body.model_id, body.seq_id, ({ client, model, submit }) =>
+      submit({
         submit: state.weights.read(checkpoint).pipe(
           Effect.flatMap((bytes) => client.loadState({ _tag: "Bytes", bytes }, { optimizer: body.optimizer }))
         ),
