@@ -11,8 +11,8 @@ import { parseArgs, type ParsedArgs, usage, UsageError } from "./args.js"
 import { describeCause } from "./describe-error.js"
 import { makeProgressSink } from "./progress-sink.js"
 import { serve, serveSettings } from "./serve-command.js"
-import { holdsRun, prepareRunDirectory, RunDirectoryError, runFiles, runRecipeFile } from "../run-directory.js"
-import { runPipeline } from "../run-pipeline.js"
+import { holdsRun, prepareRunDirectory, RunDirectoryError, runFiles, runRecipeFile } from "../kitchen/run-directory.js"
+import { runPipeline } from "../kitchen/run-pipeline.js"
 import type { Recipe } from "../recipes/recipe.js"
 
 const out = (text: string) => Effect.sync(() => process.stdout.write(`${text}\n`))

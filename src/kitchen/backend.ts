@@ -3,7 +3,7 @@ import { Effect, Layer } from "effect"
 import { localBackendLayer } from "../adapters/local/local-backend.js"
 import { tinkerBackendLayer } from "../adapters/tinker/index.js"
 import { BackendUnavailableError, type Tokenizer, TrainingBackend } from "../ports/index.js"
-import type { BackendSection } from "../recipes/supervised-recipe.js"
+import type { BackendSection } from "../recipes/recipe-sections.js"
 
 /** The process environment, or one given in its place. */
 export type ProcessEnv = Readonly<Record<string, string | undefined>>

@@ -2,14 +2,8 @@
 import { Effect, Result, Stream } from "effect"
 import { parseS3Uri } from "../adapters/blob/s3-uri.js"
 import { parseHubUri } from "../adapters/hub/hub-uri.js"
-import { DatasetSource, uriScheme } from "../ports/index.js"
-import {
-  ChatRow,
-  checkEnvRows,
-  readEnvRows,
-  readClassifyData,
-  PreferenceRow
-} from "../stages/index.js"
+import { ChatRow, DatasetSource, uriScheme } from "../ports/index.js"
+import { checkEnvRows, readEnvRows, readClassifyData, PreferenceRow } from "../stages/index.js"
 import { RecipeError } from "../recipes/recipe-error.js"
 import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
 import { missingApiKey, type ProcessEnv } from "./backend.js"

@@ -2,7 +2,7 @@
 import { Effect } from "effect"
 import { arithmeticEnv } from "../adapters/envs/arithmetic-env.js"
 import { loadEnvModule } from "../adapters/envs/load-env-module.js"
-import { type EnvFactory, Environment } from "../stages/index.js"
+import { type EnvFactory, Environment } from "../ports/index.js"
 import { RecipeError, type RecipeProblem } from "../recipes/recipe-error.js"
 import type { RlRecipe } from "../recipes/rl-recipe.js"
 

@@ -1,6 +1,6 @@
 /** What a kitchen run is told: where it writes, who listens, and an environment passed in code. */
 import type { MetricsSink } from "../ports/index.js"
-import type { EnvFactory } from "../stages/index.js"
+import { type EnvFactory } from "../ports/index.js"
 
 /** Where a run writes and who else listens to its metrics. */
 export interface KitchenOptions {

@@ -1,20 +1,7 @@
 /** What `sous render` shows: rows rendered as a run would render them. */
 import { Effect, Stream } from "effect"
-import {
-  DatasetSource,
-  type Datum,
-  Tokenizer,
-  toInts
-} from "../ports/index.js"
-import {
-  ChatRow,
-  chatRendererFor,
-  markTrained,
-  preferenceDatum,
-  preferenceRendererFor,
-  PreferenceRow,
-  type RenderedChat
-} from "../stages/index.js"
+import { ChatRow, DatasetSource, type Datum, toInts, Tokenizer } from "../ports/index.js"
+import { chatRendererFor, markTrained, preferenceDatum, preferenceRendererFor, PreferenceRow, type RenderedChat } from "../stages/index.js"
 import { preferenceWorkflowConfig, supervisedWorkflowConfig } from "../recipes/compile-recipe.js"
 import type { PreferenceRecipe } from "../recipes/preference-recipe.js"
 import type { SupervisedRecipe } from "../recipes/supervised-recipe.js"

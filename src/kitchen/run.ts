@@ -4,21 +4,8 @@ import { existsSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
-import {
-  BlobStore as BlobStoreTag,
-  type CheckpointManifest,
-  InvalidRequestError,
-  MetricsSink,
-  TrainingClient
-} from "../ports/index.js"
-import {
-  committedNames,
-  decodeDurableRunState,
-  newestCheckpoint,
-  restoreCheckpoint,
-  StartingWeights,
-  retainAndIndex
-} from "../stages/index.js"
+import { BlobStore as BlobStoreTag, type CheckpointManifest, InvalidRequestError, MetricsSink, StartingWeights, TrainingClient } from "../ports/index.js"
+import { committedNames, decodeDurableRunState, newestCheckpoint, restoreCheckpoint, retainAndIndex } from "../stages/index.js"
 import { compileRecipe, recipeRendererId } from "../recipes/compile-recipe.js"
 import { recipeHash } from "../recipes/recipe-hash.js"
 import { isChatRecipe, type Recipe } from "../recipes/recipe.js"

@@ -13,22 +13,10 @@ import { makeHubJsonlSource } from "../adapters/hub/hub-jsonl-source.js"
 import { parseHubUri } from "../adapters/hub/hub-uri.js"
 import { makeByteTokenizer } from "../adapters/tokenizers/byte-tokenizer.js"
 import { makeHfTokenizer, TokenizerLoadError } from "../adapters/tokenizers/hf-tokenizer.js"
-import {
-  BlobStore as BlobStoreTag,
-  BlobStoreError,
-  DatasetSource,
-  InvalidRequestError,
-  Tokenizer,
-  uriScheme
-} from "../ports/index.js"
-import {
-  readCheckpoint,
-  StartingWeights,
-  TeacherWeights,
-  type WeightsSource
-} from "../stages/index.js"
+import { BlobStore as BlobStoreTag, BlobStoreError, DatasetSource, InvalidRequestError, StartingWeights, TeacherWeights, Tokenizer, uriScheme, type WeightsSource } from "../ports/index.js"
+import { readCheckpoint } from "../stages/index.js"
 import { baseModelOf, recipeModel } from "../recipes/compile-recipe.js"
-import type { CheckpointRef } from "../recipes/supervised-recipe.js"
+import type { CheckpointRef } from "../recipes/recipe-sections.js"
 import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
 
 // S3 settings come from the standard AWS sources (environment, shared config and

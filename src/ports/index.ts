@@ -1,9 +1,15 @@
-/** The ports: the services stages need and the data vocabulary they speak. */
+/**
+ * The ports: every contract an adapter implements (training and sampling backends, tokenizer,
+ * datasets, blob store, hub, metrics, RL environments, starting and teacher weights) and the
+ * data vocabulary they speak. Imports only effect.
+ */
 export * from "./adam-params.js"
 export * from "./blob-store.js"
+export * from "./chat.js"
 export * from "./checkpoint-manifest.js"
 export * from "./dataset-source.js"
 export * from "./datum.js"
+export * from "./environment.js"
 export * from "./errors.js"
 export * from "./hub.js"
 export * from "./loss.js"
@@ -19,3 +25,4 @@ export * from "./training-backend.js"
 export * from "./training-client.js"
 export * from "./schema-problems.js"
 export * from "./uri.js"
+export * from "./weights-sources.js"

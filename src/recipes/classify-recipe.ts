@@ -8,7 +8,7 @@ import {
   LogSection,
   OptimizerSection,
   TrainingSection
-} from "./supervised-recipe.js"
+} from "./recipe-sections.js"
 
 /** A multilayer perceptron over the flattened input: ReLU dense layers of the `hidden` widths. */
 export const MlpModelSection = Schema.Struct({

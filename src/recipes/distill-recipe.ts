@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 import { PositiveInt, PositiveNumber, withDefault } from "./schema-fields.js"
-import { chatRecipeFields, CheckpointRef, DataSection } from "./supervised-recipe.js"
+import { chatRecipeFields, CheckpointRef, DataSection } from "./recipe-sections.js"
 
 /**
  * How the student learns from the teacher. `on_policy`: the student samples `groupSize`

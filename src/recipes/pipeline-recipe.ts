@@ -1,7 +1,7 @@
 import { Schema } from "effect"
 import { type ChatRecipe, isChatRecipe, Recipe } from "./recipe.js"
 import type { RecipeProblem } from "./recipe-error.js"
-import type { CheckpointRef } from "./supervised-recipe.js"
+import type { CheckpointRef } from "./recipe-sections.js"
 import { withDefault } from "./schema-fields.js"
 
 /** A stage name: it names the stage's run directory, so it is a plain file name. */

@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 import { PositiveNumber, withDefault } from "./schema-fields.js"
-import { chatRecipeFields, DataSection } from "./supervised-recipe.js"
+import { chatRecipeFields, DataSection } from "./recipe-sections.js"
 
 /** DPO settings: `beta` holds the policy to the reference (the starting weights). */
 export const PreferenceSection = Schema.Struct({

@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 import { NonNegativeInt, PositiveInt, PositiveNumber, withDefault } from "./schema-fields.js"
-import { chatRecipeFields, DataSection } from "./supervised-recipe.js"
+import { chatRecipeFields, DataSection } from "./recipe-sections.js"
 
 const NonNegativeNumber = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0, { expected: "a number >= 0" }))
 

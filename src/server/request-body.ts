@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http"
 import { Effect, Schema } from "effect"
 import { formatSchemaProblems, schemaProblems } from "../ports/index.js"
-import { ZstdDecompressError, zstdDecompress } from "../adapters/tinker/zstd.js"
+import { ZstdDecompressError, zstdDecompress } from "../protocol/index.js"
 import { HttpFailure } from "./http-reply.js"
 
 const tooLarge = (limit: number) =>

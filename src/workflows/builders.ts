@@ -1,6 +1,6 @@
 import { Duration, Predicate, type Schedule } from "effect"
-import type { Stage } from "../stages/stage.js"
-import type { StateKey } from "../stages/state-key.js"
+import type { Stage } from "../stages/run/stage.js"
+import type { StateKey } from "../stages/run/state-key.js"
 import type { StageTimeoutError } from "./errors.js"
 import type {
   FinallyNode,

@@ -1,6 +1,6 @@
 import type { Duration, Schedule } from "effect"
-import type { Stage } from "../stages/stage.js"
-import type { StateKey } from "../stages/state-key.js"
+import type { Stage } from "../stages/run/stage.js"
+import type { StateKey } from "../stages/run/state-key.js"
 
 /**
  * The workflow IR: a plain-data tree that the builders produce and that the validator,

@@ -1,5 +1,5 @@
-import type { Stage, StageContext } from "../stages/stage.js"
-import type { StateKey } from "../stages/state-key.js"
+import type { Stage, StageContext } from "../stages/run/stage.js"
+import type { StateKey } from "../stages/run/state-key.js"
 import { MissingStateValueError, UndeclaredStateKeyError } from "./errors.js"
 import { loopIndices, type Frame, type RunState } from "./run-state.js"
 

@@ -7,7 +7,7 @@ import { arithmeticEnv } from "../../src/adapters/envs/arithmetic-env.js"
 import { loadEnvModule } from "../../src/adapters/envs/load-env-module.js"
 import { checkAdapters, checkData, resumeRecipe, runRecipe } from "../../src/kitchen/index.js"
 import { decodeRecipe, type RecipeError } from "../../src/recipes/index.js"
-import { type EnvFactory, singleTurnEnv } from "../../src/stages/index.js"
+import { type EnvFactory, singleTurnEnv } from "../../src/ports/index.js"
 
 // A user's environment module, written as a user would: TypeScript with types, loaded by
 // path and export name (Node strips the types; vitest transforms the file).

@@ -1,6 +1,6 @@
 import { Effect, Layer, type Scope } from "effect"
 import { localBackendLayer } from "../../src/adapters/local/local-backend.js"
-import { encodeForwardBackwardRequest } from "../../src/adapters/tinker/proto-messages.js"
+import { encodeForwardBackwardRequest } from "../../src/protocol/proto-messages.js"
 import {
   type BackendUnavailableError,
   type Datum,

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { decodeForwardBackwardOutput } from "../../src/adapters/tinker/proto-messages.js"
+import { decodeForwardBackwardOutput } from "../../src/protocol/proto-messages.js"
 import { TrainingBackend, TrainingError } from "../../src/ports/index.js"
 import {
   adam,

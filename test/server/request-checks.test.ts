@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { zstdCompress } from "../../src/adapters/tinker/zstd.js"
-import { encodeForwardBackwardRequest } from "../../src/adapters/tinker/proto-messages.js"
+import { zstdCompress } from "../../src/protocol/zstd.js"
+import { encodeForwardBackwardRequest } from "../../src/protocol/proto-messages.js"
 import {
   adam,
   apiKey,

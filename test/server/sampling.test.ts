@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { decodeSampleResponse } from "../../src/adapters/tinker/proto-messages.js"
+import { decodeSampleResponse } from "../../src/protocol/proto-messages.js"
 import { fromInts, TrainingBackend } from "../../src/ports/index.js"
 import {
   awaitFuture,

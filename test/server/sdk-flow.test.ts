@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { mergeForwardBackwardOutputs } from "../../src/adapters/tinker/metric-merge.js"
-import { decodeForwardBackwardOutput, decodeSampleResponse, encodeForwardBackwardRequest } from "../../src/adapters/tinker/proto-messages.js"
-import { zstdCompress } from "../../src/adapters/tinker/zstd.js"
+import { mergeForwardBackwardOutputs } from "../../src/protocol/metric-merge.js"
+import { decodeForwardBackwardOutput, decodeSampleResponse, encodeForwardBackwardRequest } from "../../src/protocol/proto-messages.js"
+import { zstdCompress } from "../../src/protocol/zstd.js"
 import { TrainingBackend } from "../../src/ports/index.js"
 import { type Answer, batch, request, testServer, tinyArchitecture, withBackend } from "./fixtures.js"
 

@@ -1,7 +1,7 @@
 import { Effect, Layer } from "effect"
 import { MetricsSink, type RunEvent } from "../../src/ports/metrics-sink.js"
-import { defineStage, type Stage, type StageContext } from "../../src/stages/stage.js"
-import type { StateKey } from "../../src/stages/state-key.js"
+import { defineStage, type Stage, type StageContext } from "../../src/stages/run/stage.js"
+import type { StateKey } from "../../src/stages/run/state-key.js"
 
 /** A MetricsSink that keeps every event, for assertions. */
 export const recordingSink = () => {

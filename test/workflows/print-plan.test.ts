@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
-import { defineStage } from "../../src/stages/stage.js"
-import { stateKey } from "../../src/stages/state-key.js"
+import { defineStage } from "../../src/stages/run/stage.js"
+import { stateKey } from "../../src/stages/run/state-key.js"
 import { finally_, loop, printPlan, sequence, stage, when, workflow } from "../../src/workflows/index.js"
 
 const config = stateKey<string>("config")

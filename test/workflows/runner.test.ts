@@ -3,7 +3,7 @@ import { Cause, Deferred, Effect, Exit, Fiber, Schedule, SubscriptionRef } from 
 import { TestClock } from "effect/testing"
 import { TrainingError } from "../../src/ports/errors.js"
 import type { MetricsSink } from "../../src/ports/metrics-sink.js"
-import { stateKey } from "../../src/stages/state-key.js"
+import { stateKey } from "../../src/stages/run/state-key.js"
 import {
   finally_,
   loop,

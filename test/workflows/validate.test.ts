@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { stateKey } from "../../src/stages/state-key.js"
+import { stateKey } from "../../src/stages/run/state-key.js"
 import {
   finally_,
   loop,

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { ChatRow, type EnvFactory, singleTurnEnv } from "../../stages/index.js"
+import { ChatRow, type EnvFactory, singleTurnEnv } from "../../ports/index.js"
 
 const decodeRow = Schema.decodeUnknownSync(ChatRow)
 

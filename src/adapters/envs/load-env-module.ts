@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs"
 import { pathToFileURL } from "node:url"
 import { Effect, Schema } from "effect"
-import type { EnvFactory } from "../../stages/index.js"
+import { type EnvFactory } from "../../ports/index.js"
 
 /** An environment module that cannot be used; `field` is the recipe field at fault. */
 export class EnvModuleError extends Schema.TaggedError<EnvModuleError>()("EnvModuleError", {

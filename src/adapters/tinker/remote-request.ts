@@ -3,7 +3,7 @@ import { BackendUnavailableError, InvalidRequestError, TrainingError, type Train
 import { type FutureResult, pollFuture } from "./future-poller.js"
 import { headerMillis, type RequestTiming } from "./request-timings.js"
 import { replyJson, retryDelayMs, type TinkerHttp, type TinkerRequest, TinkerRequestError } from "./tinker-http.js"
-import { UntypedAPIFuture } from "./wire-types.js"
+import { UntypedAPIFuture } from "../../protocol/index.js"
 
 /** A request the service answers with a future: what to send and how to read its result. */
 export interface RemoteCall<A> {

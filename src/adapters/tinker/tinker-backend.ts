@@ -14,7 +14,7 @@ import { resolveTinkerOptions, type TinkerBackendOptions } from "./tinker-option
 import { makeTinkerSamplingClient } from "./tinker-sampling-client.js"
 import { openTinkerSession, type TinkerSession, unavailable } from "./tinker-session.js"
 import { makeTinkerTrainingClient } from "./tinker-training-client.js"
-import { GetServerCapabilitiesResponse } from "./wire-types.js"
+import { GetServerCapabilitiesResponse } from "../../protocol/index.js"
 
 /**
  * What the service can do. A sous server says (its `sous` extension); of any other service

@@ -13,11 +13,10 @@ import {
   TrainingError
 } from "../../ports/index.js"
 import type { FutureResult } from "./future-poller.js"
-import { decodeSampleResponse } from "./proto-messages.js"
+import { CreateSamplingSessionResponse, decodeSampleResponse } from "../../protocol/index.js"
 import { callError, creationError, decodeReply, startCall } from "./remote-request.js"
 import { jsonBody, replyJson, TinkerRequestError } from "./tinker-http.js"
 import type { TinkerSession } from "./tinker-session.js"
-import { CreateSamplingSessionResponse } from "./wire-types.js"
 
 /** A sample result: protobuf as asked for, or JSON from a server that has no protobuf form. */
 export const decodeSampleResult = (result: FutureResult): Effect.Effect<SampleResponse, TinkerRequestError> =>

@@ -3,7 +3,7 @@ import { BackendUnavailableError } from "../../ports/index.js"
 import { decodeReply, type RequestRunner } from "./remote-request.js"
 import { jsonBody, newIdempotencyKey, replyJson, type TinkerHttp, type TinkerRequestError } from "./tinker-http.js"
 import type { TinkerSettings } from "./tinker-options.js"
-import { ClientConfigResponse, CreateSessionResponse } from "./wire-types.js"
+import { ClientConfigResponse, CreateSessionResponse } from "../../protocol/index.js"
 
 /**
  * The version of the Tinker SDK whose protocol this client speaks (protobuf forward/backward

@@ -15,25 +15,23 @@ import {
 } from "../../ports/index.js"
 import type { FutureResult } from "./future-poller.js"
 import { chunkBatch } from "./forward-backward-chunks.js"
-import { mergeForwardBackwardOutputs } from "./metric-merge.js"
 import {
+  CreateModelResponse,
   decodeForwardBackwardOutput,
   encodeForwardBackwardRequest,
-  type ForwardBackwardRequestMessage
-} from "./proto-messages.js"
+  type ForwardBackwardRequestMessage,
+  GetInfoResponse,
+  LoadWeightsResponse,
+  mergeForwardBackwardOutputs,
+  OptimStepResponse,
+  SaveWeightsForSamplerResponse,
+  SaveWeightsResponse,
+  zstdCompress
+} from "../../protocol/index.js"
 import { awaitCall, callError, creationError, decodeReply, type RemoteCall, startCall, type StartedCall } from "./remote-request.js"
 import { type RequestTiming, timingMetrics } from "./request-timings.js"
 import { jsonBody, replyJson, TinkerRequestError } from "./tinker-http.js"
 import type { TinkerSession } from "./tinker-session.js"
-import {
-  CreateModelResponse,
-  GetInfoResponse,
-  LoadWeightsResponse,
-  OptimStepResponse,
-  SaveWeightsForSamplerResponse,
-  SaveWeightsResponse
-} from "./wire-types.js"
-import { zstdCompress } from "./zstd.js"
 
 /** A forward/backward result: protobuf as asked for, or JSON from a server that has no protobuf form. */
 export const decodeLossOutput = (result: FutureResult): Effect.Effect<ForwardBackwardOutput, TinkerRequestError> =>

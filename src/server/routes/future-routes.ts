@@ -1,11 +1,12 @@
 import { Effect, Option } from "effect"
-import { encodeForwardBackwardOutput, encodeSampleResponse } from "../../adapters/tinker/proto-messages.js"
 import {
   type CompleteMetadataResponse,
+  encodeForwardBackwardOutput,
+  encodeSampleResponse,
   FutureRetrieveRequest,
   type RequestFailedResponse,
   type TryAgainResponse
-} from "../../adapters/tinker/wire-types.js"
+} from "../../protocol/index.js"
 import type { FutureOutcome, FutureResult } from "../future-store.js"
 import { HttpFailure, jsonReply, protobufContentType, protobufReply, type Reply } from "../http-reply.js"
 import { decodeJsonBody } from "../request-body.js"

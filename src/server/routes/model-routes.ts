@@ -9,7 +9,7 @@ import {
   type UnloadModelResponse,
   WeightsInfoRequest,
   type WeightsInfoResponse
-} from "../../adapters/tinker/wire-types.js"
+} from "../../protocol/index.js"
 import { failureOf, makeTimeline } from "../future-runner.js"
 import { HttpFailure, jsonReply } from "../http-reply.js"
 import { makeModelSequencer } from "../model-sequencer.js"

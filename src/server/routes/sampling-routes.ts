@@ -5,7 +5,7 @@ import {
   type CreateSamplingSessionResponse,
   type GetSamplerResponse,
   SampleRequest
-} from "../../adapters/tinker/wire-types.js"
+} from "../../protocol/index.js"
 import type { FutureResult } from "../future-store.js"
 import { submitFuture } from "../future-runner.js"
 import { HttpFailure, jsonReply } from "../http-reply.js"

@@ -8,7 +8,7 @@ import {
   type HealthResponse,
   SessionHeartbeatRequest,
   type SessionHeartbeatResponse
-} from "../../adapters/tinker/wire-types.js"
+} from "../../protocol/index.js"
 import { HttpFailure, jsonReply } from "../http-reply.js"
 import { decodeJsonBody } from "../request-body.js"
 import type { Route, RouteRequest, ServerState } from "../server-state.js"

@@ -1,7 +1,7 @@
 import { Effect, Schema } from "effect"
 import { LossFnType, type Pending, type StateRef, TrainingError } from "../../ports/index.js"
-import { decodeForwardBackwardRequest } from "../../adapters/tinker/proto-messages.js"
 import {
+  decodeForwardBackwardRequest,
   LoadWeightsRequest,
   type LoadWeightsResponse,
   OptimStepRequest,
@@ -9,7 +9,7 @@ import {
   type SaveWeightsForSamplerResponse,
   SaveWeightsRequest,
   type SaveWeightsResponse
-} from "../../adapters/tinker/wire-types.js"
+} from "../../protocol/index.js"
 import type { FutureResult } from "../future-store.js"
 import type { BackendCallError } from "../future-runner.js"
 import { HttpFailure } from "../http-reply.js"

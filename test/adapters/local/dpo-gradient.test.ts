@@ -12,7 +12,7 @@ import {
 } from "../../../src/adapters/local/local-trainer.js"
 import { initTfRuntime } from "../../../src/adapters/local/tf-runtime.js"
 import { type Datum, float32 } from "../../../src/ports/index.js"
-import { dpoLoss } from "../../../src/stages/dpo-loss.js"
+import { dpoLoss } from "../../../src/stages/preference/dpo-loss.js"
 import { sequenceDatum, tinyArchitecture } from "./fixtures.js"
 
 const runtime = initTfRuntime("wasm")

@@ -1,0 +1,82 @@
+import { Effect, Schema } from "effect"
+import {
+  type BlobStore,
+  CheckpointIndex,
+  type CheckpointIndexEntry,
+  CheckpointManifest
+} from "../../ports/index.js"
+
+/** Key of a checkpoint's manifest: its commit point. */
+export const manifestKey = (name: string): string => `${name}/manifest.json`
+
+/** Key of the index of committed checkpoints, beside them. */
+export const indexKey = "index.json"
+
+const manifestSuffix = "/manifest.json"
+
+const decodeManifest = Schema.decodeUnknownEffect(Schema.fromJsonString(CheckpointManifest))
+
+/** A committed checkpoint that cannot be resumed from, and why (`key` names the bad part). */
+export class CheckpointDamagedError extends Schema.TaggedError<CheckpointDamagedError>()("CheckpointDamagedError", {
+  checkpoint: Schema.String,
+  key: Schema.String,
+  message: Schema.String
+}) {}
+
+/** Hex SHA-256 of bytes: what manifests record of each blob. */
+export const sha256 = (bytes: Uint8Array) =>
+  Effect.promise(() => crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)).pipe(
+    Effect.map((digest) => Buffer.from(digest).toString("hex"))
+  )
+
+/** The `version` a manifest's JSON claims, when it is JSON with a number there. */
+const claimedVersion = (text: string): unknown => {
+  try {
+    return (JSON.parse(text) as { version?: unknown }).version
+  } catch {
+    return undefined
+  }
+}
+
+/** The manifest as the bytes a store keeps (indented JSON, so people can read it). */
+export const encodeManifest = (manifest: CheckpointManifest): Uint8Array =>
+  new TextEncoder().encode(JSON.stringify(Schema.encodeSync(CheckpointManifest)(manifest), null, 2))
+
+/**
+ * Reads and validates one manifest. A truncated or malformed one is a
+ * `CheckpointDamagedError` naming its key and store; one of another manifest version says
+ * so; a store that cannot be read fails with its own error.
+ */
+export const readManifest = (store: BlobStore["Service"], name: string) =>
+  Effect.gen(function*() {
+    const key = manifestKey(name)
+    const text = new TextDecoder().decode(yield* store.get(key))
+    return yield* decodeManifest(text).pipe(
+      Effect.mapError((error) => {
+        const version = claimedVersion(text)
+        const message = typeof version === "number" && version !== 2
+          ? `manifest ${key} in ${store.uri} is of version ${version}, written by another version of sous (this one reads version 2)`
+          : `manifest ${key} in ${store.uri} is damaged: ${error.message.split("\n")[0]}`
+        return new CheckpointDamagedError({ checkpoint: name, key, message })
+      })
+    )
+  })
+
+/** Names of the checkpoints whose manifest exists in the store (committed ones), sorted. */
+export const committedNames = (store: BlobStore["Service"]) =>
+  Effect.map(
+    store.list(""),
+    (keys) => keys.filter((key) => key.endsWith(manifestSuffix)).map((key) => key.slice(0, -manifestSuffix.length))
+  )
+
+/** Rewrites the index of committed checkpoints (an atomic `put`), oldest first. */
+export const writeIndex = (store: BlobStore["Service"], entries: ReadonlyArray<CheckpointIndexEntry>) =>
+  store.put(
+    indexKey,
+    new TextEncoder().encode(
+      JSON.stringify(Schema.encodeSync(CheckpointIndex)({
+        version: 1,
+        checkpoints: [...entries].sort((a, b) => a.step - b.step)
+      }), null, 2)
+    )
+  )

@@ -1,0 +1,153 @@
+import { Effect } from "effect"
+import {
+  BlobStore,
+  BlobStoreError,
+  type CheckpointManifest,
+  type ManifestBlob,
+  type ManifestState,
+  MetricsSink,
+  Tokenizer,
+  TrainingClient
+} from "../../ports/index.js"
+import { checkpointsToDelete, type RetentionPolicy } from "./checkpoint-retention.js"
+import { committedNames, encodeManifest, manifestKey, readManifest, sha256, writeIndex } from "./checkpoint-store.js"
+import { durableSummary, finiteMetrics } from "./durable-run-state.js"
+import { RunKeys } from "../run/run-keys.js"
+import { defineStage, type StageContext } from "../run/stage.js"
+
+/** What a checkpoint records besides the training state, and which older ones it keeps. */
+export interface CheckpointConfig {
+  /** `final` names the checkpoint `final`; otherwise it is named after the step. */
+  readonly final: boolean
+  readonly rendererId: string
+  readonly dataSeed: number
+  readonly retention: RetentionPolicy
+}
+
+const checkpointName = (config: CheckpointConfig, step: number) =>
+  config.final ? "final" : `step-${String(step).padStart(8, "0")}`
+
+// The run id is part of the blob key, so a run never writes a blob that another run's
+// manifest names, even when two runs share a store.
+const stateKey = (name: string, runId: string) => `${name}/state-${runId}.bin`
+
+const isOurs = (store: BlobStore["Service"], key: string, bytes: Uint8Array) =>
+  Effect.map(store.get(key), (stored) => stored.byteLength === bytes.byteLength && stored.every((b, i) => b === bytes[i]))
+
+/**
+ * After a commit: deletes what the retention policy lets go (each manifest before its
+ * blobs, so a crash midway leaves a blob no manifest names, never a manifest without its
+ * blobs) and rewrites the index. A manifest that cannot be read is left alone, with a
+ * warning. A failure here is logged, not raised: the new checkpoint is committed whatever
+ * happens to the old ones. Resume runs it too, for a run that died between a commit and this.
+ */
+export const retainAndIndex = (store: BlobStore["Service"], newest: string, policy: RetentionPolicy) =>
+  Effect.gen(function*() {
+    const manifests: Array<CheckpointManifest> = []
+    for (const name of yield* committedNames(store)) {
+      const read = yield* Effect.result(readManifest(store, name))
+      if (read._tag === "Success") manifests.push(read.success)
+      else yield* Effect.logWarning(`checkpoint ${name} left out of retention and the index: ${read.failure.message}`)
+    }
+    const doomed = new Set(checkpointsToDelete(manifests, newest, policy).map((c) => c.name))
+    for (const manifest of manifests.filter((m) => doomed.has(m.name))) {
+      yield* store.delete(manifestKey(manifest.name))
+      yield* Effect.forEach(manifest.blobs, (blob) => store.delete(blob.key), { discard: true })
+    }
+    yield* writeIndex(
+      store,
+      manifests.filter((m) => !doomed.has(m.name)).map((m) => ({ name: m.name, step: m.step, createdAt: m.createdAt }))
+    )
+  }).pipe(Effect.catch((error) => Effect.logWarning(`checkpoint retention or index not updated: ${error.message}`)))
+
+/**
+ * Saves the training state and commits it: state blobs first, the manifest last, written
+ * only if absent. Until the manifest exists the checkpoint does not exist, so a crash at any
+ * point leaves the previous checkpoint as the newest committed one. Writing the blobs and
+ * committing is one uninterruptible step: an interruption cannot land between them and
+ * have `release` delete a blob that the manifest then names. The manifest also holds what a
+ * resumed run needs: this stage's position and the run state after it.
+ */
+export const checkpoint = (config: CheckpointConfig) =>
+  defineStage({
+    name: config.final ? "save-final" : "checkpoint",
+    description: config.final ? "save final state (blobs, then manifest)" : "save state (blobs, then manifest)",
+    reads: [RunKeys.runInfo, RunKeys.dataCursor, RunKeys.lastCheckpoint, RunKeys.summary, RunKeys.dataDigest],
+    writes: [RunKeys.lastCheckpoint, RunKeys.summary],
+    run: Effect.fnUntraced(function*(context) {
+      const store = yield* BlobStore
+      const client = yield* TrainingClient
+      const tokenizer = yield* Tokenizer
+      const runInfo = context.get(RunKeys.runInfo)
+      const name = checkpointName(config, context.step)
+      const alreadyCommitted = new BlobStoreError({
+        operation: "checkpoint",
+        key: manifestKey(name),
+        message: `checkpoint '${name}' is already committed in ${store.uri}; it is never overwritten`
+      })
+      if (yield* store.exists(manifestKey(name))) return yield* alreadyCommitted
+      const saved = yield* Effect.flatMap(client.saveState(name), (pending) => pending.result)
+      const blob = saved._tag === "Bytes" ? { key: stateKey(name, runInfo.runId), bytes: saved.bytes } : undefined
+      const blobs: Array<ManifestBlob> = blob === undefined
+        ? []
+        : [{ key: blob.key, bytes: blob.bytes.byteLength, sha256: yield* sha256(blob.bytes) }]
+      const state: ManifestState = saved._tag === "Remote" ? { _tag: "Remote", path: saved.path } : { _tag: "Blob", key: blob!.key }
+      const previous = context.get(RunKeys.summary)
+      const summary = { ...previous, checkpoints: [...previous.checkpoints, name] }
+      const dataCursor = context.get(RunKeys.dataCursor)
+      const manifest = encodeManifest({
+        version: 2,
+        name,
+        step: context.step,
+        dataCursor,
+        dataSeed: config.dataSeed,
+        state,
+        blobs,
+        recipeHash: runInfo.recipeHash,
+        rendererId: config.rendererId,
+        tokenizerId: tokenizer.id,
+        parent: context.get(RunKeys.lastCheckpoint),
+        metrics: finiteMetrics(previous.final),
+        resume: {
+          position: context.position,
+          state: {
+            [RunKeys.runInfo.name]: runInfo,
+            [RunKeys.dataCursor.name]: dataCursor,
+            [RunKeys.summary.name]: durableSummary(summary),
+            [RunKeys.lastCheckpoint.name]: name,
+            [RunKeys.expectedDataDigest.name]: context.get(RunKeys.dataDigest)
+          }
+        },
+        createdAt: new Date().toISOString()
+      })
+      // Where the store can, blobs and manifest land together (one commit on the Hub).
+      const committed = yield* Effect.uninterruptible(
+        store.commitIfAbsent === undefined
+          ? Effect.gen(function*() {
+            if (blob !== undefined) yield* store.put(blob.key, blob.bytes)
+            return yield* store.putIfAbsent(manifestKey(name), manifest)
+          })
+          : store.commitIfAbsent(blob === undefined ? [] : [blob], manifestKey(name), manifest, `sous: checkpoint ${name}`)
+      )
+      // A lost reply can make a store's retried conditional write answer "exists" for our own
+      // write: the manifest is ours when it holds exactly our bytes.
+      if (!committed && !(yield* isOurs(store, manifestKey(name), manifest))) return yield* alreadyCommitted
+      context.set(RunKeys.lastCheckpoint, name)
+      context.set(RunKeys.summary, summary)
+      // Uninterruptible: an interruption here would drop the stage's writes (the summary naming
+      // the checkpoint) although the checkpoint is committed.
+      yield* Effect.uninterruptible(retainAndIndex(store, name, config.retention))
+      // Committed is committed: a metrics sink that cannot take the event must not fail the stage.
+      yield* (yield* MetricsSink).event({ name: "checkpoint", step: context.step, data: { name, store: store.uri } }).pipe(
+        Effect.catch((error) => Effect.logWarning(`checkpoint event not recorded: ${error.message}`))
+      )
+    }),
+    // A failed save may leave this run's state blob with no manifest naming it; remove it.
+    release: (context: StageContext) =>
+      Effect.gen(function*() {
+        const store = yield* BlobStore
+        const name = checkpointName(config, context.step)
+        if (yield* store.exists(manifestKey(name))) return
+        yield* store.delete(stateKey(name, context.get(RunKeys.runInfo).runId))
+      }).pipe(Effect.ignore)
+  })

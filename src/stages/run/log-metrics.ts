@@ -1,0 +1,18 @@
+import { Effect } from "effect"
+import { MetricsSink } from "../../ports/index.js"
+import { RunKeys } from "./run-keys.js"
+import { defineStage } from "./stage.js"
+
+/** Records the step's training metrics (one line per optimizer step) and keeps them as the latest. */
+export const logMetrics = defineStage({
+  name: "log-metrics",
+  description: "record step metrics",
+  reads: [RunKeys.trainMetrics, RunKeys.summary],
+  writes: [RunKeys.summary],
+  run: Effect.fnUntraced(function*(context) {
+    const sink = yield* MetricsSink
+    const metrics = context.get(RunKeys.trainMetrics)
+    yield* sink.record(context.step, metrics)
+    context.set(RunKeys.summary, { ...context.get(RunKeys.summary), steps: context.step, final: metrics })
+  })
+})
