@@ -83,6 +83,7 @@ export {
   defineStage,
   dpoLoss,
   type DpoLossConfig,
+  epochOrder,
   evaluateAccuracy,
   evaluateNll,
   forwardBackwardCustom,
@@ -110,6 +111,8 @@ export {
   stateKey,
   type StepLoss,
   supervisedDatum,
+  takeBatch,
+  trainEvalSplit,
   trainStep,
   type TrainOn,
   writeSummary

@@ -39,8 +39,8 @@ const readSummary = (dir: string) =>
  * `recipe.json`). Writes `<runDir>/summary.json` with every stage's summary at the end, and
  * answers the number of optimizer steps of each stage.
  */
-export const runPipeline = (pipeline: PipelineRecipe, options: PipelineOptions) =>
-  Effect.gen(function*() {
+export const runPipeline = Effect.fn("sous.runPipeline")(
+  function*(pipeline: PipelineRecipe, options: PipelineOptions) {
     let previousStore: string | undefined
     const stages: Array<{ readonly name: string; readonly kind: string; readonly steps: number }> = []
     for (const [index, stage] of pipeline.stages.entries()) {
@@ -69,4 +69,5 @@ export const runPipeline = (pipeline: PipelineRecipe, options: PipelineOptions) 
       Effect.map(readSummary(stageRunDir(options.runDir, stage.name)), (summary) => ({ ...stage, summary })))
     yield* Effect.promise(() => writeFile(join(options.runDir, "summary.json"), `${JSON.stringify({ pipeline: pipeline.name, stages: summaries }, null, 2)}\n`))
     return stages
-  })
+  }
+)
