@@ -1,5 +1,6 @@
 import { Predicate } from "effect"
 import { SqlError } from "effect/sql"
+import { messageOf } from "../ports/index.js"
 
 /**
  * What `node:sqlite` throws for a failed statement: an `Error` with `code: "ERR_SQLITE_ERROR"`
@@ -25,8 +26,7 @@ export const toSqlError = (cause: unknown, operation: string): SqlError.SqlError
   if (isNodeSqliteError(cause) && !("errno" in cause)) {
     Object.defineProperty(cause, "errno", { value: cause.errcode, enumerable: false })
   }
-  const detail = cause instanceof Error ? cause.message : String(cause)
   return new SqlError.SqlError({
-    reason: SqlError.classifySqliteError(cause, { message: `SQLite ${operation} failed: ${detail}`, operation })
+    reason: SqlError.classifySqliteError(cause, { message: `SQLite ${operation} failed: ${messageOf(cause)}`, operation })
   })
 }

@@ -1,12 +1,17 @@
 /** `tinker_public.ForwardBackwardOutput`, a forward/backward result as protobuf. */
+import { ProtobufWriter } from "effect/protobuf"
 import type {
   ForwardBackwardOutput,
   TensorData
 } from "../ports/index.js"
-import { ProtoReader, ProtoWriter, WireType } from "./protobuf-wire.js"
+import { MessageReader } from "./proto-reader.js"
+import { writeMessage, writePackedInt64 } from "./proto-writer.js"
 import { DType, checkDims, checkShape, dtypeNames, int64Bytes, itemSizes, nested, product, publicDtype, readDoubleEntry, readMessageEntry, readValues, record, tensorBytes, wireDtype, writeDoubleMap } from "./proto-values.js"
 
 type LossFnOutput = ForwardBackwardOutput["loss_fn_outputs"][number]
+type Writer = ProtobufWriter.ProtobufWriter
+
+const { Len, Varint } = ProtobufWriter.WireType
 
 const trailingShape = (tensor: TensorData): ReadonlyArray<number> => tensor.shape?.slice(1) ?? []
 
@@ -27,7 +32,7 @@ const batchable = (outputs: ReadonlyArray<LossFnOutput>): boolean => {
   )
 }
 
-const writeBatchedTensor = (writer: ProtoWriter, tensors: ReadonlyArray<TensorData>, firstIndex: number, name: string): void => {
+const writeBatchedTensor = (writer: Writer, tensors: ReadonlyArray<TensorData>, firstIndex: number, name: string): void => {
   const first = tensors[0]!
   const parts = tensors.map((tensor, index) => {
     const what = `loss_fn_outputs[${firstIndex + index}].${name}`
@@ -40,20 +45,20 @@ const writeBatchedTensor = (writer: ProtoWriter, tensors: ReadonlyArray<TensorDa
     data.set(part, offsets[offsets.length - 1]!)
     offsets.push(offsets[offsets.length - 1]! + part.length)
   }
-  writer.bytes(1, data)
-  writer.bytes(2, int64Bytes(offsets, `loss_fn_outputs.${name} offsets`))
-  writer.int(3, wireDtype(first.dtype))
-  writer.packedInts(4, trailingShape(first))
+  writer.tag(1, Len).bytes(data)
+  writer.tag(2, Len).bytes(int64Bytes(offsets, `loss_fn_outputs.${name} offsets`))
+  writer.tag(3, Varint).int32(wireDtype(first.dtype))
+  writePackedInt64(writer, 4, trailingShape(first), `loss_fn_outputs[${firstIndex}].${name}`)
 }
 
-const writeArrayRecord = (writer: ProtoWriter, outputs: ReadonlyArray<LossFnOutput>, firstIndex: number): void => {
+const writeArrayRecord = (writer: Writer, outputs: ReadonlyArray<LossFnOutput>, firstIndex: number): void => {
   for (const name of Object.keys(outputs[0]!)) {
-    writer.message(2, (entry) => {
-      entry.string(1, name)
-      entry.message(2, (inner) => writeBatchedTensor(inner, outputs.map((output) => output[name]!), firstIndex, name))
+    writeMessage(writer, 2, (entry) => {
+      entry.tag(1, Len).string(name)
+      writeMessage(entry, 2, (inner) => writeBatchedTensor(inner, outputs.map((output) => output[name]!), firstIndex, name))
     })
   }
-  writer.int(3, outputs.length)
+  writer.tag(3, Varint).int64(outputs.length)
 }
 
 /**
@@ -62,12 +67,12 @@ const writeArrayRecord = (writer: ProtoWriter, outputs: ReadonlyArray<LossFnOutp
  * A 1-D output is sent without a trailing shape, so it decodes without `shape`.
  */
 export const encodeForwardBackwardOutput = (output: ForwardBackwardOutput): Uint8Array => {
-  const writer = new ProtoWriter()
-  if (output.loss_fn_output_type !== "") writer.string(1, output.loss_fn_output_type)
+  const writer = ProtobufWriter.make()
+  if (output.loss_fn_output_type !== "") writer.tag(1, Len).string(output.loss_fn_output_type)
   const outputs = output.loss_fn_outputs
   if (outputs.length > 0) {
-    if (batchable(outputs)) writer.message(2, (inner) => writeArrayRecord(inner, outputs, 0))
-    else outputs.forEach((one, index) => writer.message(2, (inner) => writeArrayRecord(inner, [one], index)))
+    if (batchable(outputs)) writeMessage(writer, 2, (inner) => writeArrayRecord(inner, outputs, 0))
+    else outputs.forEach((one, index) => writeMessage(writer, 2, (inner) => writeArrayRecord(inner, [one], index)))
   }
   writeDoubleMap(writer, 3, output.metrics)
   return writer.finish()
@@ -80,7 +85,7 @@ interface BatchedField {
   readonly perDatum: ReadonlyArray<Array<number>>
 }
 
-const readBatchedTensor = (reader: ProtoReader, name: string): BatchedField => {
+const readBatchedTensor = (reader: MessageReader, name: string): BatchedField => {
   let data: Uint8Array = new Uint8Array(0)
   let offsetBytes: Uint8Array = new Uint8Array(0)
   let dtype = 0
@@ -88,15 +93,15 @@ const readBatchedTensor = (reader: ProtoReader, name: string): BatchedField => {
   for (let key = reader.next(); key !== undefined; key = reader.next()) {
     switch (key.field) {
       case 1:
-        reader.expect(key, WireType.lengthDelimited, "data")
+        reader.expect(key, Len, "data")
         data = reader.bytesField("data")
         break
       case 2:
-        reader.expect(key, WireType.lengthDelimited, "offsets")
+        reader.expect(key, Len, "offsets")
         offsetBytes = reader.bytesField("offsets")
         break
       case 3:
-        reader.expect(key, WireType.varint, "dtype")
+        reader.expect(key, Varint, "dtype")
         dtype = reader.int32("dtype")
         break
       case 4:
@@ -122,18 +127,18 @@ const readBatchedTensor = (reader: ProtoReader, name: string): BatchedField => {
   return { name, dtype, trailing, perDatum }
 }
 
-const readArrayRecord = (reader: ProtoReader): Array<LossFnOutput> => {
+const readArrayRecord = (reader: MessageReader): Array<LossFnOutput> => {
   const fields: Array<BatchedField> = []
   let declared = 0
   for (let key = reader.next(); key !== undefined; key = reader.next()) {
     if (key.field === 2) {
       const { name, value } = readMessageEntry(nested(reader, key, "fields", `${reader.path}.fields`))
-      const field = readBatchedTensor(new ProtoReader(value, `${reader.path}.fields[${JSON.stringify(name)}]`), name)
+      const field = readBatchedTensor(new MessageReader(value, `${reader.path}.fields[${JSON.stringify(name)}]`), name)
       const existing = fields.findIndex((other) => other.name === name)
       if (existing >= 0) fields[existing] = field
       else fields.push(field)
     } else if (key.field === 3) {
-      reader.expect(key, WireType.varint, "num_datums")
+      reader.expect(key, Varint, "num_datums")
       declared = reader.int64("num_datums")
     } else reader.skip(key)
   }
@@ -167,7 +172,7 @@ const readArrayRecord = (reader: ProtoReader): Array<LossFnOutput> => {
 
 /** Parses a forward/backward output; throws {@link ProtoDecodeError}. */
 export const decodeForwardBackwardOutput = (bytes: Uint8Array): ForwardBackwardOutput => {
-  const reader = new ProtoReader(bytes, "ForwardBackwardOutput")
+  const reader = new MessageReader(bytes, "ForwardBackwardOutput")
   let type = ""
   const outputs: Array<LossFnOutput> = []
   const metrics = new Map<string, number>()
@@ -175,14 +180,14 @@ export const decodeForwardBackwardOutput = (bytes: Uint8Array): ForwardBackwardO
   for (let key = reader.next(); key !== undefined; key = reader.next()) {
     switch (key.field) {
       case 1:
-        reader.expect(key, WireType.lengthDelimited, "loss_fn_output_type")
+        reader.expect(key, Len, "loss_fn_output_type")
         type = reader.string("loss_fn_output_type")
         break
       case 2:
         outputs.push(...readArrayRecord(nested(reader, key, "loss_fn_outputs", `ForwardBackwardOutput.loss_fn_outputs[${records++}]`)))
         break
       case 3: {
-        reader.expect(key, WireType.lengthDelimited, "metrics")
+        reader.expect(key, Len, "metrics")
         const [name, value] = readDoubleEntry(reader, "metrics")
         metrics.set(name, value)
         break

@@ -3,12 +3,14 @@
  * one field, Chunk 15 `FloatTensorChunk{data = 1 (float32 LE bytes), shape = 2 (packed int64)}`,
  * for its `float_tensor` chunks; other decoders skip it.
  */
+import { ProtobufWriter } from "effect/protobuf"
 import type {
   Datum,
   ModelInputChunk,
   TensorData
 } from "../ports/index.js"
-import { ProtoReader, ProtoWriter, WireType } from "./protobuf-wire.js"
+import { MessageReader } from "./proto-reader.js"
+import { writeMessage, writePackedInt64 } from "./proto-writer.js"
 import { DType, checkDims, checkShape, float32Bytes, int32Bytes, int32Max, int32Min, maxDenseValues, nested, product, publicDtype, readDoubleEntry, readMessageEntry, readValues, record, tensorBytes, wireDtype, writeDoubleMap } from "./proto-values.js"
 
 /** A forward/backward (or forward-only) request: `tinker_public.ForwardBackwardRequest`. */
@@ -21,57 +23,61 @@ export interface ForwardBackwardRequestMessage {
   readonly forward_only: boolean
 }
 
-const writeTensor = (writer: ProtoWriter, tensor: TensorData, what: string): void => {
+const { Len, Varint } = ProtobufWriter.WireType
+
+type Writer = ProtobufWriter.ProtobufWriter
+
+const writeTensor = (writer: Writer, tensor: TensorData, what: string): void => {
   checkShape(tensor, what)
   // Always written, even empty: `dense` is a oneof, and its presence says the tensor is dense.
-  writer.bytes(1, tensorBytes(tensor, what))
-  writer.int(3, wireDtype(tensor.dtype))
-  if (tensor.shape !== undefined) writer.packedInts(4, tensor.shape)
+  writer.tag(1, Len).bytes(tensorBytes(tensor, what))
+  writer.tag(3, Varint).int32(wireDtype(tensor.dtype))
+  if (tensor.shape !== undefined) writePackedInt64(writer, 4, tensor.shape, what)
 }
 
-const writeChunk = (writer: ProtoWriter, chunk: ModelInputChunk, what: string): void => {
+const writeChunk = (writer: Writer, chunk: ModelInputChunk, what: string): void => {
   if (chunk.type === "encoded_text") {
-    writer.message(1, (text) => {
-      if (chunk.tokens.length > 0) text.bytes(1, int32Bytes(chunk.tokens, what))
+    writeMessage(writer, 1, (text) => {
+      if (chunk.tokens.length > 0) text.tag(1, Len).bytes(int32Bytes(chunk.tokens, what))
     })
   } else {
-    writer.message(15, (tensor) => {
-      if (chunk.data.length > 0) tensor.bytes(1, float32Bytes(chunk.data))
-      tensor.packedInts(2, chunk.shape)
+    writeMessage(writer, 15, (tensor) => {
+      if (chunk.data.length > 0) tensor.tag(1, Len).bytes(float32Bytes(chunk.data))
+      writePackedInt64(tensor, 2, chunk.shape, what)
     })
   }
 }
 
-const writeDatum = (writer: ProtoWriter, datum: Datum, what: string): void => {
+const writeDatum = (writer: Writer, datum: Datum, what: string): void => {
   datum.model_input.chunks.forEach((chunk, index) =>
-    writer.message(1, (inner) => writeChunk(inner, chunk, `${what}.model_input[${index}]`))
+    writeMessage(writer, 1, (inner) => writeChunk(inner, chunk, `${what}.model_input[${index}]`))
   )
   for (const [key, tensor] of Object.entries(datum.loss_fn_inputs)) {
-    writer.message(2, (entry) => {
-      entry.string(1, key)
-      entry.message(2, (inner) => writeTensor(inner, tensor, `${what}.loss_fn_inputs.${key}`))
+    writeMessage(writer, 2, (entry) => {
+      entry.tag(1, Len).string(key)
+      writeMessage(entry, 2, (inner) => writeTensor(inner, tensor, `${what}.loss_fn_inputs.${key}`))
     })
   }
 }
 
-/** Serializes a forward/backward request. */
+/** Serializes a forward/backward request; throws a `RangeError` for a value the wire cannot carry. */
 export const encodeForwardBackwardRequest = (message: ForwardBackwardRequestMessage): Uint8Array => {
   if (!Number.isInteger(message.seq_id) || message.seq_id < int32Min || message.seq_id > int32Max) {
     throw new RangeError(`seq_id: ${message.seq_id} is not an int32`)
   }
-  const writer = new ProtoWriter()
-  if (message.model_id !== "") writer.string(1, message.model_id)
-  if (message.seq_id !== 0) writer.int(2, message.seq_id)
-  message.data.forEach((datum, index) => writer.message(3, (inner) => writeDatum(inner, datum, `data[${index}]`)))
-  if (message.loss_fn !== "") writer.string(4, message.loss_fn)
+  const writer = ProtobufWriter.make()
+  if (message.model_id !== "") writer.tag(1, Len).string(message.model_id)
+  if (message.seq_id !== 0) writer.tag(2, Varint).int32(message.seq_id)
+  message.data.forEach((datum, index) => writeMessage(writer, 3, (inner) => writeDatum(inner, datum, `data[${index}]`)))
+  if (message.loss_fn !== "") writer.tag(4, Len).string(message.loss_fn)
   writeDoubleMap(writer, 5, message.loss_fn_config)
-  if (message.forward_only) writer.bool(6, true)
+  if (message.forward_only) writer.tag(6, Varint).bool(true)
   return writer.finish()
 }
 
 /** Expands a CSR matrix (values, row pointers, column indices) of `shape` into dense row-major data. */
 const densifyCsr = (
-  reader: ProtoReader,
+  reader: MessageReader,
   values: ReadonlyArray<number>,
   rowPointers: ReadonlyArray<number>,
   columns: ReadonlyArray<number>,
@@ -104,15 +110,15 @@ const densifyCsr = (
   return dense
 }
 
-const readTensor = (reader: ProtoReader): TensorData => {
+const readTensor = (reader: MessageReader): TensorData => {
   let dense: Uint8Array | undefined
-  let sparse: ProtoReader | undefined
+  let sparse: MessageReader | undefined
   let dtype = 0
   const shape: Array<number> = []
   for (let key = reader.next(); key !== undefined; key = reader.next()) {
     switch (key.field) {
       case 1:
-        reader.expect(key, WireType.lengthDelimited, "dense")
+        reader.expect(key, Len, "dense")
         dense = reader.bytesField("dense")
         sparse = undefined
         break
@@ -121,7 +127,7 @@ const readTensor = (reader: ProtoReader): TensorData => {
         dense = undefined
         break
       case 3:
-        reader.expect(key, WireType.varint, "dtype")
+        reader.expect(key, Varint, "dtype")
         dtype = reader.int32("dtype")
         break
       case 4:
@@ -141,7 +147,7 @@ const readTensor = (reader: ProtoReader): TensorData => {
     for (let key = sparse.next(); key !== undefined; key = sparse.next()) {
       if (key.field >= 1 && key.field <= 3) {
         const name = ["values", "crow_indices", "col_indices"][key.field - 1]!
-        sparse.expect(key, WireType.lengthDelimited, name)
+        sparse.expect(key, Len, name)
         const bytes = sparse.bytesField(name)
         if (key.field === 1) values = bytes
         else if (key.field === 2) rowPointers = bytes
@@ -163,7 +169,7 @@ const readTensor = (reader: ProtoReader): TensorData => {
   return { data, dtype: publicType, shape }
 }
 
-const readChunk = (reader: ProtoReader): ModelInputChunk => {
+const readChunk = (reader: MessageReader): ModelInputChunk => {
   let chunk: ModelInputChunk | undefined
   for (let key = reader.next(); key !== undefined; key = reader.next()) {
     switch (key.field) {
@@ -172,7 +178,7 @@ const readChunk = (reader: ProtoReader): ModelInputChunk => {
         let tokens: Array<number> = []
         for (let tag = text.next(); tag !== undefined; tag = text.next()) {
           if (tag.field === 1) {
-            text.expect(tag, WireType.lengthDelimited, "tokens")
+            text.expect(tag, Len, "tokens")
             tokens = readValues(text.bytesField("tokens"), DType.int32, text, "tokens")
           } else text.skip(tag)
         }
@@ -188,7 +194,7 @@ const readChunk = (reader: ProtoReader): ModelInputChunk => {
         const shape: Array<number> = []
         for (let tag = tensor.next(); tag !== undefined; tag = tensor.next()) {
           if (tag.field === 1) {
-            tensor.expect(tag, WireType.lengthDelimited, "data")
+            tensor.expect(tag, Len, "data")
             data = readValues(tensor.bytesField("data"), DType.float32, tensor, "data")
           } else if (tag.field === 2) tensor.repeatedInt64(tag, "shape", shape)
           else tensor.skip(tag)
@@ -208,7 +214,7 @@ const readChunk = (reader: ProtoReader): ModelInputChunk => {
   return chunk
 }
 
-const readDatum = (reader: ProtoReader): Datum => {
+const readDatum = (reader: MessageReader): Datum => {
   const chunks: Array<ModelInputChunk> = []
   const inputs = new Map<string, TensorData>()
   for (let key = reader.next(); key !== undefined; key = reader.next()) {
@@ -216,7 +222,7 @@ const readDatum = (reader: ProtoReader): Datum => {
       chunks.push(readChunk(nested(reader, key, "model_input", `${reader.path}.model_input[${chunks.length}]`)))
     } else if (key.field === 2) {
       const { name, value } = readMessageEntry(nested(reader, key, "loss_fn_inputs", `${reader.path}.loss_fn_inputs`))
-      inputs.set(name, readTensor(new ProtoReader(value, `${reader.path}.loss_fn_inputs[${JSON.stringify(name)}]`)))
+      inputs.set(name, readTensor(new MessageReader(value, `${reader.path}.loss_fn_inputs[${JSON.stringify(name)}]`)))
     } else reader.skip(key)
   }
   return { model_input: { chunks }, loss_fn_inputs: record(inputs) }
@@ -224,7 +230,7 @@ const readDatum = (reader: ProtoReader): Datum => {
 
 /** Parses a forward/backward request; throws {@link ProtoDecodeError}. */
 export const decodeForwardBackwardRequest = (bytes: Uint8Array): ForwardBackwardRequestMessage => {
-  const reader = new ProtoReader(bytes, "ForwardBackwardRequest")
+  const reader = new MessageReader(bytes, "ForwardBackwardRequest")
   let model_id = ""
   let seq_id = 0
   const data: Array<Datum> = []
@@ -234,28 +240,28 @@ export const decodeForwardBackwardRequest = (bytes: Uint8Array): ForwardBackward
   for (let key = reader.next(); key !== undefined; key = reader.next()) {
     switch (key.field) {
       case 1:
-        reader.expect(key, WireType.lengthDelimited, "model_id")
+        reader.expect(key, Len, "model_id")
         model_id = reader.string("model_id")
         break
       case 2:
-        reader.expect(key, WireType.varint, "seq_id")
+        reader.expect(key, Varint, "seq_id")
         seq_id = reader.int32("seq_id")
         break
       case 3:
         data.push(readDatum(nested(reader, key, "data", `ForwardBackwardRequest.data[${data.length}]`)))
         break
       case 4:
-        reader.expect(key, WireType.lengthDelimited, "loss_fn")
+        reader.expect(key, Len, "loss_fn")
         loss_fn = reader.string("loss_fn")
         break
       case 5: {
-        reader.expect(key, WireType.lengthDelimited, "loss_fn_config")
+        reader.expect(key, Len, "loss_fn_config")
         const [name, value] = readDoubleEntry(reader, "loss_fn_config")
         config.set(name, value)
         break
       }
       case 6:
-        reader.expect(key, WireType.varint, "forward_only")
+        reader.expect(key, Varint, "forward_only")
         forward_only = reader.bool("forward_only")
         break
       default:

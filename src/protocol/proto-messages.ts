@@ -6,8 +6,10 @@
  *
  * Encoders throw a `RangeError` for values the wire cannot carry (a fractional token id);
  * decoders throw a {@link ProtoDecodeError} naming the message and field that is wrong.
+ * The wire format itself is effect's `ProtobufReader`/`ProtobufWriter` (`effect/protobuf`;
+ * why, in `proto-reader.ts`).
  */
-export { ProtoDecodeError } from "./protobuf-wire.js"
+export { ProtoDecodeError } from "./proto-reader.js"
 export {
   decodeForwardBackwardRequest,
   encodeForwardBackwardRequest,

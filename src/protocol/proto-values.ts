@@ -2,16 +2,18 @@
  * What the `tinker_public` message codecs share: little-endian number arrays, tensor dtypes
  * and shapes, and the map entries protobuf encodes maps as.
  */
+import { ProtobufWriter } from "effect/protobuf"
 import type {
   TensorData,
   TensorDtype
 } from "../ports/index.js"
-import { type FieldKey, ProtoReader, ProtoWriter, WireType } from "./protobuf-wire.js"
+import type { FieldKey, MessageReader } from "./proto-reader.js"
+import { writeMessage } from "./proto-writer.js"
+
+const { I64, Len } = ProtobufWriter.WireType
 
 // tinker_public.DType
 export const DType = { float32: 1, int64: 2, int32: 3, bfloat16: 4 } as const
-
-// tinker_public.StopReason
 
 export const twoTo32 = 4294967296
 export const int32Min = -(2 ** 31)
@@ -71,7 +73,7 @@ export const dtypeNames: Readonly<Record<number, string>> = {
  * Reads `bytes` as values of a wire dtype. int32 widens to int64 and bfloat16 to float32, as
  * the SDK does, since the public tensors are float32 or int64.
  */
-export const readValues = (bytes: Uint8Array, dtype: number, reader: ProtoReader, field: string): Array<number> => {
+export const readValues = (bytes: Uint8Array, dtype: number, reader: MessageReader, field: string): Array<number> => {
   const size = itemSizes[dtype]!
   if (bytes.length % size !== 0) {
     throw reader.fail(`${bytes.length} bytes is not a whole number of ${dtypeNames[dtype]} values`, field)
@@ -105,7 +107,7 @@ export const readValues = (bytes: Uint8Array, dtype: number, reader: ProtoReader
 export const product = (shape: ReadonlyArray<number>): number => shape.reduce((total, size) => total * size, 1)
 
 /** Refuses a negative dimension (two of them would multiply to a plausible size). */
-export const checkDims = (reader: ProtoReader, shape: ReadonlyArray<number>, field: string): void => {
+export const checkDims = (reader: MessageReader, shape: ReadonlyArray<number>, field: string): void => {
   if (shape.some((size) => size < 0)) throw reader.fail(`shape [${shape.join(", ")}] has a negative dimension`, field)
 }
 
@@ -114,7 +116,7 @@ export const checkDims = (reader: ProtoReader, shape: ReadonlyArray<number>, fie
 export const maxDenseValues = 2 ** 24
 
 /** The public dtype of a wire dtype, or a decode error for an unknown one. */
-export const publicDtype = (dtype: number, reader: ProtoReader): TensorDtype => {
+export const publicDtype = (dtype: number, reader: MessageReader): TensorDtype => {
   if (dtype === DType.float32 || dtype === DType.bfloat16) return "float32"
   if (dtype === DType.int64 || dtype === DType.int32) return "int64"
   throw reader.fail(dtype === 0 ? "dtype is missing (DTYPE_UNSPECIFIED)" : `unknown dtype ${dtype}`, "dtype")
@@ -135,29 +137,32 @@ export const checkShape = (tensor: TensorData, what: string): void => {
 export const record = <A>(entries: Map<string, A>): Record<string, A> => Object.fromEntries(entries)
 
 /** Reads a `map<string, double>` entry. */
-export const readDoubleEntry = (reader: ProtoReader, field: string): readonly [string, number] => {
+export const readDoubleEntry = (reader: MessageReader, field: string): readonly [string, number] => {
   const entry = reader.message(field, `${reader.path}.${field}`)
   let key = ""
   let value = 0
   for (let tag = entry.next(); tag !== undefined; tag = entry.next()) {
     if (tag.field === 1) {
-      entry.expect(tag, WireType.lengthDelimited, "key")
+      entry.expect(tag, Len, "key")
       key = entry.string("key")
     } else if (tag.field === 2) {
-      entry.expect(tag, WireType.fixed64, "value")
+      entry.expect(tag, I64, "value")
       value = entry.double("value")
     } else entry.skip(tag)
   }
   return [key, value]
 }
 
-export const writeDoubleMap = (writer: ProtoWriter, field: number, values: Readonly<Record<string, number>>): void => {
-  for (const [key, value] of Object.entries(values)) writer.message(field, (entry) => entry.string(1, key).double(2, value))
+/** Writes a `map<string, double>`: one entry message per key, key and value always written. */
+export const writeDoubleMap = (writer: ProtobufWriter.ProtobufWriter, field: number, values: Readonly<Record<string, number>>): void => {
+  for (const [key, value] of Object.entries(values)) {
+    writeMessage(writer, field, (entry) => entry.tag(1, Len).string(key).tag(2, I64).double(value))
+  }
 }
 
 /** Reads a repeated-message field's reader after checking its wire type. */
-export const nested = (reader: ProtoReader, key: FieldKey, field: string, path: string): ProtoReader => {
-  reader.expect(key, WireType.lengthDelimited, field)
+export const nested = (reader: MessageReader, key: FieldKey, field: string, path: string): MessageReader => {
+  reader.expect(key, Len, field)
   return reader.message(field, path)
 }
 
@@ -165,15 +170,15 @@ export const nested = (reader: ProtoReader, key: FieldKey, field: string, path: 
  * One entry of a `map<string, Message>`: its key and the value's bytes. The key may follow the
  * value on the wire, so the caller reads the value once both are known.
  */
-export const readMessageEntry = (entry: ProtoReader): { readonly name: string; readonly value: Uint8Array } => {
+export const readMessageEntry = (entry: MessageReader): { readonly name: string; readonly value: Uint8Array } => {
   let name = ""
   let value: Uint8Array = new Uint8Array(0)
   for (let tag = entry.next(); tag !== undefined; tag = entry.next()) {
     if (tag.field === 1) {
-      entry.expect(tag, WireType.lengthDelimited, "key")
+      entry.expect(tag, Len, "key")
       name = entry.string("key")
     } else if (tag.field === 2) {
-      entry.expect(tag, WireType.lengthDelimited, "value")
+      entry.expect(tag, Len, "value")
       value = entry.bytesField("value")
     } else entry.skip(tag)
   }

@@ -1,4 +1,5 @@
 import { zstdCompressSync, zstdDecompressSync } from "node:zlib"
+import { messageOf } from "../ports/index.js"
 
 /**
  * zstd compression of forward/backward request bodies (`Content-Encoding: zstd`), over
@@ -8,12 +9,13 @@ import { zstdCompressSync, zstdDecompressSync } from "node:zlib"
 /** Why a zstd body could not be decompressed: too large once expanded, or not zstd at all. */
 export class ZstdDecompressError extends Error {
   override readonly name = "ZstdDecompressError"
-  constructor(
-    message: string,
-    /** True when the expanded bytes would pass the size limit (answer 413, not 400). */
-    readonly tooLarge: boolean
-  ) {
-    super(message)
+  /** True when the expanded bytes would pass the size limit (answer 413, not 400). */
+  readonly tooLarge: boolean
+
+  constructor(message: string, options: { readonly tooLarge: boolean; readonly cause?: unknown }) {
+    // The zlib error stays the cause, so a verbose report can show it whole.
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.tooLarge = options.tooLarge
   }
 }
 
@@ -28,11 +30,11 @@ export const zstdCompress = (bytes: Uint8Array): Uint8Array => new Uint8Array(zs
 export const zstdDecompress = (bytes: Uint8Array, maxBytes: number): Uint8Array => {
   try {
     return new Uint8Array(zstdDecompressSync(bytes, { maxOutputLength: Math.max(1, maxBytes) }))
-  } catch (error) {
-    const code = (error as { readonly code?: unknown }).code
+  } catch (cause) {
+    const code = (cause as { readonly code?: unknown }).code
     if (code === "ERR_BUFFER_TOO_LARGE") {
-      throw new ZstdDecompressError(`the zstd body expands past the ${maxBytes}-byte limit`, true)
+      throw new ZstdDecompressError(`the zstd body expands past the ${maxBytes}-byte limit`, { tooLarge: true, cause })
     }
-    throw new ZstdDecompressError(`the body is not valid zstd data: ${error instanceof Error ? error.message : String(error)}`, false)
+    throw new ZstdDecompressError(`the body is not valid zstd data: ${messageOf(cause)}`, { tooLarge: false, cause })
   }
 }

@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { ProtobufReader } from "effect/protobuf"
 import {
   decodeForwardBackwardOutput,
   decodeForwardBackwardRequest,
@@ -9,7 +10,6 @@ import {
   type ForwardBackwardRequestMessage,
   ProtoDecodeError
 } from "../../src/protocol/proto-messages.js"
-import { ProtoReader } from "../../src/protocol/protobuf-wire.js"
 import type { ForwardBackwardOutput, SampleResponse } from "../../src/ports/index.js"
 
 /** Bytes from space-separated hex pairs, written by hand from the protobuf wire rules. */
@@ -38,11 +38,12 @@ const decodeError = (decode: () => unknown): string => {
 
 /** Field numbers at the top level of a message, in wire order. */
 const topLevelFields = (bytes: Uint8Array): Array<number> => {
-  const reader = new ProtoReader(bytes, "test")
+  const reader = ProtobufReader.make(bytes)
   const fields: Array<number> = []
-  for (let key = reader.next(); key !== undefined; key = reader.next()) {
-    fields.push(key.field)
-    reader.skip(key)
+  while (!reader.isDone()) {
+    const tag = reader.tag()
+    fields.push(ProtobufReader.fieldNumber(tag))
+    reader.skip(tag)
   }
   return fields
 }
@@ -280,6 +281,34 @@ describe("ForwardBackwardRequest", () => {
     )
   })
 
+  it("refuses field keys and length prefixes longer than protobuf allows", () => {
+    // a key of 2^32: field numbers end at 536870911, so a key fits 32 bits
+    assert.strictEqual(
+      decodeError(() => decodeForwardBackwardRequest(hex("80 80 80 80 10 00"))),
+      "ForwardBackwardRequest.field key: 4294967296 is larger than 32 bits (garbage bytes?)"
+    )
+    // key 8 (field 1, varint) padded to 6 bytes
+    assert.strictEqual(
+      decodeError(() => decodeForwardBackwardRequest(hex("88 80 80 80 80 00 01"))),
+      "ForwardBackwardRequest.field key: 6 bytes long (a key takes at most 5)"
+    )
+    // model_id "a" with its length 1 padded to 6 bytes
+    assert.strictEqual(
+      decodeError(() => decodeForwardBackwardRequest(hex("0a 81 80 80 80 80 00 61"))),
+      "ForwardBackwardRequest.model_id: length prefix of 6 bytes (a length takes at most 5)"
+    )
+    // a start-group key for an unknown field
+    assert.strictEqual(
+      decodeError(() => decodeForwardBackwardRequest(hex("9b 06 9c 06"))),
+      "ForwardBackwardRequest.field 99: unsupported wire type start-group (garbage bytes?)"
+    )
+  })
+
+  it("keeps a leading byte order mark in a string, as protobuf strings do", () => {
+    const message = { ...handRequestMessage, model_id: "\uFEFFm" }
+    assert.deepStrictEqual(decodeForwardBackwardRequest(encodeForwardBackwardRequest(message)), message)
+  })
+
   it("refuses values the wire cannot carry when encoding", () => {
     const withTarget = (data: ReadonlyArray<number>): ForwardBackwardRequestMessage => ({
       ...handRequestMessage,
@@ -295,6 +324,11 @@ describe("ForwardBackwardRequest", () => {
       () => encodeForwardBackwardRequest({ ...handRequestMessage, data: [{ model_input: { chunks: [] }, loss_fn_inputs: { w: { data: [1], dtype: "float32", shape: [2] } } }] }),
       RangeError,
       "data[0].loss_fn_inputs.w: shape [2] does not hold 1 values"
+    )
+    assert.throws(
+      () => encodeForwardBackwardRequest({ ...handRequestMessage, data: [{ model_input: { chunks: [{ type: "float_tensor", data: [1, 2, 3], shape: [1.5, 2] }] }, loss_fn_inputs: {} }] }),
+      RangeError,
+      "data[0].model_input[0]: shape dimension 1.5 is not a safe integer"
     )
   })
 })

@@ -26,6 +26,7 @@ describe("zstd", () => {
     const error = failure(() => zstdDecompress(bomb, 1_000_000))
     assert.isTrue(error.tooLarge)
     assert.strictEqual(error.message, "the zstd body expands past the 1000000-byte limit")
+    assert.strictEqual((error.cause as { readonly code?: unknown }).code, "ERR_BUFFER_TOO_LARGE")
     // exactly at the cap is fine
     assert.strictEqual(zstdDecompress(zstdCompress(new Uint8Array(1000)), 1000).length, 1000)
     assert.isTrue(failure(() => zstdDecompress(zstdCompress(new Uint8Array(1001)), 1000)).tooLarge)
@@ -35,6 +36,9 @@ describe("zstd", () => {
     const garbage = failure(() => zstdDecompress(new Uint8Array([1, 2, 3, 4, 5]), 1000))
     assert.isFalse(garbage.tooLarge)
     assert.include(garbage.message, "the body is not valid zstd data")
+    // zlib's own error stays the cause, and its message is the detail after the colon
+    assert.instanceOf(garbage.cause, Error)
+    assert.strictEqual(garbage.message, `the body is not valid zstd data: ${(garbage.cause as Error).message}`)
     const compressed = zstdCompress(new Uint8Array(5000).fill(9))
     assert.isFalse(failure(() => zstdDecompress(compressed.subarray(0, compressed.length - 3), 10_000)).tooLarge)
   })
