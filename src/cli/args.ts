@@ -1,4 +1,6 @@
+import { parseArgs as parseCommandLine, type ParseArgsOptionsConfig } from "node:util"
 import { Schema } from "effect"
+import { messageOf } from "../ports/index.js"
 
 /** A parsed command line: the verb, its positional arguments and its flags. */
 export interface ParsedArgs {
@@ -19,55 +21,93 @@ export interface ParsedArgs {
 
 /** A command line that cannot be understood; found before anything runs. */
 export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
-  message: Schema.String
+  message: Schema.String,
+  /** What the problem came from (node's parse error, a file that cannot be read), for a bug report. */
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
-const valueFlags = new Set(["--out", "--set", "--limit"])
-/** Flags of `sous serve`; each takes a value. */
-export const serveFlags = new Set(["--port", "--host", "--state-dir", "--device", "--api-key-env", "--faults", "--base-models"])
-const booleanFlags = new Set(["--verbose", "--overwrite", "--resume", "--fallback", "--help", "-h"])
+const value = { type: "string" } as const
+const flag = { type: "boolean" } as const
 
-/** Parses `sous <verb> [positionals] [--out dir] [--set a.b=c ...] [--verbose] [--overwrite] [--resume] [--fallback]`. */
-export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
-  const positionals: Array<string> = []
-  const sets: Array<string> = []
-  let out: string | undefined
-  let limit: string | undefined
-  const serve: Record<string, string> = {}
-  const flags = new Set<string>()
-  for (let index = 0; index < argv.length; index++) {
-    const arg = argv[index]!
-    const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined]
-    if (serveFlags.has(name)) {
-      const value = inline ?? argv[++index]
-      if (value === undefined) throw new UsageError({ message: `${name} needs a value` })
-      serve[name.slice(2)] = value
-    } else if (valueFlags.has(name)) {
-      const value = inline ?? argv[++index]
-      if (value === undefined) throw new UsageError({ message: `${name} needs a value` })
-      if (name === "--out") out = value
-      else if (name === "--limit") limit = value
-      else sets.push(value)
-    } else if (booleanFlags.has(name)) {
-      flags.add(name === "-h" ? "--help" : name)
-    } else if (arg.startsWith("-")) {
-      throw new UsageError({ message: `unknown option ${arg}` })
-    } else {
-      positionals.push(arg)
+// Every option of every command in one table, so `--x=v` and `--x v` read alike everywhere;
+// each command refuses the options it has no use for, by name.
+const options = {
+  out: value,
+  set: { type: "string", multiple: true },
+  limit: value,
+  port: value,
+  host: value,
+  "state-dir": value,
+  device: value,
+  "api-key-env": value,
+  faults: value,
+  "base-models": value,
+  verbose: flag,
+  overwrite: flag,
+  resume: flag,
+  fallback: flag,
+  help: { ...flag, short: "h" }
+} as const satisfies ParseArgsOptionsConfig
+
+/** The options of `sous serve`. */
+const serveOptions = ["port", "host", "state-dir", "device", "api-key-env", "faults", "base-models"] as const satisfies ReadonlyArray<keyof typeof options>
+
+/**
+ * Why strict parsing refused `argv`, in sous's words: the first option that is unknown,
+ * lacks its value or has one it cannot take. Read from node's own tokens of a lenient parse,
+ * so the wording does not hang on node's messages; `fallback` is node's message, for a case
+ * this does not foresee.
+ */
+const refusal = (argv: ReadonlyArray<string>, fallback: string): string => {
+  const { tokens } = parseCommandLine({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true })
+  for (const token of tokens) {
+    if (token.kind !== "option") continue
+    const known = Object.hasOwn(options, token.name) ? options[token.name as keyof typeof options] : undefined
+    if (known === undefined) return `unknown option ${token.rawName}`
+    if (known.type === "boolean" && token.value !== undefined) return `${token.rawName} takes no value`
+    if (known.type === "string" && token.value === undefined) return `${token.rawName} needs a value`
+    // Strict parsing reads `--out --verbose` as a forgotten value, not as a directory named `--verbose`.
+    if (known.type === "string" && !token.inlineValue && token.value?.startsWith("-")) {
+      return `${token.rawName} needs a value (write ${token.rawName}=${token.value} for one that starts with -)`
     }
+  }
+  return fallback
+}
+
+// Node's parse of `argv`, or a UsageError in sous's words.
+const parseStrictly = (argv: ReadonlyArray<string>) => {
+  try {
+    return parseCommandLine({ args: [...argv], options, strict: true, allowPositionals: true })
+  } catch (error) {
+    throw new UsageError({ message: refusal(argv, messageOf(error)), cause: error })
+  }
+}
+
+/**
+ * Parses `sous <verb> [positionals] [--out dir] [--set a.b=c ...] [--verbose] [--overwrite]
+ * [--resume] [--fallback]` and the options of `sous serve` with node's `util.parseArgs`,
+ * strictly: an unknown option or a missing value throws a {@link UsageError}. `--x=v` and
+ * `--x v` are the same; `-h` is `--help`; after `--` everything is positional.
+ */
+export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
+  const { positionals, values } = parseStrictly(argv)
+  const serve: Record<string, string> = {}
+  for (const name of serveOptions) {
+    const given = values[name]
+    if (given !== undefined) serve[name] = given
   }
   return {
     verb: positionals[0],
     positionals: positionals.slice(1),
-    out,
-    sets,
-    limit,
+    out: values.out,
+    sets: values.set ?? [],
+    limit: values.limit,
     serve,
-    verbose: flags.has("--verbose"),
-    overwrite: flags.has("--overwrite"),
-    resume: flags.has("--resume"),
-    fallback: flags.has("--fallback"),
-    help: flags.has("--help")
+    verbose: values.verbose === true,
+    overwrite: values.overwrite === true,
+    resume: values.resume === true,
+    fallback: values.fallback === true,
+    help: values.help === true
   }
 }
 

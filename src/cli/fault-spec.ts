@@ -1,3 +1,4 @@
+import { messageOf } from "../ports/index.js"
 import { type FaultOptions, makeFaultPlan } from "../server/index.js"
 import { UsageError } from "./args.js"
 
@@ -31,7 +32,7 @@ export const parseFaultSpec = (text: string): FaultOptions => {
   try {
     makeFaultPlan(options)
   } catch (error) {
-    throw new UsageError({ message: `--faults ${text}: ${(error as Error).message}` })
+    throw new UsageError({ message: `--faults ${text}: ${messageOf(error)}`, cause: error })
   }
   return options
 }

@@ -6,8 +6,10 @@ import { loadAnyRecipe } from "../recipes/load-recipe.js"
 import { type AnyRecipe, linkedStageRecipe } from "../recipes/pipeline-recipe.js"
 import { RecipeError } from "../recipes/recipe-error.js"
 import { recipeHash, resolvedRecipeJson } from "../recipes/recipe-hash.js"
+import { messageOf } from "../ports/index.js"
 import { printPlan, validateWorkflow, WorkflowInvalidError } from "../workflows/index.js"
 import { parseArgs, type ParsedArgs, usage, UsageError } from "./args.js"
+import type { CliError } from "./cli-error.js"
 import { describeCause } from "./describe-error.js"
 import { makeProgressSink } from "./progress-sink.js"
 import { serve, serveSettings } from "./serve-command.js"
@@ -164,7 +166,10 @@ const render = (file: string, args: ParsedArgs) =>
     }
   })
 
-const verbs: Record<string, (file: string, args: ParsedArgs) => Effect.Effect<void, unknown>> = { run, resume, render, validate, plan }
+/** A command: what it does with its file argument, failing only with errors it can describe. */
+type Command = (file: string, args: ParsedArgs) => Effect.Effect<void, CliError>
+
+const verbs: Record<string, Command> = { run, resume, render, validate, plan }
 
 /**
  * Runs the `sous` command line and resolves with the exit code: 0 on success, 1 when the
@@ -173,7 +178,7 @@ const verbs: Record<string, (file: string, args: ParsedArgs) => Effect.Effect<vo
  */
 export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   let args: ParsedArgs
-  let program: Effect.Effect<void, unknown>
+  let program: Effect.Effect<void, CliError>
   try {
     args = parseArgs(argv)
     if (args.help || args.verb === undefined) {
@@ -185,7 +190,8 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     else if (verb === undefined) throw new UsageError({ message: `unknown command '${args.verb}'` })
     else program = verb(fileArgument(args), args)
   } catch (error) {
-    process.stderr.write(`sous: ${(error as Error).message}\n\n${usage}`)
+    // Usage errors are thrown while the command line is read, before anything runs.
+    process.stderr.write(`sous: ${messageOf(error)}\n\n${usage}`)
     return 2
   }
   const logger = pinoLoggerLayer({ minimumLevel: args.verbose ? "Debug" : "Info" })

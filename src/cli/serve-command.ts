@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs"
 import { resolve } from "node:path"
 import { Effect, Schema } from "effect"
 import { localBackendLayer } from "../adapters/local/local-backend.js"
-import { ModelArchitecture } from "../ports/index.js"
-import { type FaultOptions, startServer } from "../server/index.js"
+import { type BackendUnavailableError, messageOf, ModelArchitecture } from "../ports/index.js"
+import { type FaultOptions, type ServeError, startServer } from "../server/index.js"
 import { type ParsedArgs, UsageError } from "./args.js"
 import { parseFaultSpec } from "./fault-spec.js"
 
@@ -30,12 +30,12 @@ const readBaseModels = (file: string | undefined): Readonly<Record<string, Model
   try {
     json = JSON.parse(readFileSync(file, "utf8"))
   } catch (error) {
-    throw new UsageError({ message: `--base-models ${file}: ${(error as Error).message}` })
+    throw new UsageError({ message: `--base-models ${file}: ${messageOf(error)}`, cause: error })
   }
   try {
     return Schema.decodeUnknownSync(BaseModels)(json)
   } catch (error) {
-    throw new UsageError({ message: `--base-models ${file}: expected {"name": architecture, ...}: ${(error as Error).message}` })
+    throw new UsageError({ message: `--base-models ${file}: expected {"name": architecture, ...}: ${messageOf(error)}`, cause: error })
   }
 }
 
@@ -69,7 +69,7 @@ const missingKey = (name: string) =>
  * The key comes from the environment, never from the command line, where other users of
  * the machine could read it.
  */
-export const serve = (settings: ServeSettings): Effect.Effect<void, unknown> =>
+export const serve = (settings: ServeSettings): Effect.Effect<void, UsageError | ServeError | BackendUnavailableError> =>
   Effect.gen(function*() {
     const apiKey = process.env[settings.apiKeyEnv] ?? ""
     if (apiKey === "") return yield* missingKey(settings.apiKeyEnv)

@@ -2,11 +2,14 @@ import { existsSync } from "node:fs"
 import { mkdir, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
+import { messageOf } from "../ports/index.js"
 
 /** A run directory that cannot be used as asked. */
 export class RunDirectoryError extends Schema.TaggedError<RunDirectoryError>()("RunDirectoryError", {
   path: Schema.String,
-  message: Schema.String
+  message: Schema.String,
+  /** The file system's error, for `--verbose`. */
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 /** The resolved recipe a run directory holds, written when the run started. */
@@ -43,5 +46,5 @@ export const prepareRunDirectory = (
       await writeFile(join(dir, "recipe.json"), `${resolvedRecipe}\n`)
     },
     catch: (cause) =>
-      cause instanceof RunDirectoryError ? cause : new RunDirectoryError({ path: dir, message: `cannot prepare ${dir}: ${(cause as Error).message}` })
+      cause instanceof RunDirectoryError ? cause : new RunDirectoryError({ path: dir, message: `cannot prepare ${dir}: ${messageOf(cause)}`, cause })
   })

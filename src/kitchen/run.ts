@@ -4,7 +4,7 @@ import { existsSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
-import { BlobStore as BlobStoreTag, type CheckpointManifest, InvalidRequestError, MetricsSink, StartingWeights, TrainingClient } from "../ports/index.js"
+import { BlobStore as BlobStoreTag, type CheckpointManifest, MetricsSink, ResumeRefusedError, StartingWeights, TrainingClient } from "../ports/index.js"
 import { committedNames, decodeDurableRunState, newestCheckpoint, restoreCheckpoint, retainAndIndex } from "../stages/index.js"
 import { compileRecipe, recipeRendererId } from "../recipes/compile-recipe.js"
 import { recipeHash } from "../recipes/recipe-hash.js"
@@ -17,19 +17,19 @@ import { checkpointStoreLayer, recipeTokenizer } from "./sources.js"
 
 /**
  * Compiles and runs a recipe to the end: the library entry point behind `sous run`.
- * Resolves with the runner's result (final step and state).
+ * Resolves with the runner's result (final step and state). Traced as `sous.runRecipe`, the
+ * root span of a run's trace.
  */
-export const runRecipe = (recipe: Recipe, options: KitchenOptions) =>
-  Effect.gen(function*() {
-    yield* checkAdapters(recipe, "recipe", options)
-    const compiled = compileRecipe(recipe, { runId: randomUUID(), recipeHash: recipeHash(recipe), startedAt: Date.now() })
-    const tokenizer = yield* recipeTokenizer(recipe)
-    const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, options, tokenizer))
-    return yield* Effect.gen(function*() {
-      if (isChatRecipe(recipe) && recipe.model.from !== undefined) yield* loadStartingWeights
-      return yield* runWorkflow(compiled.workflow, { initialState: compiled.initialState })
-    }).pipe(Effect.provide(ports))
-  })
+export const runRecipe = Effect.fn("sous.runRecipe")(function*(recipe: Recipe, options: KitchenOptions) {
+  yield* checkAdapters(recipe, "recipe", options)
+  const compiled = compileRecipe(recipe, { runId: randomUUID(), recipeHash: recipeHash(recipe), startedAt: Date.now() })
+  const tokenizer = yield* recipeTokenizer(recipe)
+  const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, options, tokenizer))
+  return yield* Effect.gen(function*() {
+    if (isChatRecipe(recipe) && recipe.model.from !== undefined) yield* loadStartingWeights
+    return yield* runWorkflow(compiled.workflow, { initialState: compiled.initialState })
+  }).pipe(Effect.provide(ports))
+})
 
 /** Loads the checkpoint `model.from` names into the new client: its weights, a fresh optimizer. */
 const loadStartingWeights = Effect.gen(function*() {
@@ -49,8 +49,8 @@ const mismatch = (manifest: CheckpointManifest, recipe: Recipe, rendererId: stri
   ].filter((d) => d !== undefined)
   return differences.length === 0
     ? undefined
-    : new InvalidRequestError({
-      operation: "resume",
+    : new ResumeRefusedError({
+      checkpoint: manifest.name,
       message: `checkpoint ${manifest.name} was written with ${differences.join(", ")}; resume it with the recipe it was written for`
     })
 }
@@ -83,10 +83,12 @@ export const runFinished = (recipe: Recipe, runDir: string) =>
  * before new lines are written. Retention and the index are brought up to date first, for a
  * run that died right after a commit. A damaged newest checkpoint is an error unless
  * `fallback` allows an older one. A run that died before its first checkpoint starts again
- * from step 0, which gives the same result; a finished run is refused.
+ * from step 0, which gives the same result. A finished run, or a checkpoint written with
+ * another recipe, renderer, tokenizer or data, is refused with a `ResumeRefusedError`.
+ * Traced as `sous.resumeRecipe`, the root span of a resumed run's trace.
  */
-export const resumeRecipe = (recipe: Recipe, options: KitchenOptions & { readonly fallback: boolean }) =>
-  Effect.gen(function*() {
+export const resumeRecipe = Effect.fn("sous.resumeRecipe")(
+  function*(recipe: Recipe, options: KitchenOptions & { readonly fallback: boolean }) {
     yield* checkAdapters(recipe, "recipe", options)
     const checkpoint = yield* Effect.gen(function*() {
       const store = yield* BlobStoreTag
@@ -104,8 +106,8 @@ export const resumeRecipe = (recipe: Recipe, options: KitchenOptions & { readonl
     if (checkpoint === undefined) return yield* runRecipe(recipe, { ...options, resumeAfter: { step: -1 } })
     const { manifest } = checkpoint
     if (yield* finished(recipe, options.runDir, manifest.name)) {
-      return yield* new InvalidRequestError({
-        operation: "resume",
+      return yield* new ResumeRefusedError({
+        checkpoint: manifest.name,
         message: `the run in ${options.runDir} finished at step ${manifest.step} (checkpoint final and summary.json are there): there is nothing to resume`
       })
     }
@@ -124,4 +126,5 @@ export const resumeRecipe = (recipe: Recipe, options: KitchenOptions & { readonl
         cursor: { position: manifest.resume.position, resume: "after", step: manifest.step, state }
       })
     }).pipe(Effect.provide(ports))
-  })
+  }
+)

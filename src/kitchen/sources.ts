@@ -46,7 +46,7 @@ const blobStoreLayerAt = (uri: string): Layer.Layer<BlobStoreTag, BlobStoreError
       return Layer.unwrap(
         parseHubUri(uri).pipe(
           Effect.map((location) => hubBlobStoreLayer({ repo: location.repo, repoType: location.repoType, prefix: location.path })),
-          Effect.mapError((error) => new BlobStoreError({ operation: "open", key: "", message: error.message }))
+          Effect.mapError((error) => new BlobStoreError({ operation: "open", key: "", message: error.message, cause: error }))
         )
       )
     default:
@@ -66,10 +66,11 @@ const referencedCheckpoint = (ref: CheckpointRef, field: string) =>
   Effect.gen(function*() {
     const store = yield* BlobStoreTag
     return yield* readCheckpoint(store, ref.checkpoint).pipe(
-      Effect.catchTag("BlobNotFoundError", () =>
+      Effect.catchTag("BlobNotFoundError", (missing) =>
         Effect.fail(new InvalidRequestError({
           operation: field,
-          message: `${store.uri} holds no committed checkpoint ${JSON.stringify(ref.checkpoint)}`
+          message: `${store.uri} holds no committed checkpoint ${JSON.stringify(ref.checkpoint)}`,
+          cause: missing
         })))
     )
   }).pipe(Effect.provide(blobStoreLayerAt(ref.store)))

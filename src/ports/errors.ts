@@ -79,3 +79,25 @@ export class HubError extends Schema.TaggedError<HubError>()("HubError", {
   message: Schema.String,
   cause: Cause
 }) {}
+
+/**
+ * A run cannot be resumed from what its store holds: the data, recipe, renderer or tokenizer
+ * differ from the checkpoint's, its run state cannot be read, there is no checkpoint to resume
+ * from, or the run already finished.
+ * Bad input, like {@link InvalidRequestError}, and never retryable: trying again finds the
+ * same checkpoint. `checkpoint` names the checkpoint when one was chosen.
+ */
+export class ResumeRefusedError extends Schema.TaggedError<ResumeRefusedError>()("ResumeRefusedError", {
+  message: Schema.String,
+  checkpoint: Schema.optional(Schema.String),
+  cause: Cause
+}) {}
+
+/**
+ * The message of something thrown or rejected: an `Error`'s own message, else its text.
+ * For building a tagged error's `message` while the thrown value itself goes in its `cause`.
+ */
+export const messageOf = (thrown: unknown): string => {
+  if (thrown instanceof Error) return thrown.message
+  return String(thrown)
+}

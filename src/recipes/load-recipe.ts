@@ -2,20 +2,21 @@ import { readFile } from "node:fs/promises"
 import { dirname, extname, isAbsolute, resolve } from "node:path"
 import { Effect, Exit, Schema } from "effect"
 import { parse as parseYaml, YAMLParseError } from "yaml"
-import { schemaProblems, uriScheme } from "../ports/index.js"
+import { messageOf, schemaProblems, uriScheme } from "../ports/index.js"
 import { decodeRecipe } from "./decode-recipe.js"
 import { type AnyRecipe, PipelineRecipe, pipelineProblems } from "./pipeline-recipe.js"
 import { RecipeError } from "./recipe-error.js"
 import { readChatTemplate } from "./read-chat-template.js"
 import type { Recipe } from "./recipe.js"
 
-const problem = (source: string, path: string, message: string) => new RecipeError({ source, problems: [{ path, message }] })
+const problem = (source: string, path: string, message: string, cause?: unknown) =>
+  new RecipeError({ source, problems: [{ path, message }], cause })
 
 const parseText = (text: string, source: string): Effect.Effect<unknown, RecipeError> =>
   Effect.try({
     try: () => (extname(source).toLowerCase() === ".json" ? JSON.parse(text) : parseYaml(text)),
     catch: (cause) =>
-      problem(source, "", cause instanceof YAMLParseError || cause instanceof SyntaxError ? `cannot parse: ${cause.message}` : String(cause))
+      problem(source, "", cause instanceof YAMLParseError || cause instanceof SyntaxError ? `cannot parse: ${cause.message}` : String(cause), cause)
   })
 
 /**
@@ -41,7 +42,7 @@ export const applyOverrides = (
       }
       const value = yield* Effect.try({
         try: (): unknown => parseYaml(override.slice(equals + 1)),
-        catch: (cause) => problem(source, path.join("."), `--set value cannot be parsed: ${(cause as Error).message}`)
+        catch: (cause) => problem(source, path.join("."), `--set value cannot be parsed: ${messageOf(cause)}`, cause)
       })
       let node = root
       for (const key of path.slice(0, -1)) {
@@ -92,7 +93,7 @@ const readRecipeFile = (file: string, overrides: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const text = yield* Effect.tryPromise({
       try: () => readFile(file, "utf8"),
-      catch: (cause) => problem(file, "", `cannot read the recipe file: ${(cause as Error).message}`)
+      catch: (cause) => problem(file, "", `cannot read the recipe file: ${messageOf(cause)}`, cause)
     })
     return yield* applyOverrides(yield* parseText(text, file), overrides, file)
   })

@@ -2,10 +2,11 @@ import { readFile } from "node:fs/promises"
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
+import { messageOf } from "../ports/index.js"
 import { RecipeError } from "./recipe-error.js"
 
-const problem = (source: string, message: string) =>
-  new RecipeError({ source, problems: [{ path: "renderer.chatTemplate", message }] })
+const problem = (source: string, message: string, cause?: unknown) =>
+  new RecipeError({ source, problems: [{ path: "renderer.chatTemplate", message }], cause })
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
@@ -39,11 +40,11 @@ export const readChatTemplate = (input: unknown, baseDir: string, source: string
     const file = location.startsWith("file://") ? fileURLToPath(location) : resolve(baseDir, location)
     const text = yield* Effect.tryPromise({
       try: () => readFile(file, "utf8"),
-      catch: (cause) => problem(source, `cannot read ${file}: ${(cause as Error).message}`)
+      catch: (cause) => problem(source, `cannot read ${file}: ${messageOf(cause)}`, cause)
     })
     const config = yield* Effect.try({
       try: (): unknown => JSON.parse(text),
-      catch: (cause) => problem(source, `${file} is not JSON: ${(cause as Error).message}`)
+      catch: (cause) => problem(source, `${file} is not JSON: ${messageOf(cause)}`, cause)
     })
     const template = isRecord(config) ? templateText(config["chat_template"]) : undefined
     if (!isRecord(config) || template === undefined) {

@@ -10,7 +10,9 @@ export type RecipeProblem = typeof RecipeProblem.Type
 /** A recipe that cannot run, with every problem found in it. */
 export class RecipeError extends Schema.TaggedError<RecipeError>()("RecipeError", {
   source: Schema.String,
-  problems: Schema.Array(RecipeProblem)
+  problems: Schema.Array(RecipeProblem),
+  /** What the problem came from (a file that cannot be read, a YAML parser's error), for `--verbose`. */
+  cause: Schema.optional(Schema.Defect())
 }) {
   override get message(): string {
     const lines = this.problems.map((problem) => (problem.path === "" ? problem.message : `${problem.path}: ${problem.message}`))

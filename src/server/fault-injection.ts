@@ -1,3 +1,5 @@
+import { seedMix } from "../ports/seed-mix.js"
+
 /**
  * Simulated trouble between a client and the server: error statuses, lost replies and
  * latency, drawn from a seed so that a test or benchmark sees the same faults every run.
@@ -47,20 +49,13 @@ export interface FaultPlan {
   readonly decide: (ordinal: number, target: FaultTarget) => FaultDecision | undefined
 }
 
-// A 32-bit mix (the finaliser of MurmurHash3): consecutive ordinals give unrelated draws.
-const mix = (value: number): number => {
-  let h = value >>> 0
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b)
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35)
-  return (h ^ (h >>> 16)) >>> 0
-}
-
 /**
  * A uniform number in [0, 1) that depends only on the seed, the request ordinal and which
  * draw of that request it is, so decisions do not depend on how requests interleave.
+ * The mix spreads consecutive ordinals over unrelated draws.
  */
 const uniform = (seed: number, ordinal: number, draw: number): number =>
-  mix(mix(mix(seed) ^ ordinal) + draw * 0x9e3779b9) / 2 ** 32
+  seedMix(seedMix(seedMix(seed) ^ ordinal) + draw * 0x9e3779b9) / 2 ** 32
 
 const rateProblem = (name: string, rate: number | undefined): string | undefined =>
   rate === undefined || (rate >= 0 && rate <= 1) ? undefined : `faults.${name} must be in [0, 1], got ${rate}`

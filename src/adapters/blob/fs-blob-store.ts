@@ -2,7 +2,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { Effect, Layer, Predicate } from "effect"
-import { BlobNotFoundError, BlobStore, BlobStoreError, UnsafeKeyError } from "../../ports/index.js"
+import { BlobNotFoundError, BlobStore, BlobStoreError, messageOf, UnsafeKeyError } from "../../ports/index.js"
 import { replaceFile, syncDirectory, tempPrefix, writeTempFile } from "../fs/durable-files.js"
 import { checkBlobKey, checkBlobPrefix } from "./blob-key.js"
 
@@ -14,13 +14,11 @@ const errorCode = (error: unknown): unknown => Predicate.hasProperty(error, "cod
 
 const isMissing = (error: unknown): boolean => missingCodes.has(String(errorCode(error)))
 
-const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
-
 /** Runs filesystem work and reports any failure as a {@link BlobStoreError} naming the key. */
 const attempt = <A>(operation: string, key: string, run: () => Promise<A>): Effect.Effect<A, BlobStoreError> =>
   Effect.tryPromise({
     try: run,
-    catch: (error) => new BlobStoreError({ operation, key, message: describe(error) })
+    catch: (error) => new BlobStoreError({ operation, key, message: messageOf(error), cause: error })
   })
 
 const isFile = async (file: string): Promise<boolean> => {

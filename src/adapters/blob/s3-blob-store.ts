@@ -94,17 +94,20 @@ const checkOptions = (options: S3BlobStoreOptions): Effect.Effect<string, BlobSt
  * so S3 itself decides between racing writers. Objects under the prefix that could not be
  * keys here (folder markers ending in `/`, `a//b`) are not listed. A client built from the
  * options is closed when the scope closes. Failures are {@link BlobStoreError}s that name
- * the object's `s3://` URI and S3's error code and HTTP status, never the credentials.
+ * the object's `s3://` URI and S3's error code and HTTP status, never the credentials; the
+ * SDK's error is their `cause` (masked where it would show a secret).
  */
 export const makeS3BlobStore = Effect.fn("S3BlobStore.make")(function*(options: S3BlobStoreOptions) {
   const prefix = yield* checkOptions(options)
-  const { client, describe } = yield* openS3Client(options)
+  const { cause, client, describe } = yield* openS3Client(options)
   const bucket = options.bucket
   const partSize = options.partSize ?? defaultPartSize
   const pageSize = options.listPageSize ?? maximumListPageSize
 
   const failure = (operation: string, key: string) => (error: unknown) =>
-    Effect.fail(new BlobStoreError({ operation, key, message: `${operation} ${formatS3Uri(bucket, prefix + key)} failed: ${describe(error)}` }))
+    Effect.fail(
+      new BlobStoreError({ operation, key, message: `${operation} ${formatS3Uri(bucket, prefix + key)} failed: ${describe(error)}`, cause: cause(error) })
+    )
 
   const putObject = (key: string, bytes: Uint8Array, options: { readonly ifAbsent: boolean }) =>
     call((abortSignal) =>

@@ -1,6 +1,7 @@
 import { S3Client } from "@aws-sdk/client-s3"
 import { Effect, Predicate, type Scope } from "effect"
-import { redactedValue } from "../logging/redact-secrets.js"
+import { messageOf } from "../../ports/index.js"
+import { maskedCause, redactedValue } from "../logging/redact-secrets.js"
 
 /** An explicit S3 key pair (with a session token for temporary credentials). */
 export interface S3Credentials {
@@ -40,6 +41,12 @@ export interface S3Session {
   readonly client: S3Client
   /** One line on why an S3 call failed; see {@link describeS3Error}. */
   readonly describe: (error: unknown) => string
+  /**
+   * The SDK's error, to keep as a failure's `cause` (`--verbose` prints its message and
+   * stack): the error itself, or a copy with the same name whose message and stack are
+   * masked like `describe`'s line when they would show a secret.
+   */
+  readonly cause: (error: unknown) => unknown
 }
 
 const configuredEndpoint = (settings: S3ClientSettings): boolean =>
@@ -51,7 +58,8 @@ const configuredEndpoint = (settings: S3ClientSettings): boolean =>
  */
 export const openS3Client = (connection: S3Connection): Effect.Effect<S3Session, never, Scope.Scope> => {
   if (connection.client !== undefined) {
-    return Effect.succeed({ client: connection.client, describe: describeS3Error })
+    const cause = (error: unknown) => maskedCause(error, (text) => redact(text, []))
+    return Effect.succeed({ client: connection.client, describe: describeS3Error, cause })
   }
   const { credentials, endpoint, region } = connection
   const secrets = credentials === undefined ? [] : [credentials.accessKeyId, credentials.secretAccessKey, credentials.sessionToken]
@@ -65,7 +73,11 @@ export const openS3Client = (connection: S3Connection): Effect.Effect<S3Session,
       })
     ),
     (client) => Effect.sync(() => client.destroy())
-  ).pipe(Effect.map((client) => ({ client, describe: (error: unknown) => redact(describeS3Error(error), secrets) })))
+  ).pipe(Effect.map((client) => ({
+    client,
+    describe: (error: unknown) => redact(describeS3Error(error), secrets),
+    cause: (error: unknown) => maskedCause(error, (text) => redact(text, secrets))
+  })))
 }
 
 // Secrets shorter than this are not looked for: replacing every "a" would garble messages,
@@ -79,7 +91,13 @@ const redact = (text: string, secrets: ReadonlyArray<string | undefined>): strin
   secrets.reduce<string>(
     (redacted, secret) => secret !== undefined && secret.length >= minimumSecretLength ? redacted.split(secret).join(redactedValue) : redacted,
     text
-  )
+  ).replace(accessKeyId, redactedValue)
+
+// The class name of a thrown error (`TimeoutError`); "Error" for anything else thrown.
+const errorName = (error: unknown): string => {
+  if (error instanceof Error) return error.name
+  return "Error"
+}
 
 // A field of the SDK's `$metadata` on a failed call: S3's answer and the SDK's retries.
 const metadataField = (error: unknown, field: string): unknown => {
@@ -109,8 +127,8 @@ const describeS3Error = (error: unknown): string => {
   const requestId = metadataField(error, "requestId")
   const attempts = metadataField(error, "attempts")
   const code = Predicate.hasProperty(error, "code") && typeof error.code === "string" ? error.code : undefined
-  const name = s3ErrorCode(error) ?? code ?? (error instanceof Error ? error.name : "Error")
-  const message = error instanceof Error ? error.message : String(error)
+  const name = s3ErrorCode(error) ?? code ?? errorName(error)
+  const message = messageOf(error)
   const details = [
     status === undefined ? undefined : `HTTP ${status}`,
     typeof requestId === "string" ? `request id ${requestId}` : undefined,

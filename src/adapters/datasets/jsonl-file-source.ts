@@ -2,10 +2,8 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Layer, type Schema, Stream } from "effect"
-import { DatasetError, DatasetSource, uriScheme } from "../../ports/index.js"
+import { DatasetError, DatasetSource, messageOf, uriScheme } from "../../ports/index.js"
 import { decodeJsonlLines } from "./jsonl-rows.js"
-
-const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
 
 /** The local path a dataset URI names: a `file://` URI or a plain path (relative to the working directory). */
 const localPath = (uri: string): Effect.Effect<string, DatasetError> => {
@@ -16,7 +14,7 @@ const localPath = (uri: string): Effect.Effect<string, DatasetError> => {
   }
   return Effect.try({
     try: () => fileURLToPath(uri),
-    catch: (error) => new DatasetError({ uri, message: `not a usable file URI: ${describe(error)}` })
+    catch: (error) => new DatasetError({ uri, message: `not a usable file URI: ${messageOf(error)}`, cause: error })
   })
 }
 
@@ -33,14 +31,14 @@ export const jsonlFileSource: DatasetSource["Service"] = DatasetSource.of({
       const handle = yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: () => fs.open(file, "r"),
-          catch: (error) => new DatasetError({ uri, message: `cannot open dataset file ${file}: ${describe(error)}` })
+          catch: (error) => new DatasetError({ uri, message: `cannot open dataset file ${file}: ${messageOf(error)}`, cause: error })
         }),
         // The stream may stop early (take, an error): close the file ourselves, once.
         (handle) => Effect.promise(() => handle.close().catch(() => undefined))
       )
       const lines = Stream.fromAsyncIterable(
         handle.readLines({ encoding: "utf8", autoClose: false }),
-        (error) => new DatasetError({ uri, message: `cannot read dataset file ${file}: ${describe(error)}` })
+        (error) => new DatasetError({ uri, message: `cannot read dataset file ${file}: ${messageOf(error)}`, cause: error })
       )
       return decodeJsonlLines(uri, schema, lines, options?.fromLine)
     })).pipe(Stream.withSpan("JsonlFileSource.rows", { attributes: { uri } }))

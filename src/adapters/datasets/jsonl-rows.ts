@@ -1,7 +1,5 @@
 import { Effect, Schema, Stream } from "effect"
-import { type DatasetRow, DatasetRowError, formatSchemaProblems, schemaProblems } from "../../ports/index.js"
-
-const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
+import { type DatasetRow, DatasetRowError, formatSchemaProblems, messageOf, schemaProblems } from "../../ports/index.js"
 
 /**
  * Decodes the lines of a JSONL dataset into rows, the same way for every place a dataset
@@ -23,7 +21,7 @@ export const decodeJsonlLines = <A, I, E>(
   const parseRow = Effect.fnUntraced(function*(text: string, line: number): Effect.fn.Return<DatasetRow<A>, DatasetRowError> {
     const json = yield* Effect.try({
       try: (): unknown => JSON.parse(text),
-      catch: (error) => new DatasetRowError({ uri, line, message: `not valid JSON: ${describe(error)}` })
+      catch: (error) => new DatasetRowError({ uri, line, message: `not valid JSON: ${messageOf(error)}`, cause: error })
     })
     const value = yield* decode(json, { errors: "all" }).pipe(
       Effect.mapError((error) => new DatasetRowError({ uri, line, message: formatSchemaProblems(schemaProblems(error, json)) }))

@@ -35,7 +35,7 @@ const closeBody = (response: GetObjectCommandOutput): Effect.Effect<void> =>
  * credentials. A client built from `connection` is closed when the scope closes.
  */
 export const makeS3JsonlSource = Effect.fn("S3JsonlSource.make")(function*(connection: S3Connection) {
-  const { client, describe } = yield* openS3Client(connection)
+  const { cause, client, describe } = yield* openS3Client(connection)
   return DatasetSource.of({
     rows: <A, I>(uri: string, schema: Schema.Codec<A, I>, options?: { readonly fromLine?: number }) =>
       Stream.unwrap(Effect.gen(function*() {
@@ -43,7 +43,7 @@ export const makeS3JsonlSource = Effect.fn("S3JsonlSource.make")(function*(conne
         const response = yield* Effect.acquireRelease(
           Effect.tryPromise({
             try: (abortSignal) => client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }),
-            catch: (error) => new DatasetError({ uri, message: `cannot open dataset ${uri}: ${describe(error)}` })
+            catch: (error) => new DatasetError({ uri, message: `cannot open dataset ${uri}: ${describe(error)}`, cause: cause(error) })
           }),
           closeBody
         )
@@ -53,7 +53,7 @@ export const makeS3JsonlSource = Effect.fn("S3JsonlSource.make")(function*(conne
         }
         const lines = Stream.fromAsyncIterable(
           readline.createInterface({ input: response.Body, crlfDelay: Infinity }),
-          (error) => new DatasetError({ uri, message: `cannot read dataset ${uri}: ${describe(error)}` })
+          (error) => new DatasetError({ uri, message: `cannot read dataset ${uri}: ${describe(error)}`, cause: cause(error) })
         )
         return decodeJsonlLines(uri, schema, lines, options?.fromLine)
       })).pipe(Stream.withSpan("S3JsonlSource.rows", { attributes: { uri } }))

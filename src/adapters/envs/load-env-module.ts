@@ -1,12 +1,14 @@
 import { existsSync } from "node:fs"
 import { pathToFileURL } from "node:url"
 import { Effect, Schema } from "effect"
-import { type EnvFactory } from "../../ports/index.js"
+import { type EnvFactory, messageOf } from "../../ports/index.js"
 
 /** An environment module that cannot be used; `field` is the recipe field at fault. */
 export class EnvModuleError extends Schema.TaggedError<EnvModuleError>()("EnvModuleError", {
   field: Schema.Literals(["env.module", "env.export"]),
-  message: Schema.String
+  message: Schema.String,
+  /** What the import threw (a syntax error in the module, say), for `--verbose`. */
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 /**
@@ -22,7 +24,7 @@ export const loadEnvModule = (path: string, name: string): Effect.Effect<EnvFact
     const module = yield* Effect.tryPromise({
       try: () => import(pathToFileURL(path).href) as Promise<Record<string, unknown>>,
       catch: (cause) =>
-        new EnvModuleError({ field: "env.module", message: `${path} cannot be loaded: ${cause instanceof Error ? cause.message : String(cause)}` })
+        new EnvModuleError({ field: "env.module", message: `${path} cannot be loaded: ${messageOf(cause)}`, cause })
     })
     const factory = module[name]
     if (factory === undefined) {

@@ -36,7 +36,7 @@ const isReserved = (path: string): boolean => path === reservedName || path.ends
 const conflictRetry = { while: (error: HubRequestError) => error.status === 412, times: 8 }
 
 const storeError = (operation: string, key: string) =>
-  Effect.mapError((error: HubRequestError) => new BlobStoreError({ operation, key, message: error.message }))
+  Effect.mapError((error: HubRequestError) => new BlobStoreError({ operation, key, message: error.message, cause: error }))
 
 /**
  * A {@link BlobStore} on a Hugging Face Hub repo (`hf://user/repo[/prefix]`, or

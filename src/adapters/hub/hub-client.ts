@@ -1,5 +1,7 @@
 import { HubApiError, type RepoId } from "@huggingface/hub"
-import { Config, Effect, Option, Predicate, Redacted } from "effect"
+import { Config, Effect, Option, Redacted } from "effect"
+import { messageOf } from "../../ports/index.js"
+import { maskedCause } from "../logging/redact-secrets.js"
 import { HubRequestError } from "./hub-request-error.js"
 import { formatHubUri, type HubLocation } from "./hub-uri.js"
 
@@ -43,14 +45,20 @@ const statusHints: Readonly<Record<number, string>> = {
   429: "the Hub is rate limiting requests"
 }
 
+// The reason an error gives as its cause (`: connect ECONNREFUSED ...`), or nothing.
+const causeText = (cause: unknown): string => {
+  if (cause instanceof Error) return `: ${cause.message}`
+  return ""
+}
+
 const failureMessage = (error: unknown, hubUrl: string): { readonly status?: number; readonly message: string } => {
   if (error instanceof HubApiError) {
     const hint = statusHints[error.statusCode]
     return { status: error.statusCode, message: `HTTP ${error.statusCode}${hint === undefined ? "" : ` (${hint})`}: ${error.message}` }
   }
-  if (!(error instanceof Error)) return { message: String(error) }
+  if (!(error instanceof Error)) return { message: messageOf(error) }
   // fetch reports a refused connection or a DNS failure as "fetch failed" with the reason as its cause.
-  const cause = Predicate.hasProperty(error, "cause") && error.cause instanceof Error ? `: ${error.cause.message}` : ""
+  const cause = causeText(error.cause)
   return { message: error.message === "fetch failed" ? `cannot reach ${hubUrl}${cause}` : `${error.message}${cause}` }
 }
 
@@ -67,7 +75,7 @@ export const makeHubClient = Effect.fn("HubClient.make")(function*(
 ): Effect.fn.Return<HubClient, HubRequestError> {
   const uri = formatHubUri({ ...location, path: "" })
   const fromEnvironment = Effect.mapError(
-    (error: Config.ConfigError) => new HubRequestError({ operation: "configure", uri, message: `cannot read the environment: ${error.message}` })
+    (error: Config.ConfigError) => new HubRequestError({ operation: "configure", uri, message: `cannot read the environment: ${error.message}`, cause: error })
   )
   const token = options.token ?? Option.getOrUndefined(yield* fromEnvironment(environmentToken))
   const hubUrl = (options.hubUrl ?? Option.getOrElse(yield* fromEnvironment(environmentHubUrl), () => defaultHubUrl))
@@ -91,7 +99,8 @@ export const makeHubClient = Effect.fn("HubClient.make")(function*(
       operation,
       uri,
       ...(failure.status === undefined ? {} : { status: failure.status }),
-      message: scrub(`${operation} on ${uri} failed: ${failure.message}`)
+      message: scrub(`${operation} on ${uri} failed: ${failure.message}`),
+      cause: maskedCause(error, scrub)
     })
   }
 

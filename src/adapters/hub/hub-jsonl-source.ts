@@ -18,7 +18,7 @@ export const makeHubJsonlSource = (options: HubAccessOptions = {}): DatasetSourc
   DatasetSource.of({
     rows: <A, I>(uri: string, schema: Schema.Codec<A, I>, rowOptions?: { readonly fromLine?: number }) =>
       Stream.unwrap(Effect.gen(function*() {
-        const toDatasetError = Effect.mapError((error: HubRequestError) => new DatasetError({ uri, message: error.message }))
+        const toDatasetError = Effect.mapError((error: HubRequestError) => new DatasetError({ uri, message: error.message, cause: error }))
         const location = yield* parseHubUri(uri).pipe(toDatasetError)
         if (location.path === "") return yield* new DatasetError({ uri, message: "names a repo, not a file in one" })
         const client = yield* makeHubClient(location, options).pipe(toDatasetError)

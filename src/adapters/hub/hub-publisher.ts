@@ -12,7 +12,7 @@ export interface HubPublisherOptions extends HubAccessOptions {
   readonly private?: boolean
 }
 
-const toHubError = (repo: string) => Effect.mapError((error: HubRequestError) => new HubError({ repo, message: error.message }))
+const toHubError = (repo: string) => Effect.mapError((error: HubRequestError) => new HubError({ repo, message: error.message, cause: error }))
 
 /**
  * The {@link Hub} port on the Hugging Face Hub. `publish("hf://user/name", files, message)`
@@ -30,7 +30,7 @@ export const makeHubPublisher = (options: HubPublisherOptions = {}): Hub["Servic
       if (files.length === 0) return yield* new HubError({ repo, message: "nothing to publish: no files were given" })
       yield* Effect.forEach(files, ({ path }) =>
         checkBlobKey(path).pipe(
-          Effect.mapError((unsafe) => new HubError({ repo, message: `cannot publish ${JSON.stringify(unsafe.key)}: ${unsafe.reason}` }))
+          Effect.mapError((unsafe) => new HubError({ repo, message: `cannot publish ${JSON.stringify(unsafe.key)}: ${unsafe.reason}`, cause: unsafe }))
         ))
       const client = yield* makeHubClient(location, options).pipe(toHubError(repo))
       yield* ensureRepo(client, options).pipe(toHubError(repo))

@@ -11,5 +11,7 @@ export class HubRequestError extends Schema.TaggedError<HubRequestError>()("HubR
   operation: Schema.String,
   uri: Schema.String,
   status: Schema.optionalKey(Schema.Int),
-  message: Schema.String
+  message: Schema.String,
+  /** The @huggingface/hub or fetch error, masked like the message, for `--verbose`. */
+  cause: Schema.optional(Schema.Defect())
 }) {}

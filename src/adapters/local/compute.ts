@@ -1,19 +1,16 @@
 import { Effect } from "effect"
-import { TrainingError } from "../../ports/index.js"
-
-/** The message of a thrown value. */
-export const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+import { messageOf, TrainingError } from "../../ports/index.js"
 
 /** Runs TensorFlow.js work, turning a throw (a bug, an out-of-memory) into a `TrainingError`. */
 export const compute = <A>(operation: string, run: () => A): Effect.Effect<A, TrainingError> =>
   Effect.try({
     try: run,
-    catch: (error) => new TrainingError({ operation, message: errorMessage(error), retryable: false })
+    catch: (error) => new TrainingError({ operation, message: messageOf(error), retryable: false, cause: error })
   })
 
 /** {@link compute} for asynchronous work (reading tensors back, encoding state). */
 export const computeAsync = <A>(operation: string, run: () => Promise<A>): Effect.Effect<A, TrainingError> =>
   Effect.tryPromise({
     try: run,
-    catch: (error) => new TrainingError({ operation, message: errorMessage(error), retryable: false })
+    catch: (error) => new TrainingError({ operation, message: messageOf(error), retryable: false, cause: error })
   })

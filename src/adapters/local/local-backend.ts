@@ -6,11 +6,12 @@ import {
   type LossFnType,
   type BackendUnavailableError,
   InvalidRequestError,
+  messageOf,
   type StateRef,
   TrainingBackend,
   type TrainingClientConfig
 } from "../../ports/index.js"
-import { compute, computeAsync, errorMessage } from "./compute.js"
+import { compute, computeAsync } from "./compute.js"
 import { createTrainer, disposeTrainer } from "./local-trainer.js"
 import { makeLocalSamplingClient } from "./local-sampling-client.js"
 import { makeLocalTrainingClient } from "./local-training-client.js"
@@ -76,7 +77,7 @@ export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options
     })
   })
 
-  const invalidSampling = (message: string) => new InvalidRequestError({ operation: "createSamplingClient", message })
+  const invalidSampling = (message: string, cause?: unknown) => new InvalidRequestError({ operation: "createSamplingClient", message, cause })
 
   // A base model of the local backend is the seeded initialisation of an architecture.
   const baseWeights = (source: BaseModelSource): Effect.Effect<Uint8Array, InvalidRequestError | TrainingError> => {
@@ -103,7 +104,7 @@ export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options
         return yield* invalidSampling(`the local backend loads weights from bytes, not from ${source.path}`)
       }
       const bytes = "_tag" in source ? source.bytes : yield* baseWeights(source)
-      const state = yield* Effect.try({ try: () => decodeState(bytes), catch: (e) => invalidSampling(errorMessage(e)) })
+      const state = yield* Effect.try({ try: () => decodeState(bytes), catch: (e) => invalidSampling(messageOf(e), e) })
       const problem = samplerWeightsProblem(state)
       if (problem !== undefined) return yield* invalidSampling(problem)
       return yield* makeLocalSamplingClient(state, yield* Scope.Scope, { decode: options.decode })

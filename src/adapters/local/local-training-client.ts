@@ -7,12 +7,13 @@ import {
   InvalidRequestError,
   type LossFnConfig,
   type LossFnType,
+  messageOf,
   type ModelArchitecture,
   type StateRef,
   type TrainingClient,
   type TrainingError
 } from "../../ports/index.js"
-import { compute, computeAsync, errorMessage } from "./compute.js"
+import { compute, computeAsync } from "./compute.js"
 import { type LossRequest, lossRequest } from "./datum-batch.js"
 import {
   createTrainer,
@@ -136,7 +137,7 @@ export const makeLocalTrainingClient = Effect.fn("LocalTrainingClient.make")(
         }
         const state = yield* Effect.try({
           try: () => decodeState(ref.bytes),
-          catch: (error) => new InvalidRequestError({ operation: "loadState", message: errorMessage(error) })
+          catch: (error) => new InvalidRequestError({ operation: "loadState", message: messageOf(error), cause: error })
         })
         const problem = stateProblem(trainer, state, loadOptions.optimizer)
         if (problem !== undefined) return yield* new InvalidRequestError({ operation: "loadState", message: problem })

@@ -43,3 +43,24 @@ const redactValue = (value: unknown, depth: number, seen: WeakSet<object>): unkn
  * pass through unchanged. Secrets must never reach a log line (DESIGN: telemetry).
  */
 export const redactSecrets = (value: unknown): unknown => redactValue(value, 0, new WeakSet())
+
+// How deep a cause chain is followed; an error caused by itself must not loop.
+const maxCauseDepth = 8
+
+/**
+ * A thrown value fit to keep as an error's `cause`: `mask` (which replaces secrets in a text)
+ * applied to what is ever printed of it, its message, stack and cause chain (`Cause.pretty`
+ * shows no other field). The error itself when nothing changes, else a copy of the same name;
+ * a thrown non-error becomes its masked text.
+ */
+export const maskedCause = (thrown: unknown, mask: (text: string) => string, depth = 0): unknown => {
+  if (!(thrown instanceof Error)) return mask(String(thrown))
+  const message = mask(thrown.message)
+  const stack = thrown.stack === undefined ? undefined : mask(thrown.stack)
+  const cause = thrown.cause === undefined || depth >= maxCauseDepth ? undefined : maskedCause(thrown.cause, mask, depth + 1)
+  if (message === thrown.message && stack === thrown.stack && cause === thrown.cause) return thrown
+  const masked = new Error(message, cause === undefined ? undefined : { cause })
+  masked.name = thrown.name
+  if (stack !== undefined) masked.stack = stack
+  return masked
+}

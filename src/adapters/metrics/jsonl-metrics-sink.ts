@@ -1,19 +1,17 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Clock, Effect, Layer, Semaphore, type Scope } from "effect"
-import { MetricsError, MetricsSink } from "../../ports/index.js"
+import { messageOf, MetricsError, MetricsSink } from "../../ports/index.js"
 import { replaceFile } from "../fs/durable-files.js"
 
-const describe = (error: unknown): string => error instanceof Error ? error.message : String(error)
-
 const attempt = <A>(what: string, run: () => Promise<A>): Effect.Effect<A, MetricsError> =>
-  Effect.tryPromise({ try: run, catch: (error) => new MetricsError({ message: `${what}: ${describe(error)}` }) })
+  Effect.tryPromise({ try: run, catch: (error) => new MetricsError({ message: `${what}: ${messageOf(error)}`, cause: error }) })
 
 // One JSON line per call; JSON.stringify throws on BigInt and cycles in event data.
 const toLine = (value: unknown): Effect.Effect<string, MetricsError> =>
   Effect.try({
     try: () => JSON.stringify(value) + "\n",
-    catch: (error) => new MetricsError({ message: `cannot write a metrics line as JSON: ${describe(error)}` })
+    catch: (error) => new MetricsError({ message: `cannot write a metrics line as JSON: ${messageOf(error)}`, cause: error })
   })
 
 interface AppendFile {
@@ -134,7 +132,7 @@ export const makeJsonlMetricsSink = Effect.fn("JsonlMetricsSink.make")(function*
     summarize: Effect.fn("JsonlMetricsSink.summarize")(function*(summary) {
       const text = yield* Effect.try({
         try: () => JSON.stringify(summary, null, 2) + "\n",
-        catch: (error) => new MetricsError({ message: `cannot write the run summary as JSON: ${describe(error)}` })
+        catch: (error) => new MetricsError({ message: `cannot write the run summary as JSON: ${messageOf(error)}`, cause: error })
       })
       yield* attempt(`cannot write ${summaryFile}`, () => replaceFile(summaryFile, text))
     }),

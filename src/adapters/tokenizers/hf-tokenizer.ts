@@ -3,12 +3,14 @@ import { readFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers"
 import { Effect, Schema } from "effect"
-import { Tokenizer } from "../../ports/index.js"
+import { messageOf, Tokenizer } from "../../ports/index.js"
 
 /** A Hugging Face tokenizer file that cannot be read, parsed or loaded; `path` names the file. */
 export class TokenizerLoadError extends Schema.TaggedError<TokenizerLoadError>()("TokenizerLoadError", {
   path: Schema.String,
-  message: Schema.String
+  message: Schema.String,
+  /** What the failure came from (a file system or parser error), for `--verbose`. */
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 // The part of the library's Tokenizer that sous uses. Its bundled declarations import their
@@ -26,8 +28,6 @@ interface HfTokenizerApi {
 // What `decode` shows for an id the tokenizer does not have, as the byte tokenizer does.
 const replacementCharacter = "\uFFFD"
 
-const reason = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
-
 // Undefined when there is no such file: tokenizer_config.json is optional, since a
 // tokenizer.json alone is a complete tokenizer.
 const readIfPresent = (path: string): Effect.Effect<Uint8Array | undefined, TokenizerLoadError> =>
@@ -35,7 +35,7 @@ const readIfPresent = (path: string): Effect.Effect<Uint8Array | undefined, Toke
     Effect.catch((cause) =>
       (cause as NodeJS.ErrnoException).code === "ENOENT"
         ? Effect.succeed(undefined)
-        : Effect.fail(new TokenizerLoadError({ path, message: `cannot read tokenizer file ${path}: ${reason(cause)}` }))
+        : Effect.fail(new TokenizerLoadError({ path, message: `cannot read tokenizer file ${path}: ${messageOf(cause)}`, cause }))
     )
   )
 
@@ -49,7 +49,7 @@ const readRequired = (path: string): Effect.Effect<Uint8Array, TokenizerLoadErro
 const parseObject = (path: string, bytes: Uint8Array): Effect.Effect<object, TokenizerLoadError> =>
   Effect.try({
     try: () => JSON.parse(new TextDecoder().decode(bytes)) as unknown,
-    catch: (cause) => new TokenizerLoadError({ path, message: `tokenizer file ${path} is not valid JSON: ${reason(cause)}` })
+    catch: (cause) => new TokenizerLoadError({ path, message: `tokenizer file ${path} is not valid JSON: ${messageOf(cause)}`, cause })
   }).pipe(
     Effect.filterOrFail(
       (value): value is object => typeof value === "object" && value !== null && !Array.isArray(value),
@@ -141,7 +141,7 @@ export const makeHfTokenizer = Effect.fn("HfTokenizer.make")(function*(path: str
   const config: { readonly clean_up_tokenization_spaces?: unknown } = configBytes === undefined ? {} : yield* parseObject(configPath, configBytes)
   const hf = yield* Effect.try({
     try: (): HfTokenizerApi => new HfTokenizer(tokenizerJson, config),
-    catch: (cause) => new TokenizerLoadError({ path, message: `cannot load tokenizer ${path}: ${reason(cause)}` })
+    catch: (cause) => new TokenizerLoadError({ path, message: `cannot load tokenizer ${path}: ${messageOf(cause)}`, cause })
   })
   return wrap(hf, path, tokenizerId(tokenizerBytes, configBytes), config)
 })

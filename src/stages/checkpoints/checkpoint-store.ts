@@ -20,7 +20,9 @@ const decodeManifest = Schema.decodeUnknownEffect(Schema.fromJsonString(Checkpoi
 export class CheckpointDamagedError extends Schema.TaggedError<CheckpointDamagedError>()("CheckpointDamagedError", {
   checkpoint: Schema.String,
   key: Schema.String,
-  message: Schema.String
+  message: Schema.String,
+  /** What proved the damage (the manifest's decoding error, the missing blob), for `--verbose`. */
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 /** Hex SHA-256 of bytes: what manifests record of each blob. */
@@ -57,7 +59,7 @@ export const readManifest = (store: BlobStore["Service"], name: string) =>
         const message = typeof version === "number" && version !== 2
           ? `manifest ${key} in ${store.uri} is of version ${version}, written by another version of sous (this one reads version 2)`
           : `manifest ${key} in ${store.uri} is damaged: ${error.message.split("\n")[0]}`
-        return new CheckpointDamagedError({ checkpoint: name, key, message })
+        return new CheckpointDamagedError({ checkpoint: name, key, message, cause: error })
       })
     )
   })

@@ -1,5 +1,5 @@
 import { Effect, Schema } from "effect"
-import { DataCursor, InvalidRequestError, type Metrics } from "../../ports/index.js"
+import { DataCursor, type Metrics, ResumeRefusedError } from "../../ports/index.js"
 import type { RunSummary } from "../run/run-keys.js"
 
 const FiniteMetrics = Schema.Record(Schema.String, Schema.Finite)
@@ -48,9 +48,10 @@ export const durableSummary = (summary: RunSummary): RunSummary => {
 export const decodeDurableRunState = (checkpoint: string, state: unknown) =>
   Schema.decodeUnknownEffect(DurableRunState)(state).pipe(
     Effect.mapError((error) =>
-      new InvalidRequestError({
-        operation: "resume",
-        message: `checkpoint ${checkpoint} holds run state sous cannot resume from: ${error.message.split("\n")[0]}`
+      new ResumeRefusedError({
+        checkpoint,
+        message: `checkpoint ${checkpoint} holds run state sous cannot resume from: ${error.message.split("\n")[0]}`,
+        cause: error
       })
     )
   )

@@ -2,8 +2,9 @@ import { Effect } from "effect"
 import {
   type BlobNotFoundError,
   BlobStore,
-  BlobStoreError,
+  type BlobStoreError,
   type CheckpointManifest,
+  ResumeRefusedError,
   type StateRef,
   TrainingClient,
   type UnsafeKeyError
@@ -26,7 +27,8 @@ const missingBlob = (store: BlobStore["Service"], name: string, key: string) =>
     new CheckpointDamagedError({
       checkpoint: name,
       key: error.key,
-      message: `blob ${key} of checkpoint ${name} in ${store.uri} is missing`
+      message: `blob ${key} of checkpoint ${name} in ${store.uri} is missing`,
+      cause: error
     })
 
 /**
@@ -104,11 +106,7 @@ export const newestCheckpoint = (options: { readonly fallback: boolean }) =>
         })
       )
     if (names.length === 0) {
-      return yield* new BlobStoreError({
-        operation: "resume",
-        key: "",
-        message: `${store.uri} holds no committed checkpoint: there is nothing to resume from`
-      })
+      return yield* new ResumeRefusedError({ message: `${store.uri} holds no committed checkpoint: there is nothing to resume from` })
     }
     return yield* tryFrom(0)
   })

@@ -1,18 +1,16 @@
 import { Effect } from "effect"
-import type { DataCursor } from "../../ports/index.js"
+import { type DataCursor, seedMix } from "../../ports/index.js"
 
 /**
- * A small seeded PRNG (SplitMix32-style mixing). Data order must be reproducible from the
- * seed and the epoch alone, so that a resumed run sees exactly the batches it would have.
+ * A small seeded PRNG (SplitMix32-style: a Weyl sequence through {@link seedMix}). Data order
+ * must be reproducible from the seed and the epoch alone, so that a resumed run sees exactly
+ * the batches it would have.
  */
 const mix = (seed: number): (() => number) => {
   let state = seed >>> 0
   return () => {
     state = (state + 0x9e3779b9) >>> 0
-    let z = state
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0
-    return ((z ^ (z >>> 16)) >>> 0) / 2 ** 32
+    return seedMix(state) / 2 ** 32
   }
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto"
 import { Effect } from "effect"
-import { InvalidRequestError } from "../../ports/index.js"
+import { ResumeRefusedError } from "../../ports/index.js"
 import { RunKeys } from "../run/run-keys.js"
 import { defineStage } from "../run/stage.js"
 import type { StateKey } from "../run/state-key.js"
@@ -30,8 +30,7 @@ export const fingerprintData = (keys: ReadonlyArray<StateKey<any>> = [RunKeys.tr
       const digest = dataDigest(keys.map((key) => context.get(key)))
       const expected = context.get(RunKeys.expectedDataDigest)
       if (expected !== null && expected !== digest) {
-        return yield* new InvalidRequestError({
-          operation: "resume",
+        return yield* new ResumeRefusedError({
           message: `the data differs from what the checkpoint was trained on (fingerprint ${digest.slice(0, 12)}…, ` +
             `the checkpoint recorded ${expected.slice(0, 12)}…): resume needs the data the run started with`
         })

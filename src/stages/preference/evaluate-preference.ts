@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { InvalidRequestError, MetricsSink } from "../../ports/index.js"
+import { InvalidRequestError, messageOf, MetricsSink } from "../../ports/index.js"
 import { dpoLoss } from "./dpo-loss.js"
 import { pairDatums, pairReferenceLogprobs } from "./dpo-step-loss.js"
 import { withEval } from "../evaluation/eval-summary.js"
@@ -47,7 +47,7 @@ export const evaluatePreference = (config: EvaluatePreferenceConfig) =>
       const measure = (referenceLogprobs: ReadonlyArray<Float32Array>) =>
         Effect.try({
           try: () => dpoLoss({ beta: config.beta, referenceLogprobs })(data, logprobs),
-          catch: (error) => new InvalidRequestError({ operation: "eval", message: error instanceof Error ? error.message : String(error) })
+          catch: (error) => new InvalidRequestError({ operation: "eval", message: messageOf(error), cause: error })
         })
       const dpo = yield* measure(pairReferenceLogprobs(pairs))
       // Against a reference of all zeros the "margin" is the policy's own log-odds of chosen over rejected.

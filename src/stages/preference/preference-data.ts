@@ -148,7 +148,7 @@ const renderPairs = Effect.fnUntraced(function*(
   let truncated = 0
   const side = Effect.fnUntraced(function*(row: SourcedRow<PreferenceRow>, name: "chosen" | "rejected") {
     const rendered = yield* preferenceDatum(row.value.prompt, row.value[name], render, tokenizer, config.contextLength).pipe(
-      Effect.mapError((error) => new RendererError({ message: `${row.uri} line ${row.line}: ${error.message}` }))
+      Effect.mapError((error) => new RendererError({ message: `${row.uri} line ${row.line}: ${error.message}`, cause: error }))
     )
     if (rendered.truncated) truncated += 1
     if (trainedTokens(rendered.datum) === 0) {

@@ -26,7 +26,9 @@ export type ChatRenderer = (
  * a chat template cannot frame the conversation.
  */
 export class RendererError extends Schema.TaggedError<RendererError>()("RendererError", {
-  message: Schema.String
+  message: Schema.String,
+  /** What the failure came from (a template's own error), for `--verbose`. */
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 /**

@@ -1,6 +1,7 @@
 import { Template } from "@huggingface/jinja"
 import { Effect } from "effect"
 import type { ChatMessage } from "../../ports/chat.js"
+import { messageOf } from "../../ports/errors.js"
 import { type ChatRenderer, RendererError, type TrainOn } from "./chat-renderer.js"
 import { type RenderedTurn, tokenizeTurns } from "./renderer-turns.js"
 
@@ -19,8 +20,6 @@ export interface ChatTemplate {
 // Stands in for a message's content to find where the template writes it. Private-use
 // characters: no template spells them, and `trim` leaves them in place.
 const contentProbe = "\uE000sous-content\uE001"
-
-const reason = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
 /**
  * Parses a chat template into a renderer that gives the same tokens and weights as the
@@ -49,7 +48,7 @@ export const makeJinjaRenderer = (chatTemplate: ChatTemplate, trainOn: TrainOn):
     const { source } = chatTemplate
     const template = yield* Effect.try({
       try: () => new Template(chatTemplate.template),
-      catch: (cause) => new RendererError({ message: `chat template ${source} cannot be parsed: ${reason(cause)}` })
+      catch: (cause) => new RendererError({ message: `chat template ${source} cannot be parsed: ${messageOf(cause)}`, cause })
     })
     const variables = {
       add_generation_prompt: false,
@@ -60,7 +59,7 @@ export const makeJinjaRenderer = (chatTemplate: ChatTemplate, trainOn: TrainOn):
       Effect.try({
         try: () => template.render({ ...variables, messages }),
         catch: (cause) =>
-          new RendererError({ message: `chat template ${source} fails on messages 1..${messages.length}: ${reason(cause)}` })
+          new RendererError({ message: `chat template ${source} fails on messages 1..${messages.length}: ${messageOf(cause)}`, cause })
       })
     const problem = (message: string) => new RendererError({ message: `chat template ${source} ${message}` })
 

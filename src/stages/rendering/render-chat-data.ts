@@ -40,7 +40,7 @@ const renderRows = Effect.fnUntraced(function*(
   for (const row of rows) {
     // A chat template can fail on one conversation only: say which.
     const rendered = yield* render(row.value.messages, tokenizer).pipe(
-      Effect.mapError((error) => new RendererError({ message: `${row.uri} line ${row.line}: ${error.message}` }))
+      Effect.mapError((error) => new RendererError({ message: `${row.uri} line ${row.line}: ${error.message}`, cause: error }))
     )
     if (rendered.tokens.length > config.contextLength + 1) truncated += 1
     const datum = supervisedDatum(rendered, config.contextLength)

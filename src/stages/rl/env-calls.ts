@@ -1,10 +1,8 @@
 import { Effect, Schema } from "effect"
-import { ChatMessage, DatasetRowError, type Env, type EnvFactory, type EnvStep } from "../../ports/index.js"
+import { ChatMessage, DatasetRowError, type Env, type EnvFactory, type EnvStep, messageOf } from "../../ports/index.js"
 import type { SourcedRow } from "../run/run-keys.js"
 
 // Calls into a user's environment (the `Environment` port), checked at the boundary.
-
-const messageOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
 
 // What user code hands back is checked at the boundary, so a wrong shape is an error that
 // names the row instead of a NaN deep inside a loss.
@@ -15,19 +13,20 @@ const StepAnswer = Schema.Struct({
   observation: Schema.optionalKey(Messages)
 })
 
-const rowError = (row: SourcedRow<unknown>, message: string) => new DatasetRowError({ uri: row.uri, line: row.line, message })
+const rowError = (row: SourcedRow<unknown>, message: string, cause?: unknown) =>
+  new DatasetRowError({ uri: row.uri, line: row.line, message, cause })
 
 /** Runs user code of the environment, turning a throw or a rejection into an error naming the row. */
 const callEnv = <A>(row: SourcedRow<unknown>, doing: string, call: () => A | Promise<A>): Effect.Effect<A, DatasetRowError> =>
   Effect.tryPromise({
     try: async () => await call(),
-    catch: (cause) => rowError(row, `the environment's ${doing} failed: ${messageOf(cause)}`)
+    catch: (cause) => rowError(row, `the environment's ${doing} failed: ${messageOf(cause)}`, cause)
   })
 
 /** What user code answered, decoded by `schema`; a wrong shape is an error naming the row. */
 const checked = <A, I>(schema: Schema.Codec<A, I>, row: SourcedRow<unknown>, doing: string) => (answer: unknown) =>
   Schema.decodeUnknownEffect(schema)(answer).pipe(
-    Effect.mapError((error) => rowError(row, `the environment's ${doing} answered an unexpected value: ${error.message.split("\n")[0]}`))
+    Effect.mapError((error) => rowError(row, `the environment's ${doing} answered an unexpected value: ${error.message.split("\n")[0]}`, error))
   )
 
 /** A fresh episode of the row's environment; a row the factory refuses is an error naming it. */

@@ -4,6 +4,7 @@ import {
   float32,
   type ForwardBackwardOutput,
   InvalidRequestError,
+  messageOf,
   type Pending,
   type TensorData,
   type TrainingCallError,
@@ -33,9 +34,7 @@ export type CustomLoss = (
 
 const operation = "forwardBackwardCustom"
 
-const invalid = (message: string) => new InvalidRequestError({ operation, message })
-
-const errorText = (error: unknown): string => error instanceof Error ? error.message : String(error)
+const invalid = (message: string, cause?: unknown) => new InvalidRequestError({ operation, message, cause })
 
 /** The datum with `weights` in place of its own, keeping only what cross-entropy reads. */
 const withWeights = (datum: Datum, weights: ReadonlyArray<number>): Datum => ({
@@ -99,7 +98,7 @@ export const forwardBackwardCustom = Effect.fn("CustomLoss.forwardBackwardCustom
 
   const result = yield* Effect.try({
     try: () => loss(data, logprobs),
-    catch: (error) => invalid(`the custom loss failed: ${errorText(error)}`)
+    catch: (error) => invalid(`the custom loss failed: ${messageOf(error)}`, error)
   })
   if (!Number.isFinite(result.loss)) return yield* invalid(`the custom loss is not finite: ${result.loss}`)
   const badMetric = Object.entries(result.metrics).find(([, value]) => !Number.isFinite(value))

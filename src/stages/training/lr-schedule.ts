@@ -15,7 +15,9 @@ export interface LrSchedule {
 
 /** A schedule that would hand the optimizer a rate of zero or less, or cannot be followed. */
 export class LrScheduleError extends Schema.TaggedError<LrScheduleError>()("LrScheduleError", {
-  message: Schema.String
+  message: Schema.String,
+  /** What the problem came from, when it came from a failure elsewhere; for `--verbose`. */
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 const problemOf = ({ baseLr, warmupSteps, totalSteps, minLrRatio }: LrSchedule): string | undefined => {

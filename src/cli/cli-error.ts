@@ -1,0 +1,49 @@
+import type { TokenizerLoadError } from "../adapters/index.js"
+import type { RunDirectoryError } from "../kitchen/run-directory.js"
+import type {
+  BackendUnavailableError,
+  BlobNotFoundError,
+  BlobStoreError,
+  DatasetError,
+  DatasetRowError,
+  HubError,
+  InvalidRequestError,
+  MetricsError,
+  ResumeRefusedError,
+  TrainingError,
+  UnsafeKeyError
+} from "../ports/index.js"
+import type { RecipeError } from "../recipes/recipe-error.js"
+import type { ServeError } from "../server/index.js"
+import type { CheckpointDamagedError, LrScheduleError, RendererError } from "../stages/index.js"
+import type { StageTimeoutError, WorkflowInvalidError } from "../workflows/index.js"
+import type { UsageError } from "./args.js"
+
+/**
+ * Every error a `sous` command can fail with: what the recipe, data, stores, backend and run
+ * directory report, and a refused command line. The commands are typed to fail with these
+ * only, so a new error a command can raise fails to compile until it is added here, and
+ * `describeError` gives each one its line.
+ */
+export type CliError =
+  | BackendUnavailableError
+  | BlobNotFoundError
+  | BlobStoreError
+  | CheckpointDamagedError
+  | DatasetError
+  | DatasetRowError
+  | HubError
+  | InvalidRequestError
+  | LrScheduleError
+  | MetricsError
+  | RecipeError
+  | RendererError
+  | ResumeRefusedError
+  | RunDirectoryError
+  | ServeError
+  | StageTimeoutError
+  | TokenizerLoadError
+  | TrainingError
+  | UnsafeKeyError
+  | UsageError
+  | WorkflowInvalidError
