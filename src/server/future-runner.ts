@@ -1,5 +1,5 @@
 import { Cause, Effect, Exit, type Scope } from "effect"
-import type { BackendUnavailableError, InvalidRequestError, Pending, TrainingError } from "../ports/index.js"
+import { type BackendUnavailableError, type InvalidRequestError, messageOf, type Pending, type TrainingError } from "../ports/index.js"
 import type { ErrorCategory, FutureHandle, FutureResult } from "./future-store.js"
 
 /** The errors a backend call can end in; each maps to a protocol error category. */
@@ -22,8 +22,6 @@ export const failureOf = (error: BackendCallError): { readonly error: string; re
   error: error.message,
   category: error._tag === "InvalidRequestError" ? "user" : "server"
 })
-
-const defectMessage = (defect: unknown): string => (defect instanceof Error ? defect.message : String(defect))
 
 /**
  * Submits a call now and settles `future` with its answer later, without waiting for it: a
@@ -57,7 +55,7 @@ export const submitFuture = <A, E extends BackendCallError>(options: {
           ? { _tag: "Failed", ...failureOf(error.value), timings }
           : Cause.hasInterruptsOnly(exit.cause)
           ? { _tag: "Failed", error: "the server shut down before the request finished", category: "server", timings }
-          : { _tag: "Failed", error: `internal server error: ${defectMessage(Cause.squash(exit.cause))}`, category: "server", timings }
+          : { _tag: "Failed", error: `internal server error: ${messageOf(Cause.squash(exit.cause))}`, category: "server", timings }
       )
     })
   return Effect.gen(function*() {

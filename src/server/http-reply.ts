@@ -32,7 +32,9 @@ export const protobufReply = (body: Uint8Array, headers: Readonly<Record<string,
  */
 export class HttpFailure extends Schema.TaggedError<HttpFailure>()("HttpFailure", {
   status: Schema.Int,
-  message: Schema.String
+  message: Schema.String,
+  /** What the refusal came from (a parse error, a backend error); never sent to the client. */
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 /** The answer for a refused request. */

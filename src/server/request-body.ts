@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http"
 import { Effect, Schema } from "effect"
-import { formatSchemaProblems, schemaProblems } from "../ports/index.js"
+import { formatSchemaProblems, messageOf, schemaProblems } from "../ports/index.js"
 import { ZstdDecompressError, zstdDecompress } from "../protocol/index.js"
 import { HttpFailure } from "./http-reply.js"
 
@@ -45,7 +45,7 @@ export const readBody = (request: IncomingMessage, maxBytes: number): Effect.Eff
     }
     const onError = (error: Error) => {
       cleanup()
-      resume(Effect.fail(new HttpFailure({ status: 400, message: `the request body could not be read: ${error.message}` })))
+      resume(Effect.fail(new HttpFailure({ status: 400, message: `the request body could not be read: ${error.message}`, cause: error })))
     }
     request.on("data", onData)
     request.on("end", onEnd)
@@ -86,8 +86,8 @@ export const decodeContent = (
     try: () => zstdDecompress(body, maxDecompressedBytes),
     catch: (error) =>
       error instanceof ZstdDecompressError && error.tooLarge
-        ? new HttpFailure({ status: 413, message: `the zstd body expands past this server's limit of ${maxDecompressedBytes} bytes` })
-        : new HttpFailure({ status: 400, message: error instanceof Error ? error.message : String(error) })
+        ? new HttpFailure({ status: 413, message: `the zstd body expands past this server's limit of ${maxDecompressedBytes} bytes`, cause: error })
+        : new HttpFailure({ status: 400, message: messageOf(error), cause: error })
   })
 }
 
@@ -97,9 +97,11 @@ export const decodeJsonBody = <A, I>(schema: Schema.Codec<A, I>, body: Uint8Arra
     const input = yield* Effect.try({
       try: (): unknown => JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body)),
       catch: (error) =>
-        new HttpFailure({ status: 400, message: `the body is not valid JSON: ${error instanceof Error ? error.message : String(error)}` })
+        new HttpFailure({ status: 400, message: `the body is not valid JSON: ${messageOf(error)}`, cause: error })
     })
     return yield* Schema.decodeUnknownEffect(schema)(input, { errors: "all" }).pipe(
-      Effect.mapError((error) => new HttpFailure({ status: 400, message: `invalid request body: ${formatSchemaProblems(schemaProblems(error, input))}` }))
+      Effect.mapError((error) =>
+        new HttpFailure({ status: 400, message: `invalid request body: ${formatSchemaProblems(schemaProblems(error, input))}`, cause: error })
+      )
     )
   })

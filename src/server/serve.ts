@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Exit, FiberSet, Schema, Scope } from "effect"
-import { TrainingBackend } from "../ports/index.js"
+import { messageOf, TrainingBackend } from "../ports/index.js"
 import { makeFaultPlan } from "./fault-injection.js"
 import { makeFutureStore } from "./future-store.js"
 import { makeIdempotencyCache } from "./idempotency-cache.js"
@@ -18,7 +18,9 @@ import { makeWeightStore } from "./weight-store.js"
 
 /** The server could not start: a bad option, or the port is taken. */
 export class ServeError extends Schema.TaggedError<ServeError>()("ServeError", {
-  message: Schema.String
+  message: Schema.String,
+  /** What went wrong underneath (a file system or socket error), for `--verbose`. */
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 /** A running server. */
@@ -35,8 +37,6 @@ export interface RunningServer {
 // Idempotency keys remembered at once; a client has far fewer requests in flight.
 const idempotencyCapacity = 100_000
 
-const message = (error: unknown): string => (error instanceof Error ? error.message : String(error))
-
 /** The directory saved weights go to: the given one, or a temporary one removed on close. */
 const stateDirectory = (stateDir: string | undefined, scope: Scope.Scope): Effect.Effect<string, ServeError> =>
   stateDir !== undefined
@@ -45,12 +45,12 @@ const stateDirectory = (stateDir: string | undefined, scope: Scope.Scope): Effec
         await fs.mkdir(stateDir, { recursive: true })
         return stateDir
       },
-      catch: (error) => new ServeError({ message: `cannot use stateDir ${stateDir}: ${message(error)}` })
+      catch: (error) => new ServeError({ message: `cannot use stateDir ${stateDir}: ${messageOf(error)}`, cause: error })
     })
     : Effect.acquireRelease(
       Effect.tryPromise({
         try: () => fs.mkdtemp(path.join(os.tmpdir(), "sous-serve-")),
-        catch: (error) => new ServeError({ message: `cannot create a temporary state directory: ${message(error)}` })
+        catch: (error) => new ServeError({ message: `cannot create a temporary state directory: ${messageOf(error)}`, cause: error })
       }),
       (directory) => Effect.promise(() => fs.rm(directory, { recursive: true, force: true }))
     ).pipe(Scope.provide(scope))
@@ -77,8 +77,9 @@ const send = (response: http.ServerResponse, answer: Answer): number => {
 export const startServer = Effect.fn("Server.start")(function*(
   options: ServerOptions
 ): Effect.fn.Return<RunningServer, ServeError, TrainingBackend | Scope.Scope> {
-  const resolved = yield* Effect.try({ try: () => resolveServerOptions(options), catch: (error) => new ServeError({ message: message(error) }) })
-  const faults = yield* Effect.try({ try: () => makeFaultPlan(options.faults), catch: (error) => new ServeError({ message: message(error) }) })
+  const refused = (error: unknown) => new ServeError({ message: messageOf(error), cause: error })
+  const resolved = yield* Effect.try({ try: () => resolveServerOptions(options), catch: refused })
+  const faults = yield* Effect.try({ try: () => makeFaultPlan(options.faults), catch: refused })
   const backend = yield* TrainingBackend
   const scope = yield* Scope.fork(yield* Effect.scope)
   const stateDir = yield* stateDirectory(options.stateDir, scope)
@@ -151,7 +152,8 @@ export const startServer = Effect.fn("Server.start")(function*(
   server.headersTimeout = 66_000
 
   yield* Effect.callback<void, ServeError>((resume) => {
-    const onError = (error: Error) => resume(Effect.fail(new ServeError({ message: `cannot listen on ${resolved.host}:${resolved.port}: ${error.message}` })))
+    const onError = (error: Error) =>
+      resume(Effect.fail(new ServeError({ message: `cannot listen on ${resolved.host}:${resolved.port}: ${error.message}`, cause: error })))
     server.once("error", onError)
     server.listen(resolved.port, resolved.host, () => {
       server.off("error", onError)

@@ -1,6 +1,6 @@
 import * as fs from "node:fs/promises"
 import { Deferred, Effect } from "effect"
-import { InvalidRequestError, TrainingError } from "../ports/index.js"
+import { InvalidRequestError, messageOf, TrainingError } from "../ports/index.js"
 import { replaceFile } from "../adapters/fs/durable-files.js"
 import { checkpointFile, type CheckpointPath, formatCheckpointPath } from "./state-paths.js"
 
@@ -24,8 +24,6 @@ export interface WeightStore {
   /** Whether a checkpoint is stored, once any write announced for it has finished. */
   readonly exists: (checkpoint: CheckpointPath) => Effect.Effect<boolean>
 }
-
-const message = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /** A store under `stateDir`. */
 export const makeWeightStore = (stateDir: string): WeightStore => {
@@ -53,7 +51,12 @@ export const makeWeightStore = (stateDir: string): WeightStore => {
           return true
         },
         catch: (error) =>
-          new TrainingError({ operation: "saveWeights", message: `could not write ${formatCheckpointPath(checkpoint)}: ${message(error)}`, retryable: true })
+          new TrainingError({
+            operation: "saveWeights",
+            message: `could not write ${formatCheckpointPath(checkpoint)}: ${messageOf(error)}`,
+            retryable: true,
+            cause: error
+          })
       }))).pipe(
         Effect.flatMap((written) =>
           written
@@ -79,8 +82,13 @@ export const makeWeightStore = (stateDir: string): WeightStore => {
         try: () => fs.readFile(file),
         catch: (error) =>
           (error as NodeJS.ErrnoException).code === "ENOENT"
-            ? new InvalidRequestError({ operation: "loadWeights", message: `no checkpoint at ${formatCheckpointPath(checkpoint)}` })
-            : new TrainingError({ operation: "loadWeights", message: `could not read ${formatCheckpointPath(checkpoint)}: ${message(error)}`, retryable: true })
+            ? new InvalidRequestError({ operation: "loadWeights", message: `no checkpoint at ${formatCheckpointPath(checkpoint)}`, cause: error })
+            : new TrainingError({
+              operation: "loadWeights",
+              message: `could not read ${formatCheckpointPath(checkpoint)}: ${messageOf(error)}`,
+              retryable: true,
+              cause: error
+            })
       }).pipe(Effect.map((buffer) => new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)))
     })
 

@@ -1,4 +1,7 @@
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Option, Schedule, Schema } from "effect"
+import { CompleteMetadataResponse, type QueueState, RequestFailedResponse, TryAgainResponse } from "../../protocol/index.js"
+import { maskedCause } from "../logging/redact-secrets.js"
+import { giveUpAfter, TransientFailure, whileTransient } from "./retry-schedule.js"
 import { type HttpReply, jsonBody, newIdempotencyKey, replyJson, type TinkerHttp, TinkerRequestError } from "./tinker-http.js"
 
 /** What to poll for: the future an accepted request returned. */
@@ -21,150 +24,186 @@ export interface FutureResult {
   readonly retries: number
 }
 
+// What an answered poll comes to: poll again, the result, or a failure that polling cannot mend.
+type PollStep =
+  | { readonly _tag: "Again" }
+  | { readonly _tag: "Done"; readonly reply: HttpReply; readonly json: unknown }
+  | { readonly _tag: "Failed"; readonly error: TinkerRequestError }
+
+const again: PollStep = { _tag: "Again" }
+const failed = (error: TinkerRequestError): PollStep => ({ _tag: "Failed", error })
+const isSettled = (step: PollStep): step is Exclude<PollStep, { readonly _tag: "Again" }> => step._tag !== "Again"
+
 // A bare 400 may come from a proxy between us and the service; a few are tried again.
 const maxBadRequestRetries = 3
+
+// The field that tells each kind of `/retrieve_future` reply apart; the reply is then decoded
+// with its own schema, so a malformed one fails instead of passing for a result.
+const saysTryAgain = Schema.is(Schema.Struct({ type: Schema.Literal("try_again") }))
+const saysMetadataOnly = Schema.is(Schema.Struct({ status: Schema.Literal("complete_metadata") }))
+const saysFailed = Schema.is(Schema.Struct({ error: Schema.Unknown }))
+const decodeTryAgain = Schema.decodeUnknownOption(TryAgainResponse)
 
 const isProtobuf = (reply: HttpReply): boolean =>
   (reply.headers.get("content-type") ?? "").includes("application/x-protobuf")
 
-const field = (json: unknown, key: string): unknown =>
-  typeof json === "object" && json !== null ? (json as Record<string, unknown>)[key] : undefined
-
 /**
  * Long-polls `/retrieve_future` until the request's result is there. `try_again` and 408
  * poll again at once (queue-state changes are logged); `complete_metadata` polls again for
- * the payload; 5xx polls again at once and 429 or a lost connection after a backoff; a bare
- * 400 is tried again up to 3 times; 402 waits out the billing pause. A result `{error,
- * category}` fails (`invalid` for category `user`), 410 fails as `expired` (the caller
- * submits the request again), anything else fails at once. Polls keep failing for at most
- * the settings' `giveUpAfterMs`.
+ * the payload; 5xx polls again at once and 429 or a lost connection after a backoff (which
+ * starts over after any other reply); a bare 400 is tried again up to 3 times; 402 waits out
+ * the billing pause. A result `{error, category}` fails (`invalid` for category `user`), 410
+ * fails as `expired` (the caller submits the request again), a reply of the wrong shape or
+ * any other status fails at once. Polls keep failing for at most the settings' `giveUpAfterMs`.
  */
 export const pollFuture = (http: TinkerHttp, future: FutureToPoll): Effect.Effect<FutureResult, TinkerRequestError> =>
   Effect.gen(function*() {
     const { settings } = http
     const { endpoint, requestId } = future
-    const fail = (kind: TinkerRequestError["kind"], message: string, status?: number) =>
-      new TinkerRequestError({ endpoint, kind, message: http.scrub(message), ...(status === undefined ? {} : { status }) })
+    const fail = (kind: TinkerRequestError["kind"], message: string, options: { status?: number; cause?: unknown } = {}) =>
+      new TinkerRequestError({
+        endpoint,
+        kind,
+        message: http.scrub(message),
+        ...(options.status === undefined ? {} : { status: options.status }),
+        ...(options.cause === undefined ? {} : { cause: options.cause })
+      })
     let iteration = 0
     let allowMetadataOnly = true
-    let backoffs = 0
     let badRequests = 0
     let retries = 0
-    let queueState: string | undefined
+    let queueState: QueueState | undefined
+    // When the current run of failed polls began: its first failure; an answer (200, 408) ends it.
     let failingSince: number | undefined
 
-    // Counts a failed poll, and gives up once polls have been failing too long.
-    const failedPoll = (reason: string, status?: number) =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        failingSince ??= now
-        retries += 1
-        if (now - failingSince >= settings.retry.giveUpAfterMs) {
-          return yield* fail(
-            "transient",
-            `${endpoint}: the result of request ${requestId} could not be fetched for ` +
-              `${Math.round((now - failingSince) / 1000)} s (last: ${reason})`,
-            status
-          )
-        }
-        yield* Effect.logWarning(`tinker: polling the result of ${endpoint} again after ${reason}`)
-      })
+    // Every failed poll is counted and logged; polls give up once they have failed for too long in a row.
+    const pollingAgain = (delays: Schedule.Schedule<unknown, unknown>) =>
+      delays.pipe(
+        Schedule.setInputType<TransientFailure | TinkerRequestError>(),
+        whileTransient,
+        giveUpAfter(settings.retry.giveUpAfterMs, (now) => (failingSince ??= now)),
+        Schedule.tap(({ input }) => {
+          retries += 1
+          return Effect.logWarning(`tinker: polling the result of ${endpoint} again after ${input.message}`)
+        })
+      )
 
-    while (true) {
+    const send = Effect.suspend(() => {
       const headers: Record<string, string> = {
         "X-Tinker-Request-Iteration": String(iteration),
         "X-Tinker-Request-Type": future.requestType
       }
       if (iteration === 0) headers["X-Tinker-Create-Promise-Roundtrip-Time"] = String(future.submitMs / 1000)
       iteration += 1
-      const outcome = yield* http.attempt({
+      return http.attempt({
         endpoint: "/retrieve_future",
         body: jsonBody({ request_id: requestId, allow_metadata_only: allowMetadataOnly }),
         accept: future.acceptProto ? "application/x-protobuf, application/json" : "application/json",
         headers,
         timeoutMs: settings.pollTimeoutMs
       }, newIdempotencyKey())
+    })
 
-      if (outcome._tag === "Unreachable") {
-        yield* failedPoll(outcome.message)
-        yield* Effect.sleep(Math.min(settings.retry.initialBackoffMs * 2 ** backoffs, settings.retry.maxBackoffMs))
-        backoffs += 1
-        continue
+    // A reply other than 429 or 402. A lost connection or a 429 is polled again after the
+    // backoff, which starts over after a 402 (or, as this effect ends, after any other reply).
+    const reply = send.pipe(
+      Effect.flatMap((outcome) =>
+        outcome._tag === "Unreachable"
+          ? Effect.fail(new TransientFailure({ message: outcome.message, cause: outcome.cause }))
+          : outcome.reply.status === 429
+          ? Effect.fail(new TransientFailure({ message: "HTTP 429", status: 429 }))
+          : Effect.succeed(outcome.reply)
+      ),
+      Effect.retry(pollingAgain(http.backoff)),
+      Effect.tap((reply) => reply.status === 402 ? http.billingPause(endpoint, reply) : Effect.void),
+      Effect.repeat({ while: (reply) => reply.status === 402 })
+    )
+
+    const noteQueueState = (tryAgain: TryAgainResponse | undefined) =>
+      Effect.gen(function*() {
+        const state = tryAgain?.queue_state
+        if (state === undefined || state === queueState) return
+        // The first "active" is the normal case, not news.
+        if (queueState !== undefined || state !== "active") {
+          const reason = tryAgain?.queue_state_reason
+          yield* Effect.logInfo(`tinker: ${endpoint} queue is ${state}${reason === undefined ? "" : ` (${reason})`}`)
+        }
+        queueState = state
+      })
+
+    // A reply of a known kind in full, or a failure naming the request and what is wrong with it.
+    const decoded = <S extends Schema.Top & { readonly DecodingServices: never }>(
+      schema: S,
+      json: unknown,
+      then: (value: S["Type"]) => Effect.Effect<PollStep>
+    ): Effect.Effect<PollStep> =>
+      Schema.decodeUnknownEffect(schema)(json).pipe(
+        Effect.matchEffect({
+          onFailure: (error) =>
+            Effect.succeed(failed(fail(
+              "failed",
+              `${endpoint}: polling the result of request ${requestId} got a malformed reply: ${error.message}`,
+              { cause: maskedCause(error, http.scrub) }
+            ))),
+          onSuccess: then
+        })
+      )
+
+    // A 200: the request is still on its way, or failed, or this is its result.
+    const answer = (reply: HttpReply, json: unknown): Effect.Effect<PollStep> => {
+      if (saysTryAgain(json)) return decoded(TryAgainResponse, json, (tryAgain) => Effect.as(noteQueueState(tryAgain), again))
+      if (saysMetadataOnly(json)) {
+        return decoded(CompleteMetadataResponse, json, () =>
+          Effect.sync(() => {
+            allowMetadataOnly = false
+            return again
+          }))
       }
-      const reply = outcome.reply
+      if (saysFailed(json)) {
+        return decoded(RequestFailedResponse, json, ({ category, error }) =>
+          Effect.succeed(failed(fail(category === "user" ? "invalid" : "failed", `${endpoint} failed: ${error}`))))
+      }
+      return Effect.succeed({ _tag: "Done", reply, json })
+    }
+
+    const judge = (reply: HttpReply): Effect.Effect<PollStep, TransientFailure> => {
       const status = reply.status
       const json = isProtobuf(reply) ? undefined : replyJson(reply)
-      // Any answer shows the connection works again.
-      if (status !== 429) backoffs = 0
-
-      const noteQueueState = (body: unknown) =>
-        Effect.gen(function*() {
-          const state = field(body, "queue_state")
-          if (typeof state !== "string" || state === queueState) return
-          // The first "active" is the normal case, not news.
-          if (queueState !== undefined || state !== "active") {
-            const reason = field(body, "queue_state_reason")
-            yield* Effect.logInfo(
-              `tinker: ${endpoint} queue is ${state}${typeof reason === "string" ? ` (${reason})` : ""}`
-            )
-          }
-          queueState = state
-        })
-
-      if (status === 200) {
+      if (status === 200 || status === 408) {
         failingSince = undefined
         badRequests = 0
-        if (field(json, "type") === "try_again") {
-          yield* noteQueueState(json)
-          continue
-        }
-        if (field(json, "status") === "complete_metadata") {
-          allowMetadataOnly = false
-          continue
-        }
-        const error = field(json, "error")
-        if (error !== undefined) {
-          const category = field(json, "category")
-          return yield* fail(
-            category === "user" ? "invalid" : "failed",
-            `${endpoint} failed: ${typeof error === "string" ? error : JSON.stringify(error)}`
-          )
-        }
-        return { reply, json, retries }
-      }
-      if (status === 408) {
-        failingSince = undefined
-        badRequests = 0
-        yield* noteQueueState(json)
-        continue
-      }
-      if (status === 402) {
-        yield* http.billingPause(endpoint, reply)
-        continue
+        return status === 200 ? answer(reply, json) : Effect.as(noteQueueState(Option.getOrUndefined(decodeTryAgain(json))), again)
       }
       if (status === 410) {
-        return yield* fail("expired", `${endpoint}: the result of request ${requestId} expired (HTTP 410)`, 410)
+        return Effect.succeed(failed(fail("expired", `${endpoint}: the result of request ${requestId} expired (HTTP 410)`, { status })))
       }
-      if (status >= 500) {
-        yield* failedPoll(`HTTP ${status}`, status)
-        continue
-      }
-      if (status === 429) {
-        yield* failedPoll("HTTP 429", status)
-        yield* Effect.sleep(Math.min(settings.retry.initialBackoffMs * 2 ** backoffs, settings.retry.maxBackoffMs))
-        backoffs += 1
-        continue
-      }
-      if (status === 400 && field(json, "error") === undefined && badRequests < maxBadRequestRetries) {
+      if (status >= 500) return Effect.fail(new TransientFailure({ message: `HTTP ${status}`, status }))
+      if (status === 400 && !saysFailed(json) && badRequests < maxBadRequestRetries) {
         badRequests += 1
-        yield* failedPoll("a bare HTTP 400", status)
-        continue
+        return Effect.fail(new TransientFailure({ message: "a bare HTTP 400", status }))
       }
       const error = http.statusError(endpoint, reply)
-      return yield* fail(
+      return Effect.succeed(failed(fail(
         error.kind === "auth" ? "auth" : "failed",
         `${error.message} (while fetching the result of request ${requestId})`,
-        status
-      )
+        { status }
+      )))
     }
+
+    // Failed polls that are not a backoff's (5xx, a bare 400) are sent again at once.
+    const settled = yield* reply.pipe(
+      Effect.flatMap(judge),
+      Effect.retry(pollingAgain(Schedule.forever)),
+      Effect.repeat({ until: isSettled }),
+      Effect.catchTag("TransientFailure", (last) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.fail(fail(
+            "transient",
+            `${endpoint}: the result of request ${requestId} could not be fetched for ` +
+              `${Math.round((now - (failingSince ?? now)) / 1000)} s (last: ${last.message})`,
+            { ...(last.status === undefined ? {} : { status: last.status }), cause: last.cause }
+          ))))
+    )
+    if (settled._tag === "Failed") return yield* settled.error
+    return { reply: settled.reply, json: settled.json, retries }
   }).pipe(Effect.annotateLogs({ endpoint: future.endpoint, request_id: future.requestId }))

@@ -1,8 +1,10 @@
-import { Clock, Deferred, Effect, Schema, Scope } from "effect"
+import { Clock, Deferred, Effect, Schedule, Schema, Scope } from "effect"
 import { BackendUnavailableError, InvalidRequestError, TrainingError, type TrainingCallError } from "../../ports/index.js"
 import { type FutureResult, pollFuture } from "./future-poller.js"
 import { headerMillis, type RequestTiming } from "./request-timings.js"
-import { replyJson, retryDelayMs, type TinkerHttp, type TinkerRequest, TinkerRequestError } from "./tinker-http.js"
+import { maskedCause } from "../logging/redact-secrets.js"
+import { giveUpAfter } from "./retry-schedule.js"
+import { replyJson, type TinkerHttp, type TinkerRequest, TinkerRequestError } from "./tinker-http.js"
 import { UntypedAPIFuture } from "../../protocol/index.js"
 
 /** A request the service answers with a future: what to send and how to read its result. */
@@ -40,7 +42,12 @@ export const decodeReply = <S extends Schema.Top>(
 ): Effect.Effect<S["Type"], TinkerRequestError, S["DecodingServices"]> =>
   Schema.decodeUnknownEffect(schema)(json).pipe(
     Effect.mapError((error) =>
-      new TinkerRequestError({ endpoint, kind: "failed", message: `${endpoint} answered something unexpected: ${error.message}` })
+      new TinkerRequestError({
+        endpoint,
+        kind: "failed",
+        message: `${endpoint} answered something unexpected: ${error.message}`,
+        cause: error
+      })
     )
   )
 
@@ -60,19 +67,32 @@ const runCall = <A>(
 ): Effect.Effect<A, TinkerRequestError> =>
   Effect.gen(function*() {
     const endpoint = call.request.endpoint
+    const { retry } = http.settings
     const startedAt = yield* Clock.currentTimeMillis
-    let resubmits = 0
-    while (true) {
-      // A first expiry is resubmitted at once; a run of them backs off like any retry.
-      if (resubmits > 1) yield* Effect.sleep(retryDelayMs(resubmits - 2, http.settings.retry, undefined, startedAt))
+    // The future of the latest submission, for the message when results keep expiring.
+    let requestId = ""
+    // A first expiry is resubmitted at once; a run of them backs off like any retry.
+    const resubmitting = Schedule.concat(Schedule.recurs(1), http.backoff).pipe(
+      Schedule.setInputType<TinkerRequestError>(),
+      Schedule.while(({ input }) => input.kind === "expired"),
+      giveUpAfter(retry.giveUpAfterMs, () => startedAt),
+      Schedule.tap(() =>
+        Effect.sync(() => {
+          timing.retries += 1
+        })
+      )
+    )
+
+    const submitAndPoll = Effect.gen(function*() {
       const submittedAt = yield* Clock.currentTimeMillis
       const submitted = yield* http.submit(call.request)
       const acceptedAt = yield* Clock.currentTimeMillis
       timing.submitMs += acceptedAt - submittedAt
       timing.retries += submitted.retries
       const future = yield* decodeReply(UntypedAPIFuture, endpoint, replyJson(submitted.reply))
-      const polled = yield* pollFuture(http, {
-        requestId: future.request_id,
+      requestId = future.request_id
+      return yield* pollFuture(http, {
+        requestId,
         endpoint,
         requestType: call.requestType,
         acceptProto: call.acceptProto,
@@ -81,37 +101,46 @@ const runCall = <A>(
         Effect.ensuring(Effect.map(Clock.currentTimeMillis, (now) => {
           timing.waitMs += now - acceptedAt
         })),
-        Effect.catchIf(
-          (error) => error.kind === "expired",
-          (error) =>
-            Effect.as(
-              Effect.logWarning(`tinker: ${error.message}; submitting the request again`).pipe(
-                Effect.annotateLogs({ endpoint, request_id: future.request_id })
-              ),
-              undefined
+        Effect.tapError((error) =>
+          error.kind === "expired"
+            ? Effect.logWarning(`tinker: ${error.message}; submitting the request again`).pipe(
+              Effect.annotateLogs({ endpoint, request_id: requestId })
             )
+            : Effect.void
         )
       )
-      if (polled === undefined) {
-        if ((yield* Clock.currentTimeMillis) - startedAt >= http.settings.retry.giveUpAfterMs) {
-          return yield* new TinkerRequestError({
-            endpoint,
-            kind: "expired",
-            message: `${endpoint}: results kept expiring for ${http.settings.retry.giveUpAfterMs} ms of resubmissions (request ${future.request_id})`
-          })
-        }
-        resubmits += 1
-        timing.retries += 1
-        continue
-      }
-      timing.retries += polled.retries
-      const queueMs = headerMillis(polled.reply.headers, "x-sous-queue-ms")
-      const computeMs = headerMillis(polled.reply.headers, "x-sous-compute-ms")
-      if (queueMs !== undefined) timing.queueMs = queueMs
-      if (computeMs !== undefined) timing.computeMs = computeMs
-      // A result of an unexpected shape is quoted in the error: keep an echoed key out of it.
-      return yield* call.decode(polled).pipe(Effect.mapError((error) => new TinkerRequestError({ ...error, message: http.scrub(error.message) })))
-    }
+    })
+
+    const polled = yield* submitAndPoll.pipe(
+      Effect.retry(resubmitting),
+      Effect.catchIf(
+        (error) => error.kind === "expired",
+        (error) =>
+          Effect.fail(
+            new TinkerRequestError({
+              endpoint,
+              kind: "expired",
+              message: `${endpoint}: results kept expiring for ${retry.giveUpAfterMs} ms of resubmissions (request ${requestId})`,
+              cause: error
+            })
+          )
+      )
+    )
+    timing.retries += polled.retries
+    const queueMs = headerMillis(polled.reply.headers, "x-sous-queue-ms")
+    const computeMs = headerMillis(polled.reply.headers, "x-sous-compute-ms")
+    if (queueMs !== undefined) timing.queueMs = queueMs
+    if (computeMs !== undefined) timing.computeMs = computeMs
+    // A result of an unexpected shape is quoted in the error: keep an echoed key out of it.
+    return yield* call.decode(polled).pipe(
+      Effect.mapError((error) =>
+        new TinkerRequestError({
+          ...error,
+          message: http.scrub(error.message),
+          cause: error.cause === undefined ? undefined : maskedCause(error.cause, http.scrub)
+        })
+      )
+    )
   })
 
 /**
@@ -156,13 +185,13 @@ export const awaitCall = <A>(runner: RequestRunner, call: RemoteCall<A>): Effect
 export const callError = (operation: string, repeatable: boolean) => (error: TinkerRequestError): TrainingCallError => {
   switch (error.kind) {
     case "invalid":
-      return new InvalidRequestError({ operation, message: error.message })
+      return new InvalidRequestError({ operation, message: error.message, cause: error })
     case "transient":
     case "expired":
-      return new TrainingError({ operation, message: error.message, retryable: repeatable })
+      return new TrainingError({ operation, message: error.message, retryable: repeatable, cause: error })
     case "auth":
     case "failed":
-      return new TrainingError({ operation, message: error.message, retryable: false })
+      return new TrainingError({ operation, message: error.message, retryable: false, cause: error })
   }
 }
 
@@ -171,4 +200,6 @@ export const callError = (operation: string, repeatable: boolean) => (error: Tin
  * {@link callError}, except that a refused key makes the backend unavailable.
  */
 export const creationError = (operation: string) => (error: TinkerRequestError): TrainingCallError | BackendUnavailableError =>
-  error.kind === "auth" ? new BackendUnavailableError({ backend: "tinker", message: error.message }) : callError(operation, true)(error)
+  error.kind === "auth"
+    ? new BackendUnavailableError({ backend: "tinker", message: error.message, cause: error })
+    : callError(operation, true)(error)

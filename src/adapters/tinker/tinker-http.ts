@@ -1,6 +1,9 @@
 import { randomUUID } from "node:crypto"
-import { Clock, Effect, Redacted, Schema } from "effect"
-import type { TinkerRetryOptions, TinkerSettings } from "./tinker-options.js"
+import { Clock, Duration, Effect, Option, Redacted, Schedule, Schema } from "effect"
+import { ErrorReply } from "../../protocol/index.js"
+import { maskedCause } from "../logging/redact-secrets.js"
+import { giveUpAfter, retryBackoff, TransientFailure, whileTransient } from "./retry-schedule.js"
+import type { TinkerSettings } from "./tinker-options.js"
 
 /**
  * A request to the Tinker service failed. `kind` says what the client should make of it:
@@ -13,7 +16,9 @@ export class TinkerRequestError extends Schema.TaggedError<TinkerRequestError>()
   endpoint: Schema.String,
   kind: Schema.Literals(["auth", "invalid", "expired", "transient", "failed"]),
   status: Schema.optionalKey(Schema.Int),
-  message: Schema.String
+  message: Schema.String,
+  /** What it came from (the HTTP client's error, a malformed reply's issues), for `--verbose`; never the key. */
+  cause: Schema.optional(Schema.Defect())
 }) {}
 
 /** A request body and how it is encoded. */
@@ -41,10 +46,13 @@ export interface HttpReply {
   readonly body: Uint8Array
 }
 
-/** What one try of a request came to: a reply (any status), or no reply at all. */
+/**
+ * What one try of a request came to: a reply (any status), or no reply at all, with what the
+ * HTTP client threw (masked like the message).
+ */
 export type AttemptOutcome =
   | { readonly _tag: "Reply"; readonly reply: HttpReply }
-  | { readonly _tag: "Unreachable"; readonly message: string }
+  | { readonly _tag: "Unreachable"; readonly message: string; readonly cause: unknown }
 
 /** A reply to a submission, and how many retries it took. */
 export interface Submitted {
@@ -55,6 +63,8 @@ export interface Submitted {
 /** The HTTP side of a Tinker session: single tries, and submissions that retry. */
 export interface TinkerHttp {
   readonly settings: TinkerSettings
+  /** The backend's one backoff between tries of a failing request, from the settings' retry timings. */
+  readonly backoff: Schedule.Schedule<unknown, unknown>
   /** One try. A POST carries `idempotencyKey`, the same on every try of one logical request. */
   readonly attempt: (request: TinkerRequest, idempotencyKey: string) => Effect.Effect<AttemptOutcome>
   /**
@@ -96,36 +106,6 @@ const shouldRetry = (reply: HttpReply): boolean => {
   return said === "true" || (said !== "false" && isRetryableStatus(reply.status))
 }
 
-/**
- * The wait a reply asks for, in milliseconds: `retry-after-ms`, else `retry-after` in
- * seconds or as an HTTP date; undefined when it asks for none.
- */
-export const retryAfterMs = (headers: Headers | undefined, now: number): number | undefined => {
-  const millis = Number.parseFloat(headers?.get("retry-after-ms") ?? "")
-  if (Number.isFinite(millis)) return millis
-  const after = headers?.get("retry-after")
-  if (after === undefined || after === null) return undefined
-  const seconds = Number.parseFloat(after)
-  if (Number.isFinite(seconds)) return seconds * 1000
-  const date = Date.parse(after)
-  return Number.isFinite(date) ? date - now : undefined
-}
-
-/**
- * Wait before retry number `retry` (0 for the first): what the reply asks for when that is
- * between 0 and 60 s, else `min(initial · 2^retry, max)`.
- */
-export const retryDelayMs = (
-  retry: number,
-  timings: Required<TinkerRetryOptions>,
-  headers: Headers | undefined,
-  now: number
-): number => {
-  const asked = retryAfterMs(headers, now)
-  if (asked !== undefined && asked >= 0 && asked <= 60_000) return asked
-  return Math.min(timings.initialBackoffMs * 2 ** retry, timings.maxBackoffMs)
-}
-
 /** The body of a reply as JSON, or undefined when it is not JSON. */
 export const replyJson = (reply: HttpReply): unknown => {
   try {
@@ -135,22 +115,34 @@ export const replyJson = (reply: HttpReply): unknown => {
   }
 }
 
+const decodeErrorReply = Schema.decodeUnknownOption(ErrorReply)
+
 /** The server's own words about a failed request: its `{error}`, else the start of the body. */
-const serverMessage = (reply: HttpReply): string => {
-  const json = replyJson(reply)
-  if (typeof json === "object" && json !== null && "error" in json) {
-    const { error } = json
-    return typeof error === "string" ? error : JSON.stringify(error)
-  }
-  return new TextDecoder().decode(reply.body.subarray(0, 300)).trim()
-}
+const serverMessage = (reply: HttpReply): string =>
+  Option.match(decodeErrorReply(replyJson(reply)), {
+    onSome: ({ error }) => error,
+    onNone: () => new TextDecoder().decode(reply.body.subarray(0, 300)).trim()
+  })
 
 // fetch reports a refused connection or a DNS failure as "fetch failed" with the reason as its cause.
 const unreachableMessage = (error: unknown, baseUrl: string, timeoutMs: number): string => {
-  if (error instanceof Error && error.name === "TimeoutError") return `no reply from ${baseUrl} within ${timeoutMs} ms`
   if (!(error instanceof Error)) return String(error)
-  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : ""
-  return error.message === "fetch failed" ? `cannot reach ${baseUrl}${cause}` : `${error.message}${cause}`
+  if (error.name === "TimeoutError") return `no reply from ${baseUrl} within ${timeoutMs} ms`
+  const parts = [error.message === "fetch failed" ? `cannot reach ${baseUrl}` : error.message]
+  if (error.cause instanceof Error) parts.push(error.cause.message)
+  return parts.join(": ")
+}
+
+const isSuccess = (reply: HttpReply): boolean => reply.status >= 200 && reply.status < 300
+
+const isBillingPause = (outcome: AttemptOutcome): boolean => outcome._tag === "Reply" && outcome.reply.status === 402
+
+/** A try as the retries see it: a reply to keep (a 2xx, or a status not worth retrying), or a failure that may pass. */
+const keptOrTransient = (outcome: AttemptOutcome): Effect.Effect<HttpReply, TransientFailure> => {
+  if (outcome._tag === "Unreachable") return Effect.fail(new TransientFailure({ message: outcome.message, cause: outcome.cause }))
+  const reply = outcome.reply
+  if (isSuccess(reply) || !shouldRetry(reply)) return Effect.succeed(reply)
+  return Effect.fail(new TransientFailure({ message: `HTTP ${reply.status}`, status: reply.status, headers: reply.headers }))
 }
 
 /** The HTTP client of one Tinker service, with the settings' key, timeouts and retry timings. */
@@ -185,11 +177,15 @@ export const makeTinkerHttp = (settings: TinkerSettings): TinkerHttp => {
         })
         return { status: response.status, headers: response.headers, body: new Uint8Array(await response.arrayBuffer()) }
       },
-      catch: (error) => scrub(unreachableMessage(error, settings.baseUrl, timeoutMs))
+      catch: (error) => error
     }).pipe(
       Effect.match({
         onSuccess: (reply): AttemptOutcome => ({ _tag: "Reply", reply }),
-        onFailure: (message): AttemptOutcome => ({ _tag: "Unreachable", message })
+        onFailure: (error): AttemptOutcome => ({
+          _tag: "Unreachable",
+          message: scrub(unreachableMessage(error, settings.baseUrl, timeoutMs)),
+          cause: maskedCause(error, scrub)
+        })
       })
     )
   }
@@ -237,39 +233,55 @@ export const makeTinkerHttp = (settings: TinkerSettings): TinkerHttp => {
       yield* Effect.sleep(settings.billing.pauseMs)
     })
 
+  const backoff = retryBackoff(settings.retry)
+
+  // One try, past any billing pause: a 402 waits the pause out and sends the request again.
+  const attemptPastBillingPause = (request: TinkerRequest, key: string): Effect.Effect<AttemptOutcome, TinkerRequestError> =>
+    attempt(request, key).pipe(
+      Effect.tap((outcome) =>
+        outcome._tag === "Reply" && outcome.reply.status === 402 ? billingPause(request.endpoint, outcome.reply) : Effect.void
+      ),
+      Effect.repeat({ while: isBillingPause })
+    )
+
   const submit = (request: TinkerRequest): Effect.Effect<Submitted, TinkerRequestError> =>
     Effect.gen(function*() {
+      const { endpoint } = request
       const key = newIdempotencyKey()
       const startedAt = yield* Clock.currentTimeMillis
       let retries = 0
-      while (true) {
-        const outcome = yield* attempt(request, key)
-        if (outcome._tag === "Reply" && outcome.reply.status === 402) {
-          yield* billingPause(request.endpoint, outcome.reply)
-          continue
-        }
-        const reply = outcome._tag === "Reply" ? outcome.reply : undefined
-        if (reply !== undefined && reply.status >= 200 && reply.status < 300) return { reply, retries }
-        if (reply !== undefined && !shouldRetry(reply)) return yield* statusError(request.endpoint, reply)
-        const reason = outcome._tag === "Reply" ? `HTTP ${outcome.reply.status}` : outcome.message
-        const now = yield* Clock.currentTimeMillis
-        if (now - startedAt >= settings.retry.giveUpAfterMs) {
-          return yield* new TinkerRequestError({
-            endpoint: request.endpoint,
-            kind: "transient",
-            ...(reply === undefined ? {} : { status: reply.status }),
-            message: `${request.endpoint} kept failing for ${Math.round((now - startedAt) / 1000)} s ` +
-              `(${retries} retries; last: ${reason})`
-          })
-        }
-        const delay = retryDelayMs(retries, settings.retry, reply?.headers, now)
-        retries += 1
-        yield* Effect.logWarning(`tinker: retrying ${request.endpoint} in ${delay} ms after ${reason}`).pipe(
-          Effect.annotateLogs({ endpoint: request.endpoint, request: key, retry: retries })
-        )
-        yield* Effect.sleep(delay)
-      }
+      // The retry budget runs from the first try, billing pauses included: a request is given
+      // up on once it has been on its way for giveUpAfterMs, however that time was spent.
+      const retrying = backoff.pipe(
+        Schedule.setInputType<TransientFailure | TinkerRequestError>(),
+        whileTransient,
+        giveUpAfter(settings.retry.giveUpAfterMs, () => startedAt),
+        Schedule.tap(({ duration, input }) => {
+          retries += 1
+          return Effect.logWarning(`tinker: retrying ${endpoint} in ${Duration.toMillis(duration)} ms after ${input.message}`).pipe(
+            Effect.annotateLogs({ endpoint, request: key, retry: retries })
+          )
+        })
+      )
+      const reply = yield* attemptPastBillingPause(request, key).pipe(
+        Effect.flatMap(keptOrTransient),
+        Effect.retry(retrying),
+        Effect.catchTag("TransientFailure", (last) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.fail(
+              new TinkerRequestError({
+                endpoint,
+                kind: "transient",
+                ...(last.status === undefined ? {} : { status: last.status }),
+                message: `${endpoint} kept failing for ${Math.round((now - startedAt) / 1000)} s ` +
+                  `(${retries} retries; last: ${last.message})`,
+                cause: last.cause
+              })
+            )))
+      )
+      if (!isSuccess(reply)) return yield* statusError(endpoint, reply)
+      return { reply, retries }
     })
 
-  return { settings, attempt, submit, billingPause, statusError, scrub }
+  return { settings, backoff, attempt, submit, billingPause, statusError, scrub }
 }

@@ -1,4 +1,4 @@
-import { Clock, Effect, Scope } from "effect"
+import { Clock, Effect, Schedule, Scope } from "effect"
 import { BackendUnavailableError } from "../../ports/index.js"
 import { decodeReply, type RequestRunner } from "./remote-request.js"
 import { jsonBody, newIdempotencyKey, replyJson, type TinkerHttp, type TinkerRequestError } from "./tinker-http.js"
@@ -31,28 +31,26 @@ export interface TinkerSession extends RequestRunner {
 
 /** The error a failed bootstrap request becomes: the backend cannot be used. */
 export const unavailable = (error: TinkerRequestError): BackendUnavailableError =>
-  new BackendUnavailableError({ backend: "tinker", message: error.message })
+  new BackendUnavailableError({ backend: "tinker", message: error.message, cause: error })
 
 /**
  * Sends a session heartbeat every `heartbeatIntervalMs` until the scope closes; one try each,
  * and a warning while none has gone through for `heartbeatWarnAfterMs`.
  */
-const heartbeat = (http: TinkerHttp, sessionId: string): Effect.Effect<never> =>
+const heartbeat = (http: TinkerHttp, sessionId: string): Effect.Effect<unknown> =>
   Effect.gen(function*() {
     const { settings } = http
     let lastOk = yield* Clock.currentTimeMillis
-    while (true) {
-      yield* Effect.sleep(settings.heartbeatIntervalMs)
+    const beat = Effect.gen(function*() {
       const outcome = yield* http.attempt({
         endpoint: "/session_heartbeat",
         body: jsonBody({ session_id: sessionId, type: "session_heartbeat" }),
         timeoutMs: Math.min(settings.heartbeatIntervalMs, settings.requestTimeoutMs)
       }, newIdempotencyKey())
       const now = yield* Clock.currentTimeMillis
-      const ok = outcome._tag === "Reply" && outcome.reply.status >= 200 && outcome.reply.status < 300
-      if (ok) {
+      if (outcome._tag === "Reply" && outcome.reply.status >= 200 && outcome.reply.status < 300) {
         lastOk = now
-        continue
+        return
       }
       if (now - lastOk > settings.heartbeatWarnAfterMs) {
         const last = outcome._tag === "Reply" ? `HTTP ${outcome.reply.status}` : outcome.message
@@ -61,7 +59,9 @@ const heartbeat = (http: TinkerHttp, sessionId: string): Effect.Effect<never> =>
             "the connection may be down, and the service ends sessions it stops hearing from"
         ).pipe(Effect.annotateLogs({ endpoint: "/session_heartbeat", session_id: sessionId }))
       }
-    }
+    })
+    // The first beat, like each after it, comes one interval after the one before.
+    return yield* Effect.schedule(beat, Schedule.spaced(settings.heartbeatIntervalMs))
   })
 
 /**

@@ -102,7 +102,9 @@ const getInfo = (state: ServerState) => (request: RouteRequest) =>
     const body = yield* decodeJsonBody(GetInfoRequest, request.body)
     const model = yield* modelOf(state, body.model_id)
     const client = yield* Deferred.await(model.client).pipe(
-      Effect.mapError((error) => new HttpFailure({ status: 400, message: `model ${body.model_id} could not be created: ${error.message}` }))
+      Effect.mapError((error) =>
+        new HttpFailure({ status: 400, message: `model ${body.model_id} could not be created: ${error.message}`, cause: error })
+      )
     )
     const info = yield* client.info
     const reply: GetInfoResponse = {

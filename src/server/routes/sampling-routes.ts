@@ -24,7 +24,9 @@ const samplingSource = (
       const checkpoint = parseCheckpointPath(body.model_path)
       if (typeof checkpoint === "string") return yield* new HttpFailure({ status: 400, message: `model_path: ${checkpoint}` })
       const bytes = yield* state.weights.read(checkpoint).pipe(
-        Effect.mapError((error) => new HttpFailure({ status: error._tag === "InvalidRequestError" ? 404 : 500, message: error.message }))
+        Effect.mapError((error) =>
+          new HttpFailure({ status: error._tag === "InvalidRequestError" ? 404 : 500, message: error.message, cause: error })
+        )
       )
       return { _tag: "Bytes", bytes } as const
     }
@@ -54,7 +56,7 @@ const getSampler = (state: ServerState) => (request: RouteRequest) =>
   Effect.gen(function*() {
     const id = yield* Effect.try({
       try: () => decodeURIComponent(request.pathParameter ?? ""),
-      catch: () => new HttpFailure({ status: 400, message: "the sampler id in the path is not valid percent-encoding" })
+      catch: (error) => new HttpFailure({ status: 400, message: "the sampler id in the path is not valid percent-encoding", cause: error })
     })
     const source = state.samplerSources.get(id)
     if (source === undefined) return yield* new HttpFailure({ status: 404, message: `unknown sampler ${JSON.stringify(id)}` })
@@ -85,7 +87,9 @@ const createSamplingSession = (state: ServerState) => (request: RouteRequest) =>
     const samplingSessionId = `${body.session_id}:sample:${body.sampling_session_seq_id}`
     const source = yield* samplingSource(state, body)
     yield* state.samplers.open(samplingSessionId, state.backend.createSamplingClient(source)).pipe(
-      Effect.mapError((error) => new HttpFailure({ status: error._tag === "InvalidRequestError" ? 400 : 500, message: error.message }))
+      Effect.mapError((error) =>
+        new HttpFailure({ status: error._tag === "InvalidRequestError" ? 400 : 500, message: error.message, cause: error })
+      )
     )
     state.samplerSources.set(samplingSessionId, samplerSourceOf(state, body))
     const reply: CreateSamplingSessionResponse = { type: "create_sampling_session", sampling_session_id: samplingSessionId }

@@ -1,5 +1,5 @@
 import { Effect, Schema } from "effect"
-import { LossFnType, type Pending, type StateRef, TrainingError } from "../../ports/index.js"
+import { LossFnType, messageOf, type Pending, type StateRef, TrainingError } from "../../ports/index.js"
 import {
   decodeForwardBackwardRequest,
   LoadWeightsRequest,
@@ -38,7 +38,7 @@ const forwardBackward = (state: ServerState) => (request: RouteRequest) =>
   Effect.gen(function*() {
     const message = yield* Effect.try({
       try: () => decodeForwardBackwardRequest(request.body),
-      catch: (error) => new HttpFailure({ status: 400, message: `invalid ForwardBackwardRequest: ${error instanceof Error ? error.message : String(error)}` })
+      catch: (error) => new HttpFailure({ status: 400, message: `invalid ForwardBackwardRequest: ${messageOf(error)}`, cause: error })
     })
     const lossFn = message.loss_fn
     if (!Schema.is(LossFnType)(lossFn)) {

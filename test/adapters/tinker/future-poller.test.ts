@@ -148,6 +148,22 @@ describe("pollFuture", () => {
       if (unknown.result._tag === "Failure") assert.include(unknown.result.failure.message, "unknown request_id r1")
     }))
 
+  it.live("fails on a malformed reply, naming the request and what is wrong", () =>
+    Effect.gen(function*() {
+      const tryAgain = yield* pollWith([{ status: 200, json: { type: "try_again", request_id: "r1", queue_state: "sleeping" } }])
+      assert.strictEqual(tryAgain.result._tag === "Failure" && tryAgain.result.failure.kind, "failed")
+      assert.strictEqual(tryAgain.requests.length, 1)
+      if (tryAgain.result._tag === "Failure") {
+        assert.include(tryAgain.result.failure.message, "/save_weights")
+        assert.include(tryAgain.result.failure.message, "request r1")
+        assert.include(tryAgain.result.failure.message, "queue_state")
+        assert.isDefined(tryAgain.result.failure.cause)
+      }
+      const failure = yield* pollWith([{ status: 200, json: { error: 42, category: "user" } }])
+      assert.strictEqual(failure.result._tag === "Failure" && failure.result.failure.kind, "failed")
+      if (failure.result._tag === "Failure") assert.include(failure.result.failure.message, "request r1")
+    }))
+
   it.live("gives up once polls have failed for longer than allowed", () =>
     Effect.gen(function*() {
       const { result } = yield* pollWith(Array.from({ length: 10_000 }, () => ({ status: 503, json: {} })), {

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Cause, Effect, Exit, Layer, Scope } from "effect"
 import { makeTinkerBackend, tinkerBackendLayer } from "../../../src/adapters/tinker/index.js"
 import { type AdamParams, type ForwardBackwardOutput, fromInts, type TrainingClient, TrainingBackend } from "../../../src/ports/index.js"
 import { architecture, awaitResult, byteDatums, connect, requestsTo, serveLocal, testApiKey } from "./served-backend.js"
@@ -30,6 +30,9 @@ describe("tinkerBackendLayer", () => {
       assert.include(error.message, "401")
       assert.notInclude(error.message, wrong)
       assert.notInclude(error.message, testApiKey)
+      // The request's own error is kept as the cause, for --verbose, and it holds no key either.
+      assert.strictEqual((error.cause as { _tag?: string } | undefined)?._tag, "TinkerRequestError")
+      assert.notInclude(Cause.pretty(Cause.fail(error)), wrong)
     }))
 
   it.live("opens a session, reports the server's capabilities and keeps the session alive", () =>

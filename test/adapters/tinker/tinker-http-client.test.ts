@@ -1,13 +1,30 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Duration, Effect, Schedule } from "effect"
 import { chunkBatch, estimateDatumBytes } from "../../../src/adapters/tinker/forward-backward-chunks.js"
 import { timingMetrics } from "../../../src/adapters/tinker/request-timings.js"
-import { jsonBody, makeTinkerHttp, retryAfterMs, retryDelayMs } from "../../../src/adapters/tinker/tinker-http.js"
+import { retryAfterMs, retryBackoff, TransientFailure } from "../../../src/adapters/tinker/retry-schedule.js"
+import { jsonBody, makeTinkerHttp } from "../../../src/adapters/tinker/tinker-http.js"
 import { defaultTinkerBaseUrl, resolveTinkerOptions } from "../../../src/adapters/tinker/tinker-options.js"
 import { type Datum, float32, fromInts, int64 } from "../../../src/ports/index.js"
 import { type ScriptedReply, startScriptedServer } from "./scripted-server.js"
 
 const timings = { initialBackoffMs: 100, maxBackoffMs: 1_000, giveUpAfterMs: 60_000 }
+
+/** The waits the backoff gives a run of failed tries, each with its reply's headers (none for undefined). */
+const backoffWaits = (replies: ReadonlyArray<Headers | undefined>): ReadonlyArray<number> =>
+  Effect.runSync(Effect.gen(function*() {
+    const step = yield* Schedule.toStep(retryBackoff(timings))
+    const waits: Array<number> = []
+    for (const headers of replies) {
+      const [, delay] = yield* step(0, new TransientFailure({ message: "HTTP 503", headers }))
+      waits.push(Duration.toMillis(delay))
+    }
+    return waits
+  }))
+
+// The wait before retry number `retry` (0 for the first), after `retry` failures that asked for none.
+const retryDelayMs = (retry: number, headers?: Headers): number =>
+  backoffWaits([...Array.from({ length: retry }, () => undefined), headers]).at(-1)!
 
 const datum = (length: number): Datum => ({
   model_input: fromInts(Array.from({ length }, (_, i) => i)),
@@ -19,16 +36,18 @@ const datum = (length: number): Datum => ({
 
 describe("tinker request helpers", () => {
   it("backs off min(initial * 2^n, max), or as long as the reply asks (retry-after-ms, retry-after)", () => {
-    assert.deepStrictEqual([0, 1, 2, 3, 4, 5].map((n) => retryDelayMs(n, timings, undefined, 0)), [100, 200, 400, 800, 1000, 1000])
-    assert.strictEqual(retryDelayMs(0, timings, new Headers({ "retry-after-ms": "250" }), 0), 250)
-    assert.strictEqual(retryDelayMs(3, timings, new Headers({ "retry-after": "2" }), 0), 2000)
+    assert.deepStrictEqual([0, 1, 2, 3, 4, 5].map((n) => retryDelayMs(n)), [100, 200, 400, 800, 1000, 1000])
+    assert.strictEqual(retryDelayMs(0, new Headers({ "retry-after-ms": "250" })), 250)
+    assert.strictEqual(retryDelayMs(3, new Headers({ "retry-after": "2" })), 2000)
     // retry-after-ms wins over retry-after; an HTTP date counts from now.
     assert.strictEqual(retryAfterMs(new Headers({ "retry-after-ms": "7", "retry-after": "9" }), 0), 7)
     const now = Date.parse("2026-01-01T00:00:00Z")
     assert.strictEqual(retryAfterMs(new Headers({ "retry-after": "Thu, 01 Jan 2026 00:00:03 GMT" }), now), 3000)
     // A wait over a minute (or a malformed one) is not trusted: the backoff applies.
-    assert.strictEqual(retryDelayMs(1, timings, new Headers({ "retry-after": "3600" }), 0), 200)
-    assert.strictEqual(retryDelayMs(1, timings, new Headers({ "retry-after": "soon" }), 0), 200)
+    assert.strictEqual(retryDelayMs(1, new Headers({ "retry-after": "3600" })), 200)
+    assert.strictEqual(retryDelayMs(1, new Headers({ "retry-after": "soon" })), 200)
+    // A run of failures keeps one schedule: the same waits, one after another.
+    assert.deepStrictEqual(backoffWaits([undefined, undefined, undefined, undefined, undefined, undefined]), [100, 200, 400, 800, 1000, 1000])
   })
 
   it("cuts batches at the datum count and the estimated byte size, in order", () => {
@@ -147,5 +166,7 @@ describe("tinker submissions", () => {
       const down = yield* submitWith(Array.from({ length: 10_000 }, () => "drop" as const), 40)
       assert.strictEqual(down.result._tag === "Failure" && down.result.failure.kind, "transient")
       if (down.result._tag === "Failure") assert.include(down.result.failure.message, "/optim_step kept failing")
+      // What the HTTP client threw is kept for --verbose.
+      if (down.result._tag === "Failure") assert.instanceOf(down.result.failure.cause, Error)
     }))
 })
