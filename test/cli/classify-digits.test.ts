@@ -1,9 +1,8 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readdirSync } from "node:fs"
 import { join } from "node:path"
-import { Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { CheckpointManifest } from "../../src/ports/index.js"
+import { hasCheckpoint, readCheckpointState, readManifest, readMetrics, readRun } from "../support/run-directory.js"
+import { testDirectory } from "../support/temp-directory.js"
 import { root, runAndKill, runCli } from "./run-cli.js"
 
 const recipe = join(root, "examples/classify-digits/recipe.yaml")
@@ -13,7 +12,7 @@ const recipe = join(root, "examples/classify-digits/recipe.yaml")
 // up from chance (about 0.1) before training.
 describe("examples/classify-digits, shortened", () => {
   it("learns: held-out accuracy reaches 0.85, and the run directory holds every file", () => {
-    const out = join(mkdtempSync(join(tmpdir(), "sous-e2e-")), "run")
+    const out = join(testDirectory("e2e"), "run")
     const result = runCli([
       "run", recipe, "--out", out,
       "--set", "training.steps=200", "--set", "eval.every=100", "--set", "checkpoint.every=100", "--set", "backend.device=wasm"
@@ -23,10 +22,9 @@ describe("examples/classify-digits, shortened", () => {
     expect(result.stderr).toContain("accuracy")
 
     expect(readdirSync(out).sort()).toEqual(["checkpoints", "events.jsonl", "metrics.jsonl", "recipe.json", "summary.json"])
-    const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line))
+    const { metrics, summary } = readRun(out)
     expect(metrics.map((line) => line.step)).toEqual(Array.from({ length: 200 }, (_, index) => index + 1))
 
-    const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"))
     expect(summary.firstEval.step).toBe(0)
     expect(summary.firstEval.metrics.eval_examples).toBe(1000)
     expect(summary.firstEval.metrics.eval_accuracy).toBeLessThan(0.3)
@@ -35,9 +33,7 @@ describe("examples/classify-digits, shortened", () => {
     expect(summary.lastEval.metrics.eval_nll).toBeLessThan(0.5 * summary.firstEval.metrics.eval_nll)
     expect(summary.checkpoints).toEqual(["step-00000100", "final"])
 
-    const manifest = Schema.decodeUnknownSync(CheckpointManifest)(
-      JSON.parse(readFileSync(join(out, "checkpoints/final/manifest.json"), "utf8"))
-    )
+    const manifest = readManifest(out, "final")
     expect(manifest.step).toBe(200)
     expect(manifest.rendererId).toBe("classify")
     expect(manifest.dataCursor).toEqual({ epoch: 1, position: 200 * 32 - 5000 })
@@ -61,19 +57,15 @@ describe("examples/classify-digits, shortened", () => {
   // state is byte-identical to the uninterrupted run's.
   it("resumes after SIGKILL to the same final weights", async () => {
     const settings = ["--set", "training.steps=60", "--set", "eval.every=30", "--set", "checkpoint.every=20", "--set", "backend.device=wasm"]
-    const finalState = (dir: string) => {
-      const manifest = JSON.parse(readFileSync(join(dir, "checkpoints/final/manifest.json"), "utf8"))
-      return readFileSync(join(dir, "checkpoints", manifest.state.key))
-    }
-    const whole = join(mkdtempSync(join(tmpdir(), "sous-e2e-")), "run")
+    const whole = join(testDirectory("e2e"), "run")
     expect(runCli(["run", recipe, "--out", whole, ...settings]).code).toBe(0)
-    const killed = join(mkdtempSync(join(tmpdir(), "sous-e2e-")), "run")
-    await runAndKill(["run", recipe, "--out", killed, ...settings], () => existsSync(join(killed, "checkpoints/step-00000020/manifest.json")))
-    expect(existsSync(join(killed, "checkpoints/final/manifest.json"))).toBe(false)
+    const killed = join(testDirectory("e2e"), "run")
+    await runAndKill(["run", recipe, "--out", killed, ...settings], () => hasCheckpoint(killed, "step-00000020"))
+    expect(hasCheckpoint(killed, "final")).toBe(false)
     const resumed = runCli(["resume", killed])
     expect(resumed.code).toBe(0)
-    expect(finalState(killed).equals(finalState(whole))).toBe(true)
-    const steps = readFileSync(join(killed, "metrics.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line).step)
+    expect(readCheckpointState(killed).equals(readCheckpointState(whole))).toBe(true)
+    const steps = readMetrics(killed).map((line) => line.step)
     expect(steps).toEqual(Array.from({ length: 60 }, (_, index) => index + 1))
   })
 })

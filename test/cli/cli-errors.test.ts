@@ -1,17 +1,21 @@
-import { existsSync, mkdtempSync, mkdirSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { describe, expect, it } from "vitest"
+import { beforeAll, describe, expect, it } from "vitest"
+import { manifestFile } from "../support/run-directory.js"
+import { suiteDirectory } from "../support/temp-directory.js"
 import { runCli } from "./run-cli.js"
 
-const dir = mkdtempSync(join(tmpdir(), "sous-cli-"))
+const dir = suiteDirectory("cli")
 const write = (name: string, text: string) => {
   const path = join(dir, name)
   writeFileSync(path, text)
   return path
 }
 const goodRow = JSON.stringify({ messages: [{ role: "user", content: "1+1?" }, { role: "assistant", content: "2" }] })
-const train = write("train.jsonl", `${goodRow}\n${goodRow}\n`)
+const train = join(dir, "train.jsonl")
+beforeAll(() => {
+  write("train.jsonl", `${goodRow}\n${goodRow}\n`)
+})
 const recipe = (extra = "") => `kind: supervised\ndata:\n  train: ${train}\n${extra}`
 
 /** A stack trace line, which users should only see with --verbose. */
@@ -114,12 +118,12 @@ describe("sous exit codes and messages", () => {
   it("checks the data before --overwrite removes a previous run", () => {
     const out = join(dir, "kept")
     mkdirSync(join(out, "checkpoints/final"), { recursive: true })
-    writeFileSync(join(out, "checkpoints/final/manifest.json"), "{}")
+    writeFileSync(manifestFile(out, "final"), "{}")
     const badData = write("bad-overwrite.jsonl", "{not json}\n")
     const result = runCli(["run", write("overwrite.yaml", `kind: supervised\ndata:\n  train: ${badData}\n`), "--out", out, "--overwrite"])
     expect(result.code).toBe(1)
     expect(result.stderr).toContain(`${badData}:1: not valid JSON`)
-    expect(existsSync(join(out, "checkpoints/final/manifest.json"))).toBe(true)
+    expect(existsSync(manifestFile(out, "final"))).toBe(true)
   })
 
   it("plans a recipe: the tree and its schedule", () => {

@@ -1,11 +1,7 @@
-import { readFileSync } from "node:fs"
-import { join } from "node:path"
 import { expect } from "vitest"
+import { readEvents, readMetrics, readSummary } from "../support/run-directory.js"
 
-type Metrics = Record<string, number>
-
-const readJsonl = (file: string): ReadonlyArray<Record<string, unknown>> =>
-  readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line))
+type Metrics = Readonly<Record<string, number>>
 
 // Wall-clock seconds differ run to run, and a remote backend adds its request timings
 // (`remote_*`), which a local run does not have.
@@ -13,14 +9,12 @@ const timed = (key: string) => key === "seconds" || key.startsWith("remote_")
 
 /** What two runs of one recipe must agree on: each step's metrics, each evaluation, the summary's evaluations. */
 const results = (runDir: string): Record<"steps" | "evals" | "summary", ReadonlyArray<Metrics>> => {
-  const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8"))
+  const summary = readSummary(runDir)
   return {
-    steps: readJsonl(join(runDir, "metrics.jsonl")) as ReadonlyArray<Metrics>,
-    evals: readJsonl(join(runDir, "events.jsonl"))
-      .filter((event) => event["name"] === "eval")
-      .map((event) => ({ step: event["step"] as number, ...(event["data"] as Metrics) })),
-    summary: ["firstEval", "lastEval", "bestEval"].flatMap((key) =>
-      summary[key] === undefined ? [] : [{ step: summary[key].step as number, ...(summary[key].metrics as Metrics) }]
+    steps: readMetrics(runDir),
+    evals: readEvents(runDir, "eval").map((event) => ({ step: event.step, ...(event.data as Metrics) })),
+    summary: (["firstEval", "lastEval", "bestEval"] as const).flatMap((key) =>
+      summary[key] === undefined ? [] : [{ step: summary[key].step, ...summary[key].metrics }]
     )
   }
 }

@@ -1,7 +1,8 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
+import { metricsLineCount, readCheckpointState, readEvents, readMetrics, readSummary } from "../support/run-directory.js"
+import { suiteDirectory, testDirectory } from "../support/temp-directory.js"
 import { root, runAndKill, runCli } from "./run-cli.js"
 
 // The example, shortened. The teacher is a 60-step sft-arithmetic model (the sft example's own
@@ -12,41 +13,38 @@ const recipe = join(root, "examples/distill-arithmetic/recipe.yaml")
 const shortened = ["--set", "training.steps=20", "--set", "training.batchSize=4", "--set", "eval.every=10",
   "--set", "optimizer.lr=2e-2", "--set", "optimizer.warmupSteps=0", "--set", "backend.device=wasm"]
 
-let teacherStore: string
-
-const readJsonl = (file: string) =>
-  readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>)
+// The teacher, trained before the tests.
+const teacher = join(suiteDirectory("e2e"), "teacher")
+const teacherStore = join(teacher, "checkpoints")
 
 const distill = (...settings: ReadonlyArray<string>) => {
-  const out = join(mkdtempSync(join(tmpdir(), "sous-e2e-")), "run")
+  const out = join(testDirectory("e2e"), "run")
   const result = runCli(["run", recipe, "--out", out, "--set", `teacher.store=${teacherStore}`, ...shortened, ...settings])
   expect(result.stderr).not.toContain("sous:")
   expect(result.code).toBe(0)
-  return { out, summary: JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) }
+  return { out, summary: readSummary(out) }
 }
 
 describe("examples/distill-arithmetic, shortened", () => {
   beforeAll(() => {
-    const teacher = join(mkdtempSync(join(tmpdir(), "sous-e2e-")), "teacher")
     const result = runCli([
       "run", join(root, "examples/sft-arithmetic/recipe.yaml"), "--out", teacher,
       "--set", "training.steps=60", "--set", "eval.every=0", "--set", "backend.device=wasm"
     ])
     expect(result.code).toBe(0)
-    teacherStore = join(teacher, "checkpoints")
   })
 
   it("on-policy: the student's held-out reverse KL to the teacher at least halves", () => {
     const { out, summary } = distill()
-    const metrics = readJsonl(join(out, "metrics.jsonl"))
-    expect(metrics.map((line) => line["step"])).toEqual(Array.from({ length: 20 }, (_, index) => index + 1))
+    const metrics = readMetrics(out)
+    expect(metrics.map((line) => line.step)).toEqual(Array.from({ length: 20 }, (_, index) => index + 1))
     for (const line of metrics) {
       expect(Object.keys(line)).toEqual(expect.arrayContaining(["loss", "reverse_kl", "teacher_nll", "tokens", "reply_tokens", "finished", "lr"]))
       // The importance-sampling loss per token is the step's reverse KL: the sampler is the step's weights.
-      expect(line["loss"] as number).toBeCloseTo(line["reverse_kl"] as number, 3)
+      expect(line.loss).toBeCloseTo(line.reverse_kl, 3)
     }
-    const evals = readJsonl(join(out, "events.jsonl")).filter((event) => event["name"] === "eval")
-    expect(evals.map((event) => event["step"])).toEqual([0, 10, 20])
+    const evals = readEvents(out, "eval")
+    expect(evals.map((event) => event.step)).toEqual([0, 10, 20])
 
     expect(summary.firstEval.step).toBe(0)
     expect(summary.lastEval.step).toBe(20)
@@ -63,7 +61,7 @@ describe("examples/distill-arithmetic, shortened", () => {
 
   it("off-policy: training on the teacher's replies lowers the reverse KL too", () => {
     const { out, summary } = distill("--set", "distill.mode=off_policy")
-    for (const line of readJsonl(join(out, "metrics.jsonl"))) {
+    for (const line of readMetrics(out)) {
       expect(Object.keys(line)).toEqual(expect.arrayContaining(["loss", "tokens", "lr"]))
       expect(line).not.toHaveProperty("reverse_kl")
     }
@@ -76,30 +74,25 @@ describe("examples/distill-arithmetic, shortened", () => {
   // checkpoint redoes steps 6 and 7 exactly, and ends with the uninterrupted run's weights.
   it("on-policy resumes after SIGKILL to bit-identical weights and evaluations", async () => {
     // 20 held-out prompts are enough to compare evaluations, and keep the three runs short.
-    const heldOut = join(mkdtempSync(join(tmpdir(), "sous-e2e-")), "eval.jsonl")
+    const heldOut = join(testDirectory("e2e"), "eval.jsonl")
     const rows = readFileSync(join(root, "examples/sft-arithmetic/data/eval.jsonl"), "utf8").trim().split("\n")
     writeFileSync(heldOut, rows.slice(0, 20).join("\n") + "\n")
     const settings = ["--set", "training.steps=10", "--set", "checkpoint.every=5", "--set", "eval.every=5", "--set", `data.eval=${heldOut}`]
     const reference = distill(...settings)
-    const runDir = join(mkdtempSync(join(tmpdir(), "sous-e2e-")), "run")
-    const metricsFile = join(runDir, "metrics.jsonl")
+    const runDir = join(testDirectory("e2e"), "run")
     await runAndKill(
       ["run", recipe, "--out", runDir, "--set", `teacher.store=${teacherStore}`, ...shortened, ...settings],
-      () => existsSync(metricsFile) && readFileSync(metricsFile, "utf8").split("\n").length - 1 >= 7
+      () => metricsLineCount(runDir) >= 7
     )
     const resumed = runCli(["resume", runDir])
     expect(resumed.stderr).not.toContain("sous:")
     expect(resumed.code).toBe(0)
-    const finalState = (dir: string) => {
-      const manifest = JSON.parse(readFileSync(join(dir, "checkpoints/final/manifest.json"), "utf8"))
-      return readFileSync(join(dir, "checkpoints", manifest.state.key))
-    }
-    const resumes = readJsonl(join(runDir, "events.jsonl")).filter((event) => event["name"] === "resume")
-    expect(resumes.map((event) => (event["data"] as { checkpoint: string }).checkpoint)).toEqual(["step-00000005"])
-    expect(finalState(runDir).equals(finalState(reference.out))).toBe(true)
-    const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8"))
+    const resumes = readEvents(runDir, "resume")
+    expect(resumes.map((event) => (event.data as { checkpoint: string }).checkpoint)).toEqual(["step-00000005"])
+    expect(readCheckpointState(runDir).equals(readCheckpointState(reference.out))).toBe(true)
+    const summary = readSummary(runDir)
     expect(summary.lastEval).toEqual(reference.summary.lastEval)
     expect(summary.final.reverse_kl).toBe(reference.summary.final.reverse_kl)
-    expect(readJsonl(metricsFile).map((line) => line["step"])).toEqual(Array.from({ length: 10 }, (_, index) => index + 1))
+    expect(readMetrics(runDir).map((line) => line.step)).toEqual(Array.from({ length: 10 }, (_, index) => index + 1))
   })
 })

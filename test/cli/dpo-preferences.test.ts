@@ -1,11 +1,13 @@
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readdirSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
-import { checkpointDone, root, runAndKill, runCli } from "./run-cli.js"
+import { checkpointDone, readMetrics, readSummary } from "../support/run-directory.js"
+import { suiteDirectory } from "../support/temp-directory.js"
+import { root, runAndKill, runCli } from "./run-cli.js"
 
 const recipe = join(root, "examples/dpo-preferences/recipe.yaml")
-const work = mkdtempSync(join(tmpdir(), "sous-e2e-"))
+// Shared: the SFT model made before the tests, and the uninterrupted DPO run the resumed one must match.
+const work = suiteDirectory("e2e")
 const sft = join(work, "sft")
 
 // The example, shortened: DPO starts from a 60-step SFT model (not 300) and runs 40 steps
@@ -18,22 +20,8 @@ const settings = [
   "--set", "optimizer.warmupSteps=5", "--set", "backend.device=wasm"
 ]
 
-interface Summary {
-  readonly steps: number
-  readonly firstEval: { readonly step: number; readonly metrics: Record<string, number> }
-  readonly lastEval: { readonly step: number; readonly metrics: Record<string, number> }
-  readonly bestEval: { readonly step: number; readonly metrics: Record<string, number> }
-  readonly checkpoints: ReadonlyArray<string>
-}
-
-const readSummary = (runDir: string): Summary => JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8"))
-
 /** metrics.jsonl without the wall-clock seconds, which differ run to run. */
-const metricLines = (runDir: string) =>
-  readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((line) => {
-    const { seconds: _, ...rest } = JSON.parse(line) as Record<string, number>
-    return rest
-  })
+const metricLines = (runDir: string) => readMetrics(runDir).map(({ seconds: _, ...rest }) => rest)
 
 /** Starts this file's run in `runDir` and kills it with SIGKILL once `ready` says so. */
 const killRun = (runDir: string, ready: () => boolean): Promise<void> =>

@@ -1,13 +1,14 @@
 import { spawn } from "node:child_process"
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { existsSync, readdirSync } from "node:fs"
 import { join } from "node:path"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it, onTestFinished } from "vitest"
+import { hasCheckpoint, readSummary } from "../support/run-directory.js"
+import { testDirectory } from "../support/temp-directory.js"
 import { root } from "./run-cli.js"
 
 describe("sous run, interrupted", () => {
   it("stops on SIGINT with exit code 130, a summary and no uncommitted blob", async () => {
-    const out = join(mkdtempSync(join(tmpdir(), "sous-int-")), "run")
+    const out = join(testDirectory("int"), "run")
     const child = spawn(process.execPath, [
       join(root, "bin/sous"), "run", join(root, "examples/sft-arithmetic/recipe.yaml"), "--out", out,
       "--set", "checkpoint.every=1", "--set", "backend.device=wasm"
@@ -15,10 +16,16 @@ describe("sous run, interrupted", () => {
     let stderr = ""
     child.stderr.on("data", (chunk) => (stderr += String(chunk)))
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+    // A test that fails before the child ends stops it before its directory is removed.
+    onTestFinished(async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      child.kill("SIGKILL")
+      await exited
+    })
     // Interrupt once a few steps (each with a checkpoint) are done.
     await new Promise<void>((resolve) => {
       const poll = setInterval(() => {
-        if (!existsSync(join(out, "checkpoints", "step-00000003", "manifest.json"))) return
+        if (!hasCheckpoint(out, "step-00000003")) return
         clearInterval(poll)
         resolve()
       }, 50)
@@ -27,7 +34,7 @@ describe("sous run, interrupted", () => {
     expect(await exited).toBe(130)
     expect(stderr).toContain("sous: the run was interrupted")
 
-    const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"))
+    const summary = readSummary(out)
     expect(summary.steps).toBeGreaterThanOrEqual(3)
     // Every checkpoint with a file is committed: a manifest beside exactly the blob it names.
     // (An interrupted save may leave an empty directory: its blob was removed by release.)

@@ -1,7 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
+import { metricsTextWithoutSeconds, type PipelineSummary, readRecipe, readSummary } from "../support/run-directory.js"
+import { testDirectory } from "../support/temp-directory.js"
 import { root, runCli } from "./run-cli.js"
 
 const sft = join(root, "examples/sft-arithmetic/recipe.yaml")
@@ -18,42 +19,39 @@ const twoStages = [
   `  - name: second\n    recipe: ${sft}\n    set: ["training.steps=10", "eval.every=0", "optimizer.warmupSteps=0", "backend.device=wasm"]\n`
 ].join("")
 
-const json = (file: string) => JSON.parse(readFileSync(file, "utf8"))
-
 describe("pipeline recipes", () => {
   it("run each stage from the previous stage's final checkpoint, and resume skips finished stages", () => {
-    const dir = mkdtempSync(join(tmpdir(), "sous-pipeline-"))
+    const dir = testDirectory("pipeline")
     const out = join(dir, "run")
     const file = writePipeline(dir, twoStages)
     const result = runCli(["run", file, "--out", out])
     expect(result.stderr).not.toContain("sous:")
     expect(result.code).toBe(0)
 
-    const first = json(join(out, "first/summary.json"))
-    const second = json(join(out, "second/summary.json"))
+    const first = readSummary(join(out, "first"))
+    const second = readSummary(join(out, "second"))
     expect([first.steps, second.steps]).toEqual([20, 10])
     // The second stage starts from the very weights the first ended with: its eval before
     // training equals the first stage's last eval, where fresh weights would score ~5.6.
     expect(second.firstEval.metrics.eval_nll).toBeCloseTo(first.lastEval.metrics.eval_nll, 9)
     expect(second.lastEval.metrics.eval_nll).toBeLessThan(second.firstEval.metrics.eval_nll)
-    expect(json(join(out, "second/recipe.json")).model.from).toEqual({ store: join(out, "first/checkpoints"), checkpoint: "final" })
-    const summary = json(join(out, "summary.json"))
-    expect(summary.stages.map((stage: { name: string; steps: number }) => [stage.name, stage.steps])).toEqual([["first", 20], ["second", 10]])
+    expect(readRecipe(join(out, "second")).model.from).toEqual({ store: join(out, "first/checkpoints"), checkpoint: "final" })
+    const summary = readSummary<PipelineSummary>(out)
+    expect(summary.stages.map((stage) => [stage.name, stage.steps])).toEqual([["first", 20], ["second", 10]])
 
     // Lose the second stage: resume skips the finished first one and runs the second again,
     // to the same numbers.
-    const metrics = readFileSync(join(out, "second/metrics.jsonl"), "utf8")
+    const metrics = metricsTextWithoutSeconds(join(out, "second"))
     rmSync(join(out, "second"), { recursive: true })
     const resumed = runCli(["resume", out])
     expect(resumed.code).toBe(0)
     expect(resumed.stderr).toContain("pipeline stage 1/2 (first, supervised) finished before; skipped")
     expect(resumed.stderr).toContain("pipeline stage 2/2 (second, supervised) starts")
-    expect(readFileSync(join(out, "second/metrics.jsonl"), "utf8").replace(/"seconds":[0-9.e-]+/g, ""))
-      .toBe(metrics.replace(/"seconds":[0-9.e-]+/g, ""))
+    expect(metricsTextWithoutSeconds(join(out, "second"))).toBe(metrics)
   }, 240_000)
 
   it("plan shows every stage's workflow; validate refuses stages that cannot follow", () => {
-    const dir = mkdtempSync(join(tmpdir(), "sous-pipeline-"))
+    const dir = testDirectory("pipeline")
     const planned = runCli(["plan", writePipeline(dir, twoStages)])
     expect(planned.code).toBe(0)
     expect(planned.stdout).toContain("── stage 1/2: first (supervised)")

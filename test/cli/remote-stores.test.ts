@@ -1,11 +1,12 @@
-import { mkdtempSync, readFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3"
 import { Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { hubServer, type HubServer } from "../support/hub-server.js"
+import { readCheckpointState, readSummary } from "../support/run-directory.js"
 import { type S3TestServer, startS3Server } from "../support/s3-server.js"
+import { suiteDirectory, testDirectory } from "../support/temp-directory.js"
 import { root, runAndKill, runCli, runCliAsync } from "./run-cli.js"
 
 // The small model of the resume tests: 24 steps, a checkpoint every 4.
@@ -15,7 +16,9 @@ const settings = [
 ]
 const recipe = join(root, "examples/sft-arithmetic/recipe.yaml")
 const dataDir = join(root, "examples/sft-arithmetic/data")
-const newRunDir = () => join(mkdtempSync(join(tmpdir(), "sous-remote-")), "run")
+const newRunDir = () => join(testDirectory("remote"), "run")
+// The reference run, made before the tests.
+const referenceDir = join(suiteDirectory("remote"), "reference")
 
 let s3: S3TestServer
 let client: S3Client
@@ -39,10 +42,8 @@ beforeAll(async () => {
   s3 = await startS3Server()
   client = new S3Client({ endpoint: s3.endpoint, region: s3.region, credentials: s3.credentials, forcePathStyle: true })
   hub = await Effect.runPromise(Scope.provide(hubServer(), scope))
-  const local = newRunDir()
-  expect(runCli(["run", recipe, "--out", local, ...settings]).code).toBe(0)
-  const manifest = JSON.parse(readFileSync(join(local, "checkpoints/final/manifest.json"), "utf8"))
-  reference = readFileSync(join(local, "checkpoints", manifest.state.key))
+  expect(runCli(["run", recipe, "--out", referenceDir, ...settings]).code).toBe(0)
+  reference = readCheckpointState(referenceDir)
 })
 
 afterAll(async () => {
@@ -90,7 +91,7 @@ describe("runs on remote stores", () => {
     const published = hub.commits("alice/adder")
     expect(published.map((c) => c.title)).toEqual(["initial commit", "sous: publish sft-arithmetic after 24 steps"])
     expect([...published[1]!.paths].sort()).toEqual(["README.md", "recipe.json", "tokenizer.json", "weights.bin"])
-    const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8"))
+    const summary = readSummary(runDir)
     const card = await (await fetch(`${hub.url}/alice/adder/resolve/main/README.md`)).text()
     expect(card).toContain("## Evaluation")
     expect(card).toContain(`| eval_nll | ${Number(summary.lastEval.metrics.eval_nll.toPrecision(6))} |`)

@@ -1,8 +1,21 @@
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
+import {
+  checkpointStarted,
+  hasCheckpoint,
+  manifestFile,
+  metricsLineCount,
+  readCheckpointState,
+  readEvents,
+  readManifest,
+  readMetrics,
+  readSummary,
+  type RunSummary,
+  stateBlobKey
+} from "../support/run-directory.js"
+import { suiteDirectory, testDirectory } from "../support/temp-directory.js"
 import { root, runAndKill, runCli } from "./run-cli.js"
 
 // A small model, so each run takes a second or two: 24 steps, a checkpoint every 4, an
@@ -12,24 +25,16 @@ const settings = [
   "--set", "model.width=32", "--set", "model.layers=1", "--set", "backend.device=wasm"
 ]
 const recipe = join(root, "examples/sft-arithmetic/recipe.yaml")
-const newRunDir = () => join(mkdtempSync(join(tmpdir(), "sous-resume-")), "run")
-
-const readJsonl = (file: string) =>
-  readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>)
-
-/** The bytes of the final checkpoint's state blob. */
-const finalState = (runDir: string): Buffer => {
-  const manifest = JSON.parse(readFileSync(join(runDir, "checkpoints/final/manifest.json"), "utf8"))
-  return readFileSync(join(runDir, "checkpoints", manifest.state.key))
-}
+const newRunDir = () => join(testDirectory("resume"), "run")
+// The uninterrupted run every test compares with, made before them.
+const referenceDir = join(suiteDirectory("resume"), "reference")
 
 /** Every committed checkpoint (a manifest) names blobs that exist whole: the size and digest it recorded. */
 const expectCommittedCheckpointsWhole = (runDir: string) => {
   const dir = join(runDir, "checkpoints")
   for (const name of readdirSync(dir).filter((n) => n !== "index.json")) {
-    const manifestFile = join(dir, name, "manifest.json")
-    if (!existsSync(manifestFile)) continue
-    for (const blob of JSON.parse(readFileSync(manifestFile, "utf8")).blobs) {
+    if (!hasCheckpoint(runDir, name)) continue
+    for (const blob of readManifest(runDir, name).blobs) {
       const bytes = readFileSync(join(dir, blob.key))
       expect(bytes.byteLength).toBe(blob.bytes)
       expect(createHash("sha256").update(bytes).digest("hex")).toBe(blob.sha256)
@@ -41,42 +46,28 @@ const expectCommittedCheckpointsWhole = (runDir: string) => {
 const killRun = (runDir: string, ready: () => boolean): Promise<void> =>
   runAndKill(["run", recipe, "--out", runDir, ...settings], ready)
 
-/** Lines of a file that may not exist yet. */
-const lineCount = (file: string): number => existsSync(file) ? readFileSync(file, "utf8").split("\n").length - 1 : 0
-
-/** True once a checkpoint stage at `step` or later has started (its end may not have come). */
-const checkpointStarted = (runDir: string, step: number) => () => {
-  const file = join(runDir, "events.jsonl")
-  if (!existsSync(file)) return false
-  return readFileSync(file, "utf8").split("\n").some((line) =>
-    line.includes("\"stage.start\"") && line.includes("\"stage\":\"checkpoint\"") &&
-    (JSON.parse(line) as { step: number }).step >= step
-  )
-}
-
 let reference: Buffer
-let referenceSummary: Record<string, unknown>
+let referenceSummary: RunSummary
 
 /** What must match an uninterrupted run in summary.json (not its run id or timing). */
-const comparable = (summary: Record<string, unknown>) => {
-  const final = summary["final"] as Record<string, number>
-  return {
-    steps: summary["steps"],
-    loss: final["loss"],
-    firstEval: summary["firstEval"],
-    lastEval: summary["lastEval"],
-    bestEval: summary["bestEval"],
-    checkpoints: summary["checkpoints"]
-  }
-}
+const comparable = (summary: RunSummary) => ({
+  steps: summary.steps,
+  loss: summary.final["loss"],
+  firstEval: summary.firstEval,
+  lastEval: summary.lastEval,
+  bestEval: summary.bestEval,
+  checkpoints: summary.checkpoints
+})
+
+/** The steps of every line of the run's metrics.jsonl. */
+const loggedSteps = (runDir: string) => readMetrics(runDir).map((line) => line.step)
 
 describe("sous resume after SIGKILL", () => {
   beforeAll(() => {
-    const runDir = newRunDir()
-    const result = runCli(["run", recipe, "--out", runDir, ...settings])
+    const result = runCli(["run", recipe, "--out", referenceDir, ...settings])
     expect(result.code).toBe(0)
-    reference = finalState(runDir)
-    referenceSummary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8"))
+    reference = readCheckpointState(referenceDir)
+    referenceSummary = readSummary(referenceDir)
   })
 
   // Kill points drawn from fixed seeds (so a failure repeats): after the metrics line of a
@@ -100,67 +91,60 @@ describe("sous resume after SIGKILL", () => {
     it(`gives bit-identical final weights and every step's metrics exactly once when killed ${label}`, async () => {
       const runDir = newRunDir()
       await killRun(runDir, trigger === "metrics"
-        ? () => lineCount(join(runDir, "metrics.jsonl")) >= step
+        ? () => metricsLineCount(runDir) >= step
         : checkpointStarted(runDir, step))
       expectCommittedCheckpointsWhole(runDir)
       const resumed = runCli(["resume", runDir])
       expect(resumed.stderr).not.toContain("sous:")
       expect(resumed.code).toBe(0)
-      expect(finalState(runDir).equals(reference)).toBe(true)
-      expect(readJsonl(join(runDir, "metrics.jsonl")).map((line) => line["step"])).toEqual(
-        Array.from({ length: 24 }, (_, i) => i + 1)
-      )
-      const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8"))
-      expect(comparable(summary)).toEqual(comparable(referenceSummary))
+      expect(readCheckpointState(runDir).equals(reference)).toBe(true)
+      expect(loggedSteps(runDir)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1))
+      expect(comparable(readSummary(runDir))).toEqual(comparable(referenceSummary))
       // Every optimizer step ran once: one train-step end per step, none of the dead run's repeated.
-      const trainSteps = readJsonl(join(runDir, "events.jsonl"))
-        .filter((e) => e["name"] === "stage.end" && (e["data"] as { stage: string }).stage === "train-step")
-        .map((e) => e["step"])
+      const trainSteps = readEvents(runDir, "stage.end")
+        .filter((e) => (e.data as { stage: string }).stage === "train-step")
+        .map((e) => e.step)
       expect(trainSteps).toEqual(Array.from({ length: 24 }, (_, i) => i))
     })
   }
 
   it("starts a run that died before its first checkpoint again from step 0, to the same weights", async () => {
     const runDir = newRunDir()
-    await killRun(runDir, () => lineCount(join(runDir, "metrics.jsonl")) >= 2)
-    expect(existsSync(join(runDir, "checkpoints/step-00000004/manifest.json"))).toBe(false)
+    await killRun(runDir, () => metricsLineCount(runDir) >= 2)
+    expect(hasCheckpoint(runDir, "step-00000004")).toBe(false)
     const resumed = runCli(["resume", runDir])
     expect(resumed.code).toBe(0)
     expect(resumed.stderr).toContain("holds no committed checkpoint yet: the run starts again from step 0")
-    expect(finalState(runDir).equals(reference)).toBe(true)
-    expect(readJsonl(join(runDir, "metrics.jsonl")).map((line) => line["step"])).toEqual(
-      Array.from({ length: 24 }, (_, i) => i + 1)
-    )
+    expect(readCheckpointState(runDir).equals(reference)).toBe(true)
+    expect(loggedSteps(runDir)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1))
   })
 
   it("names a damaged newest checkpoint, and falls back to the previous one when told to", async () => {
     const runDir = newRunDir()
-    await killRun(runDir, () => existsSync(join(runDir, "checkpoints/step-00000012/manifest.json")))
-    const manifest = JSON.parse(readFileSync(join(runDir, "checkpoints/step-00000012/manifest.json"), "utf8"))
-    truncateSync(join(runDir, "checkpoints", manifest.state.key), 100)
+    await killRun(runDir, () => hasCheckpoint(runDir, "step-00000012"))
+    const stateKey = stateBlobKey(runDir, "step-00000012")
+    truncateSync(join(runDir, "checkpoints", stateKey), 100)
 
     const refused = runCli(["resume", runDir])
     expect(refused.code).toBe(1)
-    expect(refused.stderr).toContain(`blob ${manifest.state.key} of checkpoint step-00000012`)
+    expect(refused.stderr).toContain(`blob ${stateKey} of checkpoint step-00000012`)
     expect(refused.stderr).toContain("is damaged")
     expect(refused.stderr).toContain("pass --fallback to resume from step-00000008 instead")
 
     const resumed = runCli(["resume", runDir, "--fallback"])
     expect(resumed.code).toBe(0)
-    expect(finalState(runDir).equals(reference)).toBe(true)
-    expect(readJsonl(join(runDir, "metrics.jsonl")).map((line) => line["step"])).toEqual(
-      Array.from({ length: 24 }, (_, i) => i + 1)
-    )
+    expect(readCheckpointState(runDir).equals(reference)).toBe(true)
+    expect(loggedSteps(runDir)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1))
   })
 
   it("names a truncated manifest, falls back past it when told to, and ignores a blob no manifest commits", async () => {
     const runDir = newRunDir()
-    await killRun(runDir, () => existsSync(join(runDir, "checkpoints/step-00000008/manifest.json")))
+    await killRun(runDir, () => hasCheckpoint(runDir, "step-00000008"))
     // What a crash between writing the blob and committing the manifest of step 12 leaves.
     mkdirSync(join(runDir, "checkpoints/step-00000012"), { recursive: true })
     writeFileSync(join(runDir, "checkpoints/step-00000012/state-crashed.bin"), "half a state")
-    const manifestFile = join(runDir, "checkpoints/step-00000008/manifest.json")
-    writeFileSync(manifestFile, readFileSync(manifestFile).subarray(0, 50))
+    const damaged = manifestFile(runDir, "step-00000008")
+    writeFileSync(damaged, readFileSync(damaged).subarray(0, 50))
 
     const refused = runCli(["resume", runDir])
     expect(refused.code).toBe(1)
@@ -170,19 +154,17 @@ describe("sous resume after SIGKILL", () => {
     // Told to fall back, resume uncommits the damaged step 8 and starts again from step 4.
     const resumed = runCli(["resume", runDir, "--fallback"])
     expect(resumed.code).toBe(0)
-    expect(finalState(runDir).equals(reference)).toBe(true)
-    expect(readJsonl(join(runDir, "metrics.jsonl")).map((line) => line["step"])).toEqual(
-      Array.from({ length: 24 }, (_, i) => i + 1)
-    )
+    expect(readCheckpointState(runDir).equals(reference)).toBe(true)
+    expect(loggedSteps(runDir)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1))
   })
 
   it("refuses to resume when the data changed since the checkpoint", async () => {
     const runDir = newRunDir()
-    const trainCopy = join(mkdtempSync(join(tmpdir(), "sous-data-")), "train.jsonl")
+    const trainCopy = join(testDirectory("data"), "train.jsonl")
     writeFileSync(trainCopy, readFileSync(join(root, "examples/sft-arithmetic/data/train.jsonl")))
     await runAndKill(
       ["run", recipe, "--out", runDir, ...settings, "--set", `data.train=${trainCopy}`],
-      () => existsSync(join(runDir, "checkpoints/step-00000008/manifest.json"))
+      () => hasCheckpoint(runDir, "step-00000008")
     )
     writeFileSync(trainCopy, `${readFileSync(trainCopy, "utf8")}{"messages":[{"role":"user","content":"Add 1 and 1."},{"role":"assistant","content":"2"}]}\n`)
     const refused = runCli(["resume", runDir])
@@ -203,12 +185,12 @@ describe("sous resume after SIGKILL", () => {
 
   it("run --resume continues a run of the same recipe and refuses another recipe", async () => {
     const runDir = newRunDir()
-    await killRun(runDir, () => lineCount(join(runDir, "metrics.jsonl")) >= 10)
+    await killRun(runDir, () => metricsLineCount(runDir) >= 10)
     const other = runCli(["run", recipe, "--out", runDir, ...settings, "--set", "optimizer.lr=1e-2", "--resume"])
     expect(other.code).toBe(1)
     expect(other.stderr).toContain("holds a run of another recipe")
     const same = runCli(["run", recipe, "--out", runDir, ...settings, "--resume"])
     expect(same.code).toBe(0)
-    expect(finalState(runDir).equals(reference)).toBe(true)
+    expect(readCheckpointState(runDir).equals(reference)).toBe(true)
   })
 })

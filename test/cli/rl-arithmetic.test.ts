@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
+import { readRun } from "../support/run-directory.js"
+import { testDirectory } from "../support/temp-directory.js"
 import { root, runCli } from "./run-cli.js"
 
 // examples/pipeline-sft-rl, shortened: the starting model of examples/rl-arithmetic trained
@@ -18,7 +18,7 @@ const sets = (values: ReadonlyArray<string>) => `[${values.map((value) => JSON.s
 
 describe("examples/pipeline-sft-rl and examples/rl-arithmetic, shortened", () => {
   it("learns: held-out exact match rises by 20 points, with every group accounted for", () => {
-    const out = join(mkdtempSync(join(tmpdir(), "sous-e2e-rl-")), "run")
+    const out = join(testDirectory("e2e-rl"), "run")
     const result = runCli([
       "run", join(root, "examples/pipeline-sft-rl/pipeline.yaml"), "--out", out,
       "--set", `stages.0.set=${sets([`training.steps=${SFT_STEPS}`, "eval.every=0", "checkpoint.every=0", "backend.device=wasm"])}`,
@@ -27,7 +27,7 @@ describe("examples/pipeline-sft-rl and examples/rl-arithmetic, shortened", () =>
     expect(result.stderr).not.toContain("sous:")
     expect(result.code).toBe(0)
 
-    const metrics = readFileSync(join(out, "rl/metrics.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line))
+    const { metrics, summary } = readRun(join(out, "rl"))
     expect(metrics.map((line) => line.step)).toEqual(Array.from({ length: RL_STEPS }, (_, index) => index + 1))
     for (const line of metrics) {
       expect(line.groups_kept + line.groups_dropped).toBe(RL_BATCH)
@@ -35,7 +35,6 @@ describe("examples/pipeline-sft-rl and examples/rl-arithmetic, shortened", () =>
       expect(line.skipped === 1).toBe(line.groups_kept === 0)
     }
 
-    const summary = JSON.parse(readFileSync(join(out, "rl/summary.json"), "utf8"))
     expect(summary.firstEval.step).toBe(0)
     expect(summary.lastEval.step).toBe(RL_STEPS)
     expect(summary.firstEval.metrics.eval_episodes).toBe(80)

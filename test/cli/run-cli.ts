@@ -1,5 +1,4 @@
 import { spawn, spawnSync } from "node:child_process"
-import { existsSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -74,11 +73,3 @@ export const runAndKill = (
       else reject(new Error(`sous ended on its own before the kill (signal ${signal})`))
     })
   })
-
-/** True once a checkpoint stage at `step` or later has ended in `runDir`, so a kill falls after a commit. */
-export const checkpointDone = (runDir: string, step: number) => () => {
-  const file = join(runDir, "events.jsonl")
-  return existsSync(file) && readFileSync(file, "utf8").split("\n").some((line) =>
-    line.includes("\"stage.end\"") && line.includes("\"stage\":\"checkpoint\"") && (JSON.parse(line) as { step: number }).step >= step
-  )
-}

@@ -1,15 +1,17 @@
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { checkpointDone, readManifest, readMetrics } from "../support/run-directory.js"
+import { suiteDirectory } from "../support/temp-directory.js"
 import { compareRuns } from "./compare-runs.js"
-import { checkpointDone, root, runAndKill, runCli, runCliAsync } from "./run-cli.js"
+import { root, runAndKill, runCli, runCliAsync } from "./run-cli.js"
 
 // `sous serve` as a user starts it: a child process, its key in an environment variable,
 // then `sous run` of an example recipe with `backend.kind: tinker` against it.
 const key = "tml-serve-test-key-7b1d"
-const work = mkdtempSync(join(tmpdir(), "sous-serve-"))
+// Removed after every test of the file, once the server writing into it has stopped.
+const work = suiteDirectory("serve")
 const stateDir = join(work, "state")
 const recipe = join(root, "examples/sft-arithmetic/recipe.yaml")
 const short = ["--set", "training.steps=4", "--set", "optimizer.warmupSteps=1", "--set", "eval.every=0", "--set", "checkpoint.every=2"]
@@ -54,14 +56,14 @@ describe("sous serve", () => {
     const result = await runCliAsync(["run", recipe, "--out", out, ...short, ...tinker()], { TINKER_API_KEY: key })
     expect(result.stderr).not.toContain("sous:")
     expect(result.code).toBe(0)
-    const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line))
+    const metrics = readMetrics(out)
     expect(metrics.map((line) => line.step)).toEqual([1, 2, 3, 4])
     // Each step carries where its requests' time went.
     for (const line of metrics) {
       expect(line.remote_submit_ms).toBeGreaterThanOrEqual(0)
       expect(line.remote_compute_ms).toBeGreaterThan(0)
     }
-    const manifest = JSON.parse(readFileSync(join(out, "checkpoints", "final", "manifest.json"), "utf8"))
+    const manifest = readManifest(out, "final")
     expect(manifest.state).toEqual({ _tag: "Remote", path: expect.stringMatching(/^tinker:\/\/.+\/weights\/final$/) })
     // The weights live on the server, in its state directory.
     expect(readdirSync(stateDir).length).toBeGreaterThan(0)

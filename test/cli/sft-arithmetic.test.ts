@@ -1,17 +1,15 @@
 import { readdirSync, readFileSync } from "node:fs"
-import { mkdtempSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { CheckpointManifest } from "../../src/ports/index.js"
+import { readManifest, readRun, readSummary } from "../support/run-directory.js"
+import { testDirectory } from "../support/temp-directory.js"
 import { root, runCli } from "./run-cli.js"
 
 // The example, shortened: 60 steps instead of 300. With seed 0 the held-out NLL must fall
 // to at most half of its value before training (the full example's claim, measured early).
 describe("examples/sft-arithmetic, shortened", () => {
   it("learns: held-out NLL halves, and the run directory holds every file", () => {
-    const out = join(mkdtempSync(join(tmpdir(), "sous-e2e-")), "run")
+    const out = join(testDirectory("e2e"), "run")
     const result = runCli([
       "run", join(root, "examples/sft-arithmetic/recipe.yaml"), "--out", out,
       "--set", "training.steps=60", "--set", "eval.every=30", "--set", "checkpoint.every=30", "--set", "backend.device=wasm"
@@ -20,14 +18,13 @@ describe("examples/sft-arithmetic, shortened", () => {
     expect(result.code).toBe(0)
 
     expect(readdirSync(out).sort()).toEqual(["checkpoints", "events.jsonl", "metrics.jsonl", "recipe.json", "summary.json"])
-    const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line))
+    const { metrics, summary } = readRun(out)
     expect(metrics.map((line) => line.step)).toEqual(Array.from({ length: 60 }, (_, index) => index + 1))
     for (const line of metrics) {
       expect(Object.keys(line)).toEqual(expect.arrayContaining(["step", "loss", "lr", "tokens", "seconds"]))
       expect(line.lr).toBeGreaterThan(0)
     }
 
-    const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"))
     expect(summary.firstEval.step).toBe(0)
     expect(summary.lastEval.step).toBe(60)
     expect(summary.lastEval.metrics.eval_nll).toBeLessThanOrEqual(0.5 * summary.firstEval.metrics.eval_nll)
@@ -40,9 +37,7 @@ describe("examples/sft-arithmetic, shortened", () => {
     expect(eval_bpb).toBeCloseTo((eval_nll * eval_tokens) / Math.LN2 / answerBytes, 9)
     expect(summary.checkpoints).toEqual(["step-00000030", "final"])
 
-    const manifest = Schema.decodeUnknownSync(CheckpointManifest)(
-      JSON.parse(readFileSync(join(out, "checkpoints/final/manifest.json"), "utf8"))
-    )
+    const manifest = readManifest(out, "final")
     expect(manifest.step).toBe(60)
     expect(manifest.parent).toBe("step-00000030")
     expect(manifest.dataCursor).toEqual({ epoch: 0, position: 60 * 16 })
@@ -53,7 +48,7 @@ describe("examples/sft-arithmetic, shortened", () => {
   // LoRA over the same (randomly initialised, frozen) base: rank-8 adapters on every
   // projection and the unembedding, at a higher learning rate as LoRA needs.
   it("learns with LoRA: held-out NLL halves and checkpoints hold the adapters alone", () => {
-    const out = join(mkdtempSync(join(tmpdir(), "sous-e2e-")), "run")
+    const out = join(testDirectory("e2e"), "run")
     const result = runCli([
       "run", join(root, "examples/sft-arithmetic/recipe.yaml"), "--out", out,
       "--set", "training.steps=60", "--set", "eval.every=60", "--set", "checkpoint.every=60",
@@ -61,12 +56,10 @@ describe("examples/sft-arithmetic, shortened", () => {
     ])
     expect(result.stderr).not.toContain("sous:")
     expect(result.code).toBe(0)
-    const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8"))
+    const summary = readSummary(out)
     expect(summary.lastEval.step).toBe(60)
     expect(summary.lastEval.metrics.eval_nll).toBeLessThanOrEqual(0.5 * summary.firstEval.metrics.eval_nll)
-    const manifest = Schema.decodeUnknownSync(CheckpointManifest)(
-      JSON.parse(readFileSync(join(out, "checkpoints/final/manifest.json"), "utf8"))
-    )
+    const manifest = readManifest(out, "final")
     // Adapters and their moments: about 260 KB against 1.66 MB for a full state of this model.
     expect(manifest.blobs[0]!.bytes).toBeLessThan(300_000)
   })

@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { readMetrics } from "../support/run-directory.js"
+import { suiteDirectory } from "../support/temp-directory.js"
 import { type LoopbackServer, startLoopbackServer } from "../support/tinker-server.js"
 import { compareRuns } from "./compare-runs.js"
 import { root, runCliAsync } from "./run-cli.js"
@@ -24,7 +24,8 @@ import { root, runCliAsync } from "./run-cli.js"
 const faults = { rate5xx: 0.02, rate429: 0.02, rate408: 0.02, rate410: 0.02, rateDrop: 0.02, seed: 6 }
 
 let server: LoopbackServer
-const work = mkdtempSync(join(tmpdir(), "sous-conformance-"))
+// Shared: later recipes start from the sft-arithmetic run's checkpoints.
+const work = suiteDirectory("conformance")
 const example = (path: string) => join(root, "examples", path)
 
 type Backend = "local" | "tinker"
@@ -45,8 +46,7 @@ const run = async (name: string, backend: Backend, recipe: string, settings: Rea
 }
 
 /** Optimizer steps a run took: its logged steps but those that applied no update (an rl step with no group kept). */
-const optimizerSteps = (runDir: string) =>
-  readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").filter((line) => JSON.parse(line).skipped !== 1).length
+const optimizerSteps = (runDir: string) => readMetrics(runDir).filter((line) => line.skipped !== 1).length
 
 /**
  * Runs a recipe on both backends, one after the other, and checks that their results agree

@@ -1,10 +1,9 @@
 import type * as http from "node:http"
-import { mkdtempSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { fakeS3Endpoint } from "../support/s3-server.js"
+import { testDirectory } from "../support/temp-directory.js"
 import { root, runCliAsync } from "./run-cli.js"
 
 // An access key id shaped like AWS's (the S3 adapter masks that shape wherever it appears)
@@ -35,7 +34,7 @@ afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
 
 const runToRefusedStore = (extra: ReadonlyArray<string>) =>
   runCliAsync([
-    "run", join(root, "examples/sft-arithmetic/recipe.yaml"), "--out", join(mkdtempSync(join(tmpdir(), "sous-verbose-")), "run"),
+    "run", join(root, "examples/sft-arithmetic/recipe.yaml"), "--out", join(testDirectory("verbose"), "run"),
     "--set", "training.steps=2", "--set", "optimizer.warmupSteps=0", "--set", "eval.every=0",
     "--set", "model.width=32", "--set", "model.layers=1", "--set", "backend.device=wasm",
     "--set", "checkpoint.uri=s3://refused/runs/a", ...extra

@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -8,6 +7,8 @@ import { loadEnvModule } from "../../src/adapters/envs/load-env-module.js"
 import { checkAdapters, checkData, resumeRecipe, runRecipe } from "../../src/kitchen/index.js"
 import { decodeRecipe, type RecipeError } from "../../src/recipes/index.js"
 import { type EnvFactory, singleTurnEnv } from "../../src/ports/index.js"
+import { manifestFile, metricsTextWithoutSeconds, readCheckpointState, readRun } from "../support/run-directory.js"
+import { tempDirectory } from "../support/temp-directory.js"
 
 // A user's environment module, written as a user would: TypeScript with types, loaded by
 // path and export name (Node strips the types; vitest transforms the file).
@@ -20,13 +21,13 @@ export const echo = (row: Row) => ({
 export const notAFactory: number = 42
 `
 
-const temp = () => mkdtempSync(join(tmpdir(), "sous-env-"))
+const temp = tempDirectory("env")
 
-const writeModule = () => {
-  const file = join(temp(), "envs.ts")
+const writeModule = Effect.map(temp, (dir) => {
+  const file = join(dir, "envs.ts")
   writeFileSync(file, userModule)
   return file
-}
+})
 
 const rlRecipe = (env: unknown, extra: Record<string, unknown> = {}) =>
   decodeRecipe({ kind: "rl", data: { train: "/data/train.jsonl" }, env, ...extra }, "test.yaml")
@@ -53,7 +54,7 @@ const problemsOf = (error: RecipeError) => error.problems.map((problem) => `${pr
 describe("rl environments", () => {
   it.effect("a user module's export is loaded by path and name, and plays an episode", () =>
     Effect.gen(function*() {
-      const make = yield* loadEnvModule(writeModule(), "echo")
+      const make = yield* loadEnvModule(yield* writeModule, "echo")
       const env = yield* Effect.promise(async () => make({ word: "tomato" }))
       assert.deepStrictEqual(yield* Effect.promise(async () => env.initialObservation()), [{ role: "user", content: "say tomato" }])
       assert.deepStrictEqual(yield* Effect.promise(async () => env.step(" tomato\n")), { reward: 1, done: true })
@@ -62,8 +63,8 @@ describe("rl environments", () => {
 
   it.effect("checkAdapters refuses a missing module, a missing export and an export that is not a function", () =>
     Effect.gen(function*() {
-      const file = writeModule()
-      const missingFile = yield* Effect.flip(checkAdapters(yield* rlRecipe({ module: join(temp(), "nope.ts"), export: "echo" }), "test.yaml"))
+      const file = yield* writeModule
+      const missingFile = yield* Effect.flip(checkAdapters(yield* rlRecipe({ module: join(yield* temp, "nope.ts"), export: "echo" }), "test.yaml"))
       assert.match(problemsOf(missingFile).join("\n"), /^env\.module: no file at .*nope\.ts$/)
       const missingExport = yield* Effect.flip(checkAdapters(yield* rlRecipe({ module: file, export: "maze" }), "test.yaml"))
       assert.deepStrictEqual(problemsOf(missingExport), [`env.export: ${file} has no export "maze" (it exports echo, notAFactory)`])
@@ -103,7 +104,7 @@ describe("rl environments", () => {
 
   it.effect("checkData hands every row to the environment: a row it refuses is named by file and line", () =>
     Effect.gen(function*() {
-      const train = join(temp(), "train.jsonl")
+      const train = join(yield* temp, "train.jsonl")
       const good = { messages: [{ role: "user", content: "1 + 1 = ?" }, { role: "assistant", content: "2" }] }
       writeFileSync(train, [good, good, { messages: [{ role: "user", content: "no answer" }] }].map((row) => JSON.stringify(row)).join("\n"))
       const error = yield* Effect.flip(checkData(yield* rlRecipe({ builtin: "arithmetic" }, { data: { train } })))
@@ -118,16 +119,15 @@ describe("rl environments", () => {
   // scratch, with a reward of the reply's length, through the whole rl workflow.
   it.live("runRecipe runs an rl recipe with the environment passed in code", () =>
     Effect.gen(function*() {
-      const dir = temp()
+      const dir = yield* temp
       const recipe = yield* lengthRecipe(dir, { training: { steps: 2, batchSize: 2 } })
       const runDir = join(dir, "run")
       const result = yield* runRecipe(recipe, { runDir, env: lengthEnv })
       assert.strictEqual(result.step, 2)
-      const summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8"))
+      const { summary, metrics } = readRun(runDir)
       assert.strictEqual(summary.lastEval.step, 2)
       assert.strictEqual(summary.lastEval.metrics.eval_episodes, 2)
       assert.isAbove(summary.lastEval.metrics.eval_reward, 0)
-      const metrics = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line))
       assert.deepStrictEqual(metrics.map((line) => line.step), [1, 2])
       for (const line of metrics) assert.strictEqual(line.groups_kept + line.groups_dropped, 2)
     }))
@@ -136,22 +136,17 @@ describe("rl environments", () => {
   // made from the restored weights, so the continued run must end where the whole run ended.
   it.live("an rl run resumed from a checkpoint ends with the whole run's weights and metrics", () =>
     Effect.gen(function*() {
-      const dir = temp()
+      const dir = yield* temp
       const recipe = yield* lengthRecipe(dir, { training: { steps: 5, batchSize: 2 }, checkpoint: { every: 2 } })
       const runDir = join(dir, "run")
       yield* runRecipe(recipe, { runDir, env: lengthEnv })
-      const finalState = () => {
-        const manifest = JSON.parse(readFileSync(join(runDir, "checkpoints/final/manifest.json"), "utf8"))
-        return readFileSync(join(runDir, "checkpoints", manifest.state.key))
-      }
-      const metricsWithoutTime = () => readFileSync(join(runDir, "metrics.jsonl"), "utf8").replace(/"seconds":[0-9.e-]+/g, "")
-      const [weights, metrics] = [finalState(), metricsWithoutTime()]
+      const [weights, metrics] = [readCheckpointState(runDir), metricsTextWithoutSeconds(runDir)]
       // As if the run died after its step-4 checkpoint: resume replays step 5.
-      rmSync(join(runDir, "checkpoints/final/manifest.json"))
+      rmSync(manifestFile(runDir, "final"))
       rmSync(join(runDir, "summary.json"))
       const resumed = yield* resumeRecipe(recipe, { runDir, env: lengthEnv, fallback: false })
       assert.strictEqual(resumed.step, 5)
-      assert.isTrue(finalState().equals(weights))
-      assert.strictEqual(metricsWithoutTime(), metrics)
+      assert.isTrue(readCheckpointState(runDir).equals(weights))
+      assert.strictEqual(metricsTextWithoutSeconds(runDir), metrics)
     }))
 })

@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
@@ -7,8 +6,9 @@ import { checkData } from "../../src/kitchen/index.js"
 import { compileRecipe } from "../../src/recipes/compile-recipe.js"
 import { loadRecipe } from "../../src/recipes/load-recipe.js"
 import { validateWorkflow } from "../../src/workflows/index.js"
+import { suiteDirectory } from "../support/temp-directory.js"
 
-const dir = mkdtempSync(join(tmpdir(), "sous-classify-recipe-"))
+const dir = suiteDirectory("classify-recipe")
 const file = (name: string, text: string) => {
   const path = join(dir, name)
   writeFileSync(path, text)

@@ -1,13 +1,13 @@
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { loadRecipe } from "../../src/recipes/load-recipe.js"
 import type { RecipeError } from "../../src/recipes/recipe-error.js"
 import { asSupervised } from "../support/as-supervised.js"
+import { suiteDirectory } from "../support/temp-directory.js"
 
-const dir = mkdtempSync(join(tmpdir(), "sous-recipe-"))
+const dir = suiteDirectory("recipe")
 const file = (name: string, text: string) => {
   const path = join(dir, name)
   writeFileSync(path, text)

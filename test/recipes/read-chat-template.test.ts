@@ -1,17 +1,19 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { supervisedWorkflowConfig } from "../../src/recipes/compile-recipe.js"
 import { loadRecipe } from "../../src/recipes/load-recipe.js"
 import type { RecipeError } from "../../src/recipes/recipe-error.js"
 import { resolvedRecipeJson } from "../../src/recipes/recipe-hash.js"
 import { asSupervised } from "../support/as-supervised.js"
+import { suiteDirectory } from "../support/temp-directory.js"
 
-const dir = mkdtempSync(join(tmpdir(), "sous-chat-template-"))
-mkdirSync(join(dir, "model"))
+const dir = suiteDirectory("chat-template")
+beforeAll(() => {
+  mkdirSync(join(dir, "model"))
+})
 const file = (name: string, text: string) => {
   const path = join(dir, name)
   writeFileSync(path, text)

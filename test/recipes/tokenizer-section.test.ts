@@ -1,12 +1,12 @@
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { loadRecipe } from "../../src/recipes/load-recipe.js"
 import { asSupervised } from "../support/as-supervised.js"
+import { suiteDirectory } from "../support/temp-directory.js"
 
-const dir = mkdtempSync(join(tmpdir(), "sous-tokenizer-section-"))
+const dir = suiteDirectory("tokenizer-section")
 const recipeFile = (name: string, tokenizer: string) => {
   const path = join(dir, name)
   writeFileSync(path, `kind: supervised\ndata: { train: t.jsonl }\ntokenizer: ${tokenizer}\n`)

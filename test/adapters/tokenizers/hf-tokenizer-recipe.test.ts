@@ -1,10 +1,11 @@
-import { readFileSync, rmSync, writeFileSync } from "node:fs"
+import { rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
 import { makeHfTokenizer } from "../../../src/adapters/tokenizers/hf-tokenizer.js"
 import { checkAdapters, resumeRecipe, runRecipe } from "../../../src/kitchen/index.js"
 import { loadRecipe } from "../../../src/recipes/load-recipe.js"
+import { manifestFile, readManifest } from "../../support/run-directory.js"
 import { tempDirectory } from "../../support/temp-directory.js"
 import { tinyTokenizerJson } from "./tiny-hf-tokenizer.js"
 import { asSupervised } from "../../support/as-supervised.js"
@@ -28,9 +29,6 @@ checkpoint: { every: 2 }
 backend: { device: wasm }
 `
 
-const manifestOf = (runDir: string, name: string) =>
-  JSON.parse(readFileSync(join(runDir, "checkpoints", name, "manifest.json"), "utf8")) as { tokenizerId: string; step: number }
-
 describe("a recipe with a Hugging Face tokenizer", () => {
   it.live("trains, records the tokenizer id, and resumes only with the same tokenizer.json", () =>
     Effect.gen(function*() {
@@ -46,10 +44,10 @@ describe("a recipe with a Hugging Face tokenizer", () => {
       const runDir = join(dir, "run")
       const result = yield* runRecipe(recipe, { runDir })
       assert.strictEqual(result.step, 5)
-      assert.strictEqual(manifestOf(runDir, "final").tokenizerId, original.id)
+      assert.strictEqual(readManifest(runDir, "final").tokenizerId, original.id)
 
       // As if the run died before committing its final checkpoint: resume starts after step 4.
-      rmSync(join(runDir, "checkpoints/final/manifest.json"))
+      rmSync(manifestFile(runDir, "final"))
       rmSync(join(runDir, "summary.json"))
 
       writeFileSync(tokenizerPath, JSON.stringify(tinyTokenizerJson({ extraMerge: ["a", "b"] })))
@@ -57,13 +55,13 @@ describe("a recipe with a Hugging Face tokenizer", () => {
       const refused = yield* Effect.exit(resumeRecipe(recipe, { runDir, fallback: false }))
       const error = Exit.findErrorOption(refused)
       if (error._tag === "None") return assert.fail("expected the resume to be refused")
-      assert.strictEqual(error.value._tag, "InvalidRequestError")
+      assert.strictEqual(error.value._tag, "ResumeRefusedError")
       assert.include(error.value.message, `tokenizer ${original.id} (now ${changed.id})`)
 
       writeFileSync(tokenizerPath, JSON.stringify(tinyTokenizerJson()))
       const resumed = yield* resumeRecipe(recipe, { runDir, fallback: false })
       assert.strictEqual(resumed.step, 5)
-      assert.strictEqual(manifestOf(runDir, "final").tokenizerId, original.id)
+      assert.strictEqual(readManifest(runDir, "final").tokenizerId, original.id)
 
       // Token ids mean nothing across tokenizers: starting a byte-tokenizer run from this
       // checkpoint is refused, naming both.

@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer } from "effect"
@@ -14,6 +13,7 @@ import { evaluatePreference, loadPreferenceData, type PreferencePair, Preference
 import { runWorkflow, sequence, stage, validateWorkflow, workflow } from "../../../src/workflows/index.js"
 import { recordingSink } from "../../workflows/kit.js"
 import { byteTransformer } from "../../support/byte-transformer.js"
+import { tempDirectory } from "../../support/temp-directory.js"
 
 const tokenizer = makeByteTokenizer()
 const bos = tokenizer.specialTokens["<|bos|>"]!
@@ -31,11 +31,13 @@ const row = {
   rejected: [{ role: "assistant", content: "22" }]
 }
 
-const writeRows = (lines: ReadonlyArray<string>): string => {
-  const file = join(mkdtempSync(join(tmpdir(), "sous-preference-")), "pairs.jsonl")
-  writeFileSync(file, lines.join("\n") + "\n")
-  return file
-}
+/** A file of `lines`, removed when the test's scope closes. */
+const writeRows = (lines: ReadonlyArray<string>) =>
+  Effect.map(tempDirectory("preference"), (dir) => {
+    const file = join(dir, "pairs.jsonl")
+    writeFileSync(file, lines.join("\n") + "\n")
+    return file
+  })
 
 const load = (file: string) => loadPreferenceData({ train: file, eval: file, evalFraction: 0.1, seed: 0 })
 const render = (contextLength = 64) => renderPreferenceData({ format: "role-colon", contextLength, batchSize: 1, steps: 3 })
@@ -67,7 +69,7 @@ const pairDatum = (reply: string) =>
 describe("preference data", () => {
   it.effect("renders prompt + chosen and prompt + rejected, weighting the reply and its end token only", () =>
     Effect.gen(function*() {
-      const result = yield* prepare(writeRows([JSON.stringify(row)]))
+      const result = yield* prepare(yield* writeRows([JSON.stringify(row)]))
       const [pair] = result.state[PreferenceKeys.trainRendered.name] as ReadonlyArray<{ chosen: Datum; rejected: Datum }>
       assert.deepStrictEqual(pair!.chosen, pairDatum("4"))
       assert.deepStrictEqual(pair!.rejected, pairDatum("22"))
@@ -77,12 +79,12 @@ describe("preference data", () => {
   it.effect("cuts a long pair so the whole sequence fits the context, and refuses a reply cut away", () =>
     Effect.gen(function*() {
       const long = { ...row, chosen: [{ role: "assistant", content: "4".repeat(40) }] }
-      const result = yield* prepare(writeRows([JSON.stringify(long)]), 60)
+      const result = yield* prepare(yield* writeRows([JSON.stringify(long)]), 60)
       const [pair] = result.state[PreferenceKeys.trainRendered.name] as ReadonlyArray<{ chosen: Datum; rejected: Datum }>
       // Input and last target together: 60 tokens, one computeLogprobs call of the reference.
       assert.deepStrictEqual(pair!.chosen.model_input, fromInts([...promptTokens, ...text("4".repeat(40))].slice(0, 59)))
       assert.strictEqual(pair!.chosen.loss_fn_inputs["target_tokens"]!.data.length, 59)
-      const exit = yield* Effect.exit(prepare(writeRows([JSON.stringify(row)]), promptTokens.length - 1))
+      const exit = yield* Effect.exit(prepare(yield* writeRows([JSON.stringify(row)]), promptTokens.length - 1))
       assert.isTrue(Exit.isFailure(exit))
       const error = Exit.isFailure(exit) ? JSON.stringify(exit.cause) : ""
       assert.include(error, "\"line\":1")
@@ -92,7 +94,7 @@ describe("preference data", () => {
   it.effect("a row missing rejected fails naming the file and line", () =>
     Effect.gen(function*() {
       const { rejected: _, ...missing } = row
-      const file = writeRows([JSON.stringify(row), JSON.stringify(missing)])
+      const file = yield* writeRows([JSON.stringify(row), JSON.stringify(missing)])
       const exit = yield* Effect.exit(prepare(file))
       assert.isTrue(Exit.isFailure(exit))
       const error = Exit.isFailure(exit) ? JSON.stringify(exit.cause) : ""
@@ -103,7 +105,7 @@ describe("preference data", () => {
 
   it.effect("a reply message that is not the assistant's is refused", () =>
     Effect.gen(function*() {
-      const file = writeRows([JSON.stringify({ ...row, chosen: [{ role: "user", content: "4" }] })])
+      const file = yield* writeRows([JSON.stringify({ ...row, chosen: [{ role: "user", content: "4" }] })])
       const exit = yield* Effect.exit(prepare(file))
       assert.isTrue(Exit.isFailure(exit))
       assert.include(JSON.stringify(Exit.isFailure(exit) ? exit.cause : ""), "\"line\":1")
@@ -119,7 +121,7 @@ describe("reference logprobs", () => {
   // must see margins of zero.
   it.effect("score each target token as the training client's forward pass does, and are recomputed identically", () =>
     Effect.gen(function*() {
-      const file = writeRows([JSON.stringify(row), JSON.stringify({ ...row, chosen: [{ role: "assistant", content: "four" }] })])
+      const file = yield* writeRows([JSON.stringify(row), JSON.stringify({ ...row, chosen: [{ role: "assistant", content: "four" }] })])
       const backend = yield* makeLocalBackend({ device: "cpu" })
       const client = yield* backend.createTrainingClient(source)
       const ports = Layer.mergeAll(
@@ -162,15 +164,16 @@ describe("reference logprobs", () => {
 })
 
 describe("preference recipes", () => {
-  const recipeFile = (train: string) => {
-    const file = join(mkdtempSync(join(tmpdir(), "sous-preference-recipe-")), "recipe.yaml")
-    writeFileSync(file, `kind: preference\ndata: { train: ${train} }\npreference: { beta: 0.25 }\n`)
-    return file
-  }
+  const recipeFile = (train: string) =>
+    Effect.map(tempDirectory("preference-recipe"), (dir) => {
+      const file = join(dir, "recipe.yaml")
+      writeFileSync(file, `kind: preference\ndata: { train: ${train} }\npreference: { beta: 0.25 }\n`)
+      return file
+    })
 
   it.effect("compile to a valid workflow with the recipe's beta", () =>
     Effect.gen(function*() {
-      const recipe = yield* loadRecipe(recipeFile(writeRows([JSON.stringify(row)])))
+      const recipe = yield* loadRecipe(yield* recipeFile(yield* writeRows([JSON.stringify(row)])))
       const compiled = compileRecipe(recipe, { runId: "test", recipeHash: "test", startedAt: 0 })
       assert.deepStrictEqual(validateWorkflow(compiled.workflow), [])
       assert.strictEqual(compiled.workflow.name, "preference")
@@ -180,8 +183,8 @@ describe("preference recipes", () => {
   it.effect("checkData refuses a row missing rejected, naming the file and line", () =>
     Effect.gen(function*() {
       const { rejected: _, ...missing } = row
-      const train = writeRows([JSON.stringify(row), JSON.stringify(missing)])
-      const error = yield* Effect.flip(checkData(yield* loadRecipe(recipeFile(train))))
+      const train = yield* writeRows([JSON.stringify(row), JSON.stringify(missing)])
+      const error = yield* Effect.flip(checkData(yield* loadRecipe(yield* recipeFile(train))))
       const { _tag, uri, line, message } = error as DatasetRowError
       assert.deepStrictEqual({ _tag, uri, line, message }, { _tag: "DatasetRowError", uri: train, line: 2, message: "rejected: missing key" })
     }))

@@ -1,5 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
@@ -10,6 +9,7 @@ import { type EnvFactory, Environment, singleTurnEnv, StartingWeights, Tokenizer
 import { completionRendererFor, defineStage, loadEnvPrompts, nextBatch, RlKeys, rlRollouts, rlTrainStep, runEpisodes, RunKeys } from "../../../src/stages/index.js"
 import { loop, runWorkflow, sequence, stage, workflow } from "../../../src/workflows/index.js"
 import { byteTransformer } from "../../support/byte-transformer.js"
+import { tempDirectory } from "../../support/temp-directory.js"
 import { recordingSink } from "../../workflows/kit.js"
 
 const tokenizer = makeByteTokenizer()
@@ -22,11 +22,12 @@ const env: EnvFactory = (row) =>
   singleTurnEnv([{ role: "user", content: String((row as { q: string }).q) }], (reply) =>
     [...reply].reduce((total, char) => total + char.codePointAt(0)!, 0) % 3)
 
-const promptsFile = () => {
-  const file = join(mkdtempSync(join(tmpdir(), "sous-rl-")), "prompts.jsonl")
+/** Twelve prompts in a file removed when the test's scope closes. */
+const promptsFile = Effect.map(tempDirectory("rl"), (dir) => {
+  const file = join(dir, "prompts.jsonl")
   writeFileSync(file, Array.from({ length: 12 }, (_, index) => JSON.stringify({ q: `q${index}` })).join("\n"))
   return file
-}
+})
 
 const ports = Layer.provideMerge(
   Layer.effect(
@@ -51,6 +52,7 @@ const ports = Layer.provideMerge(
  */
 const gapsPerStep = (maxStaleness: number, steps: number, klCoef = 0) =>
   Effect.gen(function*() {
+    const train = yield* promptsFile
     const gaps: Array<number> = []
     const kls: Array<number> = []
     const compare = defineStage({
@@ -85,7 +87,7 @@ const gapsPerStep = (maxStaleness: number, steps: number, klCoef = 0) =>
       name: "rl-freshness",
       initial: [RunKeys.dataCursor],
       root: sequence(
-        stage(loadEnvPrompts({ train: promptsFile(), evalFraction: 0.1, seed, batchSize: 3, steps })),
+        stage(loadEnvPrompts({ train, evalFraction: 0.1, seed, batchSize: 3, steps })),
         loop({
           name: "train",
           times: { key: RunKeys.totalSteps, label: "steps" },
