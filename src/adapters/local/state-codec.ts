@@ -103,8 +103,9 @@ export const decodeState = (bytes: Uint8Array): DecodedState => {
   if (bytes.length - dataStart !== expectedBytes) {
     throw new Error(`the state holds ${bytes.length - dataStart} data bytes, its header describes ${expectedBytes}`)
   }
-  // A copy, so the tensors never alias the caller's buffer.
-  return { header, data: bytes.slice(dataStart).buffer }
+  // A copy, so the tensors never alias the caller's buffer. Not `bytes.slice`: on a Node
+  // Buffer (what readFileSync returns) that is a view, whose `.buffer` is the whole file.
+  return { header, data: new Uint8Array(bytes.subarray(dataStart)).buffer }
 }
 
 /** Why a state lacks one of the `expected` tensors (key, shape) or holds it in another shape, or `undefined`. */

@@ -53,6 +53,17 @@ describe("local state codec", () => {
       assert.throws(() => decodeState(repeatFirst(bytes)), /lists tensor params\/token_embedding twice/)
     }))
 
+  it.effect("decodes the same data from a Node Buffer that shares a larger pool", () =>
+    Effect.gen(function*() {
+      const client = yield* tinyClient(yield* backend, 4)
+      const bytes = bytesOf(yield* awaitCall(client.saveState("s")))
+      // A Buffer viewing the middle of a larger allocation, as readFileSync's can be.
+      const pool = Buffer.alloc(bytes.length + 64)
+      pool.set(bytes, 32)
+      const viewed = pool.subarray(32, 32 + bytes.length)
+      assert.deepStrictEqual(new Uint8Array(decodeState(viewed).data), new Uint8Array(decodeState(bytes).data))
+    }))
+
   it.effect("refuses such states with an InvalidRequestError and makes no tensor", () =>
     Effect.gen(function*() {
       const b = yield* backend
