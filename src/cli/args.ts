@@ -1,6 +1,5 @@
 import { parseArgs as parseCommandLine, type ParseArgsOptionsConfig } from "node:util"
 import { Schema } from "effect"
-import { messageOf } from "../ports/index.js"
 
 /** A parsed command line: the verb, its positional arguments and its flags. */
 export interface ParsedArgs {
@@ -29,8 +28,7 @@ export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
 const value = { type: "string" } as const
 const flag = { type: "boolean" } as const
 
-// Every option of every command in one table, so `--x=v` and `--x v` read alike everywhere;
-// each command refuses the options it has no use for, by name.
+// Every option of every command in one table, so `--x=v` and `--x v` read alike everywhere.
 const options = {
   out: value,
   set: { type: "string", multiple: true },
@@ -49,48 +47,49 @@ const options = {
   help: { ...flag, short: "h" }
 } as const satisfies ParseArgsOptionsConfig
 
+type OptionName = keyof typeof options
+
 /** The options of `sous serve`. */
-const serveOptions = ["port", "host", "state-dir", "device", "api-key-env", "faults", "base-models"] as const satisfies ReadonlyArray<keyof typeof options>
+const serveOptions = ["port", "host", "state-dir", "device", "api-key-env", "faults", "base-models"] as const satisfies ReadonlyArray<OptionName>
 
-/**
- * Why strict parsing refused `argv`, in sous's words: the first option that is unknown,
- * lacks its value or has one it cannot take. Read from node's own tokens of a lenient parse,
- * so the wording does not hang on node's messages; `fallback` is node's message, for a case
- * this does not foresee.
- */
-const refusal = (argv: ReadonlyArray<string>, fallback: string): string => {
-  const { tokens } = parseCommandLine({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true })
-  for (const token of tokens) {
-    if (token.kind !== "option") continue
-    const known = Object.hasOwn(options, token.name) ? options[token.name as keyof typeof options] : undefined
-    if (known === undefined) return `unknown option ${token.rawName}`
-    if (known.type === "boolean" && token.value !== undefined) return `${token.rawName} takes no value`
-    if (known.type === "string" && token.value === undefined) return `${token.rawName} needs a value`
-    // Strict parsing reads `--out --verbose` as a forgotten value, not as a directory named `--verbose`.
-    if (known.type === "string" && !token.inlineValue && token.value?.startsWith("-")) {
-      return `${token.rawName} needs a value (write ${token.rawName}=${token.value} for one that starts with -)`
-    }
-  }
-  return fallback
-}
-
-// Node's parse of `argv`, or a UsageError in sous's words.
-const parseStrictly = (argv: ReadonlyArray<string>) => {
-  try {
-    return parseCommandLine({ args: [...argv], options, strict: true, allowPositionals: true })
-  } catch (error) {
-    throw new UsageError({ message: refusal(argv, messageOf(error)), cause: error })
-  }
-}
+const isOption = (name: string): name is OptionName => Object.hasOwn(options, name)
 
 /**
  * Parses `sous <verb> [positionals] [--out dir] [--set a.b=c ...] [--verbose] [--overwrite]
- * [--resume] [--fallback]` and the options of `sous serve` with node's `util.parseArgs`,
- * strictly: an unknown option or a missing value throws a {@link UsageError}. `--x=v` and
- * `--x v` are the same; `-h` is `--help`; after `--` everything is positional.
+ * [--resume] [--fallback]` and the options of `sous serve`. `--x=v` and `--x v` are the same
+ * (the value may start with `-`: `--limit -3` is a bad limit, not a missing one); `-h` is
+ * `--help`. An unknown option (also `-` and `--`) or a missing value throws a
+ * {@link UsageError}.
+ *
+ * Node's `util.parseArgs` splits the command line into tokens; it runs leniently because its
+ * strict mode refuses what sous has always taken (a value that starts with `-`, `--verbose=1`)
+ * and takes what sous has always refused (`-`, `--`). The rules below are sous's.
  */
 export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
-  const { positionals, values } = parseStrictly(argv)
+  const { tokens } = parseCommandLine({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true })
+  const positionals: Array<string> = []
+  const sets: Array<string> = []
+  const values: Partial<Record<OptionName, string>> = {}
+  const flags = new Set<string>()
+  // The whole argument, as typed: `-hv` or `--foo=bar`, not the one letter or name node split off.
+  const unknown = (index: number) => new UsageError({ message: `unknown option ${argv[index]}` })
+  for (const token of tokens) {
+    if (token.kind === "option-terminator") throw unknown(token.index)
+    if (token.kind === "positional") {
+      if (token.value === "-") throw unknown(token.index)
+      positionals.push(token.value)
+    } else if (!isOption(token.name)) {
+      throw unknown(token.index)
+    } else if (options[token.name].type === "boolean") {
+      flags.add(token.name)
+    } else if (token.value === undefined) {
+      throw new UsageError({ message: `${token.rawName} needs a value` })
+    } else if (token.name === "set") {
+      sets.push(token.value)
+    } else {
+      values[token.name] = token.value
+    }
+  }
   const serve: Record<string, string> = {}
   for (const name of serveOptions) {
     const given = values[name]
@@ -100,14 +99,14 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
     verb: positionals[0],
     positionals: positionals.slice(1),
     out: values.out,
-    sets: values.set ?? [],
+    sets,
     limit: values.limit,
     serve,
-    verbose: values.verbose === true,
-    overwrite: values.overwrite === true,
-    resume: values.resume === true,
-    fallback: values.fallback === true,
-    help: values.help === true
+    verbose: flags.has("verbose"),
+    overwrite: flags.has("overwrite"),
+    resume: flags.has("resume"),
+    fallback: flags.has("fallback"),
+    help: flags.has("help")
   }
 }
 
