@@ -15,5 +15,25 @@ export interface KitchenOptions {
    * the factory itself, passed instead of named by a module path.
    */
   readonly env?: EnvFactory
+  // The three options below let the durable engine run a recipe as segments (src/durable/segment):
+  // each attempt writes its metrics into a directory of its own, shares the run's checkpoint
+  // store, and stops once it has committed a checkpoint. `sous run` and `sous resume` set none.
+  /**
+   * Where checkpoints go when the recipe names no `checkpoint.uri`, instead of
+   * `<runDir>/checkpoints`: an attempt's own `runDir` then shares the run's store.
+   */
+  readonly checkpointStore?: string
+  /**
+   * Tags the state blobs this run writes (`[A-Za-z0-9_-]+`), so two attempts of one segment
+   * racing to commit the same checkpoint never write the same blob, and the loser can delete
+   * its own. See `CheckpointAttempt`.
+   */
+  readonly attemptId?: string
+  /**
+   * Stop right after the first checkpoint this run commits, unless it is the final one (a run
+   * that commits `final` goes on to the end: evaluation, publishing and summary are after it).
+   * The result then names the checkpoint in `stoppedAfter`.
+   */
+  readonly stopAfterCheckpoint?: boolean
 }
 

@@ -3,17 +3,92 @@ import { randomUUID } from "node:crypto"
 import { existsSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
-import { Effect, Layer } from "effect"
-import { BlobStore as BlobStoreTag, type CheckpointManifest, MetricsSink, ResumeRefusedError, StartingWeights, TrainingClient } from "../ports/index.js"
-import { committedNames, decodeDurableRunState, newestCheckpoint, restoreCheckpoint, retainAndIndex } from "../stages/index.js"
+import { Deferred, Effect, Layer } from "effect"
+import {
+  BlobStore as BlobStoreTag,
+  type CheckpointManifest,
+  MetricsSink,
+  ResumeRefusedError,
+  type RunEvent,
+  StartingWeights,
+  TrainingClient
+} from "../ports/index.js"
+import { CheckpointAttempt, committedNames, decodeDurableRunState, newestCheckpoint, restoreCheckpoint, retainAndIndex } from "../stages/index.js"
 import { compileRecipe, recipeRendererId } from "../recipes/compile-recipe.js"
 import { recipeHash } from "../recipes/recipe-hash.js"
 import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
-import { runWorkflow } from "../workflows/index.js"
+import { runWorkflow, type WorkflowResult } from "../workflows/index.js"
 import { checkAdapters } from "./checks.js"
 import { kitchenLayer } from "./layers.js"
 import type { KitchenOptions } from "./options.js"
 import { checkpointStoreLayer, recipeTokenizer } from "./sources.js"
+
+/** A checkpoint a run committed and then stopped after (`KitchenOptions.stopAfterCheckpoint`). */
+export interface StoppedAfter {
+  readonly name: string
+  readonly step: number
+}
+
+/**
+ * What a kitchen run resolves with: the runner's result (final step and state) or, for a run
+ * told to stop after its first checkpoint, that checkpoint in `stoppedAfter`, its step in
+ * `step` and an empty `state` (the run was interrupted there; the checkpoint holds the state).
+ */
+export interface KitchenResult extends WorkflowResult {
+  readonly stoppedAfter?: StoppedAfter
+}
+
+/**
+ * The recipe as the kitchen's layers see it: with `options.checkpointStore`, a recipe that
+ * names no `checkpoint.uri` gets that one. Only the layers see it; the recipe hash, the
+ * compiled workflow and the resume checks use the recipe itself.
+ */
+const layersRecipe = (recipe: Recipe, options: KitchenOptions): Recipe =>
+  options.checkpointStore === undefined || recipe.checkpoint.uri !== undefined
+    ? recipe
+    : { ...recipe, checkpoint: { ...recipe.checkpoint, uri: options.checkpointStore } }
+
+/** The checkpoint a run told to stop stops after: a committed one that is not `final`. */
+const stopPoint = (event: RunEvent): StoppedAfter | undefined => {
+  const name = event.data?.["name"]
+  return event.name === "checkpoint" && typeof name === "string" && name !== "final" ? { name, step: event.step } : undefined
+}
+
+/**
+ * Runs the workflow as a segment when `options` ask for it: its checkpoints tagged with the
+ * attempt id and, with `stopAfterCheckpoint`, stopped after the first one it commits. The
+ * checkpoint stage sends its `checkpoint` event once the commit, retention and index are
+ * done; the sink below writes that event, then holds the run there while the race
+ * interrupts it, so no stage after the checkpoint starts (the summary, a finalizer, is still
+ * written). Without these options the workflow runs as it always did.
+ */
+const asSegment = <E, R>(
+  options: KitchenOptions,
+  run: Effect.Effect<WorkflowResult, E, R>
+): Effect.Effect<KitchenResult, E, R | MetricsSink> => {
+  const tagged = options.attemptId === undefined ? run : Effect.provideService(run, CheckpointAttempt, options.attemptId)
+  if (options.stopAfterCheckpoint !== true) return tagged
+  return Effect.gen(function*() {
+    const sink = yield* MetricsSink
+    const committed = yield* Deferred.make<StoppedAfter>()
+    const holding = MetricsSink.of({
+      ...sink,
+      event: (event) => {
+        const stop = stopPoint(event)
+        if (stop === undefined) return sink.event(event)
+        // The checkpoint is committed whether or not its event could be written.
+        return Effect.exit(sink.event(event)).pipe(
+          Effect.andThen(Deferred.succeed(committed, stop)),
+          Effect.andThen(Effect.never)
+        )
+      }
+    })
+    return yield* Effect.raceFirst(
+      Effect.provideService(tagged, MetricsSink, holding),
+      Effect.map(Deferred.await(committed), (stoppedAfter): KitchenResult => ({ step: stoppedAfter.step, state: {}, stoppedAfter }))
+    )
+  })
+}
 
 /**
  * Compiles and runs a recipe to the end: the library entry point behind `sous run`.
@@ -24,10 +99,10 @@ export const runRecipe = Effect.fn("sous.runRecipe")(function*(recipe: Recipe, o
   yield* checkAdapters(recipe, "recipe", options)
   const compiled = compileRecipe(recipe, { runId: randomUUID(), recipeHash: recipeHash(recipe), startedAt: Date.now() })
   const tokenizer = yield* recipeTokenizer(recipe)
-  const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, options, tokenizer))
+  const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(layersRecipe(recipe, options), options, tokenizer))
   return yield* Effect.gen(function*() {
     if (isChatRecipe(recipe) && recipe.model.from !== undefined) yield* loadStartingWeights
-    return yield* runWorkflow(compiled.workflow, { initialState: compiled.initialState })
+    return yield* asSegment(options, runWorkflow(compiled.workflow, { initialState: compiled.initialState }))
   }).pipe(Effect.provide(ports))
 })
 
@@ -101,7 +176,7 @@ export const resumeRecipe = Effect.fn("sous.resumeRecipe")(
       const retention = { keepLast: recipe.checkpoint.keepLast, keepEvery: recipe.checkpoint.keepEvery }
       yield* retainAndIndex(store, verified.manifest.name, retention)
       return verified
-    }).pipe(Effect.provide(checkpointStoreLayer(recipe, options.runDir)))
+    }).pipe(Effect.provide(checkpointStoreLayer(layersRecipe(recipe, options), options.runDir)))
     // Step -1: every metrics and events line of the dead run goes.
     if (checkpoint === undefined) return yield* runRecipe(recipe, { ...options, resumeAfter: { step: -1 } })
     const { manifest } = checkpoint
@@ -117,14 +192,14 @@ export const resumeRecipe = Effect.fn("sous.resumeRecipe")(
     const problem = mismatch(manifest, recipe, recipeRendererId(recipe), tokenizer.id)
     if (problem !== undefined) return yield* problem
     const resumeAfter = { step: manifest.step, checkpoint: manifest.name }
-    const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(recipe, { ...options, resumeAfter }, tokenizer))
+    const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(layersRecipe(recipe, options), { ...options, resumeAfter }, tokenizer))
     return yield* Effect.gen(function*() {
       yield* restoreCheckpoint(checkpoint)
       yield* (yield* MetricsSink).event({ name: "resume", step: manifest.step, data: { checkpoint: manifest.name } })
-      return yield* runWorkflow(compiled.workflow, {
+      return yield* asSegment(options, runWorkflow(compiled.workflow, {
         initialState: compiled.initialState,
         cursor: { position: manifest.resume.position, resume: "after", step: manifest.step, state }
-      })
+      }))
     }).pipe(Effect.provide(ports))
   }
 )

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Context, Effect } from "effect"
 import {
   BlobStore,
   BlobStoreError,
@@ -27,9 +27,28 @@ export interface CheckpointConfig {
 const checkpointName = (config: CheckpointConfig, step: number) =>
   config.final ? "final" : `step-${String(step).padStart(8, "0")}`
 
+/**
+ * The attempt a checkpoint is written by, when a run is cut into segments that may run more
+ * than once at the same time (the durable engine's activities are at-least-once). Unset by
+ * default: `sous run` and `sous resume` write the keys they always wrote. The kitchen sets it
+ * from `KitchenOptions.attemptId`.
+ */
+export const CheckpointAttempt = Context.Reference<string | undefined>("sous/CheckpointAttempt", {
+  defaultValue: () => undefined
+})
+
+const attemptSuffix = /\.attempt-([A-Za-z0-9_-]+)\.bin$/
+
 // The run id is part of the blob key, so a run never writes a blob that another run's
-// manifest names, even when two runs share a store.
-const stateKey = (name: string, runId: string) => `${name}/state-${runId}.bin`
+// manifest names, even when two runs share a store. Two attempts of one segment share the run
+// id (they resume from the same manifest), so the attempt id is part of it too: the loser of
+// the race to commit then owns a blob of its own, which it can delete without touching the
+// winner's.
+const stateKey = (name: string, runId: string, attempt: string | undefined) =>
+  attempt === undefined ? `${name}/state-${runId}.bin` : `${name}/state-${runId}.attempt-${attempt}.bin`
+
+/** The attempt whose checkpoint stage wrote the state blob `key`, if one was set (see {@link CheckpointAttempt}). */
+export const attemptOfStateKey = (key: string): string | undefined => attemptSuffix.exec(key)?.[1]
 
 const isOurs = (store: BlobStore["Service"], key: string, bytes: Uint8Array) =>
   Effect.map(store.get(key), (stored) => stored.byteLength === bytes.byteLength && stored.every((b, i) => b === bytes[i]))
@@ -79,6 +98,7 @@ export const checkpoint = (config: CheckpointConfig) =>
       const client = yield* TrainingClient
       const tokenizer = yield* Tokenizer
       const runInfo = context.get(RunKeys.runInfo)
+      const attempt = yield* CheckpointAttempt
       const name = checkpointName(config, context.step)
       const alreadyCommitted = new BlobStoreError({
         operation: "checkpoint",
@@ -87,7 +107,7 @@ export const checkpoint = (config: CheckpointConfig) =>
       })
       if (yield* store.exists(manifestKey(name))) return yield* alreadyCommitted
       const saved = yield* Effect.flatMap(client.saveState(name), (pending) => pending.result)
-      const blob = saved._tag === "Bytes" ? { key: stateKey(name, runInfo.runId), bytes: saved.bytes } : undefined
+      const blob = saved._tag === "Bytes" ? { key: stateKey(name, runInfo.runId, attempt), bytes: saved.bytes } : undefined
       const blobs: Array<ManifestBlob> = blob === undefined
         ? []
         : [{ key: blob.key, bytes: blob.bytes.byteLength, sha256: yield* sha256(blob.bytes) }]
@@ -143,11 +163,18 @@ export const checkpoint = (config: CheckpointConfig) =>
       )
     }),
     // A failed save may leave this run's state blob with no manifest naming it; remove it.
+    // A committed manifest that names it keeps it (an interruption after the commit); one that
+    // does not was another attempt's, which won the race to commit: this blob is the loser's.
+    // A manifest that cannot be read leaves the blob alone.
     release: (context: StageContext) =>
       Effect.gen(function*() {
         const store = yield* BlobStore
         const name = checkpointName(config, context.step)
-        if (yield* store.exists(manifestKey(name))) return
-        yield* store.delete(stateKey(name, context.get(RunKeys.runInfo).runId))
+        const key = stateKey(name, context.get(RunKeys.runInfo).runId, yield* CheckpointAttempt)
+        if (yield* store.exists(manifestKey(name))) {
+          const committed = yield* readManifest(store, name)
+          if (committed.blobs.some((blob) => blob.key === key)) return
+        }
+        yield* store.delete(key)
       }).pipe(Effect.ignore)
   })

@@ -1,0 +1,134 @@
+/**
+ * The orchestrator's side of a segment: start its process, follow it, and make what it
+ * committed part of the run. Nothing here trains or blocks: the process does the work.
+ */
+import { Effect } from "effect"
+import type { Recipe } from "../../recipes/recipe.js"
+import { checkpointStoreLayer } from "../../kitchen/sources.js"
+import { type AdoptedCheckpoint, adoptCommitted, adoptFinish } from "./adopt-committed.js"
+import { newAttemptId } from "./attempt-directory.js"
+import { sweepAttemptBlobs } from "./attempt-store.js"
+import { loadRunRecipe } from "./run-recipe.js"
+import { SegmentCrashedError, SegmentFailedError } from "./segment-errors.js"
+import type { SegmentCheckpoint, SegmentEnd, SegmentProgress } from "./segment-protocol.js"
+import { defaultSegmentEntry, spawnSegment } from "./spawn-segment.js"
+
+/** One segment to run. */
+export interface RunSegmentOptions {
+  /** The run directory (its `recipe.json` written by `sous run` or `createSegmentedRun`). */
+  readonly runDir: string
+  /** A fresh id for this execution (`newAttemptId`); a retry needs a new one. */
+  readonly attemptId: string
+  /** Progress and commits as the process reports them (called on the event loop: keep it short). */
+  readonly onProgress?: ((line: SegmentProgress | SegmentCheckpoint) => void) | undefined
+  /** The process id, once started. */
+  readonly onSpawn?: ((pid: number) => void) | undefined
+  /** After SIGTERM, how long an interrupted segment has to stop before SIGKILL (default 10 s). */
+  readonly killGraceMillis?: number | undefined
+  /** The compiled segment process to run (default: `segment-main.js`, see `defaultSegmentEntry`). */
+  readonly entry?: string | undefined
+}
+
+/** How a segment went. */
+export interface SegmentResult {
+  readonly attemptId: string
+  /** The process's own account: `checkpoint`, `finished`, `lost` or `failed`. */
+  readonly end: SegmentEnd
+  /** The checkpoints whose metrics and events joined the run after this segment. */
+  readonly adopted: ReadonlyArray<AdoptedCheckpoint>
+  /** The process's exit code: 0 for `checkpoint` and `finished`, 3 for `lost`, 1 for `failed`. */
+  readonly exitCode: number | null
+  /** Milliseconds from the spawn to the first step's progress line (absent when no step ran). */
+  readonly startupMillis: number | undefined
+  readonly wallMillis: number
+}
+
+/** After the process is gone without a word: its blobs that no manifest names go too. */
+const sweep = (recipe: Recipe, runDir: string, attemptId: string) =>
+  sweepAttemptBlobs(attemptId).pipe(
+    Effect.provide(checkpointStoreLayer(recipe, runDir)),
+    Effect.catch((error) => Effect.logWarning(`blobs of attempt ${attemptId} not swept: ${error.message}`))
+  )
+
+/**
+ * Runs one segment of the run in `runDir` in a child process (`process.execPath` running
+ * the segment entry) and resolves with its end, whatever the outcome; `failed` included,
+ * with its `retryable` flag. Before it starts, the run's files catch up with the store; after
+ * it ends, what it committed is adopted (and, when the run finished, its summary). It fails
+ * with `SegmentCrashedError` when the process ended without an end line (killed, crashed),
+ * after removing the blobs it left uncommitted. Interrupted, it stops the process (SIGTERM,
+ * then SIGKILL after the grace period) and waits for it to be gone. Traced as
+ * `sous.segment`.
+ */
+export const runSegment = Effect.fn("sous.segment")(function*(options: RunSegmentOptions) {
+  const { runDir, attemptId } = options
+  const startedAt = Date.now()
+  const recipe = yield* loadRunRecipe(runDir)
+  yield* adoptCommitted(runDir, recipe)
+  const exit = yield* spawnSegment({
+    entry: options.entry ?? defaultSegmentEntry(),
+    args: [runDir, attemptId],
+    onLine: options.onProgress,
+    onSpawn: options.onSpawn,
+    killGraceMillis: options.killGraceMillis ?? 10_000
+  }).pipe(Effect.onInterrupt(() => sweep(recipe, runDir, attemptId)))
+  // A process that died may still have committed before it did.
+  const adopted = yield* adoptCommitted(runDir, recipe)
+  if (exit.end === undefined) {
+    yield* sweep(recipe, runDir, attemptId)
+    const how = exit.notStarted ? "could not start" : exit.signal !== null ? `was killed by ${exit.signal}` : `exited with ${exit.exitCode}`
+    return yield* new SegmentCrashedError({
+      attemptId,
+      exitCode: exit.exitCode,
+      signal: exit.signal,
+      message: `segment attempt ${attemptId} of ${runDir} ${how} before it ended: ${exit.stderrTail.trim().split("\n").at(-1) ?? ""}`
+    })
+  }
+  if (exit.end.outcome === "finished") yield* adoptFinish(runDir, attemptId)
+  return {
+    attemptId,
+    end: exit.end,
+    adopted,
+    exitCode: exit.exitCode,
+    startupMillis: exit.startupMillis,
+    wallMillis: Date.now() - startedAt
+  } satisfies SegmentResult
+})
+
+/** Options of {@link runToEnd}: those of {@link runSegment} but the attempt id, which it makes. */
+export type RunToEndOptions = Omit<RunSegmentOptions, "attemptId"> & {
+  /** Gives up after this many segments (default 1000): a guard against a run that never ends. */
+  readonly maxSegments?: number
+}
+
+/**
+ * Runs segments of the run one after another, each with a fresh attempt id, until one ends
+ * `finished`; a `lost` one is simply followed by the next. A `failed` one fails with
+ * `SegmentFailedError`, a crash with `SegmentCrashedError`: retrying is the caller's choice
+ * (the durable workflow's, with its retry policy). Resolves with every segment's result.
+ */
+export const runToEnd = (options: RunToEndOptions) =>
+  Effect.gen(function*() {
+    const results: Array<SegmentResult> = []
+    const maxSegments = options.maxSegments ?? 1_000
+    while (results.length < maxSegments) {
+      const result = yield* runSegment({ ...options, attemptId: newAttemptId() })
+      results.push(result)
+      const { end } = result
+      if (end.outcome === "finished") return results
+      if (end.outcome === "failed") {
+        return yield* new SegmentFailedError({
+          attemptId: result.attemptId,
+          errorTag: end.errorTag ?? "Defect",
+          retryable: end.retryable ?? true,
+          message: end.message ?? "the segment failed"
+        })
+      }
+    }
+    return yield* new SegmentFailedError({
+      attemptId: results.at(-1)?.attemptId ?? "",
+      errorTag: "SegmentLimit",
+      retryable: false,
+      message: `${options.runDir} did not finish in ${maxSegments} segments`
+    })
+  })
