@@ -1,5 +1,5 @@
 import { Cause, Predicate } from "effect"
-import { messageOf } from "../ports/index.js"
+import { messageOf } from "../ports/thrown-message.js"
 import type { CliError } from "./cli-error.js"
 
 /**

@@ -1,4 +1,4 @@
-import { messageOf } from "../ports/index.js"
+import { messageOf } from "../ports/thrown-message.js"
 import { type FaultOptions, makeFaultPlan } from "../server/index.js"
 import { UsageError } from "./args.js"
 

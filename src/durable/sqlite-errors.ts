@@ -1,6 +1,6 @@
 import { Predicate } from "effect"
 import { SqlError } from "effect/sql"
-import { messageOf } from "../ports/index.js"
+import { messageOf } from "../ports/thrown-message.js"
 
 /**
  * What `node:sqlite` throws for a failed statement: an `Error` with `code: "ERR_SQLITE_ERROR"`

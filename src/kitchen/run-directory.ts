@@ -2,7 +2,7 @@ import { existsSync } from "node:fs"
 import { mkdir, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
-import { messageOf } from "../ports/index.js"
+import { messageOf } from "../ports/thrown-message.js"
 
 /** A run directory that cannot be used as asked. */
 export class RunDirectoryError extends Schema.TaggedError<RunDirectoryError>()("RunDirectoryError", {

@@ -92,12 +92,3 @@ export class ResumeRefusedError extends Schema.TaggedError<ResumeRefusedError>()
   checkpoint: Schema.optional(Schema.String),
   cause: Cause
 }) {}
-
-/**
- * The message of something thrown or rejected: an `Error`'s own message, else its text.
- * For building a tagged error's `message` while the thrown value itself goes in its `cause`.
- */
-export const messageOf = (thrown: unknown): string => {
-  if (thrown instanceof Error) return thrown.message
-  return String(thrown)
-}

@@ -116,7 +116,9 @@ export type QueueState = typeof QueueState.Type
 export const TryAgainResponse = Schema.Struct({
   type: Schema.Literal("try_again"),
   request_id: Schema.String,
-  queue_state: QueueState,
+  // One of QueueState today; read as any string, since it is only logged and a state the
+  // service adds later must not fail every poll.
+  queue_state: Schema.Union([QueueState, Schema.String]),
   queue_state_reason: optionalNullable(Schema.String)
 })
 export type TryAgainResponse = typeof TryAgainResponse.Type
@@ -141,7 +143,8 @@ export type RequestFailedResponse = typeof RequestFailedResponse.Type
 
 /** The body of an HTTP error reply (any 4xx or 5xx). */
 export const ErrorReply = Schema.Struct({
-  error: Schema.String
+  // Usually a string; an object or null is shown as its JSON.
+  error: Schema.Unknown
 })
 export type ErrorReply = typeof ErrorReply.Type
 

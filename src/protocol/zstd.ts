@@ -1,5 +1,5 @@
 import { zstdCompressSync, zstdDecompressSync } from "node:zlib"
-import { messageOf } from "../ports/index.js"
+import { messageOf } from "../ports/thrown-message.js"
 
 /**
  * zstd compression of forward/backward request bodies (`Content-Encoding: zstd`), over

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises"
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
-import { messageOf } from "../ports/index.js"
+import { messageOf } from "../ports/thrown-message.js"
 import { RecipeError } from "./recipe-error.js"
 
 const problem = (source: string, message: string, cause?: unknown) =>

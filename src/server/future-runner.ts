@@ -1,5 +1,6 @@
 import { Cause, Effect, Exit, type Scope } from "effect"
-import { type BackendUnavailableError, type InvalidRequestError, messageOf, type Pending, type TrainingError } from "../ports/index.js"
+import { messageOf } from "../ports/thrown-message.js"
+import { type BackendUnavailableError, type InvalidRequestError, type Pending, type TrainingError } from "../ports/index.js"
 import type { ErrorCategory, FutureHandle, FutureResult } from "./future-store.js"
 
 /** The errors a backend call can end in; each maps to a protocol error category. */

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from "node:http"
 import { Effect, Schema } from "effect"
-import { formatSchemaProblems, messageOf, schemaProblems } from "../ports/index.js"
+import { messageOf } from "../ports/thrown-message.js"
+import { formatSchemaProblems, schemaProblems } from "../ports/index.js"
 import { ZstdDecompressError, zstdDecompress } from "../protocol/index.js"
 import { HttpFailure } from "./http-reply.js"
 

@@ -1,6 +1,7 @@
 import * as fs from "node:fs/promises"
 import { Deferred, Effect } from "effect"
-import { InvalidRequestError, messageOf, TrainingError } from "../ports/index.js"
+import { messageOf } from "../ports/thrown-message.js"
+import { InvalidRequestError, TrainingError } from "../ports/index.js"
 import { replaceFile } from "../adapters/fs/durable-files.js"
 import { checkpointFile, type CheckpointPath, formatCheckpointPath } from "./state-paths.js"
 

@@ -1,6 +1,6 @@
 import { S3Client } from "@aws-sdk/client-s3"
 import { Effect, Predicate, type Scope } from "effect"
-import { messageOf } from "../../ports/index.js"
+import { messageOf } from "../../ports/thrown-message.js"
 import { maskedCause, redactedValue } from "../logging/redact-secrets.js"
 
 /** An explicit S3 key pair (with a session token for temporary credentials). */

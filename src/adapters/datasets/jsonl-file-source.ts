@@ -2,7 +2,8 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Layer, type Schema, Stream } from "effect"
-import { DatasetError, DatasetSource, messageOf, uriScheme } from "../../ports/index.js"
+import { messageOf } from "../../ports/thrown-message.js"
+import { DatasetError, DatasetSource, uriScheme } from "../../ports/index.js"
 import { decodeJsonlLines } from "./jsonl-rows.js"
 
 /** The local path a dataset URI names: a `file://` URI or a plain path (relative to the working directory). */

@@ -1,5 +1,6 @@
 import { Effect, Schema, Stream } from "effect"
-import { type DatasetRow, DatasetRowError, formatSchemaProblems, messageOf, schemaProblems } from "../../ports/index.js"
+import { messageOf } from "../../ports/thrown-message.js"
+import { type DatasetRow, DatasetRowError, formatSchemaProblems, schemaProblems } from "../../ports/index.js"
 
 /**
  * Decodes the lines of a JSONL dataset into rows, the same way for every place a dataset

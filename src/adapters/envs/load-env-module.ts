@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs"
 import { pathToFileURL } from "node:url"
 import { Effect, Schema } from "effect"
-import { type EnvFactory, messageOf } from "../../ports/index.js"
+import { messageOf } from "../../ports/thrown-message.js"
+import { type EnvFactory } from "../../ports/index.js"
 
 /** An environment module that cannot be used; `field` is the recipe field at fault. */
 export class EnvModuleError extends Schema.TaggedError<EnvModuleError>()("EnvModuleError", {

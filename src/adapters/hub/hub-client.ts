@@ -1,6 +1,6 @@
 import { HubApiError, type RepoId } from "@huggingface/hub"
 import { Config, Effect, Option, Redacted } from "effect"
-import { messageOf } from "../../ports/index.js"
+import { messageOf } from "../../ports/thrown-message.js"
 import { maskedCause } from "../logging/redact-secrets.js"
 import { HubRequestError } from "./hub-request-error.js"
 import { formatHubUri, type HubLocation } from "./hub-uri.js"

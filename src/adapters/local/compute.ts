@@ -1,5 +1,6 @@
 import { Effect } from "effect"
-import { messageOf, TrainingError } from "../../ports/index.js"
+import { messageOf } from "../../ports/thrown-message.js"
+import { TrainingError } from "../../ports/index.js"
 
 /** Runs TensorFlow.js work, turning a throw (a bug, an out-of-memory) into a `TrainingError`. */
 export const compute = <A>(operation: string, run: () => A): Effect.Effect<A, TrainingError> =>

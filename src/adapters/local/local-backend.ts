@@ -1,16 +1,6 @@
 import { Effect, Layer, Scope } from "effect"
-import {
-  type BackendCapabilities,
-  type BaseModelSource,
-  type TrainingError,
-  type LossFnType,
-  type BackendUnavailableError,
-  InvalidRequestError,
-  messageOf,
-  type StateRef,
-  TrainingBackend,
-  type TrainingClientConfig
-} from "../../ports/index.js"
+import { messageOf } from "../../ports/thrown-message.js"
+import { type BackendCapabilities, type BaseModelSource, type TrainingError, type LossFnType, type BackendUnavailableError, InvalidRequestError, type StateRef, TrainingBackend, type TrainingClientConfig } from "../../ports/index.js"
 import { compute, computeAsync } from "./compute.js"
 import { createTrainer, disposeTrainer } from "./local-trainer.js"
 import { makeLocalSamplingClient } from "./local-sampling-client.js"

@@ -1,18 +1,6 @@
 import { Effect, Scope } from "effect"
-import {
-  type AdamParams,
-  type Datum,
-  float32,
-  type ForwardBackwardOutput,
-  InvalidRequestError,
-  type LossFnConfig,
-  type LossFnType,
-  messageOf,
-  type ModelArchitecture,
-  type StateRef,
-  type TrainingClient,
-  type TrainingError
-} from "../../ports/index.js"
+import { messageOf } from "../../ports/thrown-message.js"
+import { type AdamParams, type Datum, float32, type ForwardBackwardOutput, InvalidRequestError, type LossFnConfig, type LossFnType, type ModelArchitecture, type StateRef, type TrainingClient, type TrainingError } from "../../ports/index.js"
 import { compute, computeAsync } from "./compute.js"
 import { type LossRequest, lossRequest } from "./datum-batch.js"
 import {

@@ -48,19 +48,19 @@ export const redactSecrets = (value: unknown): unknown => redactValue(value, 0, 
 const maxCauseDepth = 8
 
 /**
- * A thrown value fit to keep as an error's `cause`: `mask` (which replaces secrets in a text)
- * applied to what is ever printed of it, its message, stack and cause chain (`Cause.pretty`
- * shows no other field). The error itself when nothing changes, else a copy of the same name;
- * a thrown non-error becomes its masked text.
+ * A thrown value fit to keep as an error's `cause`: a fresh `Error` with `mask` (which
+ * replaces secrets in a text) applied to its name, message, stack and cause chain. Always a
+ * copy, never the error itself: SDK errors carry fields (the request, its headers, the
+ * client's config) that nothing prints today but anything serializing the error would. A
+ * thrown non-error becomes its masked text.
  */
 export const maskedCause = (thrown: unknown, mask: (text: string) => string, depth = 0): unknown => {
   if (!(thrown instanceof Error)) return mask(String(thrown))
   const message = mask(thrown.message)
   const stack = thrown.stack === undefined ? undefined : mask(thrown.stack)
   const cause = thrown.cause === undefined || depth >= maxCauseDepth ? undefined : maskedCause(thrown.cause, mask, depth + 1)
-  if (message === thrown.message && stack === thrown.stack && cause === thrown.cause) return thrown
   const masked = new Error(message, cause === undefined ? undefined : { cause })
-  masked.name = thrown.name
+  masked.name = mask(thrown.name)
   if (stack !== undefined) masked.stack = stack
   return masked
 }

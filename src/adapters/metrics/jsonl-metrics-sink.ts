@@ -1,7 +1,8 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Clock, Effect, Layer, Semaphore, type Scope } from "effect"
-import { messageOf, MetricsError, MetricsSink } from "../../ports/index.js"
+import { messageOf } from "../../ports/thrown-message.js"
+import { MetricsError, MetricsSink } from "../../ports/index.js"
 import { replaceFile } from "../fs/durable-files.js"
 
 const attempt = <A>(what: string, run: () => Promise<A>): Effect.Effect<A, MetricsError> =>

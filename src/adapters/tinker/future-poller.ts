@@ -1,5 +1,5 @@
 import { Clock, Effect, Option, Schedule, Schema } from "effect"
-import { CompleteMetadataResponse, type QueueState, RequestFailedResponse, TryAgainResponse } from "../../protocol/index.js"
+import { CompleteMetadataResponse, RequestFailedResponse, TryAgainResponse } from "../../protocol/index.js"
 import { maskedCause } from "../logging/redact-secrets.js"
 import { giveUpAfter, TransientFailure, whileTransient } from "./retry-schedule.js"
 import { type HttpReply, jsonBody, newIdempotencyKey, replyJson, type TinkerHttp, TinkerRequestError } from "./tinker-http.js"
@@ -72,7 +72,7 @@ export const pollFuture = (http: TinkerHttp, future: FutureToPoll): Effect.Effec
     let allowMetadataOnly = true
     let badRequests = 0
     let retries = 0
-    let queueState: QueueState | undefined
+    let queueState: string | undefined
     // When the current run of failed polls began: its first failure; an answer (200, 408) ends it.
     let failingSince: number | undefined
 

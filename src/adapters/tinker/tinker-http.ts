@@ -120,7 +120,7 @@ const decodeErrorReply = Schema.decodeUnknownOption(ErrorReply)
 /** The server's own words about a failed request: its `{error}`, else the start of the body. */
 const serverMessage = (reply: HttpReply): string =>
   Option.match(decodeErrorReply(replyJson(reply)), {
-    onSome: ({ error }) => error,
+    onSome: ({ error }) => (typeof error === "string" ? error : JSON.stringify(error)),
     onNone: () => new TextDecoder().decode(reply.body.subarray(0, 300)).trim()
   })
 

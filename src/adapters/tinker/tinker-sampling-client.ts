@@ -27,7 +27,8 @@ export const decodeSampleResult = (result: FutureResult): Effect.Effect<SampleRe
         new TinkerRequestError({
           endpoint: "/asample",
           kind: "failed",
-          message: `/asample answered a protobuf result that cannot be read: ${String(error)}`
+          message: `/asample answered a protobuf result that cannot be read: ${String(error)}`,
+          cause: error
         })
     })
     : decodeReply(SampleResponseSchema, "/asample", result.json)

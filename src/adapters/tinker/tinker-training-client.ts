@@ -42,7 +42,8 @@ export const decodeLossOutput = (result: FutureResult): Effect.Effect<ForwardBac
         new TinkerRequestError({
           endpoint: "/forward_backward",
           kind: "failed",
-          message: `/forward_backward answered a protobuf result that cannot be read: ${String(error)}`
+          message: `/forward_backward answered a protobuf result that cannot be read: ${String(error)}`,
+          cause: error
         })
     })
     : decodeReply(ForwardBackwardOutputSchema, "/forward_backward", result.json)
@@ -173,7 +174,7 @@ export const makeTinkerTrainingClient = Effect.fn("TinkerTrainingClient.make")(
               lastSeqId += numbered.length
               return numbered
             },
-            catch: (error) => new InvalidRequestError({ operation, message: `the batch cannot be encoded: ${String(error)}` })
+            catch: (error) => new InvalidRequestError({ operation, message: `the batch cannot be encoded: ${String(error)}`, cause: error })
           })
           // The first chunk goes last: the server runs none before it, so by then the whole
           // batch is there to be picked up together.

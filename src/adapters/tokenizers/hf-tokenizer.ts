@@ -3,7 +3,8 @@ import { readFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers"
 import { Effect, Schema } from "effect"
-import { messageOf, Tokenizer } from "../../ports/index.js"
+import { messageOf } from "../../ports/thrown-message.js"
+import { Tokenizer } from "../../ports/index.js"
 
 /** A Hugging Face tokenizer file that cannot be read, parsed or loaded; `path` names the file. */
 export class TokenizerLoadError extends Schema.TaggedError<TokenizerLoadError>()("TokenizerLoadError", {

@@ -8,7 +8,7 @@
 import { open, rm, stat } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Schedule } from "effect"
-import { messageOf } from "../../ports/index.js"
+import { messageOf } from "../../ports/thrown-message.js"
 import { AdoptionError } from "./segment-errors.js"
 
 const lockName = "adopt.lock"

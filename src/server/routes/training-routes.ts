@@ -1,5 +1,6 @@
 import { Effect, Schema } from "effect"
-import { LossFnType, messageOf, type Pending, type StateRef, TrainingError } from "../../ports/index.js"
+import { messageOf } from "../../ports/thrown-message.js"
+import { LossFnType, type Pending, type StateRef, TrainingError } from "../../ports/index.js"
 import {
   decodeForwardBackwardRequest,
   LoadWeightsRequest,

@@ -1,5 +1,6 @@
 import { Effect } from "effect"
-import { type DataCursor, seedMix } from "../../ports/index.js"
+import { seedMix } from "../../ports/seed-mix.js"
+import { type DataCursor } from "../../ports/index.js"
 
 /**
  * A small seeded PRNG (SplitMix32-style: a Weyl sequence through {@link seedMix}). Data order

@@ -1,5 +1,6 @@
 import { Effect } from "effect"
-import { InvalidRequestError, messageOf, MetricsSink } from "../../ports/index.js"
+import { messageOf } from "../../ports/thrown-message.js"
+import { InvalidRequestError, MetricsSink } from "../../ports/index.js"
 import { dpoLoss } from "./dpo-loss.js"
 import { pairDatums, pairReferenceLogprobs } from "./dpo-step-loss.js"
 import { withEval } from "../evaluation/eval-summary.js"

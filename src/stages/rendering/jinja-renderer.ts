@@ -1,7 +1,7 @@
 import { Template } from "@huggingface/jinja"
 import { Effect } from "effect"
 import type { ChatMessage } from "../../ports/chat.js"
-import { messageOf } from "../../ports/errors.js"
+import { messageOf } from "../../ports/thrown-message.js"
 import { type ChatRenderer, RendererError, type TrainOn } from "./chat-renderer.js"
 import { type RenderedTurn, tokenizeTurns } from "./renderer-turns.js"
 

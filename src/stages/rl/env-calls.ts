@@ -1,5 +1,6 @@
 import { Effect, Schema } from "effect"
-import { ChatMessage, DatasetRowError, type Env, type EnvFactory, type EnvStep, messageOf } from "../../ports/index.js"
+import { messageOf } from "../../ports/thrown-message.js"
+import { ChatMessage, DatasetRowError, type Env, type EnvFactory, type EnvStep } from "../../ports/index.js"
 import type { SourcedRow } from "../run/run-keys.js"
 
 // Calls into a user's environment (the `Environment` port), checked at the boundary.

@@ -1,4 +1,4 @@
-import { seedMix } from "../../ports/index.js"
+import { seedMix } from "../../ports/seed-mix.js"
 
 /**
  * A sampling seed in [0, 2^31) from the recipe's seed and the position of a draw (the step,

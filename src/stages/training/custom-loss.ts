@@ -1,16 +1,6 @@
 import { Effect } from "effect"
-import {
-  type Datum,
-  float32,
-  type ForwardBackwardOutput,
-  InvalidRequestError,
-  messageOf,
-  type Pending,
-  type TensorData,
-  type TrainingCallError,
-  type TrainingClient,
-  TrainingError
-} from "../../ports/index.js"
+import { messageOf } from "../../ports/thrown-message.js"
+import { type Datum, float32, type ForwardBackwardOutput, InvalidRequestError, type Pending, type TensorData, type TrainingCallError, type TrainingClient, TrainingError } from "../../ports/index.js"
 
 /** What a {@link CustomLoss} returns: its value, its gradient and metrics to report. */
 export interface CustomLossResult {
