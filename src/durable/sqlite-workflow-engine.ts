@@ -2,11 +2,11 @@
  * Durable workflows on one machine: effect's cluster workflow engine, journaling into a
  * SQLite file through {@link sqliteClientLayer}.
  */
-import { Layer, Option, type Config } from "effect"
-import { ClusterWorkflowEngine, RunnerAddress, type ShardingConfig, SingleRunner } from "effect/cluster"
-import { Digest } from "effect/crypto"
+import { type Layer, Option, type Config } from "effect"
+import { RunnerAddress, SingleRunner } from "effect/cluster"
 import type { SqlClient, SqlError } from "effect/sql"
 import type { WorkflowEngine } from "effect/workflow"
+import { clusterWorkflowEngineLayer, type ShardingOverrides } from "./cluster-workflow-engine.js"
 import { type SqliteClientOptions, sqliteClientLayer } from "./sqlite-client.js"
 
 /**
@@ -25,7 +25,7 @@ export const singleRunnerAddress = RunnerAddress.make("sous-single-runner", 0)
 /** The database file, and any cluster settings to change from effect's defaults. */
 export interface SqliteWorkflowEngineOptions extends SqliteClientOptions {
   /** Overrides of `ShardingConfig` (lock refresh and expiry, poll intervals, ...). */
-  readonly shardingConfig?: Partial<ShardingConfig.ShardingConfig["Service"]> | undefined
+  readonly shardingConfig?: ShardingOverrides | undefined
 }
 
 /**
@@ -35,9 +35,8 @@ export interface SqliteWorkflowEngineOptions extends SqliteClientOptions {
  * replays unfinished runs: finished activities return their journaled results, the
  * activity that was running starts again (activities are at least once).
  *
- * Also provides the `SqlClient`, so sous can keep its own tables in the same file.
- * Message deduplication keys longer than 255 characters are hashed with SHA-256 from
- * `crypto.subtle` (effect's `Digest.layerWebCrypto`; Node 24 has it built in).
+ * Also provides the `SqlClient`, so sous can keep its own tables in the same file (see
+ * {@link clusterWorkflowEngineLayer}, shared with the PostgreSQL engine).
  *
  * Gotchas:
  * - Every statement shares one connection. An activity annotated
@@ -49,13 +48,10 @@ export interface SqliteWorkflowEngineOptions extends SqliteClientOptions {
 export const sqliteWorkflowEngineLayer = (
   options: SqliteWorkflowEngineOptions
 ): Layer.Layer<WorkflowEngine.WorkflowEngine | SqlClient.SqlClient, SqlError.SqlError | Config.ConfigError> =>
-  ClusterWorkflowEngine.layer.pipe(
-    Layer.provide(
-      SingleRunner.layer({
-        runnerStorage: "sql",
-        shardingConfig: { runnerAddress: Option.some(singleRunnerAddress), ...options.shardingConfig }
-      })
-    ),
-    Layer.provide(Digest.layerWebCrypto),
-    Layer.provideMerge(sqliteClientLayer(options))
+  clusterWorkflowEngineLayer(
+    SingleRunner.layer({
+      runnerStorage: "sql",
+      shardingConfig: { runnerAddress: Option.some(singleRunnerAddress), ...options.shardingConfig }
+    }),
+    sqliteClientLayer(options)
   )
