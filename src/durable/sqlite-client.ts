@@ -84,8 +84,8 @@ export const makeSqliteClient = (
       onCommitFailure: acquirers.onCommitFailure,
       isTransaction: acquirers.isTransaction,
       compiler: Statement.makeCompilerSqlite(),
-      // The name effect's own node:sqlite driver uses: code that asks which driver it runs on
-      // gets the answer that matches this one's behaviour.
+      // The name effect's (unreleased for 4.x) node:sqlite driver would report: code that asks
+      // which driver it runs on gets the answer that matches this one's behaviour.
       driver: "sqlite-node",
       spanAttributes: [["db.system.name", "sqlite"]],
       // SQLite prepares BEGIN, COMMIT and SAVEPOINT like any statement; cached, they are not

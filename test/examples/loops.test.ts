@@ -1,17 +1,16 @@
 import { spawnSync } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
+import { suiteDirectory } from "../support/temp-directory.js"
 
 // examples/sl-loop.ts and examples/rl-loop.ts, shortened, run as a user runs them: a child
 // process of this Node (24 under vitest) that imports sous through the package's own exports,
 // so dist/ must be built first (`npm test` builds it). Both scripts use seed 0 and repeat
-// their numbers exactly; each margin below is about half of what was measured.
+// their numbers exactly; each margin below sits well under what was measured (stated beside it).
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..")
-const directory = mkdtempSync(join(tmpdir(), "sous-loops-"))
-afterAll(() => rmSync(directory, { recursive: true, force: true, maxRetries: 3 }))
+const directory = suiteDirectory("loops")
 
 const runExample = (script: string, args: ReadonlyArray<string>): string => {
   const result = spawnSync(process.execPath, [join(root, "examples", script), ...args, "--device", "wasm"], {

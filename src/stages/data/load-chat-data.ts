@@ -1,6 +1,5 @@
 import { Effect, Stream } from "effect"
-import { DatasetError, DatasetSource } from "../../ports/index.js"
-import { ChatRow } from "../../ports/chat.js"
+import { ChatRow, DatasetError, DatasetSource } from "../../ports/index.js"
 import { trainEvalSplit } from "./data-order.js"
 import { RunKeys, type SourcedRow } from "../run/run-keys.js"
 import { defineStage } from "../run/stage.js"

@@ -1,6 +1,12 @@
 import { Effect, Option } from "effect"
-import { fromInts, InvalidRequestError, type SamplingClient, type TrainingCallError, TrainingBackend } from "../../ports/index.js"
-import { TeacherWeights } from "../../ports/weights-sources.js"
+import {
+  fromInts,
+  InvalidRequestError,
+  type SamplingClient,
+  TeacherWeights,
+  TrainingBackend,
+  type TrainingCallError
+} from "../../ports/index.js"
 import { completionLogprobs } from "./reverse-kl.js"
 import type { PromptCompletion } from "../sampling/sample-prompts.js"
 

@@ -1,6 +1,5 @@
 import { Effect, Schema, Stream } from "effect"
-import { DatasetError, DatasetRowError, DatasetSource, type Datum, Tokenizer } from "../../ports/index.js"
-import { ChatMessage } from "../../ports/chat.js"
+import { ChatMessage, DatasetError, DatasetRowError, DatasetSource, type Datum, Tokenizer } from "../../ports/index.js"
 import { type ChatRenderer, RendererError } from "../rendering/chat-renderer.js"
 import { trainEvalSplit } from "../data/data-order.js"
 import { supervisedDatum, trainedTokens } from "../rendering/datum-builder.js"

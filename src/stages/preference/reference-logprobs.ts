@@ -4,10 +4,10 @@ import {
   fromInts,
   InvalidRequestError,
   type SamplingClient,
+  StartingWeights,
   toInts,
   TrainingBackend
 } from "../../ports/index.js"
-import { StartingWeights } from "../../ports/weights-sources.js"
 import { type PreferencePair, PreferenceKeys, type RenderedPair } from "./preference-data.js"
 import { defineStage } from "../run/stage.js"
 

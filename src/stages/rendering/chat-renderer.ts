@@ -1,6 +1,5 @@
 import { Effect, Schema } from "effect"
-import type { Tokenizer } from "../../ports/index.js"
-import type { ChatMessage } from "../../ports/chat.js"
+import { type ChatMessage, type Tokenizer } from "../../ports/index.js"
 import { tokenizeTurns } from "./renderer-turns.js"
 
 /** Which tokens carry loss: every assistant turn (default), only the last one, or all. */

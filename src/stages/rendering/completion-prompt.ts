@@ -1,6 +1,5 @@
 import { Effect } from "effect"
-import type { Tokenizer } from "../../ports/index.js"
-import type { ChatMessage } from "../../ports/chat.js"
+import { type ChatMessage, type Tokenizer } from "../../ports/index.js"
 import { type ChatRenderer, RendererError, type RendererFormat } from "./chat-renderer.js"
 import type { ChatTemplate } from "./jinja-renderer.js"
 import { chatRendererFor } from "./render-chat-data.js"

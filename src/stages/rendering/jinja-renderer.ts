@@ -1,6 +1,6 @@
 import { Template } from "@huggingface/jinja"
 import { Effect } from "effect"
-import type { ChatMessage } from "../../ports/chat.js"
+import type { ChatMessage } from "../../ports/index.js"
 import { messageOf } from "../../ports/thrown-message.js"
 import { type ChatRenderer, RendererError, type TrainOn } from "./chat-renderer.js"
 import { type RenderedTurn, tokenizeTurns } from "./renderer-turns.js"

@@ -1,6 +1,5 @@
 import { Effect } from "effect"
-import { type Datum, DatasetRowError, Tokenizer } from "../../ports/index.js"
-import type { ChatRow } from "../../ports/chat.js"
+import { type ChatRow, DatasetRowError, type Datum, Tokenizer } from "../../ports/index.js"
 import { type ChatRenderer, renderChat, RendererError, type RendererFormat, type TrainOn } from "./chat-renderer.js"
 import { supervisedDatum, trainedTokens } from "./datum-builder.js"
 import { type ChatTemplate, makeJinjaRenderer } from "./jinja-renderer.js"

@@ -1,6 +1,5 @@
 import { Effect } from "effect"
-import { DatasetRowError, Tokenizer } from "../../ports/index.js"
-import type { ChatRow } from "../../ports/chat.js"
+import { type ChatRow, DatasetRowError, Tokenizer } from "../../ports/index.js"
 import type { RendererFormat } from "./chat-renderer.js"
 import { type CompletionPrompt, completionRendererFor } from "./completion-prompt.js"
 import { DistillKeys } from "../distill/distill-keys.js"

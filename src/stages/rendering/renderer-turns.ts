@@ -1,5 +1,4 @@
-import type { Tokenizer } from "../../ports/index.js"
-import type { ChatMessage } from "../../ports/chat.js"
+import { type ChatMessage, type Tokenizer } from "../../ports/index.js"
 import type { RenderedChat, TrainOn } from "./chat-renderer.js"
 
 /**

@@ -3,10 +3,9 @@ import { messageOf } from "../../ports/thrown-message.js"
 import { ChatMessage, DatasetRowError, type Env, type EnvFactory, type EnvStep } from "../../ports/index.js"
 import type { SourcedRow } from "../run/run-keys.js"
 
-// Calls into a user's environment (the `Environment` port), checked at the boundary.
-
-// What user code hands back is checked at the boundary, so a wrong shape is an error that
-// names the row instead of a NaN deep inside a loss.
+// Calls into a user's environment (the `Environment` port). What user code hands back is
+// checked at the boundary, so a wrong shape is an error that names the row instead of a NaN
+// deep inside a loss.
 const Messages = Schema.Array(ChatMessage)
 const StepAnswer = Schema.Struct({
   reward: Schema.Finite,

@@ -1,10 +1,17 @@
 import { Effect } from "effect"
-import { type Datum, fromInts, InvalidRequestError, type SamplingClient, TrainingBackend, TrainingClient } from "../../ports/index.js"
+import {
+  type Datum,
+  fromInts,
+  InvalidRequestError,
+  type SamplingClient,
+  StartingWeights,
+  TrainingBackend,
+  TrainingClient
+} from "../../ports/index.js"
 import type { RendererFormat } from "../rendering/chat-renderer.js"
 import { completionRendererFor } from "../rendering/completion-prompt.js"
 import { centreGroups, klPenalizedAdvantages } from "./group-advantages.js"
 import type { ChatTemplate } from "../rendering/jinja-renderer.js"
-import { StartingWeights } from "../../ports/weights-sources.js"
 import { completionLogprobs } from "../distill/reverse-kl.js"
 import { type RolloutBatch, RlKeys, type SamplerWeights } from "./rl-keys.js"
 import { rolloutDatum } from "./rollout-datum.js"

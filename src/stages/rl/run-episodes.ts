@@ -1,6 +1,5 @@
 import { Effect } from "effect"
-import { type Env, Environment, InvalidRequestError, type SamplingClient, Tokenizer } from "../../ports/index.js"
-import type { ChatMessage } from "../../ports/chat.js"
+import { type ChatMessage, type Env, Environment, InvalidRequestError, type SamplingClient, Tokenizer } from "../../ports/index.js"
 import type { CompletionPrompt, CompletionRenderer } from "../rendering/completion-prompt.js"
 import { initialObservation, makeEnv, stepEnv } from "./env-calls.js"
 import type { SourcedRow } from "../run/run-keys.js"

@@ -1,5 +1,4 @@
-import type { DataCursor, DatasetRow, Datum, Metrics } from "../../ports/index.js"
-import type { ChatRow } from "../../ports/chat.js"
+import { type ChatRow, type DataCursor, type DatasetRow, type Datum, type Metrics } from "../../ports/index.js"
 import { stateKey } from "./state-key.js"
 
 /** Facts about the run fixed before it starts. */
