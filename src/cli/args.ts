@@ -9,6 +9,12 @@ export interface ParsedArgs {
   readonly sets: ReadonlyArray<string>
   /** `--limit N` (render): how many conversations to show. */
   readonly limit: string | undefined
+  /** `--db FILE` (durable runs): the runs database. */
+  readonly db: string | undefined
+  /** `--concurrency N` (worker): how many runs train at once. */
+  readonly concurrency: string | undefined
+  /** `--watch` (status): follow the run until it ends. */
+  readonly watch: boolean
   /** The options of `sous serve` (`--port`, `--host`, `--state-dir`, ...), by flag name without dashes. */
   readonly serve: Readonly<Record<string, string>>
   readonly verbose: boolean
@@ -40,7 +46,10 @@ const options = {
   "api-key-env": value,
   faults: value,
   "base-models": value,
+  db: value,
+  concurrency: value,
   verbose: flag,
+  watch: flag,
   overwrite: flag,
   resume: flag,
   fallback: flag,
@@ -101,6 +110,9 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
     out: values.out,
     sets,
     limit: values.limit,
+    db: values.db,
+    concurrency: values.concurrency,
+    watch: flags.has("watch"),
     serve,
     verbose: flags.has("verbose"),
     overwrite: flags.has("overwrite"),
@@ -137,6 +149,26 @@ Usage:
       file ({"name": {"kind": "transformer", ...}}) for clients that send only a base
       model name (the Python SDK). --faults injects failures for testing
       clients, e.g. 5xx=0.02,429=0.02,408=0.02,410=0.02,drop=0.02,latency=50,seed=1.
+  sous submit <recipe> [--set path=value ...] [--out <dir>] [--db FILE]
+      Queue a durable run of the recipe (checked first, as sous run checks it) and print
+      its id. A worker on the same database runs it. --out is its run directory (default
+      sous-runs/<id> beside the database). --db defaults to ./sous-runs.db.
+  sous worker [--db FILE] [--concurrency N]
+      Run queued runs, N (default 1) at a time, each as segments from checkpoint to
+      checkpoint; a run a killed worker left is taken over where its store says. One
+      worker per database file. Ctrl-C stops it; runs go on when a worker next starts.
+  sous runs [--db FILE]
+      List runs: id, state, step, rate.
+  sous status <id> [--watch] [--db FILE]
+      State, segment, step, steps/s, ETA, last checkpoint and last error of a run;
+      --watch prints it again as it changes until the run ends.
+  sous pause <id> | sous resume <id> | sous cancel <id>  [--db FILE]
+      Pause (the running segment stops at its next checkpoint; nothing starts until
+      resume), resume, or cancel (the running segment is stopped, its uncommitted files
+      removed; committed checkpoints stay) a run. sous resume takes a run id only when
+      no file or directory has that name; otherwise it continues a run directory.
+  sous logs <id> [--db FILE]
+      The run's own log: submission, segments, retries, pause, resume and its end.
 
 Options:
   --set path=value   override a recipe field, e.g. --set optimizer.lr=3e-4 (repeatable)

@@ -1,4 +1,7 @@
 import type { TokenizerLoadError } from "../adapters/index.js"
+import type { SqlError } from "effect/sql"
+import type { RunControlError, RunNotFoundError } from "../durable/run-errors.js"
+import type { SegmentInputError } from "../durable/segment/segment-errors.js"
 import type { RunDirectoryError } from "../kitchen/run-directory.js"
 import type {
   BackendUnavailableError,
@@ -39,8 +42,12 @@ export type CliError =
   | RecipeError
   | RendererError
   | ResumeRefusedError
+  | RunControlError
   | RunDirectoryError
+  | RunNotFoundError
+  | SegmentInputError
   | ServeError
+  | SqlError.SqlError
   | StageTimeoutError
   | TokenizerLoadError
   | TrainingError

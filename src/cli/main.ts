@@ -13,6 +13,7 @@ import type { CliError } from "./cli-error.js"
 import { describeCause } from "./describe-error.js"
 import { makeProgressSink } from "./progress-sink.js"
 import { serve, serveSettings } from "./serve-command.js"
+import { isRunCommand, runsCommand } from "./runs-command.js"
 import { holdsRun, prepareRunDirectory, RunDirectoryError, runFiles, runRecipeFile } from "../kitchen/run-directory.js"
 import { runPipeline } from "../kitchen/run-pipeline.js"
 import type { Recipe } from "../recipes/recipe.js"
@@ -187,6 +188,7 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     }
     const verb = verbs[args.verb]
     if (args.verb === "serve") program = serve(serveSettings(args))
+    else if (isRunCommand(args)) program = runsCommand(args)
     else if (verb === undefined) throw new UsageError({ message: `unknown command '${args.verb}'` })
     else program = verb(fileArgument(args), args)
   } catch (error) {
@@ -205,9 +207,9 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   process.off("SIGINT", interrupt)
   process.off("SIGTERM", interrupt)
   if (Exit.isSuccess(exit)) return 0
-  // A server's normal end is Ctrl-C or SIGTERM: a clean stop, not a failure to a process manager.
-  if (args.verb === "serve" && Cause.hasInterruptsOnly(exit.cause)) {
-    process.stderr.write("sous serve: stopped\n")
+  // A server's (or worker's) normal end is Ctrl-C or SIGTERM: a clean stop, not a failure to a process manager.
+  if ((args.verb === "serve" || args.verb === "worker") && Cause.hasInterruptsOnly(exit.cause)) {
+    process.stderr.write(`sous ${args.verb}: stopped\n`)
     return 0
   }
   process.stderr.write(`sous: ${describeCause(exit.cause, args.verbose)}\n`)

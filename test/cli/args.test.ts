@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { parseArgs, UsageError } from "../../src/cli/args.js"
+import { isRunCommand } from "../../src/cli/runs-command.js"
 
 const refusal = (argv: ReadonlyArray<string>) => {
   try {
@@ -45,5 +46,12 @@ describe("parseArgs", () => {
     expect(refusal(["run", "--", "r.yaml"])).toBe("unknown option --")
     expect(refusal(["run", "r.yaml", "--out"])).toBe("--out needs a value")
     expect(refusal(["serve", "--faults"])).toBe("--faults needs a value")
+  })
+
+  it("sends resume to a durable run only for a run id that names no file, so resume <dir> works as before", () => {
+    expect(isRunCommand(parseArgs(["resume", "runs/a"]))).toBe(false)
+    expect(isRunCommand(parseArgs(["resume", "run-mabc12-0a1b2c"]))).toBe(true)
+    expect(isRunCommand(parseArgs(["pause", "run-mabc12-0a1b2c"]))).toBe(true)
+    expect(isRunCommand(parseArgs(["run", "r.yaml"]))).toBe(false)
   })
 })

@@ -1,0 +1,219 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import { readdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect, Fiber } from "effect"
+import { beforeAll, describe, expect, it, onTestFinished } from "vitest"
+import { cancelRun, pauseRun, runLog, runStatus, submitRun } from "../../src/durable/runs.js"
+import { runWorker } from "../../src/durable/worker.js"
+import { root, runCli } from "../cli/run-cli.js"
+import { readCheckpointState, readManifest, readMetrics } from "../support/run-directory.js"
+import { suiteDirectory, testDirectory } from "../support/temp-directory.js"
+
+// Durable runs end to end through the real `sous` command: submit, a worker process, status
+// and control. The recipe is the segment test's shortened example: 12 steps, a checkpoint
+// every 4, so a run is three segments of a few seconds each.
+const sets = [
+  "training.steps=12", "optimizer.warmupSteps=2", "checkpoint.every=4", "eval.every=8",
+  "model.width=32", "model.layers=1", "backend.device=wasm"
+]
+const recipe = join(root, "examples/sft-arithmetic/recipe.yaml")
+const suite = suiteDirectory("durable-run")
+const referenceDir = join(suite, "reference")
+
+const setArgs = (more: ReadonlyArray<string> = []) => [...sets, ...more].flatMap((set) => ["--set", set])
+
+const statusOf = (id: string, db: string) => Effect.runPromise(runStatus(id, { db }))
+const logOf = (id: string, db: string) => Effect.runPromise(runLog(id, { db }))
+
+const waitFor = async <A>(what: string, timeoutMs: number, probe: () => Promise<A | undefined>): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  while (true) {
+    const found = await probe().catch(() => undefined)
+    if (found !== undefined) return found
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/** A database and run directories of the test's own, and the helpers that use them. */
+const setup = () => {
+  const dir = testDirectory("durable-run")
+  const db = join(dir, "runs.db")
+  const workers: Array<{ readonly child: ChildProcess; readonly output: () => string }> = []
+  const segmentPids = new Set<number>()
+  // Stop every worker, and any segment process a killed worker left behind.
+  onTestFinished(async () => {
+    for (const { child } of workers) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+    await Promise.all(workers.map(({ child }) => exited(child)))
+    for (const pid of segmentPids) {
+      try {
+        process.kill(pid, "SIGKILL")
+      } catch {
+        // already gone
+      }
+    }
+  })
+  const submit = (name: string, more: ReadonlyArray<string> = []) => {
+    const result = runCli(["submit", recipe, ...setArgs(more), "--out", join(dir, name), "--db", db])
+    expect(result.code, result.stderr).toBe(0)
+    return result.stdout.trim()
+  }
+  const startWorker = () => {
+    const child = spawn(process.execPath, [join(root, "bin/sous"), "worker", "--db", db], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+    let text = ""
+    child.stdout!.on("data", (chunk) => (text += String(chunk)))
+    child.stderr!.on("data", (chunk) => (text += String(chunk)))
+    const worker = { child, output: () => text }
+    workers.push(worker)
+    return worker
+  }
+  /** Waits for the run's row to satisfy `ok`, noting its segment process for the cleanup. */
+  const waitForRun = (id: string, what: string, ok: (row: Awaited<ReturnType<typeof statusOf>>) => boolean, timeoutMs = 90_000) =>
+    waitFor(`${id} ${what}`, timeoutMs, async () => {
+      const row = await statusOf(id, db)
+      if (row.segment_pid !== null) segmentPids.add(row.segment_pid)
+      return ok(row) ? row : undefined
+    })
+  return { dir, db, submit, startWorker, waitForRun }
+}
+
+const exited = (child: ChildProcess): Promise<void> =>
+  new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve()
+    else child.once("exit", () => resolve())
+  })
+
+/** The run equals the uninterrupted `sous run`: final weights byte for byte, every step's metrics once. */
+const expectExact = (runDir: string) => {
+  expect(readCheckpointState(runDir).equals(readCheckpointState(referenceDir))).toBe(true)
+  expect(readMetrics(runDir).map((line) => line.step)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1))
+}
+
+describe("durable runs (sous submit / worker / status / pause / resume / cancel)", () => {
+  beforeAll(() => {
+    const reference = runCli(["run", recipe, "--out", referenceDir, ...setArgs()])
+    expect(reference.code, reference.stderr).toBe(0)
+  }, 120_000)
+
+  it("a worker SIGKILLed mid-segment: a new worker takes the run over, and it ends exact; status shows step and rate", async () => {
+    const { dir, db, submit, startWorker, waitForRun } = setup()
+    const id = submit("killed")
+    expect(id).toMatch(/^run-/)
+    const first = startWorker()
+    // Mid-segment 2: step 4 committed, training towards step 8; status has a step and a rate.
+    const running = await waitForRun(id, "in segment 2", (row) => row.segment === 2 && row.step >= 5 && row.step < 8)
+    expect(running).toMatchObject({ state: "running", total_steps: 12, last_checkpoint: "step-00000004" })
+    expect(running.steps_per_second).toBeGreaterThan(0)
+    expect(running.etaSeconds).toBeGreaterThan(0)
+    const shown = runCli(["status", id, "--db", db])
+    expect(shown.code, shown.stderr).toBe(0)
+    expect(shown.stdout).toMatch(/running\s+step \d+\/12\s+[0-9.]+ steps\/s\s+ETA/)
+
+    first.child.kill("SIGKILL")
+    await exited(first.child)
+    const killedAt = Date.now()
+    startWorker()
+    const done = await waitForRun(id, "to succeed", (row) => row.state === "succeeded")
+    const restarted = (await logOf(id, db)).find((line) => line.at >= killedAt && line.message.startsWith("segment"))
+    console.log(`takeover after SIGKILL: a segment started ${restarted!.at - killedAt} ms after the new worker was spawned; run done ${Date.now() - killedAt} ms after`)
+    expect(done).toMatchObject({ step: 12, last_checkpoint: "final", last_error: null })
+    expectExact(join(dir, "killed"))
+  }, 150_000)
+
+  it("a run with bad data fails at once with its message, and is not tried again", async () => {
+    const { dir, db, submit, startWorker, waitForRun } = setup()
+    const badData = join(dir, "bad.jsonl")
+    writeFileSync(badData, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}\n{\"no\":\"messages\"}\n")
+    const id = submit("bad", [`data.train=${badData}`])
+    startWorker()
+    const failed = await waitForRun(id, "to fail", (row) => row.state === "failed", 60_000)
+    // The segment protocol carries the error's tag and message (not the file and line).
+    expect(failed.last_error).toBe("DatasetRowError: messages: missing key")
+    const log = (await logOf(id, db)).map((line) => line.message)
+    expect(log.filter((line) => line.startsWith("segment 1 started"))).toHaveLength(1)
+    expect(log.join("\n")).not.toContain("trying again")
+    const status = runCli(["status", id, "--db", db])
+    expect(status.stdout).toContain("failed")
+    expect(status.stdout).toContain("last error:")
+  }, 90_000)
+
+  it("pause stops at the next checkpoint and nothing runs until resume; the resumed run is exact", async () => {
+    const { dir, db, submit, startWorker, waitForRun } = setup()
+    const id = submit("paused")
+    startWorker()
+    await waitForRun(id, "to train", (row) => row.state === "running" && row.step >= 1)
+    // In process, not through the CLI, so the request lands within segment 1 (a few seconds).
+    await Effect.runPromise(pauseRun(id, { db }))
+    const paused = await waitForRun(id, "to pause", (row) => row.state === "paused")
+    // It stopped at the checkpoint its segment was heading for (step 4, or 8 on a slow machine).
+    const at = paused.step
+    expect([4, 8]).toContain(at)
+    expect(paused).toMatchObject({ last_checkpoint: `step-0000000${at}`, segment_pid: null })
+    // Nothing runs while it is paused.
+    await new Promise((resolve) => setTimeout(resolve, 2_500))
+    expect(await statusOf(id, db)).toMatchObject({ state: "paused", step: at, segment: at / 4 })
+    expect(readMetrics(join(dir, "paused")).map((line) => line.step)).toEqual(Array.from({ length: at }, (_, i) => i + 1))
+
+    expect(runCli(["resume", id, "--db", db]).code).toBe(0)
+    await waitForRun(id, "to succeed", (row) => row.state === "succeeded")
+    expectExact(join(dir, "paused"))
+    const log = (await logOf(id, db)).map((line) => line.message)
+    expect(log).toEqual(expect.arrayContaining(["pause requested", "paused", "resume requested", "resumed", "succeeded"]))
+  }, 120_000)
+
+  it("cancel stops the running segment and leaves the run cancelled with only committed checkpoints", async () => {
+    const { dir, db, submit, startWorker, waitForRun } = setup()
+    const id = submit("cancelled")
+    startWorker()
+    const running = await waitForRun(id, "in segment 2", (row) => row.segment === 2 && row.step >= 5 && row.segment_pid !== null)
+    await Effect.runPromise(cancelRun(id, { db }))
+    const cancelled = await waitForRun(id, "to be cancelled", (row) => row.state === "cancelled", 30_000)
+    expect(cancelled.control).toBe("none")
+    // The segment's process is gone, and what it had not committed with it: the store holds
+    // committed checkpoints only (step 4, and step 8 if segment 2 committed before the cancel
+    // reached it), each file named by its manifest, and the run's metrics end at the last.
+    expect(() => process.kill(running.segment_pid!, 0)).toThrow()
+    const runDir = join(dir, "cancelled")
+    const store = readdirSync(join(runDir, "checkpoints")).filter((name) => name !== "index.json").sort()
+    expect([["step-00000004"], ["step-00000004", "step-00000008"]]).toContainEqual(store)
+    for (const name of store) {
+      const named = readManifest(runDir, name).blobs.map((blob) => blob.key)
+      for (const file of readdirSync(join(runDir, "checkpoints", name)).filter((entry) => entry !== "manifest.json")) {
+        expect(named).toContain(`${name}/${file}`)
+      }
+    }
+    const last = store.length * 4
+    expect(readMetrics(runDir).map((line) => line.step)).toEqual(Array.from({ length: last }, (_, i) => i + 1))
+    expect(cancelled.last_checkpoint).toBe(store.at(-1))
+    // A cancelled run cannot be resumed.
+    const resumed = runCli(["resume", id, "--db", db])
+    expect(resumed.code).toBe(1)
+    expect(resumed.stderr).toContain("cancelled")
+  }, 120_000)
+
+  it("a segment that keeps crashing is tried the run's number of times with backoff, then the run fails with the cause", async () => {
+    const dir = testDirectory("durable-run")
+    const db = join(dir, "runs.db")
+    const entry = fileURLToPath(new URL("./fixtures/crashing-segment.mjs", import.meta.url))
+    const id = await Effect.runPromise(submitRun(recipe, { db, sets, runDir: join(dir, "crashing"), retry: { attempts: 3, backoffMillis: 100 } }))
+    // In process, with a segment entry that crashes: the CLI's worker always runs the real one.
+    const worker = Effect.runFork(runWorker({ db, entry }))
+    try {
+      const failed = await waitFor("the run to fail", 60_000, async () => {
+        const row = await statusOf(id, db)
+        return row.state === "failed" ? row : undefined
+      })
+      expect(failed.last_error).toMatch(/^segment 1 failed 3 times; the last: SegmentCrashedError: .*simulated crash/)
+      const log = (await logOf(id, db)).map((line) => line.message)
+      expect(log.filter((line) => line.startsWith("segment 1 started"))).toHaveLength(3)
+      expect(log.filter((line) => line.includes("trying again in"))).toEqual([
+        expect.stringContaining("attempt 1 failed (SegmentCrashedError)"),
+        expect.stringContaining("attempt 2 failed (SegmentCrashedError)")
+      ])
+      expect(log.filter((line) => line.includes("trying again in 200 ms"))).toHaveLength(1)
+    } finally {
+      await Effect.runPromise(Fiber.interrupt(worker))
+    }
+  }, 90_000)
+})
