@@ -150,7 +150,7 @@ describe("pollFuture", () => {
 
   it.live("fails on a malformed reply, naming the request and what is wrong", () =>
     Effect.gen(function*() {
-      const tryAgain = yield* pollWith([{ status: 200, json: { type: "try_again", request_id: "r1", queue_state: "sleeping" } }])
+      const tryAgain = yield* pollWith([{ status: 200, json: { type: "try_again", request_id: "r1", queue_state: 7 } }])
       assert.strictEqual(tryAgain.result._tag === "Failure" && tryAgain.result.failure.kind, "failed")
       assert.strictEqual(tryAgain.requests.length, 1)
       if (tryAgain.result._tag === "Failure") {
@@ -159,6 +159,9 @@ describe("pollFuture", () => {
         assert.include(tryAgain.result.failure.message, "queue_state")
         assert.isDefined(tryAgain.result.failure.cause)
       }
+      // A queue state the service adds later is logged, not refused: polling goes on.
+      const newState = yield* pollWith([{ status: 200, json: { type: "try_again", request_id: "r1", queue_state: "sleeping" } }])
+      assert.isAbove(newState.requests.length, 1)
       const failure = yield* pollWith([{ status: 200, json: { error: 42, category: "user" } }])
       assert.strictEqual(failure.result._tag === "Failure" && failure.result.failure.kind, "failed")
       if (failure.result._tag === "Failure") assert.include(failure.result.failure.message, "request r1")
