@@ -57,7 +57,8 @@ const sweep = (recipe: Recipe, runDir: string, attemptId: string) =>
  * it ends, what it committed is adopted (and, when the run finished, its summary). It fails
  * with `SegmentCrashedError` when the process ended without an end line (killed, crashed),
  * after removing the blobs it left uncommitted. Interrupted, it stops the process (SIGTERM,
- * then SIGKILL after the grace period) and waits for it to be gone. Traced as
+ * then SIGKILL after the grace period), waits for it to be gone, removes its uncommitted
+ * blobs and adopts what it committed. Traced as
  * `sous.segment`.
  */
 export const runSegment = Effect.fn("sous.segment")(function*(options: RunSegmentOptions) {
@@ -71,7 +72,18 @@ export const runSegment = Effect.fn("sous.segment")(function*(options: RunSegmen
     onLine: options.onProgress,
     onSpawn: options.onSpawn,
     killGraceMillis: options.killGraceMillis ?? 10_000
-  }).pipe(Effect.onInterrupt(() => sweep(recipe, runDir, attemptId)))
+  }).pipe(
+    // Stopped (a cancel): what it committed before the kill joins the run's files now, since
+    // no later segment will adopt it; what it did not commit is removed.
+    Effect.onInterrupt(() =>
+      Effect.andThen(
+        sweep(recipe, runDir, attemptId),
+        adoptCommitted(runDir, recipe).pipe(
+          Effect.catch((error) => Effect.logWarning(`what ${attemptId} committed was not adopted: ${error.message}`))
+        )
+      )
+    )
+  )
   // A process that died may still have committed before it did.
   const adopted = yield* adoptCommitted(runDir, recipe)
   if (exit.end === undefined) {
