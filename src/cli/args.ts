@@ -9,8 +9,10 @@ export interface ParsedArgs {
   readonly sets: ReadonlyArray<string>
   /** `--limit N` (render): how many conversations to show. */
   readonly limit: string | undefined
-  /** `--db FILE` (durable runs): the runs database. */
+  /** `--db FILE|URL` (durable runs): the runs database, a SQLite file or a `postgres://` URL. */
   readonly db: string | undefined
+  /** `--runner-address host:port` (worker, PostgreSQL): where other workers call this one. */
+  readonly runnerAddress: string | undefined
   /** `--concurrency N` (worker): how many runs train at once. */
   readonly concurrency: string | undefined
   /** `--watch` (status): follow the run until it ends. */
@@ -47,6 +49,7 @@ const options = {
   faults: value,
   "base-models": value,
   db: value,
+  "runner-address": value,
   concurrency: value,
   verbose: flag,
   watch: flag,
@@ -111,6 +114,7 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
     sets,
     limit: values.limit,
     db: values.db,
+    runnerAddress: values["runner-address"],
     concurrency: values.concurrency,
     watch: flags.has("watch"),
     serve,
@@ -149,25 +153,28 @@ Usage:
       file ({"name": {"kind": "transformer", ...}}) for clients that send only a base
       model name (the Python SDK). --faults injects failures for testing
       clients, e.g. 5xx=0.02,429=0.02,408=0.02,410=0.02,drop=0.02,latency=50,seed=1.
-  sous submit <recipe> [--set path=value ...] [--out <dir>] [--db FILE]
+  sous submit <recipe> [--set path=value ...] [--out <dir>] [--db FILE|URL]
       Queue a durable run of the recipe (checked first, as sous run checks it) and print
       its id. A worker on the same database runs it. --out is its run directory (default
-      sous-runs/<id> beside the database). --db defaults to ./sous-runs.db.
-  sous worker [--db FILE] [--concurrency N]
+      sous-runs/<id> beside the database file, or in the current directory for
+      PostgreSQL). --db is a SQLite file (default ./sous-runs.db) or a postgres:// URL.
+  sous worker [--db FILE|URL] [--concurrency N] [--runner-address host:port]
       Run queued runs, N (default 1) at a time, each as segments from checkpoint to
       checkpoint; a run a killed worker left is taken over where its store says. One
-      worker per database file. Ctrl-C stops it; runs go on when a worker next starts.
-  sous runs [--db FILE]
+      worker per SQLite file; on PostgreSQL any number, each at its own --runner-address
+      (default 127.0.0.1 and a free port; others must reach it), N counting the running
+      runs of all of them. Ctrl-C stops it; runs go on when a worker next starts.
+  sous runs [--db FILE|URL]
       List runs: id, state, step, rate.
-  sous status <id> [--watch] [--db FILE]
+  sous status <id> [--watch] [--db FILE|URL]
       State, segment, step, steps/s, ETA, last checkpoint and last error of a run;
       --watch prints it again as it changes until the run ends.
-  sous pause <id> | sous resume <id> | sous cancel <id>  [--db FILE]
+  sous pause <id> | sous resume <id> | sous cancel <id>  [--db FILE|URL]
       Pause (the running segment stops at its next checkpoint; nothing starts until
       resume), resume, or cancel (the running segment is stopped, its uncommitted files
       removed; committed checkpoints stay) a run. sous resume takes a run id only when
       no file or directory has that name; otherwise it continues a run directory.
-  sous logs <id> [--db FILE]
+  sous logs <id> [--db FILE|URL]
       The run's own log: submission, segments, retries, pause, resume and its end.
 
 Options:

@@ -1,10 +1,13 @@
 /**
  * The durable-run commands: `sous submit`, `worker`, `runs`, `status`, `pause`, `resume`,
  * `cancel` and `logs`, over the library API of `durable/`. Everything but `worker` only reads
- * or writes rows, so it can run beside a worker on the same database.
+ * or writes rows, so it can run beside a worker on the same database. `--db` is a SQLite file
+ * or a `postgres://` URL (see `runsDatabaseLayers`); only its printable form, without the
+ * password, is ever written out.
  */
 import { existsSync } from "node:fs"
 import { Effect } from "effect"
+import { fastTakeoverTimings, fastTakeoverVariable, parseRunnerAddress, printableDatabase } from "../durable/database.js"
 import { cancelRun, isRunId, listRuns, pauseRun, resumeRun, runLog, type RunStatus, runStatus, submitRun } from "../durable/runs.js"
 import { finalStates } from "../durable/run-store.js"
 import { runWorker } from "../durable/worker.js"
@@ -61,11 +64,12 @@ const argument = (args: ParsedArgs, what: string | undefined): string => {
 }
 
 /** Refuses options the verb has no use for, so a mistyped command line is not half obeyed. */
-const refuse = (args: ParsedArgs, allowed: ReadonlyArray<"out" | "set" | "concurrency" | "watch">) => {
+const refuse = (args: ParsedArgs, allowed: ReadonlyArray<"out" | "set" | "concurrency" | "runner-address" | "watch">) => {
   const given = [
     ...(args.out !== undefined ? ["out"] : []),
     ...(args.sets.length > 0 ? ["set"] : []),
     ...(args.concurrency !== undefined ? ["concurrency"] : []),
+    ...(args.runnerAddress !== undefined ? ["runner-address"] : []),
     ...(args.watch ? ["watch"] : []),
     ...Object.keys(args.serve)
   ].filter((name) => !(allowed as ReadonlyArray<string>).includes(name))
@@ -76,6 +80,13 @@ const concurrencyOf = (text: string | undefined): number => {
   if (text === undefined) return 1
   if (!/^[1-9][0-9]*$/.test(text)) throw new UsageError({ message: `--concurrency must be a positive integer, got ${text}` })
   return Number(text)
+}
+
+const runnerAddressOf = (text: string | undefined) => {
+  if (text === undefined) return undefined
+  const address = parseRunnerAddress(text)
+  if (address === undefined) throw new UsageError({ message: `--runner-address must be host:port, got ${text}` })
+  return address
 }
 
 /** `sous status --watch`: prints the status when it changes, until the run ends. */
@@ -105,21 +116,27 @@ export const runsCommand = (args: ParsedArgs) => {
       return Effect.flatMap(submitRun(recipe, { db, sets: args.sets, runDir: args.out }), out)
     }
     case "worker": {
-      refuse(args, ["concurrency"])
+      refuse(args, ["concurrency", "runner-address"])
       argument(args, undefined)
       const concurrency = concurrencyOf(args.concurrency)
+      const runnerAddress = runnerAddressOf(args.runnerAddress)
+      // Tests only (see fastTakeoverVariable): a killed worker's runs move in seconds.
+      const shardingConfig = process.env[fastTakeoverVariable] === "1" ? fastTakeoverTimings : undefined
       return Effect.andThen(
-        Effect.sync(() => process.stderr.write(`sous worker: running up to ${concurrency} run(s) from ${db}\n`)),
-        runWorker({ db, concurrency, onStart: (id) => process.stderr.write(`sous worker: running ${id}\n`) })
+        Effect.sync(() => process.stderr.write(`sous worker: running up to ${concurrency} run(s) from ${printableDatabase(db)}\n`)),
+        runWorker({ db, concurrency, runnerAddress, shardingConfig, onStart: (id) => process.stderr.write(`sous worker: running ${id}\n`) })
       ).pipe(
         // The engine reads no configuration sous does not pass it: a ConfigError is a bug.
-        Effect.catchTag("ConfigError", Effect.die)
+        Effect.catchTag("ConfigError", Effect.die),
+        // The runner's address cannot be listened on (taken, or not this machine's).
+        Effect.catchTag("SocketServerError", (error) =>
+          Effect.fail(new UsageError({ message: `sous worker cannot listen on its runner address: ${error.message}`, cause: error })))
       )
     }
     case "runs": {
       refuse(args, [])
       argument(args, undefined)
-      return Effect.flatMap(listRuns({ db }), (runs) => out(runs.length === 0 ? `no runs in ${db}` : runs.map(summaryLine).join("\n")))
+      return Effect.flatMap(listRuns({ db }), (runs) => out(runs.length === 0 ? `no runs in ${printableDatabase(db)}` : runs.map(summaryLine).join("\n")))
     }
     case "status": {
       refuse(args, ["watch"])

@@ -6,9 +6,10 @@
  * checkpoint store: this table only mirrors it for status.
  *
  * The statements are plain SQL that SQLite and PostgreSQL both take (BIGINT for epoch
- * milliseconds, DOUBLE PRECISION for rates), so the PostgreSQL engine can use them as they are.
+ * milliseconds, DOUBLE PRECISION for rates), so the PostgreSQL engine uses them as they are;
+ * only the table creation takes a lock there, and BIGINTs decode from whatever the driver gives.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Schema, SchemaTransformation } from "effect"
 import { SqlClient } from "effect/sql"
 
 /** Where a run stands. `succeeded`, `failed` and `cancelled` are final. */
@@ -22,8 +23,16 @@ export type RunControl = typeof RunControl.Type
 /** The final states: a run in one of them never changes again. */
 export const finalStates: ReadonlyArray<RunState> = ["succeeded", "failed", "cancelled"]
 
-/** SQL gives integers as numbers (SQLite) or strings (PostgreSQL's BIGINT): both decode. */
-const Int = Schema.Union([Schema.Number, Schema.NumberFromString])
+/**
+ * SQL gives integers as numbers (SQLite, PostgreSQL's INTEGER), strings or bigints
+ * (PostgreSQL's BIGINT, by driver): all decode to numbers. Epoch milliseconds and the other
+ * BIGINTs here stay far below 2^53, so nothing is lost.
+ */
+const Int = Schema.Union([
+  Schema.Number,
+  Schema.NumberFromString,
+  Schema.BigInt.pipe(Schema.decodeTo(Schema.Number, SchemaTransformation.transform({ decode: Number, encode: BigInt })))
+])
 
 /** One row of `sous_runs`, decoded. Times are epoch milliseconds. */
 export const RunRow = Schema.Struct({
@@ -53,8 +62,7 @@ export type RunEventRow = typeof RunEventRow.Type
 const decodeRows = Schema.decodeUnknownEffect(Schema.Array(RunRow))
 const decodeEvents = Schema.decodeUnknownEffect(Schema.Array(RunEventRow))
 
-/** Creates sous's tables if missing: idempotent, run by every entry point before it reads or writes. */
-export const ensureRunTables = Effect.gen(function*() {
+const createRunTables = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* sql`CREATE TABLE IF NOT EXISTS sous_runs (
     id TEXT PRIMARY KEY,
@@ -81,6 +89,19 @@ export const ensureRunTables = Effect.gen(function*() {
     message TEXT NOT NULL
   )`
   yield* sql`CREATE INDEX IF NOT EXISTS sous_run_events_run ON sous_run_events (run_id, seq)`
+})
+
+/** Creates sous's tables if missing: idempotent, run by every entry point before it reads or writes. */
+export const ensureRunTables = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  // PostgreSQL's CREATE ... IF NOT EXISTS is not safe against itself: two workers starting at
+  // once can both try to create a table and one fails on the catalog's unique index. A lock
+  // held for the transaction (its number is arbitrary, sous's own) makes them take turns.
+  // (SQLite's write lock already does.)
+  yield* sql.onDialectOrElse({
+    pg: () => sql.withTransaction(Effect.andThen(sql`SELECT pg_advisory_xact_lock(507531)`.pipe(Effect.asVoid), createRunTables)),
+    orElse: () => createRunTables
+  })
 })
 
 /**

@@ -1,14 +1,15 @@
 /**
- * The library API of durable runs, over a database file: submit a run, read its status and
- * log, pause, resume and cancel it. Each only reads or writes rows of the runs table, so it
- * may run while a worker runs (in another process) on the same file; the worker's workflows
- * read the rows and act on them. The `*Rows` variants need only an `SqlClient`, for another
- * database (PostgreSQL) provided by the caller.
+ * The library API of durable runs, over a database (a SQLite file or a PostgreSQL URL, see
+ * `runsDatabaseLayers`): submit a run, read its status and log, pause, resume and cancel it.
+ * Each only reads or writes rows of the runs table, so it may run while workers run (in other
+ * processes) on the same database; the workers' workflows read the rows and act on them. The
+ * `*Rows` variants need only an `SqlClient`, for a client the caller provides.
  */
 import { randomBytes } from "node:crypto"
 import { dirname, join, resolve } from "node:path"
 import { Effect } from "effect"
 import type { SqlClient } from "effect/sql"
+import { isPostgresUrl, runsDatabaseLayers } from "./database.js"
 import { RunControlError, RunNotFoundError } from "./run-errors.js"
 import {
   appendRunEvent,
@@ -24,22 +25,24 @@ import {
   runEvents
 } from "./run-store.js"
 import { createSegmentedRun } from "./segment/create-run.js"
-import { sqliteClientLayer } from "./sqlite-client.js"
 
-/** Which database holds the runs: a SQLite file. */
+/** Which database holds the runs: a SQLite file path or a `postgres://` URL. */
 export interface RunsDatabase {
   readonly db: string
 }
 
-/** Runs `effect` against the runs table in the SQLite file `db`, creating the tables if missing. */
+/** Runs `effect` against the runs table of the database `db`, creating the tables if missing. */
 export const withRunsDatabase = <A, E>(db: string, effect: Effect.Effect<A, E, SqlClient.SqlClient>) =>
-  Effect.andThen(ensureRunTables, effect).pipe(Effect.provide(sqliteClientLayer({ filename: db })))
+  Effect.andThen(ensureRunTables, effect).pipe(Effect.provide(runsDatabaseLayers(db).sql))
 
 /** What to submit besides the recipe file. */
 export interface SubmitOptions extends RunsDatabase {
   /** `path=value` overrides, as `sous run --set` takes them. */
   readonly sets?: ReadonlyArray<string> | undefined
-  /** The run directory (default `<db's folder>/sous-runs/<id>`). */
+  /**
+   * The run directory (default `<db's folder>/sous-runs/<id>` for a SQLite file,
+   * `./sous-runs/<id>` for PostgreSQL). Every worker must see it at this path.
+   */
   readonly runDir?: string | undefined
   readonly retry?: RetryPolicy | undefined
 }
@@ -58,7 +61,8 @@ export const isRunId = (text: string): boolean => /^run-[0-9a-z]+-[0-9a-f]{6}$/.
 export const submitRun = (recipeFile: string, options: SubmitOptions) =>
   Effect.gen(function*() {
     const id = newRunId()
-    const runDir = resolve(options.runDir ?? join(dirname(resolve(options.db)), "sous-runs", id))
+    const home = isPostgresUrl(options.db) ? "." : dirname(resolve(options.db))
+    const runDir = resolve(options.runDir ?? join(home, "sous-runs", id))
     const recipe = yield* createSegmentedRun({ recipeFile, sets: options.sets ?? [], runDir })
     const totalSteps = "training" in recipe ? recipe.training.steps ?? null : null
     yield* withRunsDatabase(
@@ -144,11 +148,11 @@ export const cancelRunRow = (runId: string) =>
     yield* appendRunEvent(runId, atOnce ? "cancelled before it started" : "cancel requested")
   })
 
-/** {@link pauseRunRow} on the SQLite file. */
+/** {@link pauseRunRow} on the database. */
 export const pauseRun = (runId: string, options: RunsDatabase) => withRunsDatabase(options.db, pauseRunRow(runId))
 
-/** {@link resumeRunRow} on the SQLite file. */
+/** {@link resumeRunRow} on the database. */
 export const resumeRun = (runId: string, options: RunsDatabase) => withRunsDatabase(options.db, resumeRunRow(runId))
 
-/** {@link cancelRunRow} on the SQLite file. */
+/** {@link cancelRunRow} on the database. */
 export const cancelRun = (runId: string, options: RunsDatabase) => withRunsDatabase(options.db, cancelRunRow(runId))

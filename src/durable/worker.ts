@@ -2,18 +2,25 @@
  * The worker: the process that runs durable runs. It holds the workflow engine on the
  * database, so the engine resumes the runs a dead worker left (its journal says which, and
  * which segments already finished), and it starts the queued runs' workflows, a few at a time.
- * One worker per SQLite file: the single-runner engine assumes it owns every shard.
+ * One worker per SQLite file: the single-runner engine assumes it owns every shard. On
+ * PostgreSQL any number of workers share the database; each runs the runs of the shards it
+ * holds, and a dead worker's shards (and runs) move to the others.
  */
 import { Duration, Effect, Layer } from "effect"
 import type { SqlClient } from "effect/sql"
 import type { WorkflowEngine } from "effect/workflow"
 import { claimQueuedRun, ensureRunTables, listRunRows, type RunRow } from "./run-store.js"
 import { type RunPayload, RunWorkflow, runWorkflowLayer, type RunWorkflowOptions } from "./run-workflow.js"
-import { sqliteWorkflowEngineLayer } from "./sqlite-workflow-engine.js"
+import { type EngineOptions, runsDatabaseLayers } from "./database.js"
 
 /** How a worker runs. */
 export interface WorkerOptions extends RunWorkflowOptions {
-  /** How many runs train at once (default 1). Paused runs do not count. */
+  /**
+   * How many runs train at once (default 1). Paused runs do not count. The count is of the
+   * `running` rows of the whole database, so on PostgreSQL it bounds the runs of every worker
+   * together, not of this one: the cluster, not the worker that claims a run, decides where
+   * it runs.
+   */
   readonly concurrency?: number | undefined
   /** How often the table is looked at for queued runs (default 500 ms). */
   readonly pollEvery?: Duration.Input | undefined
@@ -62,9 +69,10 @@ export const runWorkerOn = <E>(
   }).pipe(Effect.provide(runWorkflowLayer(options).pipe(Layer.provideMerge(engine))))
 
 /**
- * {@link runWorkerOn} the SQLite engine in the file `db`: the worker of one machine. Never
+ * {@link runWorkerOn} the engine of the database `db`: a SQLite file (the worker of one
+ * machine) or a `postgres://` URL (one of many workers; see `runsDatabaseLayers`). Never
  * completes; interrupting it stops the running segments (their processes are stopped, and
- * the engine runs them again when a worker next opens the file).
+ * the engine runs them again on a live worker).
  */
-export const runWorker = (options: WorkerOptions & { readonly db: string }) =>
-  runWorkerOn(sqliteWorkflowEngineLayer({ filename: options.db }), options)
+export const runWorker = (options: WorkerOptions & EngineOptions & { readonly db: string }) =>
+  runWorkerOn(runsDatabaseLayers(options.db).engine(options), options)
