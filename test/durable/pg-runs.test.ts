@@ -191,14 +191,25 @@ describe.skipIf(skipReason !== undefined)(skipReason === undefined ? suiteName :
     const [doomed, survivor] = runsOf(both[0]).length >= runsOf(both[1]).length ? both : [both[1], both[0]]
     const orphans = runsOf(doomed)
     console.log(`runs per worker before the kill: ${runsOf(both[0]).length} and ${runsOf(both[1]).length}`)
+    // A dead machine takes its segment processes with it: kill them too, so none of them can
+    // finish its run's last segment before the survivor takes the run over.
+    const orphanSegments = (await Promise.all(orphans.map(statusOf))).flatMap((row) =>
+      row.segment_pid !== null && parentOf(row.segment_pid) === doomed.child.pid ? [row.segment_pid] : []
+    )
     doomed.child.kill("SIGKILL")
+    for (const pid of orphanSegments) {
+      try {
+        process.kill(pid, "SIGKILL")
+      } catch {
+        // already gone
+      }
+    }
     await exited(doomed.child)
     const killedAt = Date.now()
     const before = new Map(orphans.map((id) => [id, new Set(attempts(runDirs.get(id)!))]))
 
     // Takeover: the survivor runs a segment of each run the dead worker had, and its new
-    // attempt has trained a step. (The dead worker's segment process may live on for a while
-    // and write steps of its own attempt; fencing keeps them out of the run.)
+    // attempt has trained a step.
     const takeovers = await Promise.all(orphans.map((id) =>
       waitFor(`the survivor to train ${id}`, 120_000, async () => {
         const runDir = runDirs.get(id)!
@@ -231,6 +242,18 @@ describe.skipIf(skipReason !== undefined)(skipReason === undefined ? suiteName :
       expect(readMetrics(runDir).map((line) => line.step)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1))
     }
     expect(survivor.child.exitCode).toBeNull()
-    expect(survivor.output()).not.toContain("Error")
+    // The survivor logged no error (level 50 and up) and did not fail. Warnings are allowed:
+    // on a busy machine the cluster retries shard releases that time out at the test's short
+    // settings.
+    const errors = survivor.output().split("\n").filter((line) => {
+      if (!line.startsWith("{")) return line.startsWith("sous:")
+      try {
+        const level = (JSON.parse(line) as { readonly level?: number }).level
+        return level !== undefined && level >= 50
+      } catch {
+        return false // not a log line of pino's
+      }
+    })
+    expect(errors).toEqual([])
   }, 300_000)
 })
