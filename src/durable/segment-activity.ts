@@ -7,6 +7,7 @@
  */
 import { Duration, Effect, Schema } from "effect"
 import { Activity } from "effect/workflow"
+import { messageOf } from "../ports/thrown-message.js"
 import { SegmentAttemptError } from "./run-errors.js"
 import { appendRunEvent, findRun, updateRun } from "./run-store.js"
 import { newAttemptId, runSegment, type SegmentResult } from "./segment/index.js"
@@ -34,7 +35,7 @@ const toAttemptError = (segment: number) => (error: unknown) =>
     segment,
     errorTag: errorTagOf(error),
     retryable: isRetryable(error),
-    message: error instanceof Error ? error.message : String(error)
+    message: messageOf(error)
   })
 
 /**
