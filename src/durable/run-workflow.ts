@@ -5,10 +5,11 @@
  * takes the run over after a crash replays those at once and runs only the segment that was
  * running (from the newest committed checkpoint).
  */
-import { Duration, Effect, Schema } from "effect"
+import { Duration, Effect, Layer, Schema } from "effect"
 import { Activity, DurableClock, Workflow } from "effect/workflow"
 import { RunFailedError, type SegmentAttemptError } from "./run-errors.js"
 import { appendRunEvent, findRun, updateRun } from "./run-store.js"
+import { SegmentPool } from "./segment/index.js"
 import { segmentActivity, type SegmentActivityOptions, type SegmentOutcome } from "./segment-activity.js"
 
 /** The run workflow: keyed by run id, so starting it twice joins the one execution. */
@@ -40,7 +41,7 @@ export interface RunWorkflowOptions extends SegmentActivityOptions {
  * `cancel` or `go`. Control is a row another process writes, so it is polled. Read outside
  * any activity on purpose: a replay after a crash must see the control as it is now.
  */
-const controlGate = (runId: string, options: RunWorkflowOptions) =>
+const controlGate = ({ runDir, runId }: RunPayload, options: RunWorkflowOptions) =>
   Effect.gen(function*() {
     let paused = false
     while (true) {
@@ -54,6 +55,8 @@ const controlGate = (runId: string, options: RunWorkflowOptions) =>
         return "go" as const
       }
       if (!paused && row.state !== "paused") {
+        // The process kept at the checkpoint would hold its memory for as long as the pause.
+        yield* releaseSegment(runDir)
         yield* updateRun(runId, { state: "paused", segment_pid: null })
         yield* appendRunEvent(runId, "paused")
       }
@@ -62,11 +65,18 @@ const controlGate = (runId: string, options: RunWorkflowOptions) =>
     }
   })
 
-const finish = (runId: string, state: "succeeded" | "cancelled" | "failed", error?: string) =>
+/** Stops the segment process the worker kept for the run, if it kept one. */
+const releaseSegment = (runDir: string) =>
+  Effect.gen(function*() {
+    const pool = yield* SegmentPool
+    yield* pool.release(runDir)
+  })
+
+const finish = ({ runDir, runId }: RunPayload, state: "succeeded" | "cancelled" | "failed", error?: string) =>
   Effect.andThen(
-    updateRun(runId, { state, control: "none", segment_pid: null, finished_at: Date.now(), ...(error === undefined ? {} : { last_error: error }) }),
-    appendRunEvent(runId, error === undefined ? state : `failed: ${error}`)
-  )
+    releaseSegment(runDir),
+    updateRun(runId, { state, control: "none", segment_pid: null, finished_at: Date.now(), ...(error === undefined ? {} : { last_error: error }) })
+  ).pipe(Effect.andThen(appendRunEvent(runId, error === undefined ? state : `failed: ${error}`)))
 
 /**
  * Runs segment `segment` until it ends, trying again after a retryable failure up to the
@@ -78,7 +88,7 @@ const finish = (runId: string, state: "succeeded" | "cancelled" | "failed", erro
 const runSegmentWithRetries = (payload: RunPayload, segment: number, options: RunWorkflowOptions) =>
   Effect.gen(function*() {
     for (let attempt = 1;; attempt++) {
-      if ((yield* controlGate(payload.runId, options)) === "cancel") return "cancel" as const
+      if ((yield* controlGate(payload, options)) === "cancel") return "cancel" as const
       const exit = yield* segmentActivity(payload.runId, payload.runDir, segment, options).pipe(
         Effect.provideService(Activity.CurrentAttempt, attempt),
         Effect.exit
@@ -114,23 +124,23 @@ export const runWorkflowLayer = (options: RunWorkflowOptions = {}) =>
       for (let segment = 1; segment <= maxSegments; segment++) {
         const ended = yield* runSegmentWithRetries(payload, segment, options)
         if (ended === "cancel" || (isOutcome(ended) && ended.outcome === "cancelled")) {
-          yield* finish(runId, "cancelled")
+          yield* finish(payload, "cancelled")
           return "cancelled" as const
         }
         if (!isOutcome(ended)) {
           const message = ended.retryable
             ? `segment ${segment} failed ${ended.attempts} times; the last: ${ended.failed}`
             : ended.failed
-          yield* finish(runId, "failed", message)
+          yield* finish(payload, "failed", message)
           return yield* new RunFailedError({ runId, message })
         }
         if (ended.outcome === "finished") {
-          yield* finish(runId, "succeeded")
+          yield* finish(payload, "succeeded")
           return "succeeded" as const
         }
       }
       const message = `the run did not finish in ${maxSegments} segments`
-      yield* finish(runId, "failed", message)
+      yield* finish(payload, "failed", message)
       return yield* new RunFailedError({ runId, message })
     }).pipe(Effect.catchTag("SqlError", Effect.die))
-  }))
+  })).pipe(Layer.provide(SegmentPool.layer))

@@ -1,9 +1,10 @@
 /**
- * A segment as an activity of the run workflow: one execution runs one attempt of the
- * segment in its own process, mirrors its progress into the runs table, and stops it when the
- * run is cancelled. Activities are at least once (a worker that dies mid-segment has it run
- * again by the next one), so each execution takes a fresh attempt id and the checkpoint
- * store, not this activity, is the record of progress: fencing makes a second attempt safe.
+ * A segment as an activity of the run workflow: one execution runs the segment in a segment
+ * process (the one the segment before left waiting at its checkpoint, or a new one), mirrors
+ * its progress into the runs table, and stops it when the run is cancelled. Activities are at
+ * least once (a worker that dies mid-segment has it run again by the next one), so a new
+ * process takes a fresh attempt id and the checkpoint store, not this activity, is the record
+ * of progress: fencing makes a second attempt safe.
  */
 import { Duration, Effect, Schema } from "effect"
 import { Activity } from "effect/workflow"
@@ -63,7 +64,7 @@ const executeSegment = (runId: string, runDir: string, segment: number, options:
       return updateRun(runId, update)
     })
     yield* updateRun(runId, { state: "running", segment, segment_pid: null })
-    yield* appendRunEvent(runId, `segment ${segment} started (attempt ${attemptId})`)
+    yield* appendRunEvent(runId, `segment ${segment} started`)
     // Polls the row: a cancel is a row written by another process, so there is nothing to await.
     const cancelled = Effect.gen(function*() {
       while (true) {
@@ -99,7 +100,9 @@ const executeSegment = (runId: string, runDir: string, segment: number, options:
 const outcomeOf = (runId: string, segment: number, result: SegmentResult) =>
   Effect.gen(function*() {
     const { end } = result
-    yield* updateRun(runId, { step: end.step, segment_pid: null, ...(end.checkpoint !== null ? { last_checkpoint: end.checkpoint } : {}) })
+    // A process kept waiting at its checkpoint (no exit code yet) is still the run's.
+    const gone = result.exitCode === null ? {} : { segment_pid: null }
+    yield* updateRun(runId, { step: end.step, ...gone, ...(end.checkpoint !== null ? { last_checkpoint: end.checkpoint } : {}) })
     if (end.outcome === "failed") {
       return yield* new SegmentAttemptError({
         segment,
@@ -108,7 +111,8 @@ const outcomeOf = (runId: string, segment: number, result: SegmentResult) =>
         message: end.message ?? "the segment failed"
       })
     }
-    yield* appendRunEvent(runId, `segment ${segment} ended ${end.outcome} at step ${end.step}${end.checkpoint === null ? "" : ` (${end.checkpoint})`}`)
+    const by = `attempt ${result.attemptId}${result.continued ? ", continued in its process" : ""}`
+    yield* appendRunEvent(runId, `segment ${segment} ended ${end.outcome} at step ${end.step}${end.checkpoint === null ? "" : ` (${end.checkpoint})`}, ${by}`)
     return { outcome: end.outcome, step: end.step, checkpoint: end.checkpoint } satisfies SegmentOutcome
   })
 

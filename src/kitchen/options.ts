@@ -1,4 +1,5 @@
 /** What a kitchen run is told: where it writes, who listens, and an environment passed in code. */
+import type { Effect } from "effect"
 import type { MetricsSink } from "../ports/index.js"
 import { type EnvFactory } from "../ports/index.js"
 
@@ -17,7 +18,8 @@ export interface KitchenOptions {
   readonly env?: EnvFactory
   // The three options below let the durable engine run a recipe as segments (src/durable/segment):
   // each attempt writes its metrics into a directory of its own, shares the run's checkpoint
-  // store, and stops once it has committed a checkpoint. `sous run` and `sous resume` set none.
+  // store, and waits after each commit to be told whether to go on. `sous run` and `sous
+  // resume` set none.
   /**
    * Where checkpoints go when the recipe names no `checkpoint.uri`, instead of
    * `<runDir>/checkpoints`: an attempt's own `runDir` then shares the run's store.
@@ -30,10 +32,16 @@ export interface KitchenOptions {
    */
   readonly attemptId?: string
   /**
-   * Stop right after the first checkpoint this run commits, unless it is the final one (a run
-   * that commits `final` goes on to the end: evaluation, publishing and summary are after it).
-   * The result then names the checkpoint in `stoppedAfter`.
+   * Called after each checkpoint this run commits, but the final one (a run that commits
+   * `final` goes on to the end: evaluation, publishing and summary are after it), with the
+   * run held there until it answers: `continue` goes on training, `stop` ends the run at that
+   * checkpoint, its result naming it in `stoppedAfter`.
    */
-  readonly stopAfterCheckpoint?: boolean
+  readonly afterCheckpoint?: (checkpoint: CommittedCheckpoint) => Effect.Effect<"continue" | "stop">
 }
 
+/** A checkpoint a run committed (not `final`): its name and step. */
+export interface CommittedCheckpoint {
+  readonly name: string
+  readonly step: number
+}

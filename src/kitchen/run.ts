@@ -20,22 +20,16 @@ import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
 import { runWorkflow, type WorkflowResult } from "../workflows/index.js"
 import { checkAdapters } from "./checks.js"
 import { kitchenLayer } from "./layers.js"
-import type { KitchenOptions } from "./options.js"
+import type { CommittedCheckpoint, KitchenOptions } from "./options.js"
 import { checkpointStoreLayer, recipeTokenizer } from "./sources.js"
-
-/** A checkpoint a run committed and then stopped after (`KitchenOptions.stopAfterCheckpoint`). */
-export interface StoppedAfter {
-  readonly name: string
-  readonly step: number
-}
 
 /**
  * What a kitchen run resolves with: the runner's result (final step and state) or, for a run
- * told to stop after its first checkpoint, that checkpoint in `stoppedAfter`, its step in
- * `step` and an empty `state` (the run was interrupted there; the checkpoint holds the state).
+ * its `afterCheckpoint` stopped, that checkpoint in `stoppedAfter`, its step in `step` and an
+ * empty `state` (the run was interrupted there; the checkpoint holds the state).
  */
 export interface KitchenResult extends WorkflowResult {
-  readonly stoppedAfter?: StoppedAfter
+  readonly stoppedAfter?: CommittedCheckpoint
 }
 
 /**
@@ -48,44 +42,47 @@ const layersRecipe = (recipe: Recipe, options: KitchenOptions): Recipe =>
     ? recipe
     : { ...recipe, checkpoint: { ...recipe.checkpoint, uri: options.checkpointStore } }
 
-/** The checkpoint a run told to stop stops after: a committed one that is not `final`. */
-const stopPoint = (event: RunEvent): StoppedAfter | undefined => {
+/** The checkpoint an event announces, when it is a committed one that is not `final`. */
+const committedCheckpoint = (event: RunEvent): CommittedCheckpoint | undefined => {
   const name = event.data?.["name"]
   return event.name === "checkpoint" && typeof name === "string" && name !== "final" ? { name, step: event.step } : undefined
 }
 
 /**
  * Runs the workflow as a segment when `options` ask for it: its checkpoints tagged with the
- * attempt id and, with `stopAfterCheckpoint`, stopped after the first one it commits. The
+ * attempt id and, with `afterCheckpoint`, held after each commit until it answers. The
  * checkpoint stage sends its `checkpoint` event once the commit, retention and index are
- * done; the sink below writes that event, then holds the run there while the race
- * interrupts it, so no stage after the checkpoint starts (the summary, a finalizer, is still
- * written). Without these options the workflow runs as it always did.
+ * done; the sink below writes that event, then asks. On `stop` it holds the run there while
+ * the race interrupts it, so no stage after the checkpoint starts (the summary, a finalizer,
+ * is still written). Without these options the workflow runs as it always did.
  */
 const asSegment = <E, R>(
   options: KitchenOptions,
   run: Effect.Effect<WorkflowResult, E, R>
 ): Effect.Effect<KitchenResult, E, R | MetricsSink> => {
   const tagged = options.attemptId === undefined ? run : Effect.provideService(run, CheckpointAttempt, options.attemptId)
-  if (options.stopAfterCheckpoint !== true) return tagged
+  const afterCheckpoint = options.afterCheckpoint
+  if (afterCheckpoint === undefined) return tagged
   return Effect.gen(function*() {
     const sink = yield* MetricsSink
-    const committed = yield* Deferred.make<StoppedAfter>()
+    const stopped = yield* Deferred.make<CommittedCheckpoint>()
     const holding = MetricsSink.of({
       ...sink,
       event: (event) => {
-        const stop = stopPoint(event)
-        if (stop === undefined) return sink.event(event)
+        const committed = committedCheckpoint(event)
+        if (committed === undefined) return sink.event(event)
         // The checkpoint is committed whether or not its event could be written.
         return Effect.exit(sink.event(event)).pipe(
-          Effect.andThen(Deferred.succeed(committed, stop)),
-          Effect.andThen(Effect.never)
+          Effect.andThen(afterCheckpoint(committed)),
+          Effect.flatMap((answer) =>
+            answer === "continue" ? Effect.void : Effect.andThen(Deferred.succeed(stopped, committed), Effect.never)
+          )
         )
       }
     })
     return yield* Effect.raceFirst(
       Effect.provideService(tagged, MetricsSink, holding),
-      Effect.map(Deferred.await(committed), (stoppedAfter): KitchenResult => ({ step: stoppedAfter.step, state: {}, stoppedAfter }))
+      Effect.map(Deferred.await(stopped), (stoppedAfter): KitchenResult => ({ step: stoppedAfter.step, state: {}, stoppedAfter }))
     )
   })
 }

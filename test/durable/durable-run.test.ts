@@ -78,6 +78,15 @@ const setup = () => {
   return { dir, db, submit, startWorker, waitForRun }
 }
 
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 const exited = (child: ChildProcess): Promise<void> =>
   new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve()
@@ -105,9 +114,13 @@ const killRestartExact = async (
   expect(id).toMatch(/^run-/)
   const first = startWorker()
   const where = await killPoint({ id, db, runDir, waitForRun })
+  const orphan = (await statusOf(id, db)).segment_pid
   first.child.kill("SIGKILL")
   await exited(first.child)
   const killedAt = Date.now()
+  // Its segment process sees its orchestrator gone (the end of its stdin) and stops by
+  // itself, so it cannot train beside the new worker's.
+  if (orphan !== null) await waitFor(`segment process ${orphan} to stop`, 30_000, async () => (isAlive(orphan) ? undefined : true))
   startWorker()
   const done = await waitForRun(id, "to succeed", (row) => row.state === "succeeded")
   const restarted = (await logOf(id, db)).find((line) => line.at >= killedAt && line.message.startsWith("segment"))

@@ -13,11 +13,12 @@ import { suiteDirectory, testDirectory } from "../support/temp-directory.js"
 
 // Durable runs on PostgreSQL through the real `sous` command: the runs table on a server of
 // the test's own, and two `sous worker --db postgres://...` processes sharing three runs, one
-// of them SIGKILLed. The recipe is durable-run.test.ts's shortened example (12 steps, a
-// checkpoint every 4). The workers run with SOUS_TEST_FAST_TAKEOVER=1: a dead worker's shards
+// of them SIGKILLed. The recipe is durable-run.test.ts's shortened example, longer (48 steps,
+// a checkpoint every 8), so no run can end before all three train at once. The workers run with SOUS_TEST_FAST_TAKEOVER=1: a dead worker's shards
 // move after about 5 s instead of effect's 35 s.
+const steps = 48
 const sets = [
-  "training.steps=12", "optimizer.warmupSteps=2", "checkpoint.every=4", "eval.every=8",
+  `training.steps=${steps}`, "optimizer.warmupSteps=2", "checkpoint.every=8", "eval.every=16",
   "model.width=32", "model.layers=1", "backend.device=wasm"
 ]
 const recipe = join(root, "examples/sft-arithmetic/recipe.yaml")
@@ -95,7 +96,7 @@ describe.skipIf(skipReason !== undefined)(skipReason === undefined ? suiteName :
     const id = await Effect.runPromise(submitRun(recipe, { ...db, sets, runDir: join(dir, "queued") }))
     const queued = await Effect.runPromise(runStatus(id, db))
     // Integers (BIGINT included) decode as numbers.
-    expect(queued).toMatchObject({ id, state: "queued", control: "none", step: 0, total_steps: 12, max_attempts: 3, backoff_ms: 1_000 })
+    expect(queued).toMatchObject({ id, state: "queued", control: "none", step: 0, total_steps: steps, max_attempts: 3, backoff_ms: 1_000 })
     expect(typeof queued.created_at).toBe("number")
     await Effect.runPromise(pauseRun(id, db))
     await Effect.runPromise(resumeRun(id, db))
@@ -236,10 +237,10 @@ describe.skipIf(skipReason !== undefined)(skipReason === undefined ? suiteName :
         if (row.segment_pid !== null) segmentPids.add(row.segment_pid)
         return row.state === "succeeded" ? row : undefined
       }, outputs)
-      expect(done).toMatchObject({ step: 12, last_checkpoint: "final", last_error: null })
+      expect(done).toMatchObject({ step: steps, last_checkpoint: "final", last_error: null })
       const runDir = runDirs.get(id)!
       expect(readCheckpointState(runDir).equals(readCheckpointState(referenceDir))).toBe(true)
-      expect(readMetrics(runDir).map((line) => line.step)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1))
+      expect(readMetrics(runDir).map((line) => line.step)).toEqual(Array.from({ length: steps }, (_, i) => i + 1))
     }
     expect(survivor.child.exitCode).toBeNull()
     // The survivor logged no error (level 50 and up) and did not fail. Warnings are allowed:

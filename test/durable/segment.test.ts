@@ -13,6 +13,7 @@ import {
   loadRunRecipe,
   newAttemptId,
   runSegment,
+  SegmentPool,
   type SegmentResult,
   runToEnd
 } from "../../src/durable/segment/index.js"
@@ -99,9 +100,14 @@ describe("segments", () => {
     const results = await run(runToEnd({ runDir, onProgress: (line) => line.type === "progress" && progress.push(line.step) }))
     expect(outcomes(results)).toEqual(["checkpoint step-00000004", "checkpoint step-00000008", "finished final"])
     expect(results.map((result) => result.end.step)).toEqual([4, 8, 12])
+    // One process ran them all, continuing from the state in its memory.
+    expect(results.map((result) => result.continued)).toEqual([false, true, true])
+    expect(new Set(results.map((result) => result.attemptId)).size).toBe(1)
     // Each segment reports its first step at once.
     for (const first of [1, 5, 9]) expect(progress).toContain(first)
     expectExact(runDir)
+    // Each event of the process joined the run once, though it was adopted three times.
+    expect(readEvents(runDir, "checkpoint").map((event) => event.data?.["name"])).toEqual(["step-00000004", "step-00000008", "final"])
     // Each checkpoint came from the attempt that committed it, and the events say so.
     const segments = readEvents(runDir, "segment").map((event) => event.data)
     expect(segments).toEqual([
@@ -142,6 +148,27 @@ describe("segments", () => {
 
     const results = await run(runToEnd({ runDir }))
     expect(outcomes(results)).toEqual(["checkpoint step-00000008", "finished final"])
+    expectExact(runDir)
+  }, 120_000)
+
+  it("a kept process whose checkpoint another attempt went past is stopped, not continued", async () => {
+    const runDir = runAfterFirstSegment()
+    const pids: Array<number> = []
+    const results = await run(Effect.gen(function*() {
+      const kept = yield* runSegment({ runDir, attemptId: "kept", onSpawn: (pid) => pids.push(pid) })
+      // Another worker's attempt (a pool of its own) runs the next segment meanwhile.
+      const other = yield* runSegment({ runDir, attemptId: "other" }).pipe(Effect.provide(Layer.fresh(SegmentPool.layer)))
+      const after = yield* runSegment({ runDir, attemptId: "after", onSpawn: (pid) => pids.push(pid) })
+      return [kept, other, after]
+    }).pipe(Effect.provide(SegmentPool.layer)))
+    // `other` went from step 8 to the end; `after` found the kept process's step 8 behind.
+    expect(results.map((result) => [result.attemptId, result.continued, `${result.end.outcome} ${result.end.checkpoint}`])).toEqual([
+      ["kept", false, "checkpoint step-00000008"],
+      ["other", false, "finished final"],
+      ["after", false, "finished final"]
+    ])
+    expect(pids).toHaveLength(2)
+    expect(() => process.kill(pids[0]!, 0)).toThrow() // the kept process is gone
     expectExact(runDir)
   }, 120_000)
 

@@ -42,6 +42,10 @@ const segmentEvent = (step: number, data: Readonly<Record<string, unknown>>): Js
 const hasSegmentEvent = (events: ReadonlyArray<JsonlLine>, matches: (data: Record<string, unknown>) => boolean) =>
   events.some(({ value }) => value["name"] === "segment" && matches((value["data"] ?? {}) as Record<string, unknown>))
 
+/** The checkpoint a `checkpoint` event names, or undefined for any other line. */
+const checkpointNamed = ({ value }: JsonlLine): unknown =>
+  value["name"] === "checkpoint" ? (value["data"] as { name?: unknown } | undefined)?.name : undefined
+
 // Step names are zero-padded (`step-00000012`): old ones are skipped without reading them.
 const stepOfName = (name: string): number | undefined => {
   const match = /^step-(\d+)$/.exec(name)
@@ -51,7 +55,7 @@ const stepOfName = (name: string): number | undefined => {
 /**
  * Appends the attempt's lines up to the committed `manifest`: metrics of the steps after
  * `lastStep` up to the checkpoint's (they must be all of them, each once), and events from
- * the attempt's first up to the checkpoint's own `checkpoint` event. Events go first and
+ * the attempt's first after `lastStep` up to the checkpoint's own `checkpoint` event. Events go first and
  * metrics last, each file replaced whole: a crash between the two is caught by the marker
  * event on the next adoption, which then only adds the metrics.
  */
@@ -78,10 +82,11 @@ const adoptCheckpoint = (runDir: string, manifest: CheckpointManifest, lastStep:
     }
     const runEvents = yield* io(runDir, "cannot read the run's events", () => readJsonlLines(join(runDir, "events.jsonl")))
     if (!hasSegmentEvent(runEvents, (data) => data["checkpoint"] === manifest.name)) {
-      const events = yield* io(runDir, `cannot read ${from}`, () => readJsonlLines(join(from, "events.jsonl")))
-      const commit = events.findIndex(({ value }) =>
-        value["name"] === "checkpoint" && (value["data"] as { name?: unknown } | undefined)?.name === manifest.name
-      )
+      const all = yield* io(runDir, `cannot read ${from}`, () => readJsonlLines(join(from, "events.jsonl")))
+      // A process that ran several segments holds the events of those adopted before: up to
+      // its commit of the checkpoint at `lastStep`.
+      const events = all.slice(all.findLastIndex((line) => checkpointNamed(line) !== undefined && (stepOf(line) ?? Infinity) <= lastStep) + 1)
+      const commit = events.findIndex((line) => checkpointNamed(line) === manifest.name)
       // An attempt that died right after its commit never sent the event: all it sent counts.
       const adopted = commit >= 0 ? events.slice(0, commit + 1) : events.filter((line) => (stepOf(line) ?? 0) <= manifest.step)
       const marker = segmentEvent(manifest.step, { attempt: writer, checkpoint: manifest.name })
@@ -145,9 +150,7 @@ export const adoptFinish = (runDir: string, attemptId: string) =>
       const runEvents = yield* io(runDir, "cannot read the run's events", () => readJsonlLines(join(runDir, "events.jsonl")))
       if (!hasSegmentEvent(runEvents, (data) => data["finished"] === true)) {
         const events = yield* io(runDir, `cannot read ${from}`, () => readJsonlLines(join(from, "events.jsonl")))
-        const final = events.findIndex(({ value }) =>
-          value["name"] === "checkpoint" && (value["data"] as { name?: unknown } | undefined)?.name === "final"
-        )
+        const final = events.findIndex((line) => checkpointNamed(line) === "final")
         // An attempt that resumed from the final checkpoint (its writer died before the end)
         // holds only the end: all of its events.
         const tail = events.slice(final + 1)

@@ -11,10 +11,10 @@ export interface ProgressReporter {
 }
 
 /**
- * Reports the first step at once (its arrival tells the orchestrator that training runs,
- * and when it started), then at most one progress line every `everyMillis`, and a
- * `checkpoint` line for each commit: the checkpoint stage sends its `checkpoint` event only
- * once the manifest is committed.
+ * Reports the first step of each segment at once (its arrival tells the orchestrator that
+ * training runs, and when it started), then at most one progress line every `everyMillis`
+ * with the rate since that step, and a `checkpoint` line for each commit: the checkpoint
+ * stage sends its `checkpoint` event only once the manifest is committed.
  */
 export const makeProgressReporter = (write: (line: SegmentLine) => void, everyMillis = 1_000): ProgressReporter => {
   let first: { readonly step: number; readonly at: number } | undefined
@@ -41,7 +41,10 @@ export const makeProgressReporter = (write: (line: SegmentLine) => void, everyMi
     event: (event) =>
       Effect.sync(() => {
         const name = event.data?.["name"]
-        if (event.name === "checkpoint" && typeof name === "string") write({ type: "checkpoint", name, step: event.step })
+        if (event.name !== "checkpoint" || typeof name !== "string") return
+        write({ type: "checkpoint", name, step: event.step })
+        first = undefined // the next segment's first step is reported at once too
+
       }),
     summarize: () => Effect.void,
     flush: Effect.void

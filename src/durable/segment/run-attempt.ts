@@ -1,12 +1,14 @@
 /**
- * One attempt of a segment, as the segment process runs it: from the newest committed
- * checkpoint of the run's store (or the start) until the next checkpoint commits (or the run
- * ends), with its metrics and events in a directory of its own.
+ * One attempt, as the segment process runs it: from the newest committed checkpoint of the
+ * run's store (or the start), one segment after another (each up to the next checkpoint it
+ * commits) for as long as it is told to go on, or to the run's end, with its metrics and
+ * events in a directory of its own.
  */
 import { mkdir } from "node:fs/promises"
 import { Cause, Effect, Exit } from "effect"
 import { checkCredentials } from "../../kitchen/checks.js"
 import { runRecipeFile } from "../../kitchen/run-directory.js"
+import type { CommittedCheckpoint } from "../../kitchen/options.js"
 import { type KitchenResult, resumeRecipe, runFinished, runRecipe } from "../../kitchen/run.js"
 import { checkpointStoreLayer } from "../../kitchen/sources.js"
 import { messageOf } from "../../ports/thrown-message.js"
@@ -29,6 +31,11 @@ export interface AttemptOptions {
   readonly attemptId: string
   /** Receives the protocol lines as they come: progress and commits. */
   readonly report: (line: SegmentLine) => void
+  /**
+   * Asked after each checkpoint the attempt commits (but `final`), the run held there until
+   * it answers: `continue` runs the next segment, `stop` ends the attempt (`checkpoint`).
+   */
+  readonly afterCheckpoint: (checkpoint: CommittedCheckpoint) => Effect.Effect<"continue" | "stop">
 }
 
 const failed = (error: unknown, step: number, checkpoint: string | null): SegmentEnd => ({
@@ -82,7 +89,8 @@ const ended = (result: KitchenResult): SegmentEnd =>
  * files up to the newest committed checkpoint (see `adoptCommitted`: what this attempt builds
  * on is adopted before it can commit anything after it), then it resumes the run from that
  * checkpoint with the kitchen, its metrics in `<runDir>/attempts/<attemptId>/`, its blobs
- * tagged with its id, and stops after its first commit. A run already finished ends at once.
+ * tagged with its id, asking `afterCheckpoint` after each commit whether to go on. A run
+ * already finished ends at once.
  */
 export const runAttempt = (options: AttemptOptions): Effect.Effect<SegmentEnd> =>
   Effect.gen(function*() {
@@ -103,7 +111,7 @@ export const runAttempt = (options: AttemptOptions): Effect.Effect<SegmentEnd> =
       runDir: attemptDirectory(runDir, attemptId),
       checkpointStore: runCheckpointStore(runDir),
       attemptId,
-      stopAfterCheckpoint: true,
+      afterCheckpoint: options.afterCheckpoint,
       sinks: [reporter.sink]
     }
     // From the start when the store held nothing: a checkpoint another attempt commits

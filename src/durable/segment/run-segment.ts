@@ -2,28 +2,32 @@
  * The orchestrator's side of a segment: start its process, follow it, and make what it
  * committed part of the run. Nothing here trains or blocks: the process does the work.
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { Recipe } from "../../recipes/recipe.js"
 import { checkpointStoreLayer } from "../../kitchen/sources.js"
 import { type AdoptedCheckpoint, adoptCommitted, adoptFinish } from "./adopt-committed.js"
 import { newAttemptId } from "./attempt-directory.js"
-import { sweepAttemptBlobs } from "./attempt-store.js"
+import { newestManifest, sweepAttemptBlobs } from "./attempt-store.js"
 import { loadRunRecipe } from "./run-recipe.js"
 import { SegmentCrashedError, SegmentFailedError } from "./segment-errors.js"
 import type { SegmentCheckpoint, SegmentEnd, SegmentProgress } from "./segment-protocol.js"
-import { defaultSegmentEntry, spawnSegment } from "./spawn-segment.js"
+import { type KeptSegment, SegmentPool } from "./segment-pool.js"
+import { defaultSegmentEntry, startSegmentProcess } from "./spawn-segment.js"
 
 /** One segment to run. */
 export interface RunSegmentOptions {
   /** The run directory (its `recipe.json` written by `sous run` or `createSegmentedRun`). */
   readonly runDir: string
-  /** A fresh id for this execution (`newAttemptId`); a retry needs a new one. */
+  /**
+   * A fresh id (`newAttemptId`) for a process this segment starts; a retry needs a new one.
+   * A segment that continues a kept process runs as that process's attempt.
+   */
   readonly attemptId: string
   /** Progress and commits as the process reports them (called on the event loop: keep it short). */
   readonly onProgress?: ((line: SegmentProgress | SegmentCheckpoint) => void) | undefined
-  /** The process id, once started. */
+  /** The id of the process that runs the segment, once known. */
   readonly onSpawn?: ((pid: number) => void) | undefined
-  /** After SIGTERM, how long an interrupted segment has to stop before SIGKILL (default 10 s). */
+  /** After being told to stop, how long an interrupted segment has to end before SIGKILL (default 10 s). */
   readonly killGraceMillis?: number | undefined
   /** The compiled segment process to run (default: `segment-main.js`, see `defaultSegmentEntry`). */
   readonly entry?: string | undefined
@@ -31,14 +35,20 @@ export interface RunSegmentOptions {
 
 /** How a segment went. */
 export interface SegmentResult {
+  /** The attempt that ran it: `options.attemptId`, or a kept process's own. */
   readonly attemptId: string
+  /** Whether it continued a process kept from the segment before (see `SegmentPool`). */
+  readonly continued: boolean
   /** The process's own account: `checkpoint`, `finished`, `lost` or `failed`. */
   readonly end: SegmentEnd
   /** The checkpoints whose metrics and events joined the run after this segment. */
   readonly adopted: ReadonlyArray<AdoptedCheckpoint>
-  /** The process's exit code: 0 for `checkpoint` and `finished`, 3 for `lost`, 1 for `failed`. */
+  /**
+   * The process's exit code: 0 for `checkpoint` and `finished`, 3 for `lost`, 1 for
+   * `failed`; null for a process kept waiting at its checkpoint.
+   */
   readonly exitCode: number | null
-  /** Milliseconds from the spawn to the first step's progress line (absent when no step ran). */
+  /** Milliseconds from the segment's start to its first step's progress line (absent when no step ran). */
   readonly startupMillis: number | undefined
   readonly wallMillis: number
 }
@@ -51,28 +61,70 @@ const sweep = (recipe: Recipe, runDir: string, attemptId: string) =>
   )
 
 /**
- * Runs one segment of the run in `runDir` in a child process (`process.execPath` running
- * the segment entry) and resolves with its end, whatever the outcome; `failed` included,
- * with its `retryable` flag. Before it starts, the run's files catch up with the store; after
- * it ends, what it committed is adopted (and, when the run finished, its summary). It fails
- * with `SegmentCrashedError` when the process ended without an end line (killed, crashed),
- * after removing the blobs it left uncommitted. Interrupted, it stops the process (SIGTERM,
- * then SIGKILL after the grace period), waits for it to be gone, removes its uncommitted
- * blobs and adopts what it committed. Traced as
- * `sous.segment`.
+ * The process for the next segment of `runDir`: the pool's kept one when its checkpoint is
+ * still the newest committed one (the state in its memory is the one to start from), else a
+ * new one.
+ */
+const segmentProcess = (recipe: Recipe, options: RunSegmentOptions) =>
+  Effect.gen(function*() {
+    const pool = yield* Effect.serviceOption(SegmentPool)
+    const kept = Option.isSome(pool) ? yield* pool.value.take(options.runDir) : undefined
+    if (kept !== undefined) {
+      const newest = yield* newestManifest.pipe(Effect.provide(checkpointStoreLayer(recipe, options.runDir)))
+      if (newest?.name === kept.checkpoint) return { ...kept, continued: true }
+      yield* kept.process.stop
+    }
+    const process = startSegmentProcess({
+      entry: options.entry ?? defaultSegmentEntry(),
+      args: [options.runDir, options.attemptId],
+      killGraceMillis: options.killGraceMillis ?? 10_000
+    })
+    return { process, attemptId: options.attemptId, continued: false }
+  })
+
+/**
+ * Follows the process to the end of the segment. A process waiting at its checkpoint is
+ * kept in the pool for the next segment, or, without a pool, told to stop there.
+ */
+const followSegment = (
+  runDir: string,
+  running: Omit<KeptSegment, "checkpoint"> & { readonly continued: boolean },
+  onProgress: RunSegmentOptions["onProgress"]
+) =>
+  Effect.gen(function*() {
+    const leg = yield* running.process.follow(running.continued ? { type: "continue" } : undefined, onProgress)
+    if (leg._tag === "Exited") return { exit: leg.exit, startupMillis: leg.startupMillis }
+    const { checkpoint, step } = leg.waiting
+    const end: SegmentEnd = { type: "end", outcome: "checkpoint", step, checkpoint }
+    const pool = yield* Effect.serviceOption(SegmentPool)
+    if (Option.isSome(pool)) {
+      yield* pool.value.keep(runDir, { process: running.process, attemptId: running.attemptId, checkpoint })
+      return { exit: { end, exitCode: null, signal: null, stderrTail: "", notStarted: false }, startupMillis: leg.startupMillis }
+    }
+    return { exit: yield* running.process.stop, startupMillis: leg.startupMillis }
+  })
+
+/**
+ * Runs one segment of the run in `runDir` in a segment process (`process.execPath` running
+ * the segment entry), a new one or one the `SegmentPool` kept from the segment before, and
+ * resolves with its end, whatever the outcome; `failed` included, with its `retryable` flag.
+ * Before it starts, the run's files catch up with the store; after it ends, what it committed
+ * is adopted (and, when the run finished, its summary). It fails with `SegmentCrashedError`
+ * when the process ended without an end line (killed, crashed), after removing the blobs it
+ * left uncommitted. Interrupted, it stops the process (then SIGKILL after the grace period),
+ * waits for it to be gone, removes its uncommitted blobs and adopts what it committed.
+ * Traced as `sous.segment`.
  */
 export const runSegment = Effect.fn("sous.segment")(function*(options: RunSegmentOptions) {
-  const { runDir, attemptId } = options
+  const { runDir } = options
   const startedAt = Date.now()
   const recipe = yield* loadRunRecipe(runDir)
   yield* adoptCommitted(runDir, recipe)
-  const exit = yield* spawnSegment({
-    entry: options.entry ?? defaultSegmentEntry(),
-    args: [runDir, attemptId],
-    onLine: options.onProgress,
-    onSpawn: options.onSpawn,
-    killGraceMillis: options.killGraceMillis ?? 10_000
-  }).pipe(
+  const running = yield* segmentProcess(recipe, options)
+  const { attemptId, continued } = running
+  const pid = running.process.pid()
+  if (pid !== undefined) options.onSpawn?.(pid)
+  const { exit, startupMillis } = yield* followSegment(runDir, running, options.onProgress).pipe(
     // Stopped (a cancel): what it committed before the kill joins the run's files now, since
     // no later segment will adopt it; what it did not commit is removed.
     Effect.onInterrupt(() =>
@@ -99,10 +151,11 @@ export const runSegment = Effect.fn("sous.segment")(function*(options: RunSegmen
   if (exit.end.outcome === "finished") yield* adoptFinish(runDir, attemptId)
   return {
     attemptId,
+    continued,
     end: exit.end,
     adopted,
     exitCode: exit.exitCode,
-    startupMillis: exit.startupMillis,
+    startupMillis,
     wallMillis: Date.now() - startedAt
   } satisfies SegmentResult
 })
@@ -114,10 +167,11 @@ export type RunToEndOptions = Omit<RunSegmentOptions, "attemptId"> & {
 }
 
 /**
- * Runs segments of the run one after another, each with a fresh attempt id, until one ends
- * `finished`; a `lost` one is simply followed by the next. A `failed` one fails with
- * `SegmentFailedError`, a crash with `SegmentCrashedError`: retrying is the caller's choice
- * (the durable workflow's, with its retry policy). Resolves with every segment's result.
+ * Runs segments of the run one after another until one ends `finished`, each continuing the
+ * process of the one before (a `SegmentPool` of its own) or, after a `lost` one, in a new
+ * process with a fresh attempt id. A `failed` one fails with `SegmentFailedError`, a crash
+ * with `SegmentCrashedError`: retrying is the caller's choice (the durable workflow's, with
+ * its retry policy). Resolves with every segment's result.
  */
 export const runToEnd = (options: RunToEndOptions) =>
   Effect.gen(function*() {
@@ -143,4 +197,4 @@ export const runToEnd = (options: RunToEndOptions) =>
       retryable: false,
       message: `${options.runDir} did not finish in ${maxSegments} segments`
     })
-  })
+  }).pipe(Effect.provide(SegmentPool.layer))

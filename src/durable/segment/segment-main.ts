@@ -1,26 +1,63 @@
 /**
  * The segment process: `node dist/durable/segment/segment-main.js <runDir> <attemptId>`.
  *
- * Runs one attempt of a segment (see `runAttempt`) in a process of its own, so that training,
- * which blocks its thread, never blocks the orchestrator's event loop. It speaks the segment
- * protocol on stdout (one JSON object per line, `segment-protocol.ts`) and logs to stderr.
- * Exit code: 0 when it committed a checkpoint or the run finished, 3 when another attempt
- * committed first, 1 when it failed, 2 for a command line it cannot read. SIGTERM or SIGINT
- * interrupts it as Ctrl-C does `sous run`: a checkpoint being committed finishes committing,
- * an uncommitted one is removed.
+ * Runs one attempt (see `runAttempt`) in a process of its own, so that training, which blocks
+ * its thread, never blocks the orchestrator's event loop. It speaks the segment protocol
+ * (`segment-protocol.ts`): lines on stdout, commands on stdin, and logs to stderr. After each
+ * checkpoint it commits it waits on stdin for `continue` or `stop`. Exit code: 0 when it
+ * committed a checkpoint or the run finished, 3 when another attempt committed first, 1 when
+ * it failed, 2 for a command line it cannot read.
+ *
+ * SIGTERM or SIGINT interrupts it as Ctrl-C does `sous run`: a checkpoint being committed
+ * finishes committing, an uncommitted one is removed. So does the end of stdin: the
+ * orchestrator is gone (killed, its machine dead) and a new one will run the segment again,
+ * so this one must not go on beside it.
  */
-import { Cause, Effect, Exit, Fiber } from "effect"
+import { createInterface } from "node:readline"
+import { Cause, Effect, Exit, Fiber, Option } from "effect"
 import { pinoLoggerLayer } from "../../adapters/logging/pino-logger.js"
+import type { CommittedCheckpoint } from "../../kitchen/options.js"
 import { runAttempt } from "./run-attempt.js"
-import { formatSegmentLine, segmentExitCode, type SegmentEnd, type SegmentLine } from "./segment-protocol.js"
+import {
+  formatSegmentLine,
+  parseSegmentCommand,
+  type SegmentCommand,
+  segmentExitCode,
+  type SegmentEnd,
+  type SegmentLine
+} from "./segment-protocol.js"
 
 const write = (line: SegmentLine) => {
   process.stdout.write(formatSegmentLine(line))
 }
 
-// An orchestrator that died closes the pipe: the attempt still finishes (what it commits is
-// adopted by the next one) instead of dying of EPIPE, perhaps between a blob and its manifest.
+// An orchestrator that died closes the pipe: the attempt stops as interrupted (see above)
+// instead of dying of EPIPE, perhaps between a blob and its manifest.
 process.stdout.on("error", () => {})
+
+/** The orchestrator's commands, one at a time, as the attempt asks for them. */
+const commands = (onEnd: () => void) => {
+  const received: Array<SegmentCommand> = []
+  let waiting: ((command: SegmentCommand) => void) | undefined
+  createInterface({ input: process.stdin }).on("line", (text) => {
+    const command = Option.getOrUndefined(parseSegmentCommand(text))
+    if (command === undefined) return
+    if (waiting === undefined) received.push(command)
+    else waiting(command)
+  }).on("close", onEnd)
+  return (checkpoint: CommittedCheckpoint) =>
+    Effect.callback<"continue" | "stop">((resume) => {
+      write({ type: "waiting", checkpoint: checkpoint.name, step: checkpoint.step })
+      const answer = (command: SegmentCommand) => {
+        waiting = undefined
+        resume(Effect.succeed(command.type))
+      }
+      const early = received.shift()
+      if (early !== undefined) answer(early)
+      else waiting = answer
+      return Effect.sync(() => (waiting = undefined))
+    })
+}
 
 const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   const [runDir, attemptId, ...extra] = argv
@@ -28,9 +65,11 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     process.stderr.write("usage: segment-main.js <runDir> <attemptId>\n")
     return 2
   }
-  const program = runAttempt({ runDir, attemptId, report: write }).pipe(Effect.provide(pinoLoggerLayer()))
+  let interrupt = () => {}
+  const afterCheckpoint = commands(() => interrupt())
+  const program = runAttempt({ runDir, attemptId, report: write, afterCheckpoint }).pipe(Effect.provide(pinoLoggerLayer()))
   const fiber = Effect.runFork(program)
-  const interrupt = () => Effect.runFork(Fiber.interrupt(fiber))
+  interrupt = () => Effect.runFork(Fiber.interrupt(fiber))
   process.once("SIGTERM", interrupt)
   process.once("SIGINT", interrupt)
   const exit = await Effect.runPromise(Fiber.await(fiber))
@@ -46,6 +85,8 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
       retryable: true
     }
   write(end)
+  // stdin keeps the event loop alive; the attempt is over.
+  process.stdin.destroy()
   return segmentExitCode(end.outcome)
 }
 

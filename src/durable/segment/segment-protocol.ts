@@ -1,7 +1,13 @@
 /**
- * What a segment process tells its orchestrator: one JSON object per line on stdout, decoded
- * with these schemas on the other side. Anything else on stdout (a library's banner) is not
- * a line of the protocol and is skipped.
+ * What a segment process and its orchestrator tell each other: one JSON object per line, the
+ * process on its stdout, the orchestrator on the process's stdin, decoded with these schemas
+ * on the other side. Anything else on stdout (a library's banner) is not a line of the
+ * protocol and is skipped.
+ *
+ * A process lives across segments: after each checkpoint it commits (but `final`) it says
+ * `waiting` and holds the run there until the orchestrator answers `continue` (the next
+ * segment, in the same process, from the state in its memory, which is what the checkpoint
+ * holds) or `stop` (it ends, `checkpoint`).
  */
 import { Option, Schema } from "effect"
 
@@ -21,8 +27,20 @@ export const SegmentCheckpoint = Schema.Struct({
 })
 export type SegmentCheckpoint = typeof SegmentCheckpoint.Type
 
+/** The process committed `checkpoint` (at `step`) and waits for a {@link SegmentCommand}. */
+export const SegmentWaiting = Schema.Struct({
+  type: Schema.Literal("waiting"),
+  checkpoint: Schema.String,
+  step: Schema.Int
+})
+export type SegmentWaiting = typeof SegmentWaiting.Type
+
+/** What the orchestrator tells a waiting process: run the next segment, or end. */
+export const SegmentCommand = Schema.Struct({ type: Schema.Literals(["continue", "stop"]) })
+export type SegmentCommand = typeof SegmentCommand.Type
+
 /**
- * How a segment ended, its last line:
+ * How a segment process ended, its last line:
  * - `checkpoint`: it committed `checkpoint` (at `step`) and stopped there;
  * - `finished`: the run is over (its final checkpoint committed, its summary written);
  * - `lost`: another attempt committed first; `checkpoint` is the newest committed one,
@@ -44,7 +62,7 @@ export const SegmentEnd = Schema.Struct({
 export type SegmentEnd = typeof SegmentEnd.Type
 
 /** Any line of the protocol. */
-export const SegmentLine = Schema.Union([SegmentProgress, SegmentCheckpoint, SegmentEnd])
+export const SegmentLine = Schema.Union([SegmentProgress, SegmentCheckpoint, SegmentWaiting, SegmentEnd])
 export type SegmentLine = typeof SegmentLine.Type
 
 /** The exit code a segment process ends with, by outcome. */
@@ -59,3 +77,11 @@ export const parseSegmentLine = (text: string): Option.Option<SegmentLine> =>
 
 /** A protocol line as the segment process writes it, newline included. */
 export const formatSegmentLine = (line: SegmentLine): string => `${JSON.stringify(line)}\n`
+
+const decodeCommand = Schema.decodeUnknownOption(Schema.fromJsonString(SegmentCommand))
+
+/** The command `text` holds, or none for a line that is not one. */
+export const parseSegmentCommand = (text: string): Option.Option<SegmentCommand> => decodeCommand(text)
+
+/** A command as the orchestrator writes it, newline included. */
+export const formatSegmentCommand = (command: SegmentCommand): string => `${JSON.stringify(command)}\n`
