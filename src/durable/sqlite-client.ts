@@ -91,6 +91,11 @@ export const makeSqliteClient = (
       // SQLite prepares BEGIN, COMMIT and SAVEPOINT like any statement; cached, they are not
       // parsed again on every transaction.
       prepareTransactionControls: true,
+      // A transaction takes the write lock when it begins, waiting the busy timeout for it. A
+      // deferred one (plain BEGIN) that reads and then writes fails at once with "database is
+      // locked" when another process wrote in between: SQLite cannot upgrade its stale read,
+      // and the busy timeout does not apply. (A worker died of this while `sous submit` ran.)
+      beginTransaction: "BEGIN IMMEDIATE",
       releaseSavepoint: (name) => `RELEASE SAVEPOINT ${name}`
     })
   })

@@ -141,6 +141,35 @@ describe("sqliteClientLayer", () => {
       assert.deepStrictEqual(yield* names(sql), ["outside"])
     }).pipe(Effect.provide(inMemory)))
 
+  it.live("a transaction that reads, then writes, is not failed by another process's write in between", () => {
+    const filename = path.join(testDirectory("sqlite-client"), "shared.db")
+    const ours = sqliteClientLayer({ filename })
+    // Another process's connection: its write waits at most 100 ms for the lock.
+    const theirs = sqliteClientLayer({ filename, busyTimeoutMillis: 100 })
+    const other = Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      return yield* sql`INSERT INTO items (name) VALUES ('theirs')`
+    }).pipe(Effect.provide(theirs))
+    return Effect.gen(function*() {
+      const sql = yield* withItems
+      const transaction = yield* Effect.forkChild(
+        Effect.gen(function*() {
+          yield* names(sql)
+          yield* Effect.sleep("50 millis")
+          yield* sql`INSERT INTO items (name) VALUES ('ours')`
+        }).pipe(sql.withTransaction)
+      )
+      yield* Effect.sleep("10 millis")
+      // The transaction holds the write lock from its BEGIN: the other write waits, then
+      // gives up, and the transaction commits. (Begun deferred, the other write would win and
+      // the transaction's own write fail with "database is locked".)
+      const theirWrite = yield* Effect.exit(other)
+      assert.isTrue(Exit.isSuccess(yield* Fiber.await(transaction)))
+      assert.isTrue(Exit.isFailure(theirWrite))
+      assert.deepStrictEqual(yield* names(sql), ["ours"])
+    }).pipe(Effect.provide(ours))
+  })
+
   it.live("fails with a SqlError that classifies the failure and keeps node:sqlite's error as its cause", () =>
     Effect.gen(function*() {
       const sql = yield* withItems
