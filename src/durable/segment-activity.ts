@@ -6,7 +6,7 @@
  * process takes a fresh attempt id and the checkpoint store, not this activity, is the record
  * of progress: fencing makes a second attempt safe.
  */
-import { Duration, Effect, Schema } from "effect"
+import { Deferred, Duration, Effect, Schema } from "effect"
 import { Activity } from "effect/workflow"
 import { messageOf } from "../ports/thrown-message.js"
 import { SegmentAttemptError } from "./run-errors.js"
@@ -65,13 +65,18 @@ const executeSegment = (runId: string, runDir: string, segment: number, options:
     })
     yield* updateRun(runId, { state: "running", segment, segment_pid: null })
     yield* appendRunEvent(runId, `segment ${segment} started`)
-    // Polls the row: a cancel is a row written by another process, so there is nothing to await.
+    // Polls the row: a pause or cancel is a row written by another process, so there is
+    // nothing to await. A pause asks the process to checkpoint now and end the segment there.
+    const pauseAsked = yield* Deferred.make<void>()
     const cancelled = Effect.gen(function*() {
       while (true) {
         yield* Effect.sleep(options.watchEvery ?? Duration.millis(500))
         yield* flush
         const row = yield* findRun(runId)
         if (row === undefined || row.control === "cancel") return "cancelled" as const
+        if (row.control === "pause" && (yield* Deferred.succeed(pauseAsked, undefined))) {
+          yield* appendRunEvent(runId, `segment ${segment}: pause asked, checkpointing after the step it is on`)
+        }
       }
     })
     const ended = yield* Effect.raceFirst(
@@ -80,6 +85,7 @@ const executeSegment = (runId: string, runDir: string, segment: number, options:
         attemptId,
         entry: options.entry,
         onSpawn: (started) => (pid = started),
+        checkpointNow: Deferred.await(pauseAsked),
         onProgress: (line) => {
           latest = line
           if (line.type === "checkpoint") lastCheckpoint = line.name

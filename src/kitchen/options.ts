@@ -16,10 +16,10 @@ export interface KitchenOptions {
    * the factory itself, passed instead of named by a module path.
    */
   readonly env?: EnvFactory
-  // The three options below let the durable engine run a recipe as segments (src/durable/segment):
+  // The options below let the durable engine run a recipe as segments (src/durable/segment):
   // each attempt writes its metrics into a directory of its own, shares the run's checkpoint
-  // store, and waits after each commit to be told whether to go on. `sous run` and `sous
-  // resume` set none.
+  // store, checkpoints when asked, and waits after each commit to be told whether to go on.
+  // `sous run` and `sous resume` set none.
   /**
    * Where checkpoints go when the recipe names no `checkpoint.uri`, instead of
    * `<runDir>/checkpoints`: an attempt's own `runDir` then shares the run's store.
@@ -38,6 +38,8 @@ export interface KitchenOptions {
    * checkpoint, its result naming it in `stoppedAfter`.
    */
   readonly afterCheckpoint?: (checkpoint: CommittedCheckpoint) => Effect.Effect<"continue" | "stop">
+  /** Asked after each step but the last: true saves a checkpoint there, off the recipe's schedule. */
+  readonly checkpointAsked?: () => boolean
 }
 
 /** A checkpoint a run committed (not `final`): its name and step. */

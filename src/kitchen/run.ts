@@ -94,7 +94,7 @@ const asSegment = <E, R>(
  */
 export const runRecipe = Effect.fn("sous.runRecipe")(function*(recipe: Recipe, options: KitchenOptions) {
   yield* checkAdapters(recipe, "recipe", options)
-  const compiled = compileRecipe(recipe, { runId: randomUUID(), recipeHash: recipeHash(recipe), startedAt: Date.now() })
+  const compiled = compileRecipe(recipe, { runId: randomUUID(), recipeHash: recipeHash(recipe), startedAt: Date.now() }, options)
   const tokenizer = yield* recipeTokenizer(recipe)
   const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(layersRecipe(recipe, options), options, tokenizer))
   return yield* Effect.gen(function*() {
@@ -184,7 +184,7 @@ export const resumeRecipe = Effect.fn("sous.resumeRecipe")(
       })
     }
     const state = yield* decodeDurableRunState(manifest.name, manifest.resume.state)
-    const compiled = compileRecipe(recipe, state.runInfo)
+    const compiled = compileRecipe(recipe, state.runInfo, options)
     const tokenizer = yield* recipeTokenizer(recipe)
     const problem = mismatch(manifest, recipe, recipeRendererId(recipe), tokenizer.id)
     if (problem !== undefined) return yield* problem

@@ -202,25 +202,32 @@ export const recipeModel = (recipe: Recipe, vocabSize: number): RecipeModel =>
       ...(recipe.model.lora === undefined ? {} : { lora: recipe.model.lora })
     }
 
+/** What a run adds to the recipe's schedule (see {@link compileRecipe}). */
+export interface CompileOptions {
+  /** See `TrainingSchedule.checkpointAsked`. */
+  readonly checkpointAsked?: (() => boolean) | undefined
+}
+
 /** The workflow of a recipe's kind, built from its settings. */
-const recipeWorkflow = (recipe: Recipe): RecipeWorkflow => {
+const recipeWorkflow = (recipe: Recipe, options: CompileOptions): RecipeWorkflow => {
+  const asked = options.checkpointAsked === undefined ? {} : { checkpointAsked: options.checkpointAsked }
   switch (recipe.kind) {
     case "supervised":
-      return supervisedWorkflow(supervisedWorkflowConfig(recipe))
+      return supervisedWorkflow({ ...supervisedWorkflowConfig(recipe), ...asked })
     case "classify":
-      return classifyWorkflow(classifyWorkflowConfig(recipe))
+      return classifyWorkflow({ ...classifyWorkflowConfig(recipe), ...asked })
     case "preference":
-      return preferenceWorkflow(preferenceWorkflowConfig(recipe))
+      return preferenceWorkflow({ ...preferenceWorkflowConfig(recipe), ...asked })
     case "distill":
-      return distillWorkflow(distillWorkflowConfig(recipe))
+      return distillWorkflow({ ...distillWorkflowConfig(recipe), ...asked })
     case "rl":
-      return rlWorkflow(rlWorkflowConfig(recipe))
+      return rlWorkflow({ ...rlWorkflowConfig(recipe), ...asked })
   }
 }
 
 /** Compiles a recipe into the workflow of its kind; nothing runs until the workflow is run. */
-export const compileRecipe = (recipe: Recipe, runInfo: RunInfo): CompiledRecipe => {
-  const workflow = recipeWorkflow(recipe)
+export const compileRecipe = (recipe: Recipe, runInfo: RunInfo, options: CompileOptions = {}): CompiledRecipe => {
+  const workflow = recipeWorkflow(recipe, options)
   const clientLayer = Layer.effect(
     TrainingClient,
     Effect.gen(function*() {

@@ -22,6 +22,11 @@ export interface TrainingSchedule {
   readonly evalEvery: number
   /** Checkpoint every this many steps (0: only the final checkpoint). */
   readonly checkpointEvery: number
+  /**
+   * Asked after each step but the last: true checkpoints there, off the schedule (a durable
+   * run asked to pause checkpoints at once). Absent, only the schedule checkpoints.
+   */
+  readonly checkpointAsked?: (() => boolean) | undefined
   /** Which older checkpoints each new one leaves in place. */
   readonly retention: RetentionPolicy
   /** Recorded in checkpoints: how the data became datums. */
@@ -30,10 +35,22 @@ export interface TrainingSchedule {
 }
 
 // The last step is left to the evaluation and checkpoint after the loop, which always run.
+const beforeTheLast = ({ loops, loopTimes }: WhenView) => loops["train"]! < loopTimes["train"]! - 1
+
 const everyBeforeTheLast = (interval: number) => ({
   label: `every ${interval} steps, before the last`,
-  test: ({ step, loops, loopTimes }: WhenView) => step % interval === 0 && loops["train"]! < loopTimes["train"]! - 1
+  test: (view: WhenView) => view.step % interval === 0 && beforeTheLast(view)
 })
+
+/** When a checkpoint is saved in the loop: on the schedule, or also when asked; none when neither. */
+const checkpointWhen = ({ checkpointEvery, checkpointAsked }: TrainingSchedule) => {
+  if (checkpointAsked === undefined) return checkpointEvery > 0 ? everyBeforeTheLast(checkpointEvery) : undefined
+  const scheduled = checkpointEvery > 0 ? everyBeforeTheLast(checkpointEvery) : undefined
+  return {
+    label: `${scheduled === undefined ? "" : `every ${checkpointEvery} steps or `}when asked, before the last`,
+    test: (view: WhenView) => (scheduled?.test(view) ?? false) || (beforeTheLast(view) && checkpointAsked())
+  }
+}
 
 /** What makes one training workflow different from another. */
 export interface TrainingWorkflowParts<P extends WorkflowNode, S extends WorkflowNode, E, R, A extends WorkflowNode> {
@@ -64,6 +81,7 @@ export const trainingWorkflow = <P extends WorkflowNode, S extends WorkflowNode,
   const evaluate = stage(parts.evaluate)
   const save = (final: boolean) =>
     stage(checkpoint({ final, rendererId: schedule.rendererId, dataSeed: schedule.seed, retention: schedule.retention }))
+  const saveWhen = checkpointWhen(schedule)
   return workflow({
     name: parts.name,
     initial: [RunKeys.runInfo, RunKeys.dataCursor, RunKeys.summary, RunKeys.lastCheckpoint, RunKeys.expectedDataDigest],
@@ -80,9 +98,7 @@ export const trainingWorkflow = <P extends WorkflowNode, S extends WorkflowNode,
             ...parts.step,
             stage(logMetrics),
             ...(schedule.evalEvery > 0 ? [when({ ...everyBeforeTheLast(schedule.evalEvery), body: evaluate })] : []),
-            ...(schedule.checkpointEvery > 0
-              ? [when({ ...everyBeforeTheLast(schedule.checkpointEvery), body: save(false) })]
-              : [])
+            ...(saveWhen === undefined ? [] : [when({ ...saveWhen, body: save(false) })])
           )
         }),
         evaluate,

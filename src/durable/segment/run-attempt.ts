@@ -36,6 +36,8 @@ export interface AttemptOptions {
    * it answers: `continue` runs the next segment, `stop` ends the attempt (`checkpoint`).
    */
   readonly afterCheckpoint: (checkpoint: CommittedCheckpoint) => Effect.Effect<"continue" | "stop">
+  /** Asked after each step but the last: true checkpoints there, off the recipe's schedule. */
+  readonly checkpointAsked: () => boolean
 }
 
 const failed = (error: unknown, step: number, checkpoint: string | null): SegmentEnd => ({
@@ -112,6 +114,7 @@ export const runAttempt = (options: AttemptOptions): Effect.Effect<SegmentEnd> =
       checkpointStore: runCheckpointStore(runDir),
       attemptId,
       afterCheckpoint: options.afterCheckpoint,
+      checkpointAsked: options.checkpointAsked,
       sinks: [reporter.sink]
     }
     // From the start when the store held nothing: a checkpoint another attempt commits

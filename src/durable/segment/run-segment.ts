@@ -31,6 +31,11 @@ export interface RunSegmentOptions {
   readonly killGraceMillis?: number | undefined
   /** The compiled segment process to run (default: `segment-main.js`, see `defaultSegmentEntry`). */
   readonly entry?: string | undefined
+  /**
+   * Completes when the segment should checkpoint now, after the step it is on, and end there
+   * (a pause): the process is asked to, and the segment ends at that checkpoint.
+   */
+  readonly checkpointNow?: Effect.Effect<void> | undefined
 }
 
 /** How a segment went. */
@@ -87,12 +92,16 @@ const segmentProcess = (recipe: Recipe, options: RunSegmentOptions) =>
  * kept in the pool for the next segment, or, without a pool, told to stop there.
  */
 const followSegment = (
-  runDir: string,
-  running: Omit<KeptSegment, "checkpoint"> & { readonly continued: boolean },
-  onProgress: RunSegmentOptions["onProgress"]
+  { runDir, onProgress, checkpointNow }: RunSegmentOptions,
+  running: Omit<KeptSegment, "checkpoint"> & { readonly continued: boolean }
 ) =>
   Effect.gen(function*() {
-    const leg = yield* running.process.follow(running.continued ? { type: "continue" } : undefined, onProgress)
+    const asking = checkpointNow === undefined
+      ? Effect.void
+      : Effect.forkScoped(Effect.andThen(checkpointNow, Effect.sync(() => running.process.send({ type: "checkpoint" }))))
+    const leg = yield* Effect.scoped(
+      Effect.andThen(asking, running.process.follow(running.continued ? { type: "continue" } : undefined, onProgress))
+    )
     if (leg._tag === "Exited") return { exit: leg.exit, startupMillis: leg.startupMillis }
     const { checkpoint, step } = leg.waiting
     const end: SegmentEnd = { type: "end", outcome: "checkpoint", step, checkpoint }
@@ -124,7 +133,7 @@ export const runSegment = Effect.fn("sous.segment")(function*(options: RunSegmen
   const { attemptId, continued } = running
   const pid = running.process.pid()
   if (pid !== undefined) options.onSpawn?.(pid)
-  const { exit, startupMillis } = yield* followSegment(runDir, running, options.onProgress).pipe(
+  const { exit, startupMillis } = yield* followSegment(options, running).pipe(
     // Stopped (a cancel): what it committed before the kill joins the run's files now, since
     // no later segment will adopt it; what it did not commit is removed.
     Effect.onInterrupt(() =>

@@ -4,7 +4,8 @@
  * Runs one attempt (see `runAttempt`) in a process of its own, so that training, which blocks
  * its thread, never blocks the orchestrator's event loop. It speaks the segment protocol
  * (`segment-protocol.ts`): lines on stdout, commands on stdin, and logs to stderr. After each
- * checkpoint it commits it waits on stdin for `continue` or `stop`. Exit code: 0 when it
+ * checkpoint it commits it waits on stdin for `continue` or `stop`; asked to `checkpoint`, it
+ * saves one after the step it is on. Exit code: 0 when it
  * committed a checkpoint or the run finished, 3 when another attempt committed first, 1 when
  * it failed, 2 for a command line it cannot read.
  *
@@ -21,7 +22,6 @@ import { runAttempt } from "./run-attempt.js"
 import {
   formatSegmentLine,
   parseSegmentCommand,
-  type SegmentCommand,
   segmentExitCode,
   type SegmentEnd,
   type SegmentLine
@@ -35,28 +35,37 @@ const write = (line: SegmentLine) => {
 // instead of dying of EPIPE, perhaps between a blob and its manifest.
 process.stdout.on("error", () => {})
 
-/** The orchestrator's commands, one at a time, as the attempt asks for them. */
+type Answer = "continue" | "stop"
+
+/**
+ * The orchestrator's commands: `checkpoint` raises a flag the training loop reads after each
+ * step; `continue` and `stop` answer a commit, one at a time, as the attempt asks.
+ */
 const commands = (onEnd: () => void) => {
-  const received: Array<SegmentCommand> = []
-  let waiting: ((command: SegmentCommand) => void) | undefined
+  const received: Array<Answer> = []
+  let waiting: ((answer: Answer) => void) | undefined
+  let asked = false
   createInterface({ input: process.stdin }).on("line", (text) => {
     const command = Option.getOrUndefined(parseSegmentCommand(text))
     if (command === undefined) return
-    if (waiting === undefined) received.push(command)
-    else waiting(command)
+    if (command.type === "checkpoint") asked = true
+    else if (waiting === undefined) received.push(command.type)
+    else waiting(command.type)
   }).on("close", onEnd)
-  return (checkpoint: CommittedCheckpoint) =>
-    Effect.callback<"continue" | "stop">((resume) => {
+  const afterCheckpoint = (checkpoint: CommittedCheckpoint) =>
+    Effect.callback<Answer>((resume) => {
+      asked = false
       write({ type: "waiting", checkpoint: checkpoint.name, step: checkpoint.step })
-      const answer = (command: SegmentCommand) => {
+      const answer = (command: Answer) => {
         waiting = undefined
-        resume(Effect.succeed(command.type))
+        resume(Effect.succeed(command))
       }
       const early = received.shift()
       if (early !== undefined) answer(early)
       else waiting = answer
       return Effect.sync(() => (waiting = undefined))
     })
+  return { afterCheckpoint, checkpointAsked: () => asked }
 }
 
 const main = async (argv: ReadonlyArray<string>): Promise<number> => {
@@ -66,8 +75,8 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     return 2
   }
   let interrupt = () => {}
-  const afterCheckpoint = commands(() => interrupt())
-  const program = runAttempt({ runDir, attemptId, report: write, afterCheckpoint }).pipe(Effect.provide(pinoLoggerLayer()))
+  const { afterCheckpoint, checkpointAsked } = commands(() => interrupt())
+  const program = runAttempt({ runDir, attemptId, report: write, afterCheckpoint, checkpointAsked }).pipe(Effect.provide(pinoLoggerLayer()))
   const fiber = Effect.runFork(program)
   interrupt = () => Effect.runFork(Fiber.interrupt(fiber))
   process.once("SIGTERM", interrupt)

@@ -35,8 +35,11 @@ export const SegmentWaiting = Schema.Struct({
 })
 export type SegmentWaiting = typeof SegmentWaiting.Type
 
-/** What the orchestrator tells a waiting process: run the next segment, or end. */
-export const SegmentCommand = Schema.Struct({ type: Schema.Literals(["continue", "stop"]) })
+/**
+ * What the orchestrator tells the process: a waiting one to run the next segment or to end;
+ * a training one to checkpoint after the step it is on (then it waits, as after any commit).
+ */
+export const SegmentCommand = Schema.Struct({ type: Schema.Literals(["continue", "stop", "checkpoint"]) })
 export type SegmentCommand = typeof SegmentCommand.Type
 
 /**

@@ -73,6 +73,8 @@ export interface SegmentProcess {
     command: SegmentCommand | undefined,
     onLine?: ((line: SegmentProgress | SegmentCheckpoint) => void) | undefined
   ) => Effect.Effect<SegmentLeg>
+  /** Tells the process `command` now (a training one to `checkpoint`); nothing once it exited. */
+  readonly send: (command: SegmentCommand) => void
   /**
    * Stops the process, then SIGKILLs it after the grace period; completes once it is gone.
    * A waiting process ends at its checkpoint; one that trains is interrupted (it commits a
@@ -126,6 +128,10 @@ export const startSegmentProcess = (options: SpawnSegmentOptions): SegmentProces
     settle()
   })
 
+  const send = (command: SegmentCommand) => {
+    if (exit === undefined) child.stdin.write(formatSegmentCommand(command))
+  }
+
   // `stop` ends a waiting process cleanly; the end of stdin interrupts one that trains.
   const stop = Effect.callback<SegmentProcessExit>((resume) => {
     if (exit !== undefined) return resume(Effect.succeed(exit))
@@ -134,7 +140,7 @@ export const startSegmentProcess = (options: SpawnSegmentOptions): SegmentProces
       clearTimeout(kill)
       resume(Effect.succeed(exit!))
     })
-    if (idle) child.stdin.write(formatSegmentCommand({ type: "stop" }))
+    if (idle) send({ type: "stop" })
     else child.stdin.end()
   })
 
@@ -156,19 +162,18 @@ export const startSegmentProcess = (options: SpawnSegmentOptions): SegmentProces
           resume(Effect.succeed({ _tag: "Waiting", waiting: at, startupMillis: startup() }))
         }
       }
-      if (command !== undefined && exit === undefined) {
+      if (command !== undefined) {
         idle = false
-        child.stdin.write(formatSegmentCommand(command))
+        send(command)
       }
       settle()
+      // Lines go on being heard until the process is gone: a commit it finishes while
+      // stopping is reported like any other.
       return Effect.andThen(
-        Effect.sync(() => {
-          arrived = undefined
-          onLine = undefined
-        }),
-        stop
+        Effect.sync(() => (arrived = undefined)),
+        Effect.ensuring(stop, Effect.sync(() => (onLine = undefined)))
       )
     })
 
-  return { pid: () => child.pid, exited: () => exit !== undefined, follow, stop }
+  return { pid: () => child.pid, exited: () => exit !== undefined, follow, send, stop }
 }
