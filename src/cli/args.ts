@@ -170,8 +170,8 @@ Usage:
       State, segment, step, steps/s, ETA, last checkpoint and last error of a run;
       --watch prints it again as it changes until the run ends.
   sous pause <id> | sous resume <id> | sous cancel <id>  [--db FILE|URL]
-      Pause (the running segment stops at its next checkpoint; nothing starts until
-      resume), resume, or cancel (the running segment is stopped, its uncommitted files
+      Pause (the running segment checkpoints after the step it is on and stops there;
+      nothing starts until resume), resume, or cancel (the running segment is stopped, its uncommitted files
       removed; committed checkpoints stay) a run. sous resume takes a run id only when
       no file or directory has that name; otherwise it continues a run directory.
   sous logs <id> [--db FILE|URL]
