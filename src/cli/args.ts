@@ -17,6 +17,8 @@ export interface ParsedArgs {
   readonly concurrency: string | undefined
   /** `--watch` (status): follow the run until it ends. */
   readonly watch: boolean
+  /** `--checkpoint` (cancel): checkpoint the running segment before the run is cancelled. */
+  readonly checkpoint: boolean
   /** The options of `sous serve` (`--port`, `--host`, `--state-dir`, ...), by flag name without dashes. */
   readonly serve: Readonly<Record<string, string>>
   readonly verbose: boolean
@@ -53,6 +55,7 @@ const options = {
   concurrency: value,
   verbose: flag,
   watch: flag,
+  checkpoint: flag,
   overwrite: flag,
   resume: flag,
   fallback: flag,
@@ -117,6 +120,7 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
     runnerAddress: values["runner-address"],
     concurrency: values.concurrency,
     watch: flags.has("watch"),
+    checkpoint: flags.has("checkpoint"),
     serve,
     verbose: flags.has("verbose"),
     overwrite: flags.has("overwrite"),
@@ -169,11 +173,13 @@ Usage:
   sous status <id> [--watch] [--db FILE|URL]
       State, segment, step, steps/s, ETA, last checkpoint and last error of a run;
       --watch prints it again as it changes until the run ends.
-  sous pause <id> | sous resume <id> | sous cancel <id>  [--db FILE|URL]
+  sous pause <id> | sous resume <id> | sous cancel <id> [--checkpoint]  [--db FILE|URL]
       Pause (the running segment checkpoints after the step it is on and stops there;
-      nothing starts until resume), resume, or cancel (the running segment is stopped, its uncommitted files
-      removed; committed checkpoints stay) a run. sous resume takes a run id only when
-      no file or directory has that name; otherwise it continues a run directory.
+      nothing starts until resume), resume, or cancel a run: the running segment is
+      stopped, its uncommitted files removed, committed checkpoints kept; with
+      --checkpoint it first checkpoints after the step it is on. sous resume takes a run
+      id only when no file or directory has that name; otherwise it continues a run
+      directory.
   sous logs <id> [--db FILE|URL]
       The run's own log: submission, segments, retries, pause, resume and its end.
 

@@ -64,13 +64,14 @@ const argument = (args: ParsedArgs, what: string | undefined): string => {
 }
 
 /** Refuses options the verb has no use for, so a mistyped command line is not half obeyed. */
-const refuse = (args: ParsedArgs, allowed: ReadonlyArray<"out" | "set" | "concurrency" | "runner-address" | "watch">) => {
+const refuse = (args: ParsedArgs, allowed: ReadonlyArray<"out" | "set" | "concurrency" | "runner-address" | "watch" | "checkpoint">) => {
   const given = [
     ...(args.out !== undefined ? ["out"] : []),
     ...(args.sets.length > 0 ? ["set"] : []),
     ...(args.concurrency !== undefined ? ["concurrency"] : []),
     ...(args.runnerAddress !== undefined ? ["runner-address"] : []),
     ...(args.watch ? ["watch"] : []),
+    ...(args.checkpoint ? ["checkpoint"] : []),
     ...Object.keys(args.serve)
   ].filter((name) => !(allowed as ReadonlyArray<string>).includes(name))
   if (given.length > 0) throw new UsageError({ message: `--${given[0]} is not an option of sous ${args.verb}` })
@@ -151,10 +152,10 @@ export const runsCommand = (args: ParsedArgs) => {
     }
     default: {
       // pause, resume, cancel
-      refuse(args, [])
+      refuse(args, args.verb === "cancel" ? ["checkpoint"] : [])
       const id = argument(args, "run id")
       const control = args.verb === "pause" ? pauseRun : args.verb === "resume" ? resumeRun : cancelRun
-      return Effect.andThen(control(id, { db }), out(`${args.verb} of ${id} requested`))
+      return Effect.andThen(control(id, { db, checkpoint: args.checkpoint }), out(`${args.verb} of ${id} requested`))
     }
   }
 }

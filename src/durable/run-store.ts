@@ -17,8 +17,15 @@ export const RunState = Schema.Literals(["queued", "running", "paused", "succeed
 export type RunState = typeof RunState.Type
 
 /** What an operator asked of a run that it has not yet done (`none` once done or never asked). */
-export const RunControl = Schema.Literals(["none", "pause", "cancel"])
+/**
+ * What a run is asked to do: nothing, pause, cancel, or cancel once the running segment has
+ * checkpointed (`cancel-checkpoint`).
+ */
+export const RunControl = Schema.Literals(["none", "pause", "cancel", "cancel-checkpoint"])
 export type RunControl = typeof RunControl.Type
+
+/** Whether `control` asks for a cancel, with or without a checkpoint first. */
+export const isCancel = (control: RunControl): boolean => control === "cancel" || control === "cancel-checkpoint"
 
 /** The final states: a run in one of them never changes again. */
 export const finalStates: ReadonlyArray<RunState> = ["succeeded", "failed", "cancelled"]
@@ -219,7 +226,7 @@ export const claimQueuedRun = (id: string) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const claimed = yield* sql`UPDATE sous_runs SET state = 'running', updated_at = ${Date.now()}
-      WHERE id = ${id} AND state = 'queued' AND control <> 'cancel' RETURNING id`
+      WHERE id = ${id} AND state = 'queued' AND control NOT IN ('cancel', 'cancel-checkpoint') RETURNING id`
     return claimed.length > 0
   })
 

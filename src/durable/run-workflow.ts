@@ -8,7 +8,7 @@
 import { Duration, Effect, Layer, Schema } from "effect"
 import { Activity, DurableClock, Workflow } from "effect/workflow"
 import { RunFailedError, type SegmentAttemptError } from "./run-errors.js"
-import { appendRunEvent, findRun, updateRun } from "./run-store.js"
+import { appendRunEvent, findRun, isCancel, updateRun } from "./run-store.js"
 import { SegmentPool } from "./segment/index.js"
 import { segmentActivity, type SegmentActivityOptions, type SegmentOutcome } from "./segment-activity.js"
 
@@ -46,7 +46,7 @@ const controlGate = ({ runDir, runId }: RunPayload, options: RunWorkflowOptions)
     let paused = false
     while (true) {
       const row = yield* findRun(runId)
-      if (row === undefined || row.control === "cancel") return "cancel" as const
+      if (row === undefined || isCancel(row.control)) return "cancel" as const
       if (row.control !== "pause") {
         if (paused || row.state === "paused") {
           yield* updateRun(runId, { state: "running" })

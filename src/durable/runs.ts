@@ -18,6 +18,7 @@ import {
   ensureRunTables,
   findRun,
   insertRun,
+  isCancel,
   listRunRows,
   requestControl,
   type RetryPolicy,
@@ -127,25 +128,33 @@ export const resumeRunRow = (runId: string) =>
   Effect.gen(function*() {
     const row = yield* rowOrFail(runId)
     yield* refuseFinal(row, "resume")
-    if (row.control === "cancel") return yield* new RunControlError({ runId, message: `run ${runId} is being cancelled` })
+    if (isCancel(row.control)) return yield* new RunControlError({ runId, message: `run ${runId} is being cancelled` })
     yield* requestControl(runId, "none")
     yield* appendRunEvent(runId, "resume requested")
   })
 
+/** How a run is cancelled. */
+export interface CancelOptions {
+  /** Checkpoint the running segment after the step it is on first, so no step is lost. */
+  readonly checkpoint?: boolean | undefined
+}
+
 /**
  * Cancels the run (needs an `SqlClient`): a queued run is cancelled at once; a started one's
  * workflow stops its running segment (whose uncommitted files are removed; committed
- * checkpoints stay) and marks it `cancelled`.
+ * checkpoints stay), after it checkpoints when `options.checkpoint` asks, and marks it
+ * `cancelled`.
  */
-export const cancelRunRow = (runId: string) =>
+export const cancelRunRow = (runId: string, options: CancelOptions = {}) =>
   Effect.gen(function*() {
     const row = yield* rowOrFail(runId)
     yield* refuseFinal(row, "cancel")
-    yield* requestControl(runId, "cancel")
+    yield* requestControl(runId, options.checkpoint === true ? "cancel-checkpoint" : "cancel")
     // A queued run has no workflow to act on the request: it is cancelled here (the worker
     // claims no run with a cancel asked, so the two cannot both win).
     const atOnce = row.state === "queued" && (yield* cancelIfQueued(runId))
-    yield* appendRunEvent(runId, atOnce ? "cancelled before it started" : "cancel requested")
+    const requested = options.checkpoint === true ? "cancel requested, after a checkpoint" : "cancel requested"
+    yield* appendRunEvent(runId, atOnce ? "cancelled before it started" : requested)
   })
 
 /** {@link pauseRunRow} on the database. */
@@ -155,4 +164,4 @@ export const pauseRun = (runId: string, options: RunsDatabase) => withRunsDataba
 export const resumeRun = (runId: string, options: RunsDatabase) => withRunsDatabase(options.db, resumeRunRow(runId))
 
 /** {@link cancelRunRow} on the database. */
-export const cancelRun = (runId: string, options: RunsDatabase) => withRunsDatabase(options.db, cancelRunRow(runId))
+export const cancelRun = (runId: string, options: RunsDatabase & CancelOptions) => withRunsDatabase(options.db, cancelRunRow(runId, options))

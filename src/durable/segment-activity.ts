@@ -66,16 +66,18 @@ const executeSegment = (runId: string, runDir: string, segment: number, options:
     yield* updateRun(runId, { state: "running", segment, segment_pid: null })
     yield* appendRunEvent(runId, `segment ${segment} started`)
     // Polls the row: a pause or cancel is a row written by another process, so there is
-    // nothing to await. A pause asks the process to checkpoint now and end the segment there.
-    const pauseAsked = yield* Deferred.make<void>()
+    // nothing to await. A pause, or a cancel with a checkpoint, asks the process to
+    // checkpoint now and end the segment there; the workflow then pauses or cancels.
+    const checkpointAsked = yield* Deferred.make<void>()
     const cancelled = Effect.gen(function*() {
       while (true) {
         yield* Effect.sleep(options.watchEvery ?? Duration.millis(500))
         yield* flush
         const row = yield* findRun(runId)
         if (row === undefined || row.control === "cancel") return "cancelled" as const
-        if (row.control === "pause" && (yield* Deferred.succeed(pauseAsked, undefined))) {
-          yield* appendRunEvent(runId, `segment ${segment}: pause asked, checkpointing after the step it is on`)
+        const stopAt = row.control === "pause" ? "pause" : row.control === "cancel-checkpoint" ? "cancel" : undefined
+        if (stopAt !== undefined && (yield* Deferred.succeed(checkpointAsked, undefined))) {
+          yield* appendRunEvent(runId, `segment ${segment}: ${stopAt} asked, checkpointing after the step it is on`)
         }
       }
     })
@@ -85,7 +87,7 @@ const executeSegment = (runId: string, runDir: string, segment: number, options:
         attemptId,
         entry: options.entry,
         onSpawn: (started) => (pid = started),
-        checkpointNow: Deferred.await(pauseAsked),
+        checkpointNow: Deferred.await(checkpointAsked),
         onProgress: (line) => {
           latest = line
           if (line.type === "checkpoint") lastCheckpoint = line.name

@@ -272,6 +272,33 @@ describe("durable runs (sous submit / worker / status / pause / resume / cancel)
     expect(resumed.stderr).toContain("cancelled")
   }, 120_000)
 
+  it("cancel --checkpoint checkpoints the running segment first: every step trained is kept, and the run is cancelled", async () => {
+    const { dir, db, submit, startWorker, waitForRun } = setup()
+    // No checkpoint but the final one: only the one the cancel asks for can keep the steps.
+    const id = submit("cancel-checkpoint", ["checkpoint.every=0"])
+    startWorker()
+    await waitForRun(id, "to train", (row) => row.state === "running" && row.step >= 2)
+    const asked = runCli(["cancel", id, "--checkpoint", "--db", db])
+    expect(asked.code, asked.stderr).toBe(0)
+    const cancelled = await waitForRun(id, "to be cancelled", (row) => row.state === "cancelled", 30_000)
+    const at = cancelled.step
+    expect(at).toBeGreaterThanOrEqual(2)
+    expect(at).toBeLessThan(24)
+    const name = `step-${String(at).padStart(8, "0")}`
+    expect(cancelled).toMatchObject({ control: "none", last_checkpoint: name, segment_pid: null })
+    const runDir = join(dir, "cancel-checkpoint")
+    expect(readdirSync(join(runDir, "checkpoints")).filter((entry) => entry !== "index.json")).toEqual([name])
+    expect(readMetrics(runDir).map((line) => line.step)).toEqual(Array.from({ length: at }, (_, i) => i + 1))
+    const log = (await logOf(id, db)).map((line) => line.message)
+    expect(log).toEqual(expect.arrayContaining([
+      "cancel requested, after a checkpoint",
+      "segment 1: cancel asked, checkpointing after the step it is on",
+      "cancelled"
+    ]))
+    // --checkpoint belongs to cancel only.
+    expect(runCli(["pause", id, "--checkpoint", "--db", db]).stderr).toContain("--checkpoint is not an option of sous pause")
+  }, 120_000)
+
   it("a segment that keeps crashing is tried the run's number of times with backoff, then the run fails with the cause", async () => {
     const dir = testDirectory("durable-run")
     const db = join(dir, "runs.db")
