@@ -200,8 +200,8 @@ describe("durable runs (sous submit / worker / status / pause / resume / cancel)
     const id = submit("bad", [`data.train=${badData}`])
     startWorker()
     const failed = await waitForRun(id, "to fail", (row) => row.state === "failed", 60_000)
-    // The segment protocol carries the error's tag and message (not the file and line).
-    expect(failed.last_error).toBe("DatasetRowError: messages: missing key")
+    // The segment protocol carries the error's tag and its line: the file and line of the row.
+    expect(failed.last_error).toBe(`DatasetRowError: ${badData}:2: messages: missing key`)
     const log = (await logOf(id, db)).map((line) => line.message)
     expect(log.filter((line) => line.startsWith("segment 1 started"))).toHaveLength(1)
     expect(log.join("\n")).not.toContain("trying again")

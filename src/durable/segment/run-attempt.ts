@@ -11,6 +11,7 @@ import { runRecipeFile } from "../../kitchen/run-directory.js"
 import type { CommittedCheckpoint } from "../../kitchen/options.js"
 import { type KitchenResult, resumeRecipe, runFinished, runRecipe } from "../../kitchen/run.js"
 import { checkpointStoreLayer } from "../../kitchen/sources.js"
+import { describeFailure } from "../../ports/describe-error.js"
 import { messageOf } from "../../ports/thrown-message.js"
 import { type CheckpointManifest } from "../../ports/index.js"
 import type { Recipe } from "../../recipes/recipe.js"
@@ -45,7 +46,7 @@ const failed = (error: unknown, step: number, checkpoint: string | null): Segmen
   outcome: "failed",
   step,
   checkpoint,
-  message: messageOf(error),
+  message: describeFailure(error),
   errorTag: errorTagOf(error),
   retryable: isRetryable(error)
 })
