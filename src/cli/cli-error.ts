@@ -1,6 +1,6 @@
 import type { TokenizerLoadError } from "../adapters/index.js"
 import type { SqlError } from "effect/sql"
-import type { RunControlError, RunNotFoundError } from "../durable/run-errors.js"
+import type { RunControlError, RunNotFoundError, WorkerLockError } from "../durable/run-errors.js"
 import type { SegmentInputError } from "../durable/segment/segment-errors.js"
 import type { RunDirectoryError } from "../kitchen/run-directory.js"
 import type {
@@ -53,4 +53,5 @@ export type CliError =
   | TrainingError
   | UnsafeKeyError
   | UsageError
+  | WorkerLockError
   | WorkflowInvalidError

@@ -14,6 +14,8 @@ import type { WorkflowEngine } from "effect/workflow"
 import type { ShardingOverrides } from "./cluster-workflow-engine.js"
 import { pgWorkflowEngineLayer } from "./pg-workflow-engine.js"
 import { sqliteClientLayer } from "./sqlite-client.js"
+import { workerLockLayer } from "./worker-lock.js"
+import type { WorkerLockError } from "./run-errors.js"
 import { sqliteWorkflowEngineLayer } from "./sqlite-workflow-engine.js"
 
 /** Whether `db` names a PostgreSQL database rather than a SQLite file. */
@@ -59,7 +61,7 @@ export interface RunsDatabaseLayers {
     options?: EngineOptions
   ) => Layer.Layer<
     WorkflowEngine.WorkflowEngine | SqlClient.SqlClient,
-    SqlError.SqlError | SocketServer.SocketServerError | Config.ConfigError
+    SqlError.SqlError | SocketServer.SocketServerError | Config.ConfigError | WorkerLockError
   >
 }
 
@@ -82,7 +84,8 @@ export const runsDatabaseLayers = (db: string): RunsDatabaseLayers => {
       kind: "sqlite",
       printable,
       sql: sqliteClientLayer({ filename: db }),
-      engine: (options) => sqliteWorkflowEngineLayer({ filename: db, shardingConfig: options?.shardingConfig })
+      engine: (options) =>
+        sqliteWorkflowEngineLayer({ filename: db, shardingConfig: options?.shardingConfig }).pipe(Layer.provideMerge(workerLockLayer(db)))
     }
   }
   const url = Redacted.make(db)

@@ -19,6 +19,12 @@ export class RunFailedError extends Schema.TaggedError<RunFailedError>()("RunFai
   message: Schema.String
 }) {}
 
+/** Another worker holds the SQLite file (see `workerLockLayer`). */
+export class WorkerLockError extends Schema.TaggedError<WorkerLockError>()("WorkerLockError", {
+  db: Schema.String,
+  message: Schema.String
+}) {}
+
 /** No run has this id in the database. */
 export class RunNotFoundError extends Schema.TaggedError<RunNotFoundError>()("RunNotFoundError", {
   runId: Schema.String,

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync, readdirSync, writeFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Fiber } from "effect"
@@ -298,6 +298,23 @@ describe("durable runs (sous submit / worker / status / pause / resume / cancel)
     // --checkpoint belongs to cancel only.
     expect(runCli(["pause", id, "--checkpoint", "--db", db]).stderr).toContain("--checkpoint is not an option of sous pause")
   }, 120_000)
+
+  it("one worker per SQLite file: a second refuses to start while the first lives, and takes over once it is dead", async () => {
+    const { db, startWorker } = setup()
+    const first = startWorker()
+    await waitFor("the first worker to start", 30_000, async () => (existsSync(`${db}.worker.lock`) ? true : undefined))
+    const second = startWorker()
+    await exited(second.child)
+    expect(second.child.exitCode).toBe(1)
+    expect(second.output()).toContain(`another worker (pid ${first.child.pid} on `)
+    expect(second.output()).toContain("one worker per SQLite file")
+    first.child.kill("SIGKILL")
+    await exited(first.child)
+    const third = startWorker()
+    await waitFor("the third worker to hold the file", 30_000, async () =>
+      (JSON.parse(readFileSync(`${db}.worker.lock`, "utf8")) as { pid: number }).pid === third.child.pid ? true : undefined)
+    expect(third.child.exitCode).toBeNull()
+  }, 90_000)
 
   it("a segment that keeps crashing is tried the run's number of times with backoff, then the run fails with the cause", async () => {
     const dir = testDirectory("durable-run")
