@@ -199,15 +199,19 @@ describe("durable runs (sous submit / worker / status / pause / resume / cancel)
     writeFileSync(badData, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}\n{\"no\":\"messages\"}\n")
     const id = submit("bad", [`data.train=${badData}`])
     startWorker()
+    // `status --watch` follows the run until it ends: it returns, its last state failed.
+    const watched = runCli(["status", id, "--watch", "--db", db])
+    expect(watched.code, watched.stderr).toBe(0)
+    expect(watched.stdout.split("\n").filter((line) => line.startsWith(id)).at(-1)).toContain("failed")
     const failed = await waitForRun(id, "to fail", (row) => row.state === "failed", 60_000)
     // The segment protocol carries the error's tag and its line: the file and line of the row.
     expect(failed.last_error).toBe(`DatasetRowError: ${badData}:2: messages: missing key`)
+    expect(watched.stdout).toContain(`last error: DatasetRowError: ${badData}:2: messages: missing key`)
     const log = (await logOf(id, db)).map((line) => line.message)
     expect(log.filter((line) => line.startsWith("segment 1 started"))).toHaveLength(1)
     expect(log.join("\n")).not.toContain("trying again")
-    const status = runCli(["status", id, "--db", db])
-    expect(status.stdout).toContain("failed")
-    expect(status.stdout).toContain("last error:")
+    const logs = runCli(["logs", id, "--db", db])
+    expect(logs.stdout).toContain(`failed: DatasetRowError: ${badData}:2: messages: missing key`)
   }, 90_000)
 
   it("pause checkpoints at once, off the schedule, and nothing runs until resume; the resumed run is exact", async () => {
