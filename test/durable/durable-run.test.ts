@@ -60,8 +60,8 @@ const setup = () => {
     expect(result.code, result.stderr).toBe(0)
     return result.stdout.trim()
   }
-  const startWorker = () => {
-    const child = spawn(process.execPath, [join(root, "bin/sous"), "worker", "--db", db], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+  const startWorker = (more: ReadonlyArray<string> = []) => {
+    const child = spawn(process.execPath, [join(root, "bin/sous"), "worker", "--db", db, ...more], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
     let text = ""
     child.stdout!.on("data", (chunk) => (text += String(chunk)))
     child.stderr!.on("data", (chunk) => (text += String(chunk)))
@@ -302,6 +302,24 @@ describe("durable runs (sous submit / worker / status / pause / resume / cancel)
     // --checkpoint belongs to cancel only.
     expect(runCli(["pause", id, "--checkpoint", "--db", db]).stderr).toContain("--checkpoint is not an option of sous pause")
   }, 120_000)
+
+  it("--concurrency 2: one worker trains two runs at once, each in its own kept process, both exact", async () => {
+    const { dir, db, submit, startWorker, waitForRun } = setup()
+    const ids = [submit("first"), submit("second")]
+    startWorker(["--concurrency", "2"])
+    const both = await waitFor("both runs to train at once", 90_000, async () => {
+      const rows = await Promise.all(ids.map((id) => statusOf(id, db)))
+      return rows.every((row) => row.state === "running" && row.step >= 1 && row.segment_pid !== null) ? rows : undefined
+    })
+    expect(new Set(both.map((row) => row.segment_pid)).size).toBe(2)
+    for (const [i, id] of ids.entries()) {
+      await waitForRun(id, "to succeed", (row) => row.state === "succeeded")
+      expectExact(join(dir, i === 0 ? "first" : "second"))
+      // Segments 2 and 3 went on in the process of segment 1.
+      const ended = (await logOf(id, db)).map((line) => line.message).filter((line) => / ended /.test(line))
+      expect(ended.filter((line) => line.endsWith("continued in its process"))).toHaveLength(2)
+    }
+  }, 150_000)
 
   it("one worker per SQLite file: a second refuses to start while the first lives, and takes over once it is dead", async () => {
     const { db, startWorker } = setup()
