@@ -167,7 +167,7 @@ const takeover = async (dir: string) => {
     if (atKill.segment_pid !== null) segmentPids.add(atKill.segment_pid)
     const oldPids = new Set(segmentPids)
     // A dead machine: the worker and its segment process die together (a segment process
-    // whose worker alone died goes on, and may finish its segment for the new worker to adopt).
+    // whose worker alone died stops by itself, but may first finish a commit it had begun).
     first.child.kill("SIGKILL")
     for (const pid of oldPids) {
       try {

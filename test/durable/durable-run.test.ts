@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -7,18 +7,17 @@ import { beforeAll, describe, expect, it, onTestFinished } from "vitest"
 import { cancelRun, pauseRun, runLog, runStatus, submitRun } from "../../src/durable/runs.js"
 import { runWorker } from "../../src/durable/worker.js"
 import { root, runCli } from "../cli/run-cli.js"
+import { exited, isAlive, signal, workerProcesses } from "../support/processes.js"
 import { readCheckpointState, readManifest, readMetrics } from "../support/run-directory.js"
+import { sftRecipe, shortSftSets } from "../support/short-sft.js"
 import { suiteDirectory, testDirectory } from "../support/temp-directory.js"
 
 // Durable runs end to end through the real `sous` command: submit, a worker process, status
 // and control. The recipe is the segment test's shortened example, longer: 24 steps, a
 // checkpoint every 8, so a run is three segments of a second or two each, long enough for a
 // test to find a segment mid-way.
-const sets = [
-  "training.steps=24", "optimizer.warmupSteps=2", "checkpoint.every=8", "eval.every=16",
-  "model.width=32", "model.layers=1", "backend.device=wasm"
-]
-const recipe = join(root, "examples/sft-arithmetic/recipe.yaml")
+const sets = shortSftSets(24, 8)
+const recipe = sftRecipe
 const suite = suiteDirectory("durable-run")
 const referenceDir = join(suite, "reference")
 
@@ -41,20 +40,7 @@ const waitFor = async <A>(what: string, timeoutMs: number, probe: () => Promise<
 const setup = () => {
   const dir = testDirectory("durable-run")
   const db = join(dir, "runs.db")
-  const workers: Array<{ readonly child: ChildProcess; readonly output: () => string }> = []
-  const segmentPids = new Set<number>()
-  // Stop every worker, and any segment process a killed worker left behind.
-  onTestFinished(async () => {
-    for (const { child } of workers) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-    await Promise.all(workers.map(({ child }) => exited(child)))
-    for (const pid of segmentPids) {
-      try {
-        process.kill(pid, "SIGKILL")
-      } catch {
-        // already gone
-      }
-    }
-  })
+  const { workers, segmentPids } = workerProcesses()
   const submit = (name: string, more: ReadonlyArray<string> = []) => {
     const result = runCli(["submit", recipe, ...setArgs(more), "--out", join(dir, name), "--db", db])
     expect(result.code, result.stderr).toBe(0)
@@ -78,30 +64,6 @@ const setup = () => {
     })
   return { dir, db, submit, startWorker, waitForRun }
 }
-
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** Sends `name` to `pid` if it is still there. */
-const signal = (pid: number, name: NodeJS.Signals) => {
-  try {
-    process.kill(pid, name)
-  } catch {
-    // already gone
-  }
-}
-
-const exited = (child: ChildProcess): Promise<void> =>
-  new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve()
-    else child.once("exit", () => resolve())
-  })
 
 /** The run equals the uninterrupted `sous run`: final weights byte for byte, every step's metrics once. */
 const expectExact = (runDir: string) => {

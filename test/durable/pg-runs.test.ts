@@ -1,27 +1,27 @@
-import { type ChildProcess, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { SqlClient } from "effect/sql"
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { fastTakeoverVariable, runsDatabaseLayers } from "../../src/durable/database.js"
 import { cancelRun, listRuns, pauseRun, resumeRun, runLog, runStatus, submitRun } from "../../src/durable/runs.js"
 import { root, runCli } from "../cli/run-cli.js"
 import { freePort, postgresSkipReason, type PostgresTestServer, startPostgresServer } from "../support/postgres-server.js"
+import { exited, signal, workerProcesses } from "../support/processes.js"
 import { readCheckpointState, readMetrics } from "../support/run-directory.js"
+import { sftRecipe, shortSftSets } from "../support/short-sft.js"
 import { suiteDirectory, testDirectory } from "../support/temp-directory.js"
 
 // Durable runs on PostgreSQL through the real `sous` command: the runs table on a server of
 // the test's own, and two `sous worker --db postgres://...` processes sharing three runs, one
 // of them SIGKILLed. The recipe is durable-run.test.ts's shortened example, longer (48 steps,
-// a checkpoint every 8), so no run can end before all three train at once. The workers run with SOUS_TEST_FAST_TAKEOVER=1: a dead worker's shards
-// move after about 5 s instead of effect's 35 s.
+// a checkpoint every 8), so no run can end before all three train at once. The workers run
+// with SOUS_TEST_FAST_TAKEOVER=1: a dead worker's shards move after about 5 s instead of
+// effect's 35 s.
 const steps = 48
-const sets = [
-  `training.steps=${steps}`, "optimizer.warmupSteps=2", "checkpoint.every=8", "eval.every=16",
-  "model.width=32", "model.layers=1", "backend.device=wasm"
-]
-const recipe = join(root, "examples/sft-arithmetic/recipe.yaml")
+const sets = shortSftSets(steps, 8)
+const recipe = sftRecipe
 const suite = suiteDirectory("pg-runs")
 const referenceDir = join(suite, "reference")
 const setArgs = sets.flatMap((set) => ["--set", set])
@@ -37,12 +37,6 @@ const waitFor = async <A>(what: string, timeoutMs: number, probe: () => Promise<
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
-
-const exited = (child: ChildProcess): Promise<void> =>
-  new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve()
-    else child.once("exit", () => resolve())
-  })
 
 /** The process that spawned `pid` (Linux's /proc), to tell which worker runs a segment. */
 const parentOf = (pid: number): number | undefined => {
@@ -127,19 +121,7 @@ describe.skipIf(skipReason !== undefined)(skipReason === undefined ? suiteName :
   it("two workers share three runs; one is SIGKILLed; the survivor finishes every run exact", async () => {
     const dir = testDirectory("pg-runs")
     const url = await server!.createDatabase()
-    const workers: Array<{ readonly child: ChildProcess; readonly output: () => string }> = []
-    const segmentPids = new Set<number>()
-    onTestFinished(async () => {
-      for (const { child } of workers) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-      await Promise.all(workers.map(({ child }) => exited(child)))
-      for (const pid of segmentPids) {
-        try {
-          process.kill(pid, "SIGKILL")
-        } catch {
-          // already gone
-        }
-      }
-    })
+    const { workers, segmentPids } = workerProcesses()
     const outputs = () => workers.map(({ child, output }) => `--- worker ${child.pid}:\n${output()}`).join("\n")
     const startWorker = async () => {
       const address = `127.0.0.1:${await freePort()}`
@@ -192,19 +174,13 @@ describe.skipIf(skipReason !== undefined)(skipReason === undefined ? suiteName :
     const [doomed, survivor] = runsOf(both[0]).length >= runsOf(both[1]).length ? both : [both[1], both[0]]
     const orphans = runsOf(doomed)
     console.log(`runs per worker before the kill: ${runsOf(both[0]).length} and ${runsOf(both[1]).length}`)
-    // A dead machine takes its segment processes with it: kill them too, so none of them can
-    // finish its run's last segment before the survivor takes the run over.
+    // A dead machine takes its segment processes with it: kill them too. (An orphan stops by
+    // itself once it sees its worker gone, but may first finish a commit it had begun.)
     const orphanSegments = (await Promise.all(orphans.map(statusOf))).flatMap((row) =>
       row.segment_pid !== null && parentOf(row.segment_pid) === doomed.child.pid ? [row.segment_pid] : []
     )
     doomed.child.kill("SIGKILL")
-    for (const pid of orphanSegments) {
-      try {
-        process.kill(pid, "SIGKILL")
-      } catch {
-        // already gone
-      }
-    }
+    for (const pid of orphanSegments) signal(pid, "SIGKILL")
     await exited(doomed.child)
     const killedAt = Date.now()
     const before = new Map(orphans.map((id) => [id, new Set(attempts(runDirs.get(id)!))]))

@@ -21,17 +21,15 @@ import { BlobStore, TrainingBackend, TrainingClient } from "../../src/ports/inde
 import { CheckpointAttempt, checkpoint, emptySummary, manifestKey, RunKeys } from "../../src/stages/index.js"
 import { runWorkflow, sequence, stage, workflow } from "../../src/workflows/index.js"
 import { tinyArchitecture } from "../adapters/local/fixtures.js"
-import { root, runCli } from "../cli/run-cli.js"
+import { runCli } from "../cli/run-cli.js"
 import { metricsTextWithoutSeconds, readCheckpointState, readEvents, readManifest, readMetrics, readSummary, type RunSummary } from "../support/run-directory.js"
+import { sftRecipe, shortSftSets } from "../support/short-sft.js"
 import { suiteDirectory, testDirectory } from "../support/temp-directory.js"
 
 // A small model, so each segment takes a few seconds: 12 steps, a checkpoint every 4 (so a
 // run is three segments: to step 4, to step 8, to the end), an evaluation every 8.
-const sets = [
-  "training.steps=12", "optimizer.warmupSteps=2", "checkpoint.every=4", "eval.every=8",
-  "model.width=32", "model.layers=1", "backend.device=wasm"
-]
-const recipe = join(root, "examples/sft-arithmetic/recipe.yaml")
+const sets = shortSftSets(12, 4)
+const recipe = sftRecipe
 const suite = suiteDirectory("segment")
 // The uninterrupted `sous run` every test compares with, and a segmented run after its first
 // segment, which the tests copy instead of running it again.
