@@ -35,7 +35,7 @@ export const finalStates: ReadonlyArray<RunState> = ["succeeded", "failed", "can
  * (PostgreSQL's BIGINT, by driver): all decode to numbers. Epoch milliseconds and the other
  * BIGINTs here stay far below 2^53, so nothing is lost.
  */
-const Int = Schema.Union([
+export const Int = Schema.Union([
   Schema.Number,
   Schema.NumberFromString,
   Schema.BigInt.pipe(Schema.decodeTo(Schema.Number, SchemaTransformation.transform({ decode: Number, encode: BigInt })))

@@ -54,27 +54,40 @@ const newRunId = () => `run-${Date.now().toString(36)}-${randomBytes(3).toString
 /** Whether `text` has the shape of a durable run's id (`run-<time>-<6 hex digits>`). */
 export const isRunId = (text: string): boolean => /^run-[0-9a-z]+-[0-9a-f]{6}$/.test(text)
 
+/** Where and how {@link submitRunRow} queues a run. */
+export interface SubmitRowOptions {
+  /** `path=value` overrides, as `sous run --set` takes them. */
+  readonly sets?: ReadonlyArray<string> | undefined
+  /** The run directory; every worker must see it at this path. */
+  readonly runDir: string
+  readonly retry?: RetryPolicy | undefined
+  /** The run's id (default a new one). */
+  readonly id?: string | undefined
+}
+
 /**
  * Checks the recipe as `sous run` does, writes its run directory, queues the run and resolves
- * with its id. A worker on the same database picks it up. A recipe that fails its checks is
- * refused here and queues nothing.
+ * with its id (needs an `SqlClient`). A worker on the same database picks it up. A recipe
+ * that fails its checks is refused here and queues nothing.
  */
-export const submitRun = (recipeFile: string, options: SubmitOptions) =>
+export const submitRunRow = (recipeFile: string, options: SubmitRowOptions) =>
   Effect.gen(function*() {
-    const id = newRunId()
-    const home = isPostgresUrl(options.db) ? "." : dirname(resolve(options.db))
-    const runDir = resolve(options.runDir ?? join(home, "sous-runs", id))
+    const id = options.id ?? newRunId()
+    const runDir = resolve(options.runDir)
     const recipe = yield* createSegmentedRun({ recipeFile, sets: options.sets ?? [], runDir })
     const totalSteps = "training" in recipe ? recipe.training.steps ?? null : null
-    yield* withRunsDatabase(
-      options.db,
-      Effect.andThen(
-        insertRun({ id, runDir, totalSteps, retry: options.retry ?? defaultRetryPolicy }),
-        appendRunEvent(id, `submitted ${recipeFile} into ${runDir}`)
-      )
-    )
+    yield* insertRun({ id, runDir, totalSteps, retry: options.retry ?? defaultRetryPolicy })
+    yield* appendRunEvent(id, `submitted ${recipeFile} into ${runDir}`)
     return id
   })
+
+/** {@link submitRunRow} on the database, into `options.runDir` or the default run directory. */
+export const submitRun = (recipeFile: string, options: SubmitOptions) => {
+  const id = newRunId()
+  const home = isPostgresUrl(options.db) ? "." : dirname(resolve(options.db))
+  const runDir = options.runDir ?? join(home, "sous-runs", id)
+  return withRunsDatabase(options.db, submitRunRow(recipeFile, { sets: options.sets, runDir, retry: options.retry, id }))
+}
 
 /** A run's row with what status derives from it. */
 export interface RunStatus extends RunRow {

@@ -21,7 +21,9 @@ const allowed: Record<string, ReadonlyArray<string>> = {
   server: ["server", "adapters", "protocol", "ports"],
   // The durable engine runs recipes as jobs: it composes like the kitchen and uses it.
   durable: ["durable", "kitchen", "adapters", "protocol", ...inner],
-  cli: ["cli", "durable", "kitchen", "server", "adapters", "protocol", ...inner],
+  // The job service maps an HTTP API onto durable runs, with server's HTTP pieces.
+  jobs: ["jobs", "durable", "kitchen", "server", "adapters", "protocol", ...inner],
+  cli: ["cli", "jobs", "durable", "kitchen", "server", "adapters", "protocol", ...inner],
   // The public API loads no adapter (no TensorFlow.js) and no composition root.
   "index.ts": inner
 }
@@ -82,7 +84,9 @@ describe("the dependency rule", () => {
         planted("index.ts", "adapters/index.js"),
         planted("index.ts", "kitchen/index.js"),
         planted("durable", "cli/main.js"),
-        { file: join(src, "jobs", "bad.ts"), text: "" },
+        planted("durable", "jobs/serve-jobs.js"),
+        planted("jobs", "cli/main.js"),
+        { file: join(src, "unlisted", "bad.ts"), text: "" },
         // allowed: these must not be reported
         planted("adapters", "protocol/index.js"),
         planted("server", "protocol/index.js"),
@@ -105,7 +109,9 @@ describe("the dependency rule", () => {
       "index.ts imports adapters/",
       "index.ts imports kitchen/",
       "durable/sub/bad.ts imports cli/",
-      "jobs/bad.ts is in no layer of the rule"
+      "durable/sub/bad.ts imports jobs/",
+      "jobs/sub/bad.ts imports cli/",
+      "unlisted/bad.ts is in no layer of the rule"
     ])
   })
 

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it, onTestFinished } from "vitest"
 import { cancelRun, pauseRun, runLog, runStatus, submitRun } from "../../src/durable/runs.js"
 import { runWorker } from "../../src/durable/worker.js"
 import { root, runCli } from "../cli/run-cli.js"
+import { waitFor } from "../support/wait-for.js"
 import { exited, isAlive, signal, workerProcesses } from "../support/processes.js"
 import { readCheckpointState, readManifest, readMetrics } from "../support/run-directory.js"
 import { sftRecipe, shortSftSets } from "../support/short-sft.js"
@@ -25,16 +26,6 @@ const setArgs = (more: ReadonlyArray<string> = []) => [...sets, ...more].flatMap
 
 const statusOf = (id: string, db: string) => Effect.runPromise(runStatus(id, { db }))
 const logOf = (id: string, db: string) => Effect.runPromise(runLog(id, { db }))
-
-const waitFor = async <A>(what: string, timeoutMs: number, probe: () => Promise<A | undefined>, everyMs = 100): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  while (true) {
-    const found = await probe().catch(() => undefined)
-    if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, everyMs))
-  }
-}
 
 /** A database and run directories of the test's own, and the helpers that use them. */
 const setup = () => {
