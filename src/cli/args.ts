@@ -21,6 +21,10 @@ export interface ParsedArgs {
   readonly checkpoint: boolean
   /** The options of `sous serve` (`--port`, `--host`, `--state-dir`, ...), by flag name without dashes. */
   readonly serve: Readonly<Record<string, string>>
+  /** The options of `sous jobs serve` besides `--port` and `--host` (`--home`, `--tenants`, `--models`). */
+  readonly jobs: Readonly<Record<string, string>>
+  /** `--no-worker` (jobs serve): leave training to `sous worker` processes. */
+  readonly noWorker: boolean
   readonly verbose: boolean
   readonly overwrite: boolean
   readonly resume: boolean
@@ -53,6 +57,10 @@ const options = {
   db: value,
   "runner-address": value,
   concurrency: value,
+  home: value,
+  tenants: value,
+  models: value,
+  "no-worker": flag,
   verbose: flag,
   watch: flag,
   checkpoint: flag,
@@ -66,6 +74,9 @@ type OptionName = keyof typeof options
 
 /** The options of `sous serve`. */
 const serveOptions = ["port", "host", "state-dir", "device", "api-key-env", "faults", "base-models"] as const satisfies ReadonlyArray<OptionName>
+
+/** The options of `sous jobs serve` of its own. */
+const jobsOptions = ["home", "tenants", "models"] as const satisfies ReadonlyArray<OptionName>
 
 const isOption = (name: string): name is OptionName => Object.hasOwn(options, name)
 
@@ -105,11 +116,8 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
       values[token.name] = token.value
     }
   }
-  const serve: Record<string, string> = {}
-  for (const name of serveOptions) {
-    const given = values[name]
-    if (given !== undefined) serve[name] = given
-  }
+  const given = (names: ReadonlyArray<OptionName>) =>
+    Object.fromEntries(names.flatMap((name) => (values[name] === undefined ? [] : [[name, values[name]]])))
   return {
     verb: positionals[0],
     positionals: positionals.slice(1),
@@ -121,7 +129,9 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
     concurrency: values.concurrency,
     watch: flags.has("watch"),
     checkpoint: flags.has("checkpoint"),
-    serve,
+    serve: given(serveOptions),
+    jobs: given(jobsOptions),
+    noWorker: flags.has("no-worker"),
     verbose: flags.has("verbose"),
     overwrite: flags.has("overwrite"),
     resume: flags.has("resume"),
@@ -182,6 +192,17 @@ Usage:
       directory.
   sous logs <id> [--db FILE|URL]
       The run's own log: submission, segments, retries, pause, resume and its end.
+  sous jobs serve --tenants FILE [--db FILE|URL] [--home DIR] [--models FILE]
+                  [--port 8080] [--host 127.0.0.1] [--no-worker | --concurrency N]
+      The OpenAI fine-tuning API (/v1/files, /v1/fine_tuning/jobs, ...) over durable runs,
+      with signed webhooks and a live dashboard at /. --tenants is a JSON file of tenants,
+      their API keys and webhooks; files and jobs go under --home (default ./sous-jobs);
+      --models is a JSON catalog of base models (default sous's own). A worker trains in
+      the same process unless --no-worker (then run sous worker on the same --db).
+  sous jobs dead-letters [--db FILE|URL]
+      Webhook events given up on after their last retry.
+  sous jobs replay <event-id> [--db FILE|URL]
+      Send a dead webhook event again, with the same webhook-id.
 
 Options:
   --set path=value   override a recipe field, e.g. --set optimizer.lr=3e-4 (repeatable)

@@ -20,6 +20,10 @@ import type { RecipeError } from "../recipes/recipe-error.js"
 import type { ServeError } from "../server/index.js"
 import type { CheckpointDamagedError, LrScheduleError, RendererError } from "../stages/index.js"
 import type { StageTimeoutError, WorkflowInvalidError } from "../workflows/index.js"
+import type { JobsServeError } from "../jobs/serve-jobs.js"
+import type { ModelCatalogError } from "../jobs/model-catalog.js"
+import type { TenantsFileError } from "../jobs/tenants.js"
+import type { WebhookEventNotFound } from "../jobs/webhooks/index.js"
 import type { UsageError } from "./args.js"
 
 /**
@@ -37,8 +41,10 @@ export type CliError =
   | DatasetRowError
   | HubError
   | InvalidRequestError
+  | JobsServeError
   | LrScheduleError
   | MetricsError
+  | ModelCatalogError
   | RecipeError
   | RendererError
   | ResumeRefusedError
@@ -49,9 +55,11 @@ export type CliError =
   | ServeError
   | SqlError.SqlError
   | StageTimeoutError
+  | TenantsFileError
   | TokenizerLoadError
   | TrainingError
   | UnsafeKeyError
   | UsageError
+  | WebhookEventNotFound
   | WorkerLockError
   | WorkflowInvalidError

@@ -14,6 +14,7 @@ import { describeCause } from "./describe-error.js"
 import { makeProgressSink } from "./progress-sink.js"
 import { serve, serveSettings } from "./serve-command.js"
 import { isRunCommand, runsCommand } from "./runs-command.js"
+import { isJobsCommand, jobsCommand } from "./jobs-command.js"
 import { holdsRun, prepareRunDirectory, RunDirectoryError, runFiles, runRecipeFile } from "../kitchen/run-directory.js"
 import { runPipeline } from "../kitchen/run-pipeline.js"
 import type { Recipe } from "../recipes/recipe.js"
@@ -24,6 +25,8 @@ const fileArgument = (args: ParsedArgs): string => {
   const what = args.verb === "resume" ? "run directory" : "recipe file"
   const serveFlag = Object.keys(args.serve)[0]
   if (serveFlag !== undefined) throw new UsageError({ message: `--${serveFlag} is an option of sous serve` })
+  const jobsFlag = Object.keys(args.jobs)[0] ?? (args.noWorker ? "no-worker" : undefined)
+  if (jobsFlag !== undefined) throw new UsageError({ message: `--${jobsFlag} is an option of sous jobs serve` })
   const [file, ...extra] = args.positionals
   if (file === undefined) throw new UsageError({ message: `sous ${args.verb} needs a ${what}` })
   if (extra.length > 0) throw new UsageError({ message: `unexpected argument ${extra[0]}` })
@@ -189,6 +192,7 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     const verb = verbs[args.verb]
     if (args.verb === "serve") program = serve(serveSettings(args))
     else if (isRunCommand(args)) program = runsCommand(args)
+    else if (isJobsCommand(args)) program = jobsCommand(args)
     else if (verb === undefined) throw new UsageError({ message: `unknown command '${args.verb}'` })
     else program = verb(fileArgument(args), args)
   } catch (error) {
@@ -208,8 +212,9 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   process.off("SIGTERM", interrupt)
   if (Exit.isSuccess(exit)) return 0
   // A server's (or worker's) normal end is Ctrl-C or SIGTERM: a clean stop, not a failure to a process manager.
-  if ((args.verb === "serve" || args.verb === "worker") && Cause.hasInterruptsOnly(exit.cause)) {
-    process.stderr.write(`sous ${args.verb}: stopped\n`)
+  const isServer = args.verb === "serve" || args.verb === "worker" || (args.verb === "jobs" && args.positionals[0] === "serve")
+  if (isServer && Cause.hasInterruptsOnly(exit.cause)) {
+    process.stderr.write(`sous ${args.verb}${args.verb === "jobs" ? " serve" : ""}: stopped\n`)
     return 0
   }
   process.stderr.write(`sous: ${describeCause(exit.cause, args.verbose)}\n`)

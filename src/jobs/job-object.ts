@@ -28,7 +28,8 @@ export const jobIdOfModel = (model: string): string | undefined =>
 /** The job object. `trainedTokens` is known once the job succeeded. */
 export const jobObject = (job: JobRow, run: RunStatus, trainedTokens: number | null) => {
   const method = JSON.parse(job.method_json) as ResolvedMethod
-  const status: JobStatus = run.state
+  // A queued run asked to pause pauses before its first segment: to the client it is paused.
+  const status: JobStatus = run.state === "queued" && run.control === "pause" ? "paused" : run.state
   return {
     object: "fine_tuning.job",
     id: job.id,

@@ -143,6 +143,11 @@ const jobView = (job: JobRow) =>
     return jobObject(job, run, run.state === "succeeded" ? yield* trainedTokens(run) : null)
   })
 
+// Jobs list newest first by creation time: two jobs created in one millisecond by this
+// process still get distinct, ordered times.
+let lastCreatedAt = 0
+const creationTime = () => (lastCreatedAt = Math.max(Date.now(), lastCreatedAt + 1))
+
 // Tokens trained are summed from a finished run's metrics once; they never change after.
 const tokensOfRun = new Map<string, number>()
 
@@ -210,7 +215,7 @@ export const createJob = (tenant: string, request: CreateJobRequest, config: Job
       metadata_json: request.metadata == null ? null : JSON.stringify(request.metadata),
       suffix: request.suffix ?? null,
       seed: request.seed ?? 0,
-      created_at: Date.now()
+      created_at: creationTime()
     }
     yield* insertJob(job)
     return yield* jobView(job)

@@ -122,12 +122,17 @@ export const pageJobs = (tenant: string, options: { readonly limit: number; read
     return { jobs: rows.slice(0, options.limit), hasMore: rows.length > options.limit }
   })
 
-/** Every job of every tenant whose run is in one of `states` (for the webhook watcher). */
-export const jobsWithRunIn = (states: ReadonlyArray<string>) =>
+/**
+ * The jobs of `tenants` whose run is in one of `states` and that have no webhook event yet
+ * (for the webhook watcher: each round reads only what it has to queue).
+ */
+export const endedJobsWithoutEvent = (tenants: ReadonlyArray<string>, states: ReadonlyArray<string>) =>
   Effect.gen(function*() {
+    if (tenants.length === 0) return []
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql`SELECT j.*, r.state AS run_state FROM sous_jobs j JOIN sous_runs r ON r.id = j.run_id
-      WHERE ${sql.in("r.state", states)}`
+      WHERE ${sql.in("j.tenant", tenants)} AND ${sql.in("r.state", states)}
+      AND NOT EXISTS (SELECT 1 FROM sous_webhook_events w WHERE w.subject = j.id)`
     const jobs = yield* decodeJobs(rows).pipe(Effect.orDie)
     return jobs.map((job, i) => ({ job, state: String((rows[i] as { run_state: unknown }).run_state) }))
   })

@@ -42,6 +42,8 @@ export interface Tenants {
   readonly byKey: (key: string) => TenantConfig | undefined
   /** The tenant with this id, if any. */
   readonly byId: (id: string) => TenantConfig | undefined
+  /** Every tenant. */
+  readonly all: () => ReadonlyArray<TenantConfig>
 }
 
 const digest = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest()
@@ -71,7 +73,8 @@ export const makeTenants = (file: TenantsFile, path = "the tenants"): Effect.Eff
         for (const entry of keys) if (timingSafeEqual(entry.digest, hashed)) found = entry.tenant
         return found
       },
-      byId: (id) => file.tenants.find((tenant) => tenant.id === id)
+      byId: (id) => file.tenants.find((tenant) => tenant.id === id),
+      all: () => file.tenants
     }
   })
 
