@@ -37,8 +37,11 @@ export interface WebhookRetryPolicy {
   readonly maxDelayMs: number
 }
 
-/** Eight tries, 1 s apart at first, doubling up to 10 minutes (about 2 minutes in all). */
-export const defaultWebhookRetryPolicy: WebhookRetryPolicy = { attempts: 8, initialDelayMs: 1_000, maxDelayMs: 600_000 }
+/**
+ * Fifteen tries, 1 s apart at first, doubling up to 10 minutes apart: the last about 57 minutes
+ * after the first, so a receiver down for most of an hour still gets every event.
+ */
+export const defaultWebhookRetryPolicy: WebhookRetryPolicy = { attempts: 15, initialDelayMs: 1_000, maxDelayMs: 600_000 }
 
 /** What the dispatcher needs to know; all but `endpointOf` have defaults. */
 export interface WebhookDispatcherOptions {
