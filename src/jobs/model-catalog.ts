@@ -4,9 +4,8 @@
  * data and hyperparameters. A server takes its own catalog (a JSON file of name -> fragment)
  * or uses the built-in one.
  */
-import { readFile } from "node:fs/promises"
 import { Effect, Schema } from "effect"
-import { messageOf } from "../ports/thrown-message.js"
+import { readJsonFile } from "./json-file.js"
 
 /** A recipe fragment, as a recipe file would hold it. */
 export type RecipeFragment = Readonly<Record<string, unknown>>
@@ -43,14 +42,7 @@ const decodeCatalog = Schema.decodeUnknownEffect(Schema.Record(Schema.String, Sc
 /** Reads a catalog file: `{"<name>": {<recipe fragment>}, ...}`. */
 export const loadModelCatalog = (path: string): Effect.Effect<ModelCatalog, ModelCatalogError> =>
   Effect.gen(function*() {
-    const text = yield* Effect.tryPromise({
-      try: () => readFile(path, "utf8"),
-      catch: (error) => new ModelCatalogError({ path, message: `cannot read ${path}: ${messageOf(error)}` })
-    })
-    const json = yield* Effect.try({
-      try: (): unknown => JSON.parse(text),
-      catch: (error) => new ModelCatalogError({ path, message: `${path} is not valid JSON: ${messageOf(error)}` })
-    })
+    const json = yield* readJsonFile(path, (message) => new ModelCatalogError({ path, message }))
     return yield* decodeCatalog(json).pipe(
       Effect.mapError(() => new ModelCatalogError({ path, message: `${path}: expected an object of model names to recipe fragments` }))
     )

@@ -6,7 +6,6 @@
  * them dying: it is a durable run.
  */
 import * as http from "node:http"
-import type { AddressInfo } from "node:net"
 import { join, resolve } from "node:path"
 import { Cause, Duration, Effect, Exit, FiberSet, Layer, Schema, Scope } from "effect"
 import { SqlClient } from "effect/sql"
@@ -23,6 +22,7 @@ import { builtInModels, type ModelCatalog } from "./model-catalog.js"
 import type { Tenants } from "./tenants.js"
 import { enqueueWebhookEvent, ensureWebhookTables, runWebhookDispatcher, type WebhookDispatcherOptions } from "./webhooks/index.js"
 import type { Reply } from "../server/http-reply.js"
+import { listen } from "../server/listen.js"
 
 /** How the job service runs. */
 export interface JobsServerOptions {
@@ -158,30 +158,13 @@ export const startJobsServer = (options: JobsServerOptions) =>
         if (!response.writableFinished) fiber.interruptUnsafe()
       })
     })
-    server.keepAliveTimeout = 65_000
-    server.headersTimeout = 66_000
-    const host = options.host ?? "127.0.0.1"
-    yield* Effect.callback<void, JobsServeError>((resume) => {
-      const onError = (error: Error) =>
-        resume(Effect.fail(new JobsServeError({ message: `cannot listen on ${host}:${options.port ?? 8080}: ${error.message}`, cause: error })))
-      server.once("error", onError)
-      server.listen(options.port ?? 8080, host, () => {
-        server.off("error", onError)
-        resume(Effect.void)
-      })
-    })
-    // Added last, so it runs first: no new requests and open ones (streams) cut, then the rest.
-    yield* Scope.addFinalizer(
+    // Last, so its finalizer runs first: no new requests and open ones (streams) cut, then the rest.
+    const { url, port } = yield* listen(
+      server,
+      options.host ?? "127.0.0.1",
+      options.port ?? 8080,
       scope,
-      Effect.callback<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        server.closeAllConnections()
-      })
+      (message, cause) => new JobsServeError({ message, cause })
     )
-    const port = (server.address() as AddressInfo).port
-    return {
-      url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
-      port,
-      close: Scope.close(scope, Exit.void)
-    } satisfies RunningJobsServer
+    return { url, port, close: Scope.close(scope, Exit.void) } satisfies RunningJobsServer
   })

@@ -4,10 +4,9 @@
  * SHA-256 digests and compared in constant time, so neither a log nor a timing tells them.
  */
 import { createHash, timingSafeEqual } from "node:crypto"
-import { readFile } from "node:fs/promises"
 import { Effect, Schema } from "effect"
 import { formatSchemaProblems, schemaProblems } from "../ports/index.js"
-import { messageOf } from "../ports/thrown-message.js"
+import { readJsonFile } from "./json-file.js"
 
 /** Where a tenant's webhook events go: a URL and its Standard Webhooks secret (`whsec_...`). */
 export const WebhookEndpoint = Schema.Struct({
@@ -83,14 +82,7 @@ const decodeTenantsFile = Schema.decodeUnknownEffect(TenantsFile)
 /** Reads and checks a tenants file (JSON); errors name the file and the field, never a key. */
 export const loadTenants = (path: string): Effect.Effect<Tenants, TenantsFileError> =>
   Effect.gen(function*() {
-    const text = yield* Effect.tryPromise({
-      try: () => readFile(path, "utf8"),
-      catch: (error) => new TenantsFileError({ path, message: `cannot read ${path}: ${messageOf(error)}` })
-    })
-    const json = yield* Effect.try({
-      try: (): unknown => JSON.parse(text),
-      catch: (error) => new TenantsFileError({ path, message: `${path} is not valid JSON: ${messageOf(error)}` })
-    })
+    const json = yield* readJsonFile(path, (message) => new TenantsFileError({ path, message }))
     const file = yield* decodeTenantsFile(json, { errors: "all" }).pipe(
       // Problems without the values found: a value here may be a key or a secret.
       Effect.mapError((error) => new TenantsFileError({ path, message: `${path}: ${formatSchemaProblems(schemaProblems(error, undefined))}` }))

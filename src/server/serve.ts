@@ -1,6 +1,5 @@
 import * as fs from "node:fs/promises"
 import * as http from "node:http"
-import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Exit, FiberSet, Schema, Scope } from "effect"
@@ -9,6 +8,7 @@ import { TrainingBackend } from "../ports/index.js"
 import { makeFaultPlan } from "./fault-injection.js"
 import { makeFutureStore } from "./future-store.js"
 import { makeIdempotencyCache } from "./idempotency-cache.js"
+import { listen } from "./listen.js"
 import { type Answer, makePipeline } from "./request-pipeline.js"
 import { routeTable } from "./routes/index.js"
 import { makeSamplingSessions } from "./sampling-sessions.js"
@@ -147,33 +147,10 @@ export const startServer = Effect.fn("Server.start")(function*(
       if (!response.writableFinished) fiber.interruptUnsafe()
     })
   })
-  // Longer than clients keep idle connections, so a client never reuses one the server just
-  // closed; the headers timeout must exceed it, or an idle kept-alive connection is cut early.
-  server.keepAliveTimeout = 65_000
-  server.headersTimeout = 66_000
-
-  yield* Effect.callback<void, ServeError>((resume) => {
-    const onError = (error: Error) =>
-      resume(Effect.fail(new ServeError({ message: `cannot listen on ${resolved.host}:${resolved.port}: ${error.message}`, cause: error })))
-    server.once("error", onError)
-    server.listen(resolved.port, resolved.host, () => {
-      server.off("error", onError)
-      resume(Effect.void)
-    })
-  })
-  // Added last, so it runs first: no new requests, open connections cut, then the rest stops.
-  yield* Scope.addFinalizer(
-    scope,
-    Effect.callback<void>((resume) => {
-      server.close(() => resume(Effect.void))
-      server.closeAllConnections()
-    })
-  )
-
-  const port = (server.address() as AddressInfo).port
-  const host = resolved.host.includes(":") ? `[${resolved.host}]` : resolved.host
+  // Last, so its finalizer runs first: no new requests, open connections cut, then the rest stops.
+  const { url, port } = yield* listen(server, resolved.host, resolved.port, scope, (message, cause) => new ServeError({ message, cause }))
   return {
-    url: `http://${host}:${port}`,
+    url,
     port,
     stats: () => ({ ...stats.snapshot(), samplingSessions: state.samplers.size() }),
     close: Scope.close(scope, Exit.void)

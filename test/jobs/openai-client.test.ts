@@ -21,6 +21,15 @@ afterAll(() => server.close())
 const upload = async () =>
   client.files.create({ file: await toFile(Buffer.from(arithmeticRows(shortJobRows)), "train.jsonl"), purpose: "fine-tune" })
 
+/** The job's held-out loss at step 0, from its events. */
+const evalBeforeTraining = async (jobId: string): Promise<number> => {
+  for await (const event of client.fineTuning.jobs.listEvents(jobId, { limit: 100 })) {
+    const data = event.data as { step?: number; valid_loss?: number }
+    if (data.step === 0 && data.valid_loss !== undefined) return data.valid_loss
+  }
+  throw new Error(`${jobId} has no evaluation at step 0`)
+}
+
 describe("the openai client against sous jobs serve", () => {
   it("uploads a file, runs a supervised job to succeeded, and lists its events and checkpoints", async () => {
     const file = await upload()
@@ -62,7 +71,19 @@ describe("the openai client against sous jobs serve", () => {
       fine_tuning_job_id: created.id,
       fine_tuned_model_checkpoint: `${done.fine_tuned_model}:ckpt-step-10`
     })
-  }, 200_000)
+
+    // A fine-tuned model is a model: a job from it starts from the first job's final weights,
+    // so its evaluation before any step is the first job's after training, not a fresh model's.
+    const next = await client.fineTuning.jobs.create({ ...shortJobBody(file.id, 1), model: done.fine_tuned_model! } as OpenAI.FineTuning.JobCreateParams)
+    const nextDone = await waitFor("the second job to end", 150_000, async () => {
+      const job = await client.fineTuning.jobs.retrieve(next.id)
+      return ["succeeded", "failed", "cancelled"].includes(job.status) ? job : undefined
+    }, 500)
+    expect(nextDone.status, JSON.stringify(nextDone.error)).toBe("succeeded")
+    expect(nextDone.fine_tuned_model).toBe(`ft:sous/micro-transformer:acme:test:${next.id}`)
+    const before = await evalBeforeTraining(created.id)
+    expect(await evalBeforeTraining(next.id)).toBeLessThan(before - 0.5)
+  }, 300_000)
 
   it("cancels a job", async () => {
     const file = await upload()

@@ -9,8 +9,9 @@
  * `ON CONFLICT DO NOTHING`, `RETURNING`), in the style of `src/durable/run-store.ts`.
  */
 import { randomBytes } from "node:crypto"
-import { Effect, Schema, SchemaTransformation } from "effect"
+import { Effect, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import { Int } from "../../durable/run-store.js"
 
 /** Where an event stands: waiting for a (next) try, acknowledged with a 2xx, or given up on. */
 export const WebhookEventStatus = Schema.Literals(["pending", "delivered", "dead"])
@@ -21,16 +22,6 @@ export class WebhookEventNotFound extends Schema.TaggedError<WebhookEventNotFoun
   eventId: Schema.String,
   message: Schema.String
 }) {}
-
-/**
- * Integers come back as numbers (SQLite), strings or bigints (PostgreSQL's BIGINT, by
- * driver): all decode to numbers. Epoch milliseconds stay far below 2^53.
- */
-const Int = Schema.Union([
-  Schema.Number,
-  Schema.NumberFromString,
-  Schema.BigInt.pipe(Schema.decodeTo(Schema.Number, SchemaTransformation.transform({ decode: Number, encode: BigInt })))
-])
 
 /** One row of `sous_webhook_events`, decoded. Times are epoch milliseconds. */
 export const WebhookEventRow = Schema.Struct({
