@@ -329,6 +329,25 @@ describe("jobs", () => {
     expect(recipe.preference.beta).toBe(0.25)
   })
 
+  it("evaluates on the validation file when one is given, once per epoch", async () => {
+    const training = await upload(acme, arithmeticRows(40))
+    const validation = await upload(acme, arithmeticRows(8))
+    const job = await acme.fineTuning.jobs.create({ ...shortJobBody(training.id, 2), validation_file: validation.id } as OpenAI.FineTuning.JobCreateParams)
+    expect(job.validation_file).toBe(validation.id)
+    const directory = join(home, "jobs", job.id)
+    const recipe = JSON.parse(readFileSync(join(directory, "recipe.json"), "utf8")) as {
+      data: Record<string, string>
+      training: { steps: number }
+      eval: { every: number }
+      checkpoint: { every: number }
+    }
+    // All 40 rows train (nothing held out), 5 steps an epoch.
+    expect(recipe).toMatchObject({ data: { train: "data/train.jsonl", eval: "data/validation.jsonl" }, training: { steps: 10 } })
+    expect(recipe.eval.every).toBe(5)
+    expect(recipe.checkpoint.every).toBe(5)
+    expect(readFileSync(join(directory, "data", "validation.jsonl"), "utf8")).toBe(arithmeticRows(8))
+  })
+
   it("runs a sous recipe given in the `sous` field, with the job's file as its data and `set` overrides", async () => {
     const file = await upload(acme)
     const recipe = {
