@@ -18,7 +18,7 @@ import type {
 } from "../ports/index.js"
 import type { RecipeError } from "../recipes/recipe-error.js"
 import type { ServeError } from "../server/index.js"
-import type { CheckpointDamagedError, LrScheduleError, RendererError } from "../stages/index.js"
+import type { CheckpointDamagedError, DivergedError, LrScheduleError, RendererError } from "../stages/index.js"
 import type { StageTimeoutError, WorkflowInvalidError } from "../workflows/index.js"
 import type { JobsServeError } from "../jobs/serve-jobs.js"
 import type { ModelCatalogError } from "../jobs/model-catalog.js"
@@ -39,6 +39,7 @@ export type CliError =
   | CheckpointDamagedError
   | DatasetError
   | DatasetRowError
+  | DivergedError
   | HubError
   | InvalidRequestError
   | JobsServeError

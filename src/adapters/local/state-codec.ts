@@ -56,6 +56,7 @@ const decodeHeaderJson = Schema.decodeUnknownSync(Schema.fromJsonString(StateHea
 /** Encodes a state to bytes. */
 export const encodeState = async (contents: StateContents): Promise<Uint8Array> => {
   const { data, specs } = await tf.io.encodeWeights(contents.tensors.map(({ name, tensor }) => ({ name, tensor })))
+  refuseNonFinite(data, specs)
   const header: StateHeader = {
     format: "sous-local-state",
     version: 1,
@@ -76,6 +77,24 @@ export const encodeState = async (contents: StateContents): Promise<Uint8Array> 
   bytes.set(headerBytes, prefixLength)
   bytes.set(new Uint8Array(data), prefixLength + headerBytes.length)
   return bytes
+}
+
+/**
+ * Throws, naming the first tensor, when the encoded float32 data holds a NaN or an infinity:
+ * weights that diverged are never saved, so no checkpoint (or sampler) holds them.
+ */
+const refuseNonFinite = (data: ArrayBuffer, specs: ReadonlyArray<tf.io.WeightsManifestEntry>) => {
+  const values = new Float32Array(data)
+  let offset = 0
+  for (const spec of specs) {
+    const size = spec.shape.reduce((product, dimension) => product * dimension, 1)
+    for (let i = offset; i < offset + size; i++) {
+      if (!Number.isFinite(values[i]!)) {
+        throw new Error(`${spec.name} holds ${values[i]}: training diverged, and state that is not finite is never saved (lower the learning rate)`)
+      }
+    }
+    offset += size
+  }
 }
 
 /** A decoded header and the data section it describes. */

@@ -40,6 +40,8 @@ export class AdoptionError extends Schema.TaggedError<AdoptionError>()("Adoption
  */
 const badInputTags = new Set([
   "RecipeError",
+  // Deterministic: the same segment diverges again from the same checkpoint.
+  "DivergedError",
   "RendererError",
   "TokenizerLoadError",
   "EnvModuleError",

@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import { type Datum, MetricsSink, Tokenizer } from "../../ports/index.js"
 import { withEval } from "./eval-summary.js"
 import { forwardInBatches } from "./forward-batches.js"
+import { requireFinite } from "../run/diverged.js"
 import { RunKeys } from "../run/run-keys.js"
 import { defineStage } from "../run/stage.js"
 
@@ -59,6 +60,7 @@ export const evaluateNll = (config: EvaluateNllConfig) =>
         ...(bytes > 0 ? { eval_bpb: loss / Math.LN2 / bytes } : {})
       }
       yield* sink.event({ name: "eval", step: context.step, data: metrics })
+      yield* requireFinite(context.step, metrics, "evaluation")
       context.set(RunKeys.summary, withEval(context.get(RunKeys.summary), context.step, metrics))
     })
   })
