@@ -14,7 +14,7 @@ export class ApiError extends Schema.TaggedError<ApiError>()("ApiError", {
   param: Schema.NullOr(Schema.String),
   /** A short machine-readable reason (`invalid_file`, `not_found`). */
   code: Schema.NullOr(Schema.String),
-  /** What the refusal came from; logged with `--verbose`, never sent. */
+  /** What the refusal came from; a 500's is logged, and none is ever sent. */
   cause: Schema.optional(Schema.Defect())
 }) {}
 

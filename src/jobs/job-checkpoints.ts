@@ -20,6 +20,14 @@ export interface JobCheckpoint {
   readonly fine_tuning_job_id: string
 }
 
+/** A manifest's metrics under OpenAI's names (`train_loss`, `valid_loss`), and sous's own beside them. */
+const openAiMetrics = (step: number, metrics: Readonly<Record<string, number>>): Record<string, number> => ({
+  step,
+  ...metrics,
+  ...(metrics["loss"] === undefined ? {} : { train_loss: metrics["loss"] }),
+  ...(metrics["eval_nll"] === undefined ? {} : { valid_loss: metrics["eval_nll"] })
+})
+
 /** The model name of one checkpoint: the job's model name with the checkpoint's step. */
 const checkpointModelName = (fineTunedModel: string, step: number) => `${fineTunedModel}:ckpt-step-${step}`
 
@@ -40,7 +48,7 @@ export const jobCheckpoints = (jobId: string, runDir: string, fineTunedModel: st
           created_at: Math.floor(Date.parse(manifest.createdAt) / 1000),
           fine_tuned_model_checkpoint: checkpointModelName(fineTunedModel, manifest.step),
           step_number: manifest.step,
-          metrics: { step: manifest.step, ...manifest.metrics },
+          metrics: openAiMetrics(manifest.step, manifest.metrics),
           fine_tuning_job_id: jobId
         }))
         // `final` and the last step's checkpoint share a step: `final` first.

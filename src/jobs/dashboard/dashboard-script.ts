@@ -120,6 +120,11 @@ export const dashboardScript = String.raw`
     state.key = null;
     stopStream();
     clearTimeout(state.jobsTimer);
+    // Nothing of the last key's job may stay on screen or be asked for with no key; the
+    // next key starts from its own jobs (select() ignores the job already selected).
+    clearTimeout(state.details.timer);
+    state.details.timer = null;
+    select(null);
     $("app").hidden = true;
     $("sign-out").hidden = true;
     $("key-form").hidden = false;

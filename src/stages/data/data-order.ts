@@ -59,10 +59,13 @@ export const takeBatch = (
   return { indices, cursor: { epoch, position } }
 }
 
+/** How many of `size` examples {@link holdOut} holds out for `fraction`: at least one, never all. */
+export const heldOutCount = (size: number, fraction: number): number => Math.min(size - 1, Math.max(1, Math.round(size * fraction)))
+
 /** Splits `size` examples into held-out and training indices, deterministically from the seed. */
 export const holdOut = (size: number, fraction: number, seed: number): { train: ReadonlyArray<number>; eval: ReadonlyArray<number> } => {
   const order = epochOrder(size, seed ^ 0x1b873593, 0, true)
-  const evalCount = Math.min(size - 1, Math.max(1, Math.round(size * fraction)))
+  const evalCount = heldOutCount(size, fraction)
   return { eval: [...order.slice(0, evalCount)].sort((a, b) => a - b), train: [...order.slice(evalCount)].sort((a, b) => a - b) }
 }
 
