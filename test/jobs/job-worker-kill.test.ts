@@ -31,18 +31,17 @@ describe("a job whose worker dies", () => {
     try {
       const client = new OpenAI({ apiKey: server.keys["acme"]!, baseURL: `${server.url}/v1`, maxRetries: 0 })
       const file = await client.files.create({ file: await toFile(Buffer.from(arithmeticRows(shortJobRows)), "train.jsonl"), purpose: "fine-tune" })
-      // 6 epochs of 5 steps, a checkpoint after each.
-      const job = await client.fineTuning.jobs.create(shortJobBody(file.id, 6) as OpenAI.FineTuning.JobCreateParams)
-      const first = startWorker()
-      const running = await waitFor("the job to pass its first checkpoint", 60_000, async () => {
-        const now = await client.fineTuning.jobs.retrieve(job.id)
-        const sous = (now as unknown as { sous: { step: number } }).sous
-        return now.status === "running" && sous.step >= 7 ? sous : undefined
-      }, 50)
-      expect(running.step).toBeLessThan(30)
+      // 20 epochs of 5 steps, a checkpoint after each: long enough that the kill lands mid-job.
+      const job = await client.fineTuning.jobs.create(shortJobBody(file.id, 20) as OpenAI.FineTuning.JobCreateParams)
       const runId = (job as unknown as { sous: { run_id: string } }).sous.run_id
-      const segments = await waitFor("the segment's pid", 10_000, async () =>
-        (await Effect.runPromise(runStatus(runId, { db: server.db }))).segment_pid ?? undefined)
+      const first = startWorker()
+      // One read of the run's row gives both: past its first checkpoint, and the process training it.
+      const running = await waitFor("the job to pass its first checkpoint", 60_000, async () => {
+        const row = await Effect.runPromise(runStatus(runId, { db: server.db }))
+        return row.state === "running" && row.step >= 7 && row.segment_pid !== null ? row : undefined
+      }, 50)
+      expect(running.step).toBeLessThan(100)
+      const segments = running.segment_pid!
       segmentPids.add(segments)
       first.kill("SIGKILL")
       signal(segments, "SIGKILL")
@@ -61,9 +60,9 @@ describe("a job whose worker dies", () => {
         const data = event.data as { step?: number; train_loss?: number }
         return event.type === "metrics" && data.train_loss !== undefined ? [data.step!] : []
       })
-      expect(steps.sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
-      const checkpoints = await client.fineTuning.jobs.checkpoints.list(job.id, { limit: 20 })
-      expect(checkpoints.data.map((checkpoint) => checkpoint.step_number)).toEqual([30, 25, 20, 15, 10, 5])
+      expect(steps.sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))
+      const checkpoints = await client.fineTuning.jobs.checkpoints.list(job.id, { limit: 30 })
+      expect(checkpoints.data.map((checkpoint) => checkpoint.step_number)).toEqual(Array.from({ length: 20 }, (_, i) => 100 - 5 * i))
     } finally {
       await server.close()
     }
