@@ -57,6 +57,3 @@ export const jobObject = (job: JobRow, run: RunStatus, trainedTokens: number | n
     }
   }
 }
-
-/** The job object's type. */
-export type JobObject = ReturnType<typeof jobObject>

@@ -21,7 +21,7 @@ import { endedJobsWithoutEvent, ensureJobTables } from "./jobs-store.js"
 import { builtInModels, type ModelCatalog } from "./model-catalog.js"
 import type { Tenants } from "./tenants.js"
 import { enqueueWebhookEvent, ensureWebhookTables, runWebhookDispatcher, type WebhookDispatcherOptions } from "./webhooks/index.js"
-import type { Reply } from "../server/http-reply.js"
+import { sendReply } from "../server/http-reply.js"
 import { listen } from "../server/listen.js"
 
 /** How the job service runs. */
@@ -89,12 +89,6 @@ const watchEndedJobs = (tenants: Tenants, every: Duration.Input) => {
   )
 }
 
-const send = (response: http.ServerResponse, reply: Reply) => {
-  if (response.destroyed) return
-  response.writeHead(reply.status, { ...reply.headers, "content-length": String(reply.body.byteLength) })
-  response.end(reply.body)
-}
-
 const internalError = (cause: unknown) =>
   new ApiError({ status: 500, message: "The server had an error; its log has the cause.", param: null, code: "internal_error", cause })
 
@@ -153,7 +147,7 @@ export const startJobsServer = (options: JobsServerOptions) =>
             ))
         )
         if ("stream" in answer) yield* Effect.promise(() => answer.stream(request, response))
-        else send(response, answer)
+        else sendReply(response, answer)
       })
 
     const runFork = yield* FiberSet.makeRuntime().pipe(Scope.provide(scope))

@@ -1,3 +1,4 @@
+import type { ServerResponse } from "node:http"
 import { Schema } from "effect"
 
 /** An HTTP answer, built in full before it is sent (so it can be stored and replayed). */
@@ -39,3 +40,10 @@ export class HttpFailure extends Schema.TaggedError<HttpFailure>()("HttpFailure"
 
 /** The answer for a refused request. */
 export const failureReply = (failure: HttpFailure): Reply => jsonReply({ error: failure.message }, failure.status)
+
+/** Writes `reply` as the response, unless the client has gone. */
+export const sendReply = (response: ServerResponse, reply: Reply): void => {
+  if (response.destroyed) return
+  response.writeHead(reply.status, { ...reply.headers, "content-length": String(reply.body.byteLength) })
+  response.end(reply.body)
+}

@@ -7,6 +7,7 @@ import { messageOf } from "../ports/thrown-message.js"
 import { TrainingBackend } from "../ports/index.js"
 import { makeFaultPlan } from "./fault-injection.js"
 import { makeFutureStore } from "./future-store.js"
+import { sendReply } from "./http-reply.js"
 import { makeIdempotencyCache } from "./idempotency-cache.js"
 import { listen } from "./listen.js"
 import { type Answer, makePipeline } from "./request-pipeline.js"
@@ -62,12 +63,8 @@ const send = (response: http.ServerResponse, answer: Answer): number => {
     response.socket?.destroy()
     return 0
   }
-  const { status, headers, body } = answer.reply
-  if (!response.destroyed) {
-    response.writeHead(status, { ...headers, "content-length": String(body.byteLength) })
-    response.end(body)
-  }
-  return status
+  sendReply(response, answer.reply)
+  return answer.reply.status
 }
 
 /**

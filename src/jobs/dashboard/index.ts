@@ -4,7 +4,7 @@
  */
 export { type DashboardAsset, dashboardAsset, dashboardAssetNames } from "./dashboard-assets.js"
 export { dashboardPage, dashboardPageContentType } from "./dashboard-page.js"
-export { finalJobStatuses, type JobStreamOptions, type JobStreamSource, type MetricsMessage, streamJob } from "./job-stream.js"
+export { type JobStreamOptions, type JobStreamSource, type MetricsMessage, streamJob } from "./job-stream.js"
 export {
   cachedRunPointsReader,
   type EvalPoint,

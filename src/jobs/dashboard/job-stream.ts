@@ -5,6 +5,7 @@
  */
 import { once } from "node:events"
 import type { IncomingMessage, ServerResponse } from "node:http"
+import { finalStates } from "../../durable/run-store.js"
 import { cachedRunPointsReader, type EvalPoint, type RunPointsReader, type TrainPoint } from "./run-metrics.js"
 
 /** The job a stream follows: its durable run's directory, and how to read its job object. */
@@ -30,8 +31,6 @@ export interface MetricsMessage {
   readonly eval: ReadonlyArray<EvalPoint>
 }
 
-/** The statuses after which a job changes no more. */
-export const finalJobStatuses: ReadonlySet<string> = new Set(["succeeded", "failed", "cancelled"])
 
 const statusOf = (job: unknown): unknown =>
   typeof job === "object" && job !== null ? (job as { readonly status?: unknown }).status : undefined
@@ -122,7 +121,8 @@ export const streamJob = async (
         await write(message("job", json))
       }
       const status = statusOf(job)
-      if (typeof status === "string" && finalJobStatuses.has(status)) {
+      // A job's status is its run's state, so the run's final states end the stream.
+      if (typeof status === "string" && (finalStates as ReadonlyArray<string>).includes(status)) {
         await write(message("end", JSON.stringify({ status })))
         break
       }

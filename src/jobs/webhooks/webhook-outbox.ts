@@ -77,7 +77,7 @@ export const ensureWebhookTables = Effect.gen(function*() {
 })
 
 /** A new event id: `evt_` and 32 hex digits. */
-export const newWebhookEventId = (): string => `evt_${randomBytes(16).toString("hex")}`
+const newWebhookEventId = (): string => `evt_${randomBytes(16).toString("hex")}`
 
 /** What happened, to whom, about what. */
 export interface WebhookEventInput {
