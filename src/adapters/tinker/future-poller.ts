@@ -1,7 +1,7 @@
 import { Clock, Effect, Option, Schedule, Schema } from "effect"
 import { CompleteMetadataResponse, RequestFailedResponse, TryAgainResponse } from "../../protocol/index.js"
 import { maskedCause } from "../logging/redact-secrets.js"
-import { giveUpAfter, TransientFailure, whileTransient } from "./retry-schedule.js"
+import { giveUpAfter, giveUpOnRefusals, TransientFailure, whileTransient } from "./retry-schedule.js"
 import { type HttpReply, jsonBody, newIdempotencyKey, replyJson, type TinkerHttp, TinkerRequestError } from "./tinker-http.js"
 
 /** What to poll for: the future an accepted request returned. */
@@ -54,7 +54,9 @@ const isProtobuf = (reply: HttpReply): boolean =>
  * starts over after any other reply); a bare 400 is tried again up to 3 times; 402 waits out
  * the billing pause. A result `{error, category}` fails (`invalid` for category `user`), 410
  * fails as `expired` (the caller submits the request again), a reply of the wrong shape or
- * any other status fails at once. Polls keep failing for at most the settings' `giveUpAfterMs`.
+ * any other status fails at once. Polls keep failing for at most the settings' `giveUpAfterMs`,
+ * and find nothing listening at most `refusedTries` times in a row; a port fetch refuses or a
+ * host DNS does not know fails at once (`unreachable`).
  */
 export const pollFuture = (http: TinkerHttp, future: FutureToPoll): Effect.Effect<FutureResult, TinkerRequestError> =>
   Effect.gen(function*() {
@@ -76,12 +78,14 @@ export const pollFuture = (http: TinkerHttp, future: FutureToPoll): Effect.Effec
     // When the current run of failed polls began: its first failure; an answer (200, 408) ends it.
     let failingSince: number | undefined
 
-    // Every failed poll is counted and logged; polls give up once they have failed for too long in a row.
-    const pollingAgain = (delays: Schedule.Schedule<unknown, unknown>) =>
+    // Every failed poll is counted and logged; polls give up once they have failed for too
+    // long in a row, or found nothing listening `refusedTries` times in a row.
+    const pollingAgain = (delays: Schedule.Schedule<unknown, unknown>, refusedTries: number) =>
       delays.pipe(
         Schedule.setInputType<TransientFailure | TinkerRequestError>(),
         whileTransient,
         giveUpAfter(settings.retry.giveUpAfterMs, (now) => (failingSince ??= now)),
+        giveUpOnRefusals(refusedTries),
         Schedule.tap(({ input }) => {
           retries += 1
           return Effect.logWarning(`tinker: polling the result of ${endpoint} again after ${input.message}`)
@@ -109,12 +113,12 @@ export const pollFuture = (http: TinkerHttp, future: FutureToPoll): Effect.Effec
     const reply = send.pipe(
       Effect.flatMap((outcome) =>
         outcome._tag === "Unreachable"
-          ? Effect.fail(new TransientFailure({ message: outcome.message, cause: outcome.cause }))
+          ? http.unreachable(endpoint, outcome)
           : outcome.reply.status === 429
           ? Effect.fail(new TransientFailure({ message: "HTTP 429", status: 429 }))
           : Effect.succeed(outcome.reply)
       ),
-      Effect.retry(pollingAgain(http.backoff)),
+      Effect.retry(pollingAgain(http.backoff, settings.retry.refusedTries)),
       Effect.tap((reply) => reply.status === 402 ? http.billingPause(endpoint, reply) : Effect.void),
       Effect.repeat({ while: (reply) => reply.status === 402 })
     )
@@ -190,19 +194,27 @@ export const pollFuture = (http: TinkerHttp, future: FutureToPoll): Effect.Effec
       )))
     }
 
-    // Failed polls that are not a backoff's (5xx, a bare 400) are sent again at once.
+    // Failed polls that are not a backoff's (5xx, a bare 400) are sent again at once. A
+    // refusal gets here only once the backoff above has given up on it: so does this.
     const settled = yield* reply.pipe(
       Effect.flatMap(judge),
-      Effect.retry(pollingAgain(Schedule.forever)),
+      Effect.retry(pollingAgain(Schedule.forever, 1)),
       Effect.repeat({ until: isSettled }),
       Effect.catchTag("TransientFailure", (last) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.fail(fail(
-            "transient",
+          Effect.fail(http.retriesEnded(
+            endpoint,
+            last,
+            now - (failingSince ?? now),
             `${endpoint}: the result of request ${requestId} could not be fetched for ` +
-              `${Math.round((now - (failingSince ?? now)) / 1000)} s (last: ${last.message})`,
-            { ...(last.status === undefined ? {} : { status: last.status }), cause: last.cause }
-          ))))
+              `${Math.round((now - (failingSince ?? now)) / 1000)} s (last: ${last.message})`
+          )))),
+      // The service's address is at fault, not the request, but which request was lost is news.
+      Effect.mapError((error) =>
+        error.kind === "unreachable"
+          ? new TinkerRequestError({ ...error, message: `${error.message} (while fetching the result of request ${requestId})` })
+          : error
+      )
     )
     if (settled._tag === "Failed") return yield* settled.error
     return { reply: settled.reply, json: settled.json, retries }

@@ -5,8 +5,10 @@
 export { makeTinkerBackend, tinkerBackendLayer } from "./tinker-backend.js"
 export {
   defaultTinkerBaseUrl,
+  printableUrl,
   type TinkerBackendOptions,
   type TinkerBillingOptions,
   type TinkerChunkLimits,
-  type TinkerRetryOptions
+  type TinkerRetryOptions,
+  tinkerBaseUrlProblem
 } from "./tinker-options.js"

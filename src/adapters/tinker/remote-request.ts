@@ -180,7 +180,8 @@ export const awaitCall = <A>(runner: RequestRunner, call: RemoteCall<A>): Effect
  * is worth making again only if `repeatable`: a sampling call is, but a training call holds a
  * place in its model's `seq_id` order, so after a lost submission the server waits on the
  * hole, and after an expired result the call (and the ones queued behind it) may have been
- * applied: a stage retry would then apply them twice.
+ * applied: a stage retry would then apply them twice. An unreachable service is not retried:
+ * the point of giving up on it early is to say so at once rather than after stage retries.
  */
 export const callError = (operation: string, repeatable: boolean) => (error: TinkerRequestError): TrainingCallError => {
   switch (error.kind) {
@@ -190,6 +191,7 @@ export const callError = (operation: string, repeatable: boolean) => (error: Tin
     case "expired":
       return new TrainingError({ operation, message: error.message, retryable: repeatable, cause: error })
     case "auth":
+    case "unreachable":
     case "failed":
       return new TrainingError({ operation, message: error.message, retryable: false, cause: error })
   }
@@ -197,9 +199,10 @@ export const callError = (operation: string, repeatable: boolean) => (error: Tin
 
 /**
  * The error a failed request of `operation` becomes while creating a client: as
- * {@link callError}, except that a refused key makes the backend unavailable.
+ * {@link callError}, except that a refused key or an unreachable service makes the backend
+ * unavailable.
  */
 export const creationError = (operation: string) => (error: TinkerRequestError): TrainingCallError | BackendUnavailableError =>
-  error.kind === "auth"
+  error.kind === "auth" || error.kind === "unreachable"
     ? new BackendUnavailableError({ backend: "tinker", message: error.message, cause: error })
     : callError(operation, true)(error)

@@ -15,6 +15,12 @@ export interface TinkerRetryOptions {
    * result expired (HTTP 410) included. Default 5 min.
    */
   readonly giveUpAfterMs?: number
+  /**
+   * Give up on a request once this many tries in a row found nothing listening (connection
+   * refused): enough to ride out a server that restarts, with the backoff between them
+   * (1 s, then 2 s by default), but no five-minute wait on a wrong port. Default 3.
+   */
+  readonly refusedTries?: number
 }
 
 /** How long the client waits out a paused account (HTTP 402) before it gives up. */
@@ -58,6 +64,7 @@ export interface TinkerBackendOptions {
 
 /** {@link TinkerBackendOptions} with every default filled in and the key wrapped so it never prints. */
 export interface TinkerSettings {
+  /** An http(s) URL without credentials, query or fragment, so fit to show in messages. */
   readonly baseUrl: string
   readonly apiKey: Redacted.Redacted<string>
   readonly apiKeyEnv: string
@@ -72,6 +79,38 @@ export interface TinkerSettings {
 }
 
 const unavailable = (message: string) => new BackendUnavailableError({ backend: "tinker", message })
+
+/**
+ * `url` as it may be shown: scheme, host and path, without credentials, query or fragment
+ * (where a key may sit). Text that is no URL is cut before its first `?` or `#` and stripped
+ * of anything up to an `@`.
+ */
+export const printableUrl = (url: string): string => {
+  if (URL.canParse(url)) {
+    const parsed = new URL(url)
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname}`.replace(/\/+$/, "")
+  }
+  return url.replace(/[?#].*$/s, "").replace(/^([^:/]*:\/\/)?[^/]*@/, "$1")
+}
+
+/**
+ * Why `baseUrl` cannot be the tinker base URL, or undefined when it can: not http(s), or with
+ * credentials, a query or a fragment. The reason shows the URL only as {@link printableUrl}.
+ * `validate` can make the same check the backend makes when it starts.
+ */
+export const tinkerBaseUrlProblem = (baseUrl: string): string | undefined => {
+  const shown = printableUrl(baseUrl)
+  if (!URL.canParse(baseUrl)) return `the tinker base URL must be an http(s) URL, got "${shown}"`
+  const url = new URL(baseUrl)
+  if (url.protocol !== "http:" && url.protocol !== "https:") return `the tinker base URL must be an http(s) URL, got "${shown}"`
+  // fetch refuses such a URL on every request; the key goes in the environment instead.
+  if (url.username !== "" || url.password !== "") {
+    return `the tinker base URL ${shown} must not hold credentials (fetch refuses them); the API key is read from the environment`
+  }
+  // Each request's path (/api/v1/...) is appended to the base URL, so a query would swallow it.
+  if (url.search !== "" || url.hash !== "") return `the tinker base URL ${shown} must not have a query or fragment`
+  return undefined
+}
 
 /**
  * Fills in the defaults and reads the environment. A missing key fails with a
@@ -90,9 +129,8 @@ export const resolveTinkerOptions = (
       )
     }
     const baseUrl = (options.baseUrl ?? env["TINKER_BASE_URL"] ?? defaultTinkerBaseUrl).replace(/\/+$/, "")
-    if (!URL.canParse(baseUrl) || !/^https?:$/.test(new URL(baseUrl).protocol)) {
-      return yield* unavailable(`the tinker base URL must be an http(s) URL, got "${baseUrl}"`)
-    }
+    const problem = tinkerBaseUrlProblem(baseUrl)
+    if (problem !== undefined) return yield* unavailable(problem)
     return {
       baseUrl,
       apiKey: Redacted.make(apiKey.trim()),
@@ -100,7 +138,8 @@ export const resolveTinkerOptions = (
       retry: {
         initialBackoffMs: options.retry?.initialBackoffMs ?? 1_000,
         maxBackoffMs: options.retry?.maxBackoffMs ?? 30_000,
-        giveUpAfterMs: options.retry?.giveUpAfterMs ?? 300_000
+        giveUpAfterMs: options.retry?.giveUpAfterMs ?? 300_000,
+        refusedTries: options.retry?.refusedTries ?? 3
       },
       billing: {
         pauseMs: options.billing?.pauseMs ?? 5_000,
