@@ -9,7 +9,7 @@ import type {
   ModelInputChunk,
   TensorData
 } from "../ports/index.js"
-import { MessageReader } from "./proto-reader.js"
+import { MessageReader, ProtoDecodeError } from "./proto-reader.js"
 import { writeMessage, writePackedInt64 } from "./proto-writer.js"
 import { DType, checkDims, checkShape, float32Bytes, int32Bytes, int32Max, int32Min, maxDenseValues, nested, product, publicDtype, readDoubleEntry, readMessageEntry, readValues, record, tensorBytes, wireDtype, writeDoubleMap } from "./proto-values.js"
 
@@ -271,3 +271,32 @@ export const decodeForwardBackwardRequest = (bytes: Uint8Array): ForwardBackward
   return { model_id, seq_id, data, loss_fn, loss_fn_config: record(config), forward_only }
 }
 
+/** Which model a request is for, and its place in that model's order. */
+export interface ForwardBackwardTurn {
+  readonly model_id: string
+  readonly seq_id: number
+}
+
+/**
+ * The model_id (field 1) and seq_id (field 2) of a forward/backward request that
+ * {@link decodeForwardBackwardRequest} refuses, read leniently: other fields are skipped
+ * unread, and reading stops at the first broken field, keeping what came before it (the SDK
+ * writes these two first). A request refused for its data (an image chunk, say) can so still
+ * take its turn in the model's order. Undefined when either is missing or unreadable.
+ */
+export const readForwardBackwardTurn = (bytes: Uint8Array): ForwardBackwardTurn | undefined => {
+  const reader = new MessageReader(bytes, "ForwardBackwardRequest")
+  let model_id: string | undefined
+  let seq_id: number | undefined
+  try {
+    for (let key = reader.next(); key !== undefined; key = reader.next()) {
+      if (key.field === 1 && key.wireType === Len) model_id = reader.string("model_id")
+      else if (key.field === 2 && key.wireType === Varint) seq_id = reader.int32("seq_id")
+      else reader.skip(key)
+    }
+  } catch (error) {
+    // A broken field ends the reading; the fields before it stand.
+    if (!(error instanceof ProtoDecodeError)) throw error
+  }
+  return model_id === undefined || seq_id === undefined ? undefined : { model_id, seq_id }
+}

@@ -13,7 +13,9 @@ export { ProtoDecodeError } from "./proto-reader.js"
 export {
   decodeForwardBackwardRequest,
   encodeForwardBackwardRequest,
-  type ForwardBackwardRequestMessage
+  type ForwardBackwardRequestMessage,
+  type ForwardBackwardTurn,
+  readForwardBackwardTurn
 } from "./forward-backward-request-proto.js"
 export { decodeForwardBackwardOutput, encodeForwardBackwardOutput } from "./forward-backward-output-proto.js"
 export { decodeSampleResponse, encodeSampleResponse } from "./sample-response-proto.js"

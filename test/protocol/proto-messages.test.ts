@@ -8,7 +8,8 @@ import {
   encodeForwardBackwardRequest,
   encodeSampleResponse,
   type ForwardBackwardRequestMessage,
-  ProtoDecodeError
+  ProtoDecodeError,
+  readForwardBackwardTurn
 } from "../../src/protocol/proto-messages.js"
 import type { ForwardBackwardOutput, SampleResponse } from "../../src/ports/index.js"
 
@@ -330,6 +331,32 @@ describe("ForwardBackwardRequest", () => {
       RangeError,
       "data[0].model_input[0]: shape dimension 1.5 is not a safe integer"
     )
+  })
+})
+
+describe("readForwardBackwardTurn", () => {
+  // model_id "m", seq_id 5, then one datum whose only chunk is an image{data "png"}
+  const withImage = hex("0a 01 6d 10 05 1a 09 0a 07 12 05 0a 03 70 6e 67")
+
+  it("reads model_id and seq_id of a request whose data does not decode, as the SDK sends an image chunk", () => {
+    assert.include(decodeError(() => decodeForwardBackwardRequest(withImage)), "image chunks are not supported")
+    assert.deepStrictEqual(readForwardBackwardTurn(withImage), { model_id: "m", seq_id: 5 })
+    assert.deepStrictEqual(readForwardBackwardTurn(encodeForwardBackwardRequest(handRequestMessage)), {
+      model_id: handRequestMessage.model_id,
+      seq_id: handRequestMessage.seq_id
+    })
+    // in any field order, the last of a repeated field winning, as protobuf reads it
+    assert.deepStrictEqual(readForwardBackwardTurn(hex("1a 00 10 04 0a 01 6d 10 05")), { model_id: "m", seq_id: 5 })
+  })
+
+  it("keeps what it read before a broken field, and reads nothing it cannot", () => {
+    // the data field's length runs past the end
+    assert.deepStrictEqual(readForwardBackwardTurn(hex("0a 01 6d 10 05 1a 7f 0a")), { model_id: "m", seq_id: 5 })
+    assert.isUndefined(readForwardBackwardTurn(hex("0a 01 6d 1a 00")))
+    assert.isUndefined(readForwardBackwardTurn(hex("10 05 1a 7f 0a 01 6d")))
+    assert.isUndefined(readForwardBackwardTurn(hex("0a ff ff ff ff 0f")))
+    // model_id sent as a varint is not a model_id
+    assert.isUndefined(readForwardBackwardTurn(hex("08 01 10 05")))
   })
 })
 
