@@ -1,6 +1,7 @@
 import { Cause, Effect, Exit, Fiber } from "effect"
 import { pinoLoggerLayer } from "../adapters/logging/pino-logger.js"
-import { checkAdapters, checkCredentials, checkData, renderPreview, resumeRecipe, runRecipe } from "../kitchen/index.js"
+import { checkAdapters, checkCredentials, checkRecipe, renderPreview, resumeRecipe, runRecipe } from "../kitchen/index.js"
+import type { NewRun } from "../kitchen/options.js"
 import { compileRecipe } from "../recipes/compile-recipe.js"
 import { loadAnyRecipe } from "../recipes/load-recipe.js"
 import { type AnyRecipe, linkedStageRecipe } from "../recipes/pipeline-recipe.js"
@@ -42,13 +43,9 @@ const fileArgument = (args: ParsedArgs): string => {
   return file
 }
 
-/**
- * Checks that this kitchen can run a recipe and compiles it, failing on a workflow whose
- * stages read state nothing writes: everything short of running it.
- */
-const compileChecked = (recipe: Recipe, source: string) =>
+/** Compiles a recipe, failing on a workflow whose stages read state nothing writes. */
+const compileValid = (recipe: Recipe) =>
   Effect.gen(function*() {
-    yield* checkAdapters(recipe, source)
     const compiled = compileRecipe(recipe, { runId: "plan", recipeHash: recipeHash(recipe), startedAt: 0 })
     const problems = validateWorkflow(compiled.workflow)
     if (problems.length > 0) return yield* new WorkflowInvalidError({ workflow: compiled.workflow.name, problems })
@@ -68,9 +65,10 @@ const validate = (file: string, args: ParsedArgs) =>
   Effect.gen(function*() {
     const recipe = yield* loadAnyRecipe(file, args.sets)
     for (const part of recipesOf(recipe, file)) {
-      yield* compileChecked(part.recipe, recipe.kind === "pipeline" ? `${file} (${part.title})` : file)
-      // Every row is read through its kind's schema, so a bad row fails here, not mid-run.
-      yield* checkData(part.recipe)
+      const source = recipe.kind === "pipeline" ? `${file} (${part.title})` : file
+      // The checks a run makes before it writes anything, so what it would refuse fails here.
+      yield* checkRecipe(part.recipe, source)
+      yield* compileValid(part.recipe)
     }
     yield* out(`${file}: a valid ${recipe.kind} recipe, its data read and checked. Resolved, with defaults:`)
     yield* out(resolvedRecipeJson(recipe))
@@ -80,7 +78,8 @@ const plan = (file: string, args: ParsedArgs) =>
   Effect.gen(function*() {
     const recipe = yield* loadAnyRecipe(file, args.sets)
     for (const part of recipesOf(recipe, file)) {
-      const compiled = yield* compileChecked(part.recipe, file)
+      yield* checkAdapters(part.recipe, file)
+      const compiled = yield* compileValid(part.recipe)
       if (recipe.kind === "pipeline") yield* out(`── ${part.title}`)
       yield* out(printPlan(compiled.workflow))
       yield* out("")
@@ -94,17 +93,26 @@ const done = (step: number, runDir: string) => out(`done: ${step} steps; metrics
 /** How often progress is printed: the recipe's `log.every`, or its first stage's. */
 const logEvery = (recipe: AnyRecipe): number => (recipe.kind === "pipeline" ? recipe.stages[0]!.recipe : recipe).log.every
 
-/** Runs or continues `recipe` in `runDir`: a pipeline resumes or skips the stages it has run. */
-const execute = (recipe: AnyRecipe, runDir: string, args: ParsedArgs, resume: boolean) =>
+/**
+ * Runs `recipe` in `runDir` as a new run (`newRun`), or continues it (without): a pipeline
+ * resumes or skips the stages it has run.
+ */
+const execute = (recipe: AnyRecipe, file: string, runDir: string, args: ParsedArgs, newRun?: NewRun) =>
   Effect.gen(function*() {
     const sinks = [makeProgressSink({ stream: process.stderr, every: logEvery(recipe) })]
     if (recipe.kind === "pipeline") {
+      if (newRun !== undefined) {
+        // Every stage is checked before the pipeline's directory is written; each stage's run
+        // checks its own again before it writes its directory.
+        yield* Effect.forEach(recipesOf(recipe, file), (part) => checkRecipe(part.recipe, file), { discard: true })
+        yield* prepareRunDirectory(runDir, newRun.resolvedRecipe, newRun.overwrite, newRun.files)
+      }
       const stages = yield* runPipeline(recipe, { runDir, sinks, fallback: args.fallback })
       return yield* out(`done: ${stages.map((stage) => `${stage.name} ${stage.steps} steps`).join(", ")}; each stage's run in ${runDir}/<stage>, summary.json in ${runDir}`)
     }
-    const result = resume
-      ? yield* resumeRecipe(recipe, { runDir, sinks, fallback: args.fallback })
-      : yield* runRecipe(recipe, { runDir, sinks })
+    const result = newRun === undefined
+      ? yield* resumeRecipe(recipe, { runDir, sinks, source: file, fallback: args.fallback })
+      : yield* runRecipe(recipe, { runDir, sinks, source: file, newRun })
     yield* done(result.step, runDir)
   })
 
@@ -134,11 +142,11 @@ const run = (file: string, args: ParsedArgs) =>
             "resume it with its own recipe (sous resume), or choose another --out"
         })
       }
-      return yield* execute(recipe, runDir, args, true)
+      return yield* execute(recipe, file, runDir, args)
     }
-    if (args.overwrite) yield* Effect.forEach(recipesOf(recipe, file), (part) => checkData(part.recipe), { discard: true })
-    yield* prepareRunDirectory(runDir, resolvedRecipeJson(recipe), args.overwrite, runFilesOf(recipe))
-    yield* execute(recipe, runDir, args, false)
+    // The data is checked before the directory is prepared, so --overwrite never removes a
+    // run for a recipe that cannot start, and a failed start leaves no directory.
+    yield* execute(recipe, file, runDir, args, { resolvedRecipe: resolvedRecipeJson(recipe), overwrite: args.overwrite, files: runFilesOf(recipe) })
   })
 
 const resume = (runDir: string, args: ParsedArgs) =>
@@ -148,7 +156,7 @@ const resume = (runDir: string, args: ParsedArgs) =>
     }
     const recipe = yield* loadAnyRecipe(runRecipeFile(runDir), [])
     yield* Effect.forEach(recipesOf(recipe, runDir), (part) => checkCredentials(part.recipe, runRecipeFile(runDir)), { discard: true })
-    yield* execute(recipe, runDir, args, true)
+    yield* execute(recipe, runRecipeFile(runDir), runDir, args)
   })
 
 const render = (file: string, args: ParsedArgs) =>

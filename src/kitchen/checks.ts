@@ -1,15 +1,17 @@
 /** Checks that refuse a recipe this kitchen cannot run before anything is written. */
-import { Effect, Result, Stream } from "effect"
+import { totalmem } from "node:os"
+import { Effect, Result } from "effect"
 import { parseS3Uri } from "../adapters/blob/s3-uri.js"
 import { parseHubUri } from "../adapters/hub/hub-uri.js"
-import { ChatRow, DatasetSource, uriScheme } from "../ports/index.js"
-import { checkEnvRows, readEnvRows, readClassifyData, PreferenceRow } from "../stages/index.js"
+import { uriScheme } from "../ports/index.js"
 import { RecipeError } from "../recipes/recipe-error.js"
 import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
 import { missingApiKey, type ProcessEnv } from "./backend.js"
-import { recipeEnvironment, rlEnvironment } from "./environment.js"
+import { checkRowsOf } from "./data-checks.js"
+import { memoryProblems } from "./memory-check.js"
+import { recipeEnvironment } from "./environment.js"
 import type { KitchenOptions } from "./options.js"
-import { datasetSourceLayer, recipeTokenizer } from "./sources.js"
+import { recipeTokenizer } from "./sources.js"
 
 /** Why this kitchen cannot use `location` for data or checkpoints, or undefined when it can. */
 const locationProblem = (location: string): Effect.Effect<string | undefined> => {
@@ -104,20 +106,23 @@ export const checkAdapters = (
   })
 
 /**
- * Reads every dataset row of the recipe through its schema, failing on the first bad row
- * (with its file and line). `sous run --overwrite` calls it before removing the previous run,
- * so bad input never costs a committed checkpoint.
+ * Refuses sizes a run of the recipe, over a tokenizer of `vocabSize` ids, cannot hold in
+ * `budgetBytes` (this machine's memory by default): see `memoryProblems`.
  */
-export const checkData = (recipe: Recipe) =>
-  Effect.gen(function*() {
-    const source = yield* DatasetSource
-    for (const uri of [recipe.data.train, ...(recipe.data.eval === undefined ? [] : [recipe.data.eval])]) {
-      // A classify row must also fit the recipe's input shape and classes.
-      if (recipe.kind === "classify") yield* readClassifyData(uri, recipe.data)
-      else if (recipe.kind === "preference") yield* Stream.runDrain(source.rows(uri, PreferenceRow))
-      // An rl row is whatever its environment takes: the factory makes an episode of each.
-      else if (recipe.kind === "rl") yield* checkEnvRows((yield* rlEnvironment(recipe, undefined)).make, yield* readEnvRows(uri))
-      else yield* Stream.runDrain(source.rows(uri, ChatRow))
-    }
-  }).pipe(Effect.provide(datasetSourceLayer))
+export const checkMemory = (recipe: Recipe, vocabSize: number, source: string, budgetBytes = totalmem()): Effect.Effect<void, RecipeError> => {
+  const problems = memoryProblems(recipe, vocabSize, budgetBytes)
+  return problems.length === 0 ? Effect.void : Effect.fail(new RecipeError({ source, problems }))
+}
 
+/**
+ * Every check of a recipe that `sous validate` makes and `runRecipe` makes before it writes
+ * anything: its locations and adapters (`checkAdapters`), its sizes against this machine's
+ * memory (`checkMemory`), then every data row (`checkData`). `source` names the recipe file.
+ */
+export const checkRecipe = (recipe: Recipe, source: string, given: Pick<KitchenOptions, "env"> = {}) =>
+  Effect.gen(function*() {
+    yield* checkAdapters(recipe, source, given)
+    const tokenizer = yield* recipeTokenizer(recipe)
+    yield* checkMemory(recipe, tokenizer.vocabSize, source)
+    yield* checkRowsOf(recipe, tokenizer, source, given)
+  })

@@ -2,7 +2,8 @@
  * The composition root: turns a recipe's adapter settings into layers for the ports its
  * workflow needs, and runs it. With cli/ and server/, the only code that imports adapters.
  */
-export { checkAdapters, checkCredentials, checkData } from "./checks.js"
+export { checkAdapters, checkCredentials, checkRecipe } from "./checks.js"
+export { checkData } from "./data-checks.js"
 export { kitchenLayer } from "./layers.js"
 export type { KitchenOptions } from "./options.js"
 export { type RenderedPreview, renderPreview } from "./preview.js"

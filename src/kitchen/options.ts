@@ -7,6 +7,15 @@ import { type EnvFactory } from "../ports/index.js"
 export interface KitchenOptions {
   /** The run directory: metrics, events, summary and (by default) checkpoints. */
   readonly runDir: string
+  /** What errors call the recipe: its file. Default `recipe`. */
+  readonly source?: string
+  /**
+   * How `sous run` and a pipeline's stage start a run: once every check has passed, and not
+   * before, the directory is prepared (`prepareRunDirectory`: `recipe.json` written, and with
+   * `overwrite` a previous run's `files` removed). Without it a new run refuses a directory
+   * that holds another run's metrics, events, summary or checkpoints.
+   */
+  readonly newRun?: NewRun
   /** Extra metrics sinks (a progress display, a tracking service). */
   readonly sinks?: ReadonlyArray<MetricsSink["Service"]>
   /** A resumed run continues after this checkpoint: what the files hold after it is dropped. */
@@ -40,6 +49,16 @@ export interface KitchenOptions {
   readonly afterCheckpoint?: (checkpoint: CommittedCheckpoint) => Effect.Effect<"continue" | "stop">
   /** Asked after each step but the last: true saves a checkpoint there, off the recipe's schedule. */
   readonly checkpointAsked?: () => boolean
+}
+
+/** What a new run writes into its directory once its checks pass; see `KitchenOptions.newRun`. */
+export interface NewRun {
+  /** The resolved recipe, for `recipe.json` (`resolvedRecipeJson`). */
+  readonly resolvedRecipe: string
+  /** Replace a run the directory holds: its `files` are removed. */
+  readonly overwrite: boolean
+  /** The run's own files, which `overwrite` removes (default `runFiles`). */
+  readonly files?: ReadonlyArray<string>
 }
 
 /** A checkpoint a run committed (not `final`): its name and step. */

@@ -12,7 +12,7 @@ import { resumeRecipe, runFinished, runRecipe } from "./run.js"
 import { linkedStageRecipe, type PipelineRecipe } from "../recipes/pipeline-recipe.js"
 import type { Recipe } from "../recipes/recipe.js"
 import { resolvedRecipeJson } from "../recipes/recipe-hash.js"
-import { holdsRun, prepareRunDirectory } from "./run-directory.js"
+import { holdsRun } from "./run-directory.js"
 
 /** Where a pipeline runs and who listens. */
 export interface PipelineOptions extends Pick<KitchenOptions, "sinks"> {
@@ -58,11 +58,10 @@ export const runPipeline = Effect.fn("sous.runPipeline")(
         continue
       }
       yield* Effect.logInfo(`${label} ${started ? "resumes" : "starts"} in ${dir}`)
-      const kitchen = { runDir: dir, ...(options.sinks === undefined ? {} : { sinks: options.sinks }) }
-      if (!started) yield* prepareRunDirectory(dir, resolvedRecipeJson(recipe), false)
+      const kitchen = { runDir: dir, source: `stage ${stage.name}`, ...(options.sinks === undefined ? {} : { sinks: options.sinks }) }
       const result = started
         ? yield* resumeRecipe(recipe, { ...kitchen, fallback: options.fallback ?? false })
-        : yield* runRecipe(recipe, kitchen)
+        : yield* runRecipe(recipe, { ...kitchen, newRun: { resolvedRecipe: resolvedRecipeJson(recipe), overwrite: false } })
       stages.push({ name: stage.name, kind: recipe.kind, steps: result.step })
     }
     const summaries = yield* Effect.forEach(stages, (stage) =>

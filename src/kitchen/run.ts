@@ -18,9 +18,10 @@ import { compileRecipe, recipeRendererId } from "../recipes/compile-recipe.js"
 import { recipeHash } from "../recipes/recipe-hash.js"
 import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
 import { runWorkflow, type WorkflowResult } from "../workflows/index.js"
-import { checkAdapters } from "./checks.js"
+import { checkAdapters, checkRecipe } from "./checks.js"
 import { kitchenLayer } from "./layers.js"
 import type { CommittedCheckpoint, KitchenOptions } from "./options.js"
+import { prepareRunDirectory, refuseRunOutputs } from "./run-directory.js"
 import { checkpointStoreLayer, recipeTokenizer } from "./sources.js"
 
 /**
@@ -88,12 +89,26 @@ const asSegment = <E, R>(
 }
 
 /**
+ * Makes the run directory ready for a new run, after the checks: prepared as `newRun` asks,
+ * or refused when it holds another run's outputs. A run resumed from step 0 (`resumeAfter`)
+ * continues its own files.
+ */
+const claimRunDirectory = (options: KitchenOptions) => {
+  const { newRun, runDir } = options
+  if (newRun !== undefined) return prepareRunDirectory(runDir, newRun.resolvedRecipe, newRun.overwrite, newRun.files)
+  return options.resumeAfter === undefined ? refuseRunOutputs(runDir) : Effect.void
+}
+
+/**
  * Compiles and runs a recipe to the end: the library entry point behind `sous run`.
- * Resolves with the runner's result (final step and state). Traced as `sous.runRecipe`, the
- * root span of a run's trace.
+ * Every check (`checkRecipe`: locations, adapters, sizes, data) passes before anything is
+ * written, so a run that cannot start leaves no directory behind; a directory that holds
+ * another run is refused untouched (see `KitchenOptions.newRun`). Resolves with the runner's
+ * result (final step and state). Traced as `sous.runRecipe`, the root span of a run's trace.
  */
 export const runRecipe = Effect.fn("sous.runRecipe")(function*(recipe: Recipe, options: KitchenOptions) {
-  yield* checkAdapters(recipe, "recipe", options)
+  yield* checkRecipe(recipe, options.source ?? "recipe", options)
+  yield* claimRunDirectory(options)
   const compiled = compileRecipe(recipe, { runId: randomUUID(), recipeHash: recipeHash(recipe), startedAt: Date.now() }, options)
   const tokenizer = yield* recipeTokenizer(recipe)
   const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(layersRecipe(recipe, options), options, tokenizer))
@@ -161,7 +176,7 @@ export const runFinished = (recipe: Recipe, runDir: string) =>
  */
 export const resumeRecipe = Effect.fn("sous.resumeRecipe")(
   function*(recipe: Recipe, options: KitchenOptions & { readonly fallback: boolean }) {
-    yield* checkAdapters(recipe, "recipe", options)
+    yield* checkAdapters(recipe, options.source ?? "recipe", options)
     const checkpoint = yield* Effect.gen(function*() {
       const store = yield* BlobStoreTag
       const names = yield* committedNames(store)

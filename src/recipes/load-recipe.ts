@@ -1,10 +1,11 @@
-import { readFile } from "node:fs/promises"
-import { dirname, extname, isAbsolute, resolve } from "node:path"
+import { readFile, stat } from "node:fs/promises"
+import { dirname, isAbsolute, resolve } from "node:path"
 import { Effect, Exit, Schema } from "effect"
-import { parse as parseYaml, YAMLParseError } from "yaml"
+import { parse as parseYaml } from "yaml"
 import { messageOf } from "../ports/thrown-message.js"
 import { schemaProblems, uriScheme } from "../ports/index.js"
 import { decodeRecipe } from "./decode-recipe.js"
+import { maxRecipeBytes, parseRecipeText } from "./parse-recipe-text.js"
 import { type AnyRecipe, PipelineRecipe, pipelineProblems } from "./pipeline-recipe.js"
 import { RecipeError } from "./recipe-error.js"
 import { readChatTemplate } from "./read-chat-template.js"
@@ -12,13 +13,6 @@ import type { Recipe } from "./recipe.js"
 
 const problem = (source: string, path: string, message: string, cause?: unknown) =>
   new RecipeError({ source, problems: [{ path, message }], cause })
-
-const parseText = (text: string, source: string): Effect.Effect<unknown, RecipeError> =>
-  Effect.try({
-    try: () => (extname(source).toLowerCase() === ".json" ? JSON.parse(text) : parseYaml(text)),
-    catch: (cause) =>
-      problem(source, "", cause instanceof YAMLParseError || cause instanceof SyntaxError ? `cannot parse: ${cause.message}` : String(cause), cause)
-  })
 
 /**
  * Applies `a.b=c` overrides to a parsed recipe. The value is read as YAML, so `3e-3` is a
@@ -92,11 +86,12 @@ export const resolvePaths = (recipe: Recipe, baseDir: string): Recipe => ({
 
 const readRecipeFile = (file: string, overrides: ReadonlyArray<string>) =>
   Effect.gen(function*() {
-    const text = yield* Effect.tryPromise({
-      try: () => readFile(file, "utf8"),
-      catch: (cause) => problem(file, "", `cannot read the recipe file: ${messageOf(cause)}`, cause)
-    })
-    return yield* applyOverrides(yield* parseText(text, file), overrides, file)
+    const cannotRead = (cause: unknown) => problem(file, "", `cannot read the recipe file: ${messageOf(cause)}`, cause)
+    // Refused before it is read: a file this large is not a recipe, and would stall the parser.
+    const { size } = yield* Effect.tryPromise({ try: () => stat(file), catch: cannotRead })
+    if (size > maxRecipeBytes) return yield* problem(file, "", `the recipe file holds ${size} bytes, more than the ${maxRecipeBytes} a recipe may hold`)
+    const text = yield* Effect.tryPromise({ try: () => readFile(file, "utf8"), catch: cannotRead })
+    return yield* applyOverrides(yield* parseRecipeText(text, file), overrides, file)
   })
 
 /** Decodes a parsed training recipe: reads its chat template, checks it, resolves its paths. */

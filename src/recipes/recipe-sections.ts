@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { Decay, Fraction, NonNegativeInt, PositiveInt, PositiveNumber, withDefault } from "./schema-fields.js"
+import { Decay, Fraction, Location, NonNegativeInt, PositiveInt, PositiveNumber, withDefault } from "./schema-fields.js"
 
 // The sections recipes of several kinds share (model, tokenizer, renderer, data, training,
 // optimizer, eval, checkpoint, publish, backend, log), and the fields of every chat recipe.
@@ -21,7 +21,7 @@ export const LoraSection = Schema.Struct({
  * `s3://` or `hf://` location, like `checkpoint.uri`) and its name there.
  */
 export const CheckpointRef = Schema.Struct({
-  store: Schema.String,
+  store: Location,
   checkpoint: withDefault(Schema.String, "final")
 })
 export type CheckpointRef = typeof CheckpointRef.Type
@@ -46,7 +46,7 @@ export const ModelSection = Schema.Struct({
  */
 export const TokenizerSection = Schema.Struct({
   kind: withDefault(Schema.Literals(["byte", "huggingface"]), "byte"),
-  path: Schema.optionalKey(Schema.String)
+  path: Schema.optionalKey(Location)
 })
 
 /**
@@ -84,8 +84,8 @@ export const RendererSection = Schema.Struct({
 
 /** Dataset files (JSONL, one `{"messages": [...]}` per line); paths are relative to the recipe. */
 export const DataSection = Schema.Struct({
-  train: Schema.String,
-  eval: Schema.optionalKey(Schema.String),
+  train: Location,
+  eval: Schema.optionalKey(Location),
   evalFraction: withDefault(Fraction, 0.1),
   shuffle: withDefault(Schema.Boolean, true)
 })
@@ -122,7 +122,7 @@ export const EvalSection = Schema.Struct({
 /** Checkpoints every `every` steps (0: only the final one), on the store at `uri`. */
 export const CheckpointSection = Schema.Struct({
   every: withDefault(NonNegativeInt, 0),
-  uri: Schema.optionalKey(Schema.String),
+  uri: Schema.optionalKey(Location),
   keepLast: withDefault(NonNegativeInt, 0),
   keepEvery: withDefault(NonNegativeInt, 0)
 })
@@ -130,7 +130,7 @@ export const CheckpointSection = Schema.Struct({
 /** Publish the trained model to the Hugging Face Hub after the final checkpoint. */
 export const PublishSection = Schema.Struct({
   /** `hf://user/name`; the token comes from `HF_TOKEN`. */
-  repo: Schema.String
+  repo: Location
 })
 
 /**

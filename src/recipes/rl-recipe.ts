@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { NonNegativeInt, PositiveInt, PositiveNumber, withDefault } from "./schema-fields.js"
+import { Location, NonNegativeInt, PositiveInt, PositiveNumber, withDefault } from "./schema-fields.js"
 import { chatRecipeFields, DataSection } from "./recipe-sections.js"
 
 const NonNegativeNumber = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0, { expected: "a number >= 0" }))
@@ -12,7 +12,7 @@ const NonNegativeNumber = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0, {
  */
 export const EnvSection = Schema.Union([
   Schema.Struct({ builtin: Schema.Literal("arithmetic") }),
-  Schema.Struct({ module: Schema.String, export: withDefault(Schema.String, "default") }),
+  Schema.Struct({ module: Location, export: withDefault(Schema.String, "default") }),
   Schema.Struct({ provided: Schema.String })
 ])
 export type EnvSection = typeof EnvSection.Type

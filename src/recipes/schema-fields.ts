@@ -21,3 +21,9 @@ export const Decay = Schema.Finite.check(
   Schema.isGreaterThanOrEqualTo(0, { expected: "a number in [0, 1)" }),
   Schema.isLessThan(1, { expected: "a number in [0, 1)" })
 )
+
+/**
+ * The location of a file or store: a path (relative to the recipe) or a URI. An empty one
+ * would resolve to the recipe's own directory, and fail far from its field.
+ */
+export const Location = Schema.String.check(Schema.isPattern(/\S/, { expected: "a non-empty path" }))

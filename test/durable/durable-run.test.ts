@@ -149,7 +149,7 @@ describe("durable runs (sous submit / worker / status / pause / resume / cancel)
   it("a run with bad data fails at once with its message, and is not tried again", async () => {
     const { dir, db, submit, startWorker, waitForRun } = setup()
     const badData = join(dir, "bad.jsonl")
-    writeFileSync(badData, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}\n{\"no\":\"messages\"}\n")
+    writeFileSync(badData, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":\"hello\"}]}\n{\"no\":\"messages\"}\n")
     const id = submit("bad", [`data.train=${badData}`])
     startWorker()
     // `status --watch` follows the run until it ends: it returns, its last state failed.

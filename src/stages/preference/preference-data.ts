@@ -136,6 +136,31 @@ export const preferenceDatum = Effect.fnUntraced(function*(
 export const preferenceRendererFor = (config: Pick<RenderPreferenceDataConfig, "format" | "chatTemplate">) =>
   chatRendererFor({ ...config, trainOn: "all" })
 
+/**
+ * One reply of a preference row (`chosen` or `rejected`) after its prompt, as a datum, and
+ * whether it was cut to the context. A reply cut away entirely fails with its file and line.
+ * The run's render stage and the checks before a run (`sous validate`) both use it.
+ */
+export const renderPreferenceSide = Effect.fnUntraced(function*(
+  row: SourcedRow<PreferenceRow>,
+  name: "chosen" | "rejected",
+  render: ChatRenderer,
+  tokenizer: Tokenizer["Service"],
+  contextLength: number
+) {
+  const rendered = yield* preferenceDatum(row.value.prompt, row.value[name], render, tokenizer, contextLength).pipe(
+    Effect.mapError((error) => new RendererError({ message: `${row.uri} line ${row.line}: ${error.message}`, cause: error }))
+  )
+  if (trainedTokens(rendered.datum) === 0) {
+    return yield* new DatasetRowError({
+      uri: row.uri,
+      line: row.line,
+      message: `the ${name} reply has no token within the context of ${contextLength} tokens`
+    })
+  }
+  return rendered
+})
+
 /** Renders rows to pairs; a row whose reply is cut away entirely fails with its file and line. */
 const renderPairs = Effect.fnUntraced(function*(
   rows: ReadonlyArray<SourcedRow<PreferenceRow>>,
@@ -146,17 +171,8 @@ const renderPairs = Effect.fnUntraced(function*(
   const pairs: Array<RenderedPair> = []
   let truncated = 0
   const side = Effect.fnUntraced(function*(row: SourcedRow<PreferenceRow>, name: "chosen" | "rejected") {
-    const rendered = yield* preferenceDatum(row.value.prompt, row.value[name], render, tokenizer, config.contextLength).pipe(
-      Effect.mapError((error) => new RendererError({ message: `${row.uri} line ${row.line}: ${error.message}`, cause: error }))
-    )
+    const rendered = yield* renderPreferenceSide(row, name, render, tokenizer, config.contextLength)
     if (rendered.truncated) truncated += 1
-    if (trainedTokens(rendered.datum) === 0) {
-      return yield* new DatasetRowError({
-        uri: row.uri,
-        line: row.line,
-        message: `the ${name} reply has no token within the context of ${config.contextLength} tokens`
-      })
-    }
     return rendered.datum
   })
   for (const row of rows) pairs.push({ chosen: yield* side(row, "chosen"), rejected: yield* side(row, "rejected") })

@@ -28,6 +28,32 @@ export const chatRendererFor = (config: Pick<RenderChatDataConfig, "format" | "c
     : makeJinjaRenderer(chatTemplate, trainOn)
 }
 
+/**
+ * One conversation as a training datum, and whether it was cut to the context. A row with no
+ * trained token within the context fails with its file and line: it would train nothing.
+ * The run's render stage and the checks before a run (`sous validate`) both use it.
+ */
+export const renderChatRow = Effect.fnUntraced(function*(
+  row: SourcedRow<ChatRow>,
+  render: ChatRenderer,
+  tokenizer: Tokenizer["Service"],
+  config: Pick<RenderChatDataConfig, "trainOn" | "contextLength">
+) {
+  // A chat template can fail on one conversation only: say which.
+  const rendered = yield* render(row.value.messages, tokenizer).pipe(
+    Effect.mapError((error) => new RendererError({ message: `${row.uri} line ${row.line}: ${error.message}`, cause: error }))
+  )
+  const datum = supervisedDatum(rendered, config.contextLength)
+  if (trainedTokens(datum) === 0) {
+    return yield* new DatasetRowError({
+      uri: row.uri,
+      line: row.line,
+      message: `no token is trained with trainOn '${config.trainOn}' within ${config.contextLength} tokens`
+    })
+  }
+  return { datum, truncated: rendered.tokens.length > config.contextLength + 1 }
+})
+
 const renderRows = Effect.fnUntraced(function*(
   rows: ReadonlyArray<SourcedRow<ChatRow>>,
   render: ChatRenderer,
@@ -37,20 +63,9 @@ const renderRows = Effect.fnUntraced(function*(
   const data: Array<Datum> = []
   let truncated = 0
   for (const row of rows) {
-    // A chat template can fail on one conversation only: say which.
-    const rendered = yield* render(row.value.messages, tokenizer).pipe(
-      Effect.mapError((error) => new RendererError({ message: `${row.uri} line ${row.line}: ${error.message}`, cause: error }))
-    )
-    if (rendered.tokens.length > config.contextLength + 1) truncated += 1
-    const datum = supervisedDatum(rendered, config.contextLength)
-    if (trainedTokens(datum) === 0) {
-      return yield* new DatasetRowError({
-        uri: row.uri,
-        line: row.line,
-        message: `no token is trained with trainOn '${config.trainOn}' within ${config.contextLength} tokens`
-      })
-    }
-    data.push(datum)
+    const rendered = yield* renderChatRow(row, render, tokenizer, config)
+    if (rendered.truncated) truncated += 1
+    data.push(rendered.datum)
   }
   // Cutting a conversation changes what is learned; say so instead of doing it quietly.
   if (truncated > 0) {

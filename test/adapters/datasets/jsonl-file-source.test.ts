@@ -3,7 +3,7 @@ import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema, type Scope, Stream } from "effect"
-import { jsonlFileSource, jsonlFileSourceLayer } from "../../../src/adapters/datasets/jsonl-file-source.js"
+import { jsonlFileSource, jsonlFileSourceLayer, makeJsonlFileSource } from "../../../src/adapters/datasets/jsonl-file-source.js"
 import { type DatasetRow, DatasetSource } from "../../../src/ports/index.js"
 import { tempDirectory } from "../../support/temp-directory.js"
 
@@ -118,6 +118,18 @@ describe("jsonlFileSource", () => {
         assert.strictEqual(failure._tag, "DatasetError")
         assert.strictEqual(failure.uri, uri)
         assert.include(failure.message, "this source reads local files")
+      }
+    }))
+
+  it.effect("refuses a line over its limit, naming the file and line", () =>
+    Effect.gen(function*() {
+      const file = yield* datasetFile(`{"n":1}\n{"n":"${"x".repeat(200)}"}\n`)
+      const error = yield* Effect.flip(Stream.runCollect(makeJsonlFileSource({ maxLineBytes: 128 }).rows(file, Schema.Struct({ n: Schema.Unknown }))))
+      assert.strictEqual(error._tag, "DatasetRowError")
+      if (error._tag === "DatasetRowError") {
+        assert.strictEqual(error.uri, file)
+        assert.strictEqual(error.line, 2)
+        assert.strictEqual(error.message, "the line is longer than 128 bytes, the most a dataset line may hold")
       }
     }))
 

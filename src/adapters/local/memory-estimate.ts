@@ -1,0 +1,66 @@
+import type { LoraConfig, ModelArchitecture, TransformerArchitecture } from "../../ports/index.js"
+import { resolveLora } from "./lora-config.js"
+import type { LoraSettings } from "./lora.js"
+import { modelSpecs } from "./model.js"
+import { specsSize } from "./parameters.js"
+
+/** What a model of the local backend holds in memory, worked out from its settings alone. */
+export interface MemoryEstimate {
+  /** Weights of the model. */
+  readonly parameters: number
+  /** Weights that are trained: the model's, or its LoRA adapters' (0 for a sampler). */
+  readonly trainedParameters: number
+  /** Bytes of float32 tensors the model holds while it lives. */
+  readonly bytes: number
+}
+
+const bytesPerFloat = 4
+
+/**
+ * Weights of a transformer, in closed form: building `transformerSpecs` would itself take
+ * memory in proportion to `layers`, which is what an estimate made before building must not.
+ * Per layer: four `[d, d]` attention projections and the `[d, 4d]`, `[4d, d]` MLP (12d²), and
+ * 12d of biases and norms; around them the embeddings, the final norm and the unembedding.
+ */
+const transformerParameters = (arch: TransformerArchitecture): number => {
+  const { vocabSize: v, contextLength: t, width: d, layers } = arch
+  return v * d + t * d + layers * (12 * d * d + 12 * d) + 2 * d + d * v
+}
+
+/** Weights of an architecture; classifiers list theirs (their size is bounded by the request that describes them). */
+export const estimateParameters = (arch: ModelArchitecture): number =>
+  arch.kind === "transformer" ? transformerParameters(arch) : specsSize(modelSpecs(arch))
+
+/**
+ * Weights of the adapters `initLora` puts on a transformer: `A` [in, rank] and `B` [rank, out]
+ * per target (4 `[d, d]` attention projections and the two MLP matrices per layer, the unembedding).
+ */
+const loraParameters = (arch: TransformerArchitecture, settings: LoraSettings): number => {
+  const { vocabSize: v, width: d, layers } = arch
+  const r = settings.rank
+  const perLayer = (settings.trainAttn ? 4 * 2 * d * r : 0) + (settings.trainMlp ? 2 * (d * r + r * 4 * d) : 0)
+  return layers * perLayer + (settings.trainUnembed ? d * r + r * v : 0)
+}
+
+/**
+ * The memory a training client of the local backend holds: the model's weights, and for every
+ * trained weight its gradient accumulator and AdamW's two moments (three more copies). With
+ * LoRA the base is frozen and the adapters, a fourth set of weights, carry those. LoRA
+ * settings the backend would refuse count as full fine-tuning, an upper bound (the build is
+ * refused anyway).
+ */
+export const estimateTrainingMemory = (arch: ModelArchitecture, lora?: LoraConfig): MemoryEstimate => {
+  const parameters = estimateParameters(arch)
+  const settings = lora === undefined ? undefined : resolveLora(lora, arch)
+  if (settings === undefined || typeof settings === "string" || arch.kind !== "transformer") {
+    return { parameters, trainedParameters: parameters, bytes: bytesPerFloat * 4 * parameters }
+  }
+  const adapters = loraParameters(arch, settings)
+  return { parameters, trainedParameters: adapters, bytes: bytesPerFloat * (parameters + 4 * adapters) }
+}
+
+/** The memory a sampling client of the local backend holds: the model's weights. */
+export const estimateSamplingMemory = (arch: ModelArchitecture): MemoryEstimate => {
+  const parameters = estimateParameters(arch)
+  return { parameters, trainedParameters: 0, bytes: bytesPerFloat * parameters }
+}
