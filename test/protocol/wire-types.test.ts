@@ -120,7 +120,7 @@ describe("request bodies", () => {
   it("refuse malformed bodies naming each wrong field", () => {
     assert.strictEqual(
       problems(OptimStepRequest, { adam_params: { learning_rate: -1 }, model_id: 7, type: "optim_step" }),
-      "adam_params.learning_rate: expected a value greater than 0, got -1; model_id: expected string, got 7; seq_id: missing key"
+      "adam_params.learning_rate: expected a value greater than or equal to 0, got -1; model_id: expected string, got 7; seq_id: missing key"
     )
     assert.strictEqual(
       problems(SampleRequest, { ...sdkSample, num_samples: 0, sampling_params: { temperature: "hot", top_k: 1.5 } }),

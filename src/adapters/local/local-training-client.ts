@@ -31,8 +31,9 @@ export interface LocalTrainingClientOptions {
 }
 
 const adamProblem = (adam: AdamParams): string | undefined => {
-  if (!(adam.learning_rate > 0 && Number.isFinite(adam.learning_rate))) {
-    return `learning_rate must be finite and > 0, got ${adam.learning_rate}`
+  // 0 is allowed, as the protocol allows it (a warm-up step, or the moments alone).
+  if (!(adam.learning_rate >= 0 && Number.isFinite(adam.learning_rate))) {
+    return `learning_rate must be finite and >= 0, got ${adam.learning_rate}`
   }
   if (!(adam.beta1 >= 0 && adam.beta1 < 1)) return `beta1 must be in [0, 1), got ${adam.beta1}`
   if (!(adam.beta2 >= 0 && adam.beta2 < 1)) return `beta2 must be in [0, 1), got ${adam.beta2}`

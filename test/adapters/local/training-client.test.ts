@@ -178,7 +178,8 @@ describe("LocalTrainingClient", () => {
         [{ beta1: 1 }, "beta1"],
         // eps 0 divides 0 by 0 at every weight whose gradient is zero.
         [{ eps: 0 }, "eps must be > 0"],
-        [{ learning_rate: Number.POSITIVE_INFINITY }, "learning_rate must be finite and > 0"]
+        [{ learning_rate: Number.POSITIVE_INFINITY }, "learning_rate must be finite and >= 0"],
+        [{ learning_rate: -1e-3 }, "learning_rate must be finite and >= 0"]
       ]
       for (const [patch, message] of adamCases) {
         const error = yield* Effect.flip(client.optimStep({ ...adam, ...patch }))
