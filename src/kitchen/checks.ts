@@ -3,6 +3,7 @@ import { totalmem } from "node:os"
 import { Effect, Result } from "effect"
 import { parseS3Uri } from "../adapters/blob/s3-uri.js"
 import { parseHubUri } from "../adapters/hub/hub-uri.js"
+import { tinkerBaseUrlProblem } from "../adapters/tinker/index.js"
 import { uriScheme } from "../ports/index.js"
 import { RecipeError } from "../recipes/recipe-error.js"
 import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
@@ -40,14 +41,6 @@ const publishRepoProblem = (repo: string): Effect.Effect<string | undefined> =>
           ? `a model is published to a model repository, hf://user/name, without a path; got ${JSON.stringify(repo)}`
           : undefined
     }))
-
-const isHttpUrl = (text: string): boolean => {
-  try {
-    return ["http:", "https:"].includes(new URL(text).protocol)
-  } catch {
-    return false
-  }
-}
 
 /**
  * Refuses a recipe whose backend needs a credential that `env` lacks, before a run directory
@@ -95,9 +88,11 @@ export const checkAdapters = (
       const problem = yield* publishRepoProblem(repo)
       if (problem !== undefined) problems.push({ path: "publish.repo", message: problem })
     }
-    if (recipe.backend.kind === "tinker" && recipe.backend.baseUrl !== undefined && !isHttpUrl(recipe.backend.baseUrl)) {
-      problems.push({ path: "backend.baseUrl", message: `expected an http:// or https:// URL, got ${JSON.stringify(recipe.backend.baseUrl)}` })
-    }
+    // The backend's own check, so validate refuses what run would, and shows no credentials.
+    const baseUrlProblem = recipe.backend.kind === "tinker" && recipe.backend.baseUrl !== undefined
+      ? tinkerBaseUrlProblem(recipe.backend.baseUrl)
+      : undefined
+    if (baseUrlProblem !== undefined) problems.push({ path: "backend.baseUrl", message: baseUrlProblem })
     if (recipe.kind === "rl") {
       const environment = yield* Effect.result(recipeEnvironment(recipe, given.env))
       if (environment._tag === "Failure") problems.push(environment.failure)
