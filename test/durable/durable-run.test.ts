@@ -146,11 +146,19 @@ describe("durable runs (sous submit / worker / status / pause / resume / cancel)
     })
   }, 150_000)
 
-  it("a run with bad data fails at once with its message, and is not tried again", async () => {
+  it("bad data: submit refuses it and writes nothing; data gone bad after submit fails the run at once, not tried again", async () => {
     const { dir, db, submit, startWorker, waitForRun } = setup()
     const badData = join(dir, "bad.jsonl")
-    writeFileSync(badData, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":\"hello\"}]}\n{\"no\":\"messages\"}\n")
+    const goodRow = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":\"hello\"}]}\n"
+    writeFileSync(badData, `${goodRow}{"no":"messages"}\n`)
+    const refused = runCli(["submit", recipe, ...setArgs([`data.train=${badData}`]), "--out", join(dir, "refused"), "--db", db])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain(`${badData}:2`)
+    expect(existsSync(join(dir, "refused"))).toBe(false)
+    // Data that was good when the run was submitted and is bad when it starts.
+    writeFileSync(badData, goodRow.repeat(2))
     const id = submit("bad", [`data.train=${badData}`])
+    writeFileSync(badData, `${goodRow}{"no":"messages"}\n`)
     startWorker()
     // `status --watch` follows the run until it ends: it returns, its last state failed.
     const watched = runCli(["status", id, "--watch", "--db", db])

@@ -4,7 +4,7 @@
  * kitchen's adapters, TensorFlow.js among them, which `runSegment` does not need.)
  */
 import { Effect } from "effect"
-import { checkAdapters, checkCredentials } from "../../kitchen/checks.js"
+import { checkCredentials, checkRecipe } from "../../kitchen/checks.js"
 import { prepareRunDirectory, runFiles } from "../../kitchen/run-directory.js"
 import { loadAnyRecipe } from "../../recipes/load-recipe.js"
 import { resolvedRecipeJson } from "../../recipes/recipe-hash.js"
@@ -25,7 +25,8 @@ export interface CreateSegmentedRunOptions {
 const segmentedRunFiles = [...runFiles, "attempts", "adopt.lock"]
 
 /**
- * Loads and checks the recipe as `sous run` does (adapters, credentials), then writes
+ * Loads and checks the recipe as `sous run` does (adapters, memory, every data row,
+ * credentials), so a recipe that would fail at its start writes nothing; then writes
  * `<runDir>/recipe.json`, refusing a directory that holds a run unless `overwrite`. The run's
  * recipe hash is that of `sous run` with the same file and overrides, so its checkpoints
  * are interchangeable with an uninterrupted run's. Resolves with the recipe.
@@ -36,7 +37,7 @@ export const createSegmentedRun = (options: CreateSegmentedRunOptions) =>
     if (recipe.kind === "pipeline") {
       return yield* new SegmentInputError({ message: `${options.recipeFile} is a pipeline; start each of its stages as a run of its own` })
     }
-    yield* checkAdapters(recipe, options.recipeFile)
+    yield* checkRecipe(recipe, options.recipeFile)
     yield* checkCredentials(recipe, options.recipeFile)
     yield* prepareRunDirectory(options.runDir, resolvedRecipeJson(recipe), options.overwrite ?? false, segmentedRunFiles)
     return recipe
