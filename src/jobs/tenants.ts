@@ -3,9 +3,9 @@
  * one tenant; a request's `Authorization: Bearer <key>` says which. Keys are only ever held as
  * SHA-256 digests and compared in constant time, so neither a log nor a timing tells them.
  */
-import { createHash, timingSafeEqual } from "node:crypto"
 import { Effect, Schema } from "effect"
 import { formatSchemaProblems, schemaProblems } from "../ports/index.js"
+import { keyDigest, type KnownDigest, matchKey } from "../server/auth.js"
 import { readJsonFile } from "./json-file.js"
 import { isWebhookSecret } from "./webhooks/index.js"
 
@@ -57,18 +57,16 @@ export interface Tenants {
   readonly all: () => ReadonlyArray<TenantConfig>
 }
 
-const digest = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest()
-
 /** Builds the lookup, refusing a key given to two tenants (or twice) and two tenants of one id. */
 export const makeTenants = (file: TenantsFile, path = "the tenants"): Effect.Effect<Tenants, TenantsFileError> =>
   Effect.gen(function*() {
     const ids = new Set<string>()
-    const keys: Array<{ readonly digest: Buffer; readonly tenant: TenantConfig }> = []
+    const keys: Array<KnownDigest<TenantConfig>> = []
     for (const tenant of file.tenants) {
       if (ids.has(tenant.id)) return yield* new TenantsFileError({ path, message: `tenant ${tenant.id} is listed twice` })
       ids.add(tenant.id)
       for (const key of tenant.keys) {
-        const hashed = digest(key)
+        const hashed = keyDigest(key)
         const holder = keys.find((entry) => entry.digest.equals(hashed))
         if (holder !== undefined) {
           return yield* new TenantsFileError({ path, message: `tenants ${holder.tenant.id} and ${tenant.id} share a key` })
@@ -77,13 +75,7 @@ export const makeTenants = (file: TenantsFile, path = "the tenants"): Effect.Eff
       }
     }
     return {
-      // Every key is compared, whichever matches, so the time taken says nothing of which did.
-      byKey: (key) => {
-        const hashed = digest(key)
-        let found: TenantConfig | undefined
-        for (const entry of keys) if (timingSafeEqual(entry.digest, hashed)) found = entry.tenant
-        return found
-      },
+      byKey: (key) => matchKey(keys, key),
       byId: (id) => file.tenants.find((tenant) => tenant.id === id),
       all: () => file.tenants
     }
