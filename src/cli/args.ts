@@ -54,6 +54,7 @@ const options = {
   "api-key-env": value,
   faults: value,
   "base-models": value,
+  keys: value,
   db: value,
   "runner-address": value,
   concurrency: value,
@@ -73,7 +74,7 @@ const options = {
 type OptionName = keyof typeof options
 
 /** The options of `sous serve`. */
-const serveOptions = ["port", "host", "state-dir", "device", "api-key-env", "faults", "base-models"] as const satisfies ReadonlyArray<OptionName>
+const serveOptions = ["port", "host", "state-dir", "device", "api-key-env", "keys", "faults", "base-models"] as const satisfies ReadonlyArray<OptionName>
 
 /** The options of `sous jobs serve` of its own. */
 const jobsOptions = ["home", "tenants", "models"] as const satisfies ReadonlyArray<OptionName>
@@ -159,10 +160,12 @@ Usage:
   sous plan <recipe> [--set path=value ...]
       Print the compiled workflow tree with its step, eval and checkpoint schedule.
   sous serve [--port 8000] [--host 127.0.0.1] [--state-dir DIR] [--device auto]
-             [--api-key-env SOUS_SERVE_API_KEY] [--base-models FILE] [--faults SPEC]
+             [--api-key-env SOUS_SERVE_API_KEY] [--keys FILE] [--base-models FILE] [--faults SPEC]
       Serve the local backend over the Tinker training protocol, so recipes with
       backend.kind tinker (and the Tinker Python SDK) train on this machine. Clients must
-      send the key held in the environment variable --api-key-env names. Saved weights go
+      send the key held in the environment variable --api-key-env names, or one of the
+      keys in --keys FILE ({"keys": [{"name", "key" or "sha256", "quota"?}]}), each
+      seeing only what it made. Saved weights go
       to --state-dir (default ./sous-serve). --base-models names architectures in a JSON
       file ({"name": {"kind": "transformer", ...}}) for clients that send only a base
       model name (the Python SDK). --faults injects failures for testing

@@ -11,7 +11,12 @@ export interface FaultOptions {
   readonly rate429?: number
   /** Share answered 408: a try-again for `retrieve_future`, a timeout for the others. */
   readonly rate408?: number
-  /** Share of `retrieve_future` polls answered 410 (the promise expired). */
+  /**
+   * Share of `retrieve_future` polls answered 410 (the promise expired). A poll of a result the
+   * server keeps until it is retrieved (a training request's) is answered 408 instead: the
+   * server never lets such a result expire, so a real answer to that poll is never a 410 (the
+   * Python SDK could not survive one), while a sample's poll gets the 410 and is resubmitted.
+   */
   readonly rate410?: number
   /** Share whose connection is destroyed without an answer. */
   readonly rateDrop?: number
@@ -40,6 +45,8 @@ export interface FaultTarget {
   readonly poll: boolean
   /** A request that changes state, so a fault may come after it was applied. */
   readonly submission: boolean
+  /** A poll of a result kept until it is retrieved: a 410 drawn for it is sent as a 408. */
+  readonly kept?: boolean
 }
 
 /** Chooses the fault (if any) of each request, and the latency to add. */
@@ -63,7 +70,8 @@ const rateProblem = (name: string, rate: number | undefined): string | undefined
 /**
  * The plan for `options`; throws on rates outside [0, 1] or summing past 1, or a negative
  * latency. Rates are tried in a fixed order (503, 429, 408, 410, drop) on one draw, so each
- * is the share of requests it hits; a 410 drawn for a request that is not a poll is none.
+ * is the share of requests it hits; a 410 drawn for a request that is not a poll is none, and
+ * one drawn for a poll of a kept result is a 408 (see {@link FaultOptions.rate410}).
  */
 export const makeFaultPlan = (options: FaultOptions = {}): FaultPlan => {
   const rates: ReadonlyArray<readonly [FaultKind, string, number | undefined]> = [
@@ -92,7 +100,7 @@ export const makeFaultPlan = (options: FaultOptions = {}): FaultPlan => {
       if (u >= upper) continue
       if (kind === "410" && !target.poll) return undefined
       const timing = target.submission && uniform(seed, ordinal, 1) < 0.5 ? "after" : "before"
-      return { kind, timing }
+      return { kind: kind === "410" && target.kept === true ? "408" : kind, timing }
     }
     return undefined
   }

@@ -13,6 +13,8 @@ export interface IdempotencyCache {
    * one (even while the first still runs) is answered with that answer, status and body.
    */
   readonly claim: (key: string) => IdempotencyClaim
+  /** Drops answers settled longer than the time to live ago, so a quiet server holds none. */
+  readonly sweep: () => void
 }
 
 interface Entry {
@@ -48,5 +50,10 @@ export const makeIdempotencyCache = (ttlMs: number, capacity: number, now: () =>
     }
   }
 
-  return { claim }
+  const sweep = () => {
+    const cutoff = now() - ttlMs
+    for (const [key, entry] of entries) if (entry.settledAt !== undefined && entry.settledAt < cutoff) entries.delete(key)
+  }
+
+  return { claim, sweep }
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http"
 import { Cause, Effect } from "effect"
+import type { Tenant } from "./api-keys.js"
 import { makeApiKeyCheck } from "./auth.js"
 import type { FaultDecision, FaultPlan } from "./fault-injection.js"
 import { failureReply, HttpFailure, jsonReply, type Reply } from "./http-reply.js"
@@ -28,6 +29,8 @@ export interface PipelineContext {
   readonly idempotency: IdempotencyCache
   readonly faults: FaultPlan
   readonly stats: ServerStats
+  /** Whether a request id is a result kept until retrieved, for the owner (a key's name): such a poll is never hit by a 410. */
+  readonly keptFuture: (requestId: string, owner: string) => boolean
 }
 
 // The request id a poll names, for the try-again a 408 fault answers it with; read leniently,
@@ -42,23 +45,65 @@ const polledRequestId = (body: Uint8Array): string => {
   }
 }
 
+// The `{name}` segments of `template` as `path` gives them, decoded; undefined unless the
+// other segments are equal (and every parameter is one non-empty, well-escaped segment).
+const templateParameters = (template: string, path: string): Record<string, string> | undefined => {
+  const wanted = template.split("/")
+  const sent = path.split("/")
+  if (wanted.length !== sent.length) return undefined
+  const parameters: Record<string, string> = {}
+  for (const [index, segment] of wanted.entries()) {
+    const given = sent[index]!
+    if (!(segment.startsWith("{") && segment.endsWith("}"))) {
+      if (segment !== given) return undefined
+      continue
+    }
+    if (given === "") return undefined
+    try {
+      parameters[segment.slice(1, -1)] = decodeURIComponent(given)
+    } catch {
+      return undefined
+    }
+  }
+  return parameters
+}
+
+/** A route found for a request, with what its path gave it. */
+interface FoundRoute {
+  readonly route: Route
+  /** The last segment, for a route ending in `/*`. */
+  readonly parameter: string | undefined
+  /** The `{name}` segments, for a route that has them. */
+  readonly parameters: Readonly<Record<string, string>>
+}
+
 /**
- * The route for `<method> <path>` (the path under {@link apiPrefix}) and its parameter: an
- * exact route, else one whose path ends in `/*` standing for a last segment (the SDK's reads
- * of one thing put its id in the path, as `GET /samplers/<id>`).
+ * The route for `<method> <path>` (the path under {@link apiPrefix}) and its parameters: an
+ * exact route, else one with `{name}` segments (the REST API's `/training_runs/{id}/…`; the
+ * SDK puts ids into paths unescaped), else one whose path ends in `/*` standing for a last
+ * segment (the SDK's reads of one thing put its id in the path, as `GET /samplers/<id>`).
  */
 const findRoute = (
   routes: ReadonlyMap<string, Route>,
   method: string | undefined,
   path: string
-): { readonly route: Route; readonly parameter: string | undefined } | undefined => {
+): FoundRoute | undefined => {
   const exact = routes.get(`${method} ${path}`)
-  if (exact !== undefined) return { route: exact, parameter: undefined }
+  if (exact !== undefined && !exact.path.includes("{")) return { route: exact, parameter: undefined, parameters: {} }
+  for (const route of routes.values()) {
+    if (route.method !== method || !route.path.includes("{")) continue
+    const parameters = templateParameters(route.path, path)
+    if (parameters !== undefined) return { route, parameter: undefined, parameters }
+  }
   const slash = path.lastIndexOf("/")
   if (slash <= 0 || slash === path.length - 1) return undefined
   const route = routes.get(`${method} ${path.slice(0, slash)}/*`)
-  return route === undefined ? undefined : { route, parameter: path.slice(slash + 1) }
+  return route === undefined ? undefined : { route, parameter: path.slice(slash + 1), parameters: {} }
 }
+
+// Public routes run before any key is checked: `/healthz` touches nothing a key owns, and the
+// checkpoint archive download reads only what its signed link grants.
+const anonymous: Tenant = { name: "", quota: { maxModels: 0, maxSamplers: 0, memoryBytes: 0 } }
 
 /** The reply an injected fault sends instead of the real one (none for a dropped connection). */
 const faultReply = (fault: FaultDecision, route: Route, body: Uint8Array): Reply | undefined => {
@@ -86,8 +131,8 @@ const faultReply = (fault: FaultDecision, route: Route, body: Uint8Array): Reply
  * applied) or, for submissions, after it (applied, and the answer lost).
  */
 export const makePipeline = (context: PipelineContext) => {
-  const { options, routes, idempotency, faults, stats } = context
-  const checkKey = makeApiKeyCheck(options.apiKey)
+  const { options, routes, idempotency, faults, stats, keptFuture } = context
+  const checkKey = makeApiKeyCheck(options.keys)
   let ordinal = 0
 
   const run = (route: Route, request: RouteRequest): Effect.Effect<Reply> =>
@@ -100,7 +145,7 @@ export const makePipeline = (context: PipelineContext) => {
       )
     )
 
-  const runOnce = (route: Route, request: RouteRequest): Effect.Effect<Reply> => {
+  const runOnce = (route: Route, path: string, request: RouteRequest): Effect.Effect<Reply> => {
     const key = request.message.headers["x-idempotency-key"]
     if (route.kind !== "submission") return run(route, request)
     if (typeof key !== "string" || key === "") return Effect.uninterruptible(run(route, request))
@@ -108,7 +153,9 @@ export const makePipeline = (context: PipelineContext) => {
     // would leave a claim nobody settles, and every retry of the key waiting on it for ever.
     return Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
-        const claim = idempotency.claim(`${route.path}\n${key}`)
+        // Per key: another client's idempotency key must neither replay to nor block this one.
+        // By the path as sent: one route's parameters (`{id}`) name different things.
+        const claim = idempotency.claim(`${request.tenant.name}\n${path}\n${key}`)
         if (claim._tag === "Replay") return restore(claim.reply)
         return Effect.tap(run(route, request), (reply) => Effect.sync(() => claim.settle(reply)))
       })
@@ -120,12 +167,15 @@ export const makePipeline = (context: PipelineContext) => {
       const found = path.startsWith(`${apiPrefix}/`) ? findRoute(routes, message.method, path.slice(apiPrefix.length)) : undefined
       const route = found?.route
       const pathParameter = found?.parameter
+      const pathParameters = found?.parameters ?? {}
       if (route?.kind === "public") {
-        return { reply: yield* run(route, { message, body: new Uint8Array(), arrivedAt, pathParameter }), fault: undefined, delayed: false }
+        const request = { message, tenant: anonymous, body: new Uint8Array(), arrivedAt, pathParameter, pathParameters }
+        return { reply: yield* run(route, request), fault: undefined, delayed: false }
       }
       const refused = (failure: HttpFailure): Answer => ({ reply: failureReply(failure), fault: undefined, delayed: true })
-      const keyProblem = checkKey(message.headers)
-      if (keyProblem !== undefined) return refused(new HttpFailure({ status: 401, message: keyProblem }))
+      const caller = checkKey(message.headers)
+      if (typeof caller === "string") return refused(new HttpFailure({ status: 401, message: caller }))
+      const { tenant } = caller
       if (route === undefined) return refused(new HttpFailure({ status: 404, message: `no route ${message.method} ${path}` }))
       const turn = ordinal
       ordinal += 1
@@ -136,10 +186,12 @@ export const makePipeline = (context: PipelineContext) => {
         return yield* decodeContent(message, sent, options.maxDecompressedBytes)
       }).pipe(Effect.result)
       if (body._tag === "Failure") return refused(body.failure)
-      const fault = faults.decide(turn, { poll: route.kind === "poll", submission: route.kind === "submission" })
+      const poll = route.kind === "poll"
+      const kept = poll && keptFuture(polledRequestId(body.success), tenant.name)
+      const fault = faults.decide(turn, { poll, submission: route.kind === "submission", kept })
       if (fault !== undefined) stats.faultInjected(fault.kind)
       if (fault?.timing === "before") return { reply: faultReply(fault, route, body.success), fault, delayed: true }
-      const reply = yield* runOnce(route, { message, body: body.success, arrivedAt, pathParameter })
+      const reply = yield* runOnce(route, path, { message, tenant, body: body.success, arrivedAt, pathParameter, pathParameters })
       if (fault?.timing === "after") return { reply: faultReply(fault, route, body.success), fault, delayed: true }
       return { reply, fault: undefined, delayed: true }
     })

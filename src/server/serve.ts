@@ -5,14 +5,19 @@ import * as path from "node:path"
 import { Effect, Exit, FiberSet, Schema, Scope } from "effect"
 import { messageOf } from "../ports/thrown-message.js"
 import { TrainingBackend } from "../ports/index.js"
+import { sweepExpired, sweepIntervalMs } from "./expiry.js"
 import { makeFaultPlan } from "./fault-injection.js"
 import { makeFutureStore } from "./future-store.js"
 import { sendReply } from "./http-reply.js"
 import { makeIdempotencyCache } from "./idempotency-cache.js"
 import { listen } from "./listen.js"
 import { type Answer, makePipeline } from "./request-pipeline.js"
+import { makeCheckpointCatalog } from "./routes/checkpoint-catalog.js"
 import { routeTable } from "./routes/index.js"
+import { makeResourceBudget } from "./resource-budget.js"
+import { makeSamplerWeights } from "./sampler-weights.js"
 import { makeSamplingSessions } from "./sampling-sessions.js"
+import { makeServerInstance } from "./server-instance.js"
 import { type RequestLogEntry, resolveServerOptions, type ServerOptions } from "./server-options.js"
 import type { ServerState } from "./server-state.js"
 import { makeServerStats, type ServerStatsSnapshot } from "./server-stats.js"
@@ -83,30 +88,45 @@ export const startServer = Effect.fn("Server.start")(function*(
   const stateDir = yield* stateDirectory(options.stateDir, scope)
 
   const stats = makeServerStats()
+  const weights = makeWeightStore(stateDir)
+  const budget = makeResourceBudget(resolved.memoryBudgetBytes)
+  const instance = makeServerInstance()
+  const samplerWeights = yield* makeSamplerWeights(stateDir, instance.id).pipe(Scope.provide(scope))
   const state: ServerState = {
     options: resolved,
     backend,
     scope,
-    futures: makeFutureStore(resolved.futureTtlMs),
-    weights: makeWeightStore(stateDir),
-    samplers: makeSamplingSessions(scope, resolved.samplerLimit),
+    instance,
+    // A training result nobody retrieves is kept at most as long as an idle model.
+    futures: makeFutureStore(resolved.futureTtlMs, Date.now, { instance, unretrievedMs: Math.max(resolved.futureTtlMs, resolved.idleTtlMs) }),
+    weights,
+    samplers: makeSamplingSessions(scope, budget),
+    samplerWeights,
     stats,
-    sessions: new Set(),
+    budget,
+    sessions: new Map(),
     models: new Map(),
     modelRequests: new Map(),
-    samplerSources: new Map()
+    samplerSources: new Map(),
+    checkpoints: makeCheckpointCatalog(stateDir, weights)
   }
+  const idempotency = makeIdempotencyCache(resolved.futureTtlMs, idempotencyCapacity)
   const pipeline = makePipeline({
     options: resolved,
     routes: routeTable(state),
-    idempotency: makeIdempotencyCache(resolved.futureTtlMs, idempotencyCapacity),
+    idempotency,
     faults,
-    stats
+    stats,
+    keptFuture: state.futures.kept
   })
 
-  // Expired results are dropped as they are polled; this frees those nobody polls again.
-  yield* Effect.sleep(Math.min(resolved.futureTtlMs, 60_000)).pipe(
-    Effect.andThen(Effect.sync(state.futures.sweep)),
+  // Expired results are dropped as they are polled; this frees those nobody polls again,
+  // replayable answers, and models, samplers and sessions nobody uses any more.
+  yield* Effect.sleep(sweepIntervalMs(state)).pipe(
+    Effect.andThen(Effect.suspend(() => {
+      idempotency.sweep()
+      return sweepExpired(state, Date.now())
+    })),
     Effect.forever,
     Effect.forkIn(scope)
   )
@@ -149,7 +169,7 @@ export const startServer = Effect.fn("Server.start")(function*(
   return {
     url,
     port,
-    stats: () => ({ ...stats.snapshot(), samplingSessions: state.samplers.size() }),
+    stats: () => ({ ...stats.snapshot(), samplingSessions: state.samplers.size(), models: state.models.size, memoryBytes: budget.totalBytes() }),
     close: Scope.close(scope, Exit.void)
   }
 })

@@ -11,8 +11,12 @@ export interface ServerStatsSnapshot {
   /** Faults injected, over every kind. */
   readonly faults: number
   readonly faultsByKind: Readonly<Record<FaultKind, number>>
-  /** Sampling sessions held now (bounded by the server's `samplerLimit`). */
+  /** Sampling sessions held now (each key's bounded by its quota). */
   readonly samplingSessions: number
+  /** Training models held now. */
+  readonly models: number
+  /** Bytes of model memory held now over every key, as the budget counts them. */
+  readonly memoryBytes: number
 }
 
 /** The counters behind {@link ServerStatsSnapshot}. */
@@ -20,7 +24,7 @@ export interface ServerStats {
   readonly requestSeen: () => void
   readonly faultInjected: (kind: FaultKind) => void
   readonly optimizerStepApplied: (modelId: string) => void
-  readonly snapshot: () => Omit<ServerStatsSnapshot, "samplingSessions">
+  readonly snapshot: () => Omit<ServerStatsSnapshot, "samplingSessions" | "models" | "memoryBytes">
 }
 
 /** Fresh counters. */

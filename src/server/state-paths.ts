@@ -41,11 +41,14 @@ export const parseCheckpointPath = (text: string): CheckpointPath | string => {
 }
 
 /**
- * The file of a checkpoint under `stateDir`. Model ids hold ':', which some file systems
- * refuse, so the directory name is URI-encoded; the result is checked to stay inside.
+ * The file of a checkpoint of the key named `owner` under `stateDir`:
+ * `tenants/<owner>/<model_id>/<kind>/<name>.state`. Each key's checkpoints live apart, so a
+ * path another key sends finds nothing (key names are letters, digits, '_' and '-'). Model ids
+ * hold ':', which some file systems refuse, so the directory name is URI-encoded; the result
+ * is checked to stay inside.
  */
-export const checkpointFile = (stateDir: string, checkpoint: CheckpointPath): string => {
-  const root = path.resolve(stateDir)
+export const checkpointFile = (stateDir: string, owner: string, checkpoint: CheckpointPath): string => {
+  const root = path.resolve(stateDir, "tenants", owner)
   const file = path.join(root, encodeURIComponent(checkpoint.modelId), checkpoint.kind, `${checkpoint.name}.state`)
   if (!file.startsWith(root + path.sep)) throw new Error(`checkpoint ${formatCheckpointPath(checkpoint)} escapes the state directory`)
   return file

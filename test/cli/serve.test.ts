@@ -107,6 +107,14 @@ describe("sous serve and the tinker backend refuse bad settings before starting"
     expect(result.stderr).toContain("backend.baseUrl")
   })
 
+  it("sous validate refuses a base URL with credentials, as run would, without printing them", () => {
+    const result = runCli(["validate", recipe, "--set", "backend={kind: tinker, baseUrl: 'http://user:hunter2@127.0.0.1:9'}"])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain("backend.baseUrl")
+    expect(result.stderr).toContain("must not hold credentials")
+    expect(result.stderr).not.toContain("hunter2")
+  })
+
   it("sous serve without its key names the variable", () => {
     const result = runCli(["serve", "--port", "0", "--api-key-env", "SOUS_TEST_UNSET_KEY"])
     expect(result.code).toBe(1)
@@ -126,3 +134,60 @@ describe("sous serve and the tinker backend refuse bad settings before starting"
     expect(badModels.stderr).toContain("contextLength")
   })
 })
+
+describe("sous serve with a keys file, stopped while it builds a model", () => {
+  // Large enough that building it (one TensorFlow.js call) takes seconds, small enough for the
+  // default memory budget: about 20 M parameters, 0.3 GB with AdamW state.
+  const big = { kind: "transformer", vocabSize: 256, contextLength: 64, width: 640, layers: 12, heads: 8 }
+
+  it("ends its server within the stated 3 s of SIGTERM, even in the middle of the build", async () => {
+    const keysFile = join(work, "keys.json")
+    writeFileSync(keysFile, JSON.stringify({ keys: [{ name: "alice", key: "tml-alice-serve-key-1", quota: { maxModels: 1 } }] }))
+    const child = spawn(process.execPath, [join(root, "bin/sous"), "serve", "--port", "0", "--device", "wasm", "--keys", keysFile], {
+      cwd: root,
+      env: { ...process.env, SOUS_SERVE_API_KEY: "" }
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk) => (stdout += String(chunk)))
+    child.stderr.on("data", (chunk) => (stderr += String(chunk)))
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve))
+    while (!/listening on (http:\/\/\S+?);/.test(stdout)) await new Promise((resolve) => setTimeout(resolve, 50))
+    const base = `${/listening on (http:\/\/\S+?);/.exec(stdout)![1]}/api/v1`
+    expect(stdout).toContain("clients send the keys of --keys as X-API-Key")
+    const post = (path: string, body: unknown) =>
+      fetch(`${base}${path}`, {
+        method: "POST",
+        headers: { "x-api-key": "tml-alice-serve-key-1", "content-type": "application/json" },
+        body: JSON.stringify(body)
+      })
+    const session = await (await post("/create_session", { tags: [], sdk_version: "test" })).json() as { session_id: string }
+    const created = await post("/create_model", {
+      session_id: session.session_id,
+      model_seq_id: 0,
+      base_model: "big",
+      user_metadata: { sous: { architecture: big, seed: 1 } }
+    })
+    expect(created.status).toBe(200)
+    // The build has started (it blocks the server's thread for seconds); SIGTERM now.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const signalled = Date.now()
+    child.kill("SIGTERM")
+    while (!stderr.includes("sous serve: stopped") && Date.now() - signalled < 30_000) await new Promise((resolve) => setTimeout(resolve, 20))
+    const stoppedAfter = Date.now() - signalled
+    expect(stderr).toContain("sous serve: stopped")
+    // 3 s of grace, and a second for the thread to end and the message to reach us.
+    expect(stoppedAfter).toBeLessThan(4000)
+    expect(await exited).toBe(0)
+  }, 120_000)
+
+  it("refuses a keys file it cannot use, naming the field and never printing a key", () => {
+    const keysFile = join(work, "bad-keys.json")
+    writeFileSync(keysFile, JSON.stringify({ keys: [{ name: "bad name", key: "tml-do-not-print-41ab" }] }))
+    const result = runCli(["serve", "--keys", keysFile])
+    expect(result.code).toBe(2)
+    expect(result.stderr).toContain(`--keys ${keysFile}: keys[0].name`)
+    expect(result.stderr).not.toContain("tml-do-not-print-41ab")
+  })
+})
+

@@ -24,8 +24,8 @@ describe("sous serve: checkpoints", () => {
       assert.isString(parseCheckpointPath(bad), bad)
     }
     assert.strictEqual(
-      checkpointFile("/state", { modelId: "s:train:0", kind: "weights", name: "final" }),
-      path.join("/state", "s%3Atrain%3A0", "weights", "final.state")
+      checkpointFile("/state", "alice", { modelId: "s:train:0", kind: "weights", name: "final" }),
+      path.join("/state", "tenants", "alice", "s%3Atrain%3A0", "weights", "final.state")
     )
   })
 
@@ -53,7 +53,7 @@ describe("sous serve: checkpoints", () => {
       assert.deepStrictEqual(results[7], { path: checkpoint, model_id: modelId, type: "load_weights" })
       assert.notDeepEqual(results[6], results[2])
       assert.deepStrictEqual(results[8], results[2])
-      const file = path.join(stateDir, encodeURIComponent(modelId), "weights", "step-1.state")
+      const file = path.join(stateDir, "tenants", "default", encodeURIComponent(modelId), "weights", "step-1.state")
       assert.isAbove((yield* Effect.promise(() => fs.stat(file))).size, 0)
 
       // A name is not replaced unless asked.

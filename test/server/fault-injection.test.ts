@@ -74,6 +74,12 @@ describe("sous serve: fault injection", () => {
       assert.notStrictEqual(read?.kind, "410")
       assert.notStrictEqual(read?.timing, "after")
     }
+    // A poll of a training result (kept until retrieved) gets a 408 where any other poll gets a 410.
+    for (let ordinal = 0; ordinal < 2000; ordinal++) {
+      const polled = plan.decide(ordinal, { poll: true, submission: false })
+      const kept = plan.decide(ordinal, { poll: true, submission: false, kept: true })
+      assert.deepStrictEqual(kept, polled?.kind === "410" ? { kind: "408", timing: "before" } : polled)
+    }
     assert.throws(() => makeFaultPlan({ rate5xx: 0.7, rate429: 0.7 }), "the fault rates add up to 1.4, more than 1")
     assert.throws(() => makeFaultPlan({ rateDrop: -0.1 }), "faults.rateDrop must be in [0, 1], got -0.1")
   })

@@ -33,6 +33,12 @@ export const testServer = (
   options: Partial<ServerOptions> = {}
 ): Effect.Effect<RunningServer, ServeError, TrainingBackend | Scope.Scope> => startServer({ apiKey, ...options })
 
+/** A server that takes `keys` alone (not the test key), over the test backend. */
+export const keyedServer = (
+  keys: NonNullable<ServerOptions["keys"]>,
+  options: Omit<Partial<ServerOptions>, "apiKey" | "keys"> = {}
+): Effect.Effect<RunningServer, ServeError, TrainingBackend | Scope.Scope> => startServer({ keys, ...options })
+
 /** The datum that trains `tokens[1:]` on `tokens[:-1]`. */
 export const sequenceDatum = (tokens: ReadonlyArray<number>): Datum => ({
   model_input: fromInts(tokens.slice(0, -1)),
@@ -114,15 +120,18 @@ export const awaitFuture = (server: RunningServer, requestId: string, headers: R
     }
   })
 
-/** A new client session's id. */
-export const createSession = (server: RunningServer) =>
+/** The headers that send `key` instead of the test key. */
+export const asKey = (key: string): Record<string, string> => ({ "x-api-key": key })
+
+/** A new client session's id (of the test key, unless `headers` send another). */
+export const createSession = (server: RunningServer, headers: Record<string, string> = {}) =>
   Effect.map(
-    postJson(server, "/create_session", { tags: [], sdk_version: "test", type: "create_session" }),
+    postJson(server, "/create_session", { tags: [], sdk_version: "test", type: "create_session" }, headers),
     (answer) => answer.json.session_id as string
   )
 
 /** Creates a training model of the tiny architecture and waits until it exists; answers its id. */
-export const createModel = (server: RunningServer, sessionId: string, modelSeqId = 0, seed = 7) =>
+export const createModel = (server: RunningServer, sessionId: string, modelSeqId = 0, seed = 7, headers: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const submitted = yield* postJson(server, "/create_model", {
       session_id: sessionId,
@@ -130,8 +139,9 @@ export const createModel = (server: RunningServer, sessionId: string, modelSeqId
       base_model: "tiny",
       user_metadata: { sous: { architecture: tinyArchitecture, seed } },
       type: "create_model"
-    })
-    const done = yield* awaitFuture(server, submitted.json.request_id)
+    }, headers)
+    if (submitted.status !== 200) throw new Error(`create_model was refused: ${submitted.status} ${submitted.text}`)
+    const done = yield* awaitFuture(server, submitted.json.request_id, headers)
     if (done.status !== 200 || typeof done.json?.model_id !== "string") throw new Error(`create_model failed: ${done.text}`)
     return done.json.model_id as string
   })

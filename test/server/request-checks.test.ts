@@ -1,7 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
+import { ProtobufWriter } from "effect/protobuf"
+import { int64 } from "../../src/ports/index.js"
 import { zstdCompress } from "../../src/protocol/zstd.js"
 import { encodeForwardBackwardRequest } from "../../src/protocol/proto-messages.js"
+import { writeMessage } from "../../src/protocol/proto-writer.js"
 import {
   adam,
   apiKey,
@@ -11,9 +14,28 @@ import {
   postJson,
   request,
   sessionAndModel,
+  sequenceDatum,
   testServer,
   withBackend
 } from "./fixtures.js"
+
+/**
+ * A forward_backward body as the official SDK sends a datum with an image chunk
+ * (`Chunk.image = 2`, `ImageChunk{data = 1, format = 2}`), which sous cannot decode.
+ */
+const withImageChunk = (modelId: string, seqId: number): Uint8Array => {
+  const writer = ProtobufWriter.make()
+  writer.tag(1, ProtobufWriter.WireType.Len).string(modelId)
+  writer.tag(2, ProtobufWriter.WireType.Varint).int32(seqId)
+  writeMessage(writer, 3, (datum) =>
+    writeMessage(datum, 1, (chunk) =>
+      writeMessage(chunk, 2, (image) =>
+        image.tag(1, ProtobufWriter.WireType.Len).bytes(new Uint8Array([0x89, 0x50, 0x4e, 0x47])).tag(2, ProtobufWriter.WireType.Len).string("png"))))
+  writer.tag(4, ProtobufWriter.WireType.Len).string("cross_entropy")
+  return writer.finish()
+}
+
+const zstdProtobuf = { "content-type": "application/x-protobuf", "content-encoding": "zstd" }
 
 describe("sous serve: request checks", () => {
   it.live("refuses a missing or wrong X-API-Key with 401 naming the header, never echoing a key; /healthz needs none", () =>
@@ -160,12 +182,91 @@ describe("sous serve: request checks", () => {
         body: zstdCompress(new Uint8Array(1_000_000))
       })
       assert.strictEqual(bomb.status, 413)
-      assert.deepStrictEqual(bomb.json, { error: "the zstd body expands past this server's limit of 100000 bytes" })
+      assert.deepStrictEqual(bomb.json, { error: "the zstd body expands past the 100000-byte limit" })
       const garbage = yield* request(server, "/forward_backward", {
         headers: { "content-type": "application/x-protobuf", "content-encoding": "zstd" },
         body: new Uint8Array([1, 2, 3, 4])
       })
       assert.strictEqual(garbage.status, 400)
       assert.match(garbage.json.error, /^the body is not valid zstd data: /)
+    })))
+
+  it.live("an undecodable forward_backward body still takes its seq_id, so the model's later requests run", () =>
+    withBackend(Effect.gen(function*() {
+      const server = yield* testServer()
+      const { modelId } = yield* sessionAndModel(server)
+      const image = yield* request(server, "/forward_backward", { headers: { "content-type": "application/x-protobuf" }, body: withImageChunk(modelId, 1) })
+      assert.strictEqual(image.status, 400)
+      const imageError = "invalid ForwardBackwardRequest: ForwardBackwardRequest.data[0].model_input[0]: " +
+        "image chunks are not supported (sous reads encoded_text and float_tensor chunks)"
+      assert.deepStrictEqual(image.json, { error: imageError })
+      // A token id of 2^40 fits an int64 target (an int32 model_input token the SDK cannot
+      // even send): it decodes, and the model refuses it in its turn.
+      const huge = yield* postForwardBackward(server, {
+        model_id: modelId,
+        seq_id: 2,
+        data: [{ ...sequenceDatum([1, 2, 3]), loss_fn_inputs: { ...sequenceDatum([1, 2, 3]).loss_fn_inputs, target_tokens: int64([2, 2 ** 40]) } }]
+      })
+      assert.strictEqual(huge.status, 200)
+      const hugeResult = yield* awaitFuture(server, huge.json.request_id)
+      assert.deepStrictEqual(hugeResult.json, { error: "datum 0: loss_fn_inputs.target_tokens holds a token id outside [0, 16)", category: "user" })
+      const third = yield* postJson(server, "/optim_step", { model_id: modelId, seq_id: 3, adam_params: adam() })
+      assert.strictEqual((yield* awaitFuture(server, third.json.request_id)).status, 200)
+      // Its seq_id is taken: sent again it is refused again, and any request under that seq_id
+      // answers the future that failed the same way.
+      const again = yield* request(server, "/forward_backward", { headers: { "content-type": "application/x-protobuf" }, body: withImageChunk(modelId, 1) })
+      assert.strictEqual(again.status, 400)
+      const retried = yield* postJson(server, "/optim_step", { model_id: modelId, seq_id: 1, adam_params: adam() })
+      assert.deepStrictEqual((yield* awaitFuture(server, retried.json.request_id)).json, { error: imageError, category: "user" })
+      assert.strictEqual(server.stats().optimizerSteps, 1)
+    })))
+
+  it.live("a seq_id that never arrives: the requests behind it fail after gapTimeoutMs naming it, and later ones run", () =>
+    withBackend(Effect.gen(function*() {
+      const server = yield* testServer({ gapTimeoutMs: 300 })
+      const { modelId } = yield* sessionAndModel(server)
+      // seq_id 1 is never sent (as when the SDK failed to encode it).
+      const stranded = yield* postJson(server, "/optim_step", { model_id: modelId, seq_id: 2, adam_params: adam() })
+      const failed = yield* awaitFuture(server, stranded.json.request_id)
+      assert.strictEqual(failed.json.category, "user")
+      assert.include(failed.json.error, `seq_id 1 of model ${modelId} never arrived`)
+      const later = yield* postJson(server, "/optim_step", { model_id: modelId, seq_id: 3, adam_params: adam() })
+      assert.strictEqual((yield* awaitFuture(server, later.json.request_id)).status, 200)
+      assert.strictEqual(server.stats().optimizerSteps, 1)
+    })))
+
+  it.live("refuses a zstd body that expands more than 100-fold past 16 MiB with 413 naming the ratio and limit", () =>
+    withBackend(Effect.gen(function*() {
+      const server = yield* testServer()
+      // 64 MiB of zeros in about 2 KB: under the 256 MiB size limit, far over the ratio.
+      const bomb = zstdCompress(new Uint8Array(64 * 1024 * 1024))
+      const answer = yield* request(server, "/forward_backward", { headers: zstdProtobuf, body: bomb })
+      assert.strictEqual(answer.status, 413)
+      assert.deepStrictEqual(answer.json, {
+        error: `the zstd body expands past 16777216 bytes, more than 100 times its ${bomb.length} compressed bytes ` +
+          "(the limit is 100 times the compressed size, or 16777216 bytes if that is more)"
+      })
+    })))
+
+  it.live("keeps answering /healthz while several zstd bombs are refused at once", () =>
+    withBackend(Effect.gen(function*() {
+      const server = yield* testServer()
+      // 250 MB in 8 KB, as in the report: expanded whole, each took the event loop for a second or more.
+      const bomb = zstdCompress(new Uint8Array(250_000_000))
+      let bombsDone = false
+      const bombs = yield* Effect.forkChild(
+        Effect.forEach(Array.from({ length: 6 }), () => request(server, "/forward_backward", { headers: zstdProtobuf, body: bomb }), {
+          concurrency: "unbounded"
+        }).pipe(Effect.ensuring(Effect.sync(() => (bombsDone = true))))
+      )
+      // Probes back to back, so one is always waiting if the server stops answering.
+      let slowestMs = 0
+      do {
+        const sent = Date.now()
+        assert.strictEqual((yield* request(server, "/healthz", { method: "GET" })).status, 200)
+        slowestMs = Math.max(slowestMs, Date.now() - sent)
+      } while (!bombsDone)
+      assert.isBelow(slowestMs, 500, "the slowest /healthz answer while the bombs were read, in ms")
+      assert.deepStrictEqual((yield* Fiber.join(bombs)).map((answer) => answer.status), [413, 413, 413, 413, 413, 413])
     })))
 })

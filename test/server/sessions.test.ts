@@ -47,7 +47,8 @@ describe("sous serve: sessions and server information", () => {
       })
 
       const sessionId = yield* createSession(server)
-      assert.match(sessionId, /^[0-9a-f-]{36}$/)
+      // The server run's marker, then a UUID.
+      assert.match(sessionId, /^[0-9a-f]{12}-[0-9a-f-]{36}$/)
       assert.deepStrictEqual((yield* postJson(server, "/session_heartbeat", { session_id: sessionId })).json, { type: "session_heartbeat" })
       const stranger = yield* postJson(server, "/session_heartbeat", { session_id: "stranger", type: "session_heartbeat" })
       assert.strictEqual(stranger.status, 404)

@@ -11,22 +11,22 @@ describe("the weight store", () => {
   it.live("writes saves of one file in the order they were announced, whatever order their bytes come in", () =>
     Effect.scoped(Effect.gen(function*() {
       const store = makeWeightStore(yield* tempDirectory("weights"))
-      const first = store.reserve(checkpoint)
-      const second = store.reserve(checkpoint)
+      const first = store.reserve("alice", checkpoint)
+      const second = store.reserve("alice", checkpoint)
       const later = yield* Effect.forkChild(second.write(Uint8Array.of(2), true))
       yield* Effect.sleep(20)
       yield* first.write(Uint8Array.of(1), true)
       yield* Fiber.join(later)
-      assert.deepStrictEqual([...(yield* store.read(checkpoint))], [2])
+      assert.deepStrictEqual([...(yield* store.read("alice", checkpoint))], [2])
     })))
 
   it.live("lets a save that gave up unblock the saves and reads behind it", () =>
     Effect.scoped(Effect.gen(function*() {
       const store = makeWeightStore(yield* tempDirectory("weights"))
-      const failed = store.reserve(checkpoint)
-      const next = store.reserve(checkpoint)
+      const failed = store.reserve("alice", checkpoint)
+      const next = store.reserve("alice", checkpoint)
       failed.abandon()
       yield* next.write(Uint8Array.of(7), false)
-      assert.deepStrictEqual([...(yield* store.read(checkpoint))], [7])
+      assert.deepStrictEqual([...(yield* store.read("alice", checkpoint))], [7])
     })))
 })

@@ -37,8 +37,11 @@ const resultReply = (result: FutureResult, protobuf: boolean, headers: Readonly<
  * `retrieve_future`: long-polls a request's outcome for up to the server's poll wait, then
  * answers `try_again`. A finished request answers its result (with `X-Sous-Queue-Ms` and
  * `X-Sous-Compute-Ms`), or `{error, category}`; a poll that allows metadata only is told the
- * size of a large result first. 404: an id this server never issued; 410: a result that
- * expired (resubmit the request).
+ * size of a large result first. 404: an id this server never issued to the caller's key
+ * (another key's reads the same), or one of an earlier run, with a message that says the
+ * server restarted; 410: a sample's result that expired (resubmit the request). A training
+ * result is kept until it is retrieved (see `Retention`); one dropped all the same answers a
+ * failure that says not to resend it.
  */
 const retrieveFuture = (state: ServerState) => {
   // Encoded once per outcome and form: a client re-polls a result after a lost reply.
@@ -46,15 +49,28 @@ const retrieveFuture = (state: ServerState) => {
   return (request: RouteRequest) =>
     Effect.gen(function*() {
       const body = yield* decodeJsonBody(FutureRetrieveRequest, request.body)
-      const found = state.futures.lookup(body.request_id)
+      const found = state.futures.lookup(body.request_id, request.tenant.name)
       if (found._tag === "Unknown") {
         return yield* new HttpFailure({ status: 404, message: `unknown request_id ${JSON.stringify(body.request_id)}` })
+      }
+      if (found._tag === "OtherRun") {
+        return yield* new HttpFailure({ status: 404, message: state.instance.lostState("request_id", body.request_id, found.instance) })
       }
       if (found._tag === "Expired") {
         return yield* new HttpFailure({
           status: 410,
           message: `the result of request ${body.request_id} has expired; submit the request again`
         })
+      }
+      // A failed future, not a 410: the Python SDK treats a 410 here as fatal, and the failure's
+      // words reach the user as they are.
+      if (found._tag === "Dropped") {
+        return jsonReply({
+          error: `the result of request ${body.request_id} is no longer kept (a result is kept until it is retrieved, and then, ` +
+            `or once its model is gone, for ${state.options.futureTtlMs / 1000} s). The request ran (unless it failed): ` +
+            "do not send it again, or it is applied twice",
+          category: "server"
+        } satisfies RequestFailedResponse)
       }
       const outcome = yield* found.await(state.options.pollWaitMs)
       if (Option.isNone(outcome)) return tryAgainReply(body.request_id)

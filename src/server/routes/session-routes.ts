@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto"
 import { Effect } from "effect"
 import {
   ClientConfigRequest,
@@ -11,7 +10,20 @@ import {
 } from "../../protocol/index.js"
 import { HttpFailure, jsonReply } from "../http-reply.js"
 import { decodeJsonBody } from "../request-body.js"
-import type { Route, RouteRequest, ServerState } from "../server-state.js"
+import type { ClientSession, Route, RouteRequest, ServerState } from "../server-state.js"
+
+/**
+ * The session `sessionId` of the caller's key; a 404 (with `hint` after the id) if there is
+ * none, whether it never existed, was forgotten or is another key's: all read the same.
+ */
+export const sessionOf = (state: ServerState, request: RouteRequest, sessionId: string, hint: string): Effect.Effect<ClientSession, HttpFailure> => {
+  const session = state.sessions.get(sessionId)
+  return session === undefined || session.owner !== request.tenant.name
+    ? Effect.fail(
+      new HttpFailure({ status: 404, message: state.instance.unknown("session_id", sessionId, `unknown session_id ${JSON.stringify(sessionId)}${hint}`) })
+    )
+    : Effect.succeed(session)
+}
 
 // The SDK's own defaults for a forward/backward chunk: 1024 datums, about 5 MB serialized.
 const sdkChunkLen = 1024
@@ -50,18 +62,18 @@ const clientDynamicConfig = (request: RouteRequest) =>
 const createSession = (state: ServerState) => (request: RouteRequest) =>
   Effect.gen(function*() {
     yield* decodeJsonBody(CreateSessionRequest, request.body)
-    const sessionId = randomUUID()
-    state.sessions.add(sessionId)
+    // With the run's marker, which model and sampling session ids inherit (`<session>:train:<n>`).
+    const sessionId = state.instance.sessionId()
+    state.sessions.set(sessionId, { owner: request.tenant.name, lastSeenAt: Date.now() })
     return jsonReply({ type: "create_session", session_id: sessionId } satisfies CreateSessionResponse)
   })
 
-/** `session_heartbeat`: answers for a known session; an unknown one is a 404. */
+/** `session_heartbeat`: keeps a session of the caller's key alive; any other is a 404. */
 const sessionHeartbeat = (state: ServerState) => (request: RouteRequest) =>
   Effect.gen(function*() {
     const body = yield* decodeJsonBody(SessionHeartbeatRequest, request.body)
-    if (!state.sessions.has(body.session_id)) {
-      return yield* new HttpFailure({ status: 404, message: `unknown session_id ${JSON.stringify(body.session_id)}` })
-    }
+    const session = yield* sessionOf(state, request, body.session_id, "")
+    session.lastSeenAt = Date.now()
     return jsonReply({ type: "session_heartbeat" } satisfies SessionHeartbeatResponse)
   })
 

@@ -6,6 +6,7 @@ import {
   LoadWeightsRequest,
   type LoadWeightsResponse,
   OptimStepRequest,
+  readForwardBackwardTurn,
   SaveWeightsForSamplerRequest,
   type SaveWeightsForSamplerResponse,
   SaveWeightsRequest,
@@ -16,9 +17,14 @@ import type { BackendCallError } from "../future-runner.js"
 import { HttpFailure } from "../http-reply.js"
 import type { Route, RouteRequest, ServerState } from "../server-state.js"
 import { type CheckpointPath, checkpointNameProblem, formatCheckpointPath, parseCheckpointPath } from "../state-paths.js"
+import { openSavedSampler } from "./sampling-routes.js"
 import { decodeSequencedBody, refuseInTurn, sequencedRequest } from "./sequenced-request.js"
 
 const json = (body: unknown): FutureResult => ({ _tag: "Json", body })
+
+/** A request's `ttl_seconds` as the time to live of what it makes; none (the server's idle time to live) when absent or not positive. */
+const ttlMsOf = (ttlSeconds: number | undefined): number | undefined =>
+  ttlSeconds !== undefined && ttlSeconds > 0 ? ttlSeconds * 1000 : undefined
 
 /** The bytes of a saved state; this server keeps checkpoints as files, so it needs them. */
 const stateBytes = (operation: string, ref: StateRef): Effect.Effect<Uint8Array, TrainingError> =>
@@ -27,11 +33,16 @@ const stateBytes = (operation: string, ref: StateRef): Effect.Effect<Uint8Array,
     : Effect.fail(new TrainingError({ operation, message: `the backend kept the state at ${ref.path}; sous serve stores states as bytes`, retryable: false }))
 
 /** A checkpoint name that stays inside the state directory; a 400 that still takes its turn otherwise. */
-const checkpointName = (state: ServerState, body: { readonly model_id: string; readonly seq_id: number }, name: string) => {
+const checkpointName = (
+  state: ServerState,
+  request: RouteRequest,
+  body: { readonly model_id: string; readonly seq_id: number },
+  name: string
+) => {
   const problem = checkpointNameProblem(name)
   return problem === undefined
     ? Effect.succeed(name)
-    : refuseInTurn(state, body.model_id, body.seq_id, new HttpFailure({ status: 400, message: `path: ${problem}` }))
+    : refuseInTurn(state, request, body.model_id, body.seq_id, new HttpFailure({ status: 400, message: `path: ${problem}` }))
 }
 
 /** `forward_backward` (and `forward`, with `forward_only`): a protobuf body, maybe zstd-compressed. */
@@ -40,10 +51,16 @@ const forwardBackward = (state: ServerState) => (request: RouteRequest) =>
     const message = yield* Effect.try({
       try: () => decodeForwardBackwardRequest(request.body),
       catch: (error) => new HttpFailure({ status: 400, message: `invalid ForwardBackwardRequest: ${messageOf(error)}`, cause: error })
-    })
+    }).pipe(
+      // Undecodable data (an image chunk, say) still takes its turn when model and seq_id read.
+      Effect.catchTag("HttpFailure", (failure) => {
+        const turn = readForwardBackwardTurn(request.body)
+        return turn === undefined ? Effect.fail(failure) : refuseInTurn(state, request, turn.model_id, turn.seq_id, failure)
+      })
+    )
     const lossFn = message.loss_fn
     if (!Schema.is(LossFnType)(lossFn)) {
-      return yield* refuseInTurn(state, message.model_id, message.seq_id, new HttpFailure({
+      return yield* refuseInTurn(state, request, message.model_id, message.seq_id, new HttpFailure({
         status: 400,
         message: `loss_fn: expected one of ${LossFnType.literals.join(", ")}, got ${JSON.stringify(lossFn)}`
       }))
@@ -58,7 +75,7 @@ const forwardBackward = (state: ServerState) => (request: RouteRequest) =>
 /** `optim_step`: counted in the server's stats once applied. */
 const optimStep = (state: ServerState) => (request: RouteRequest) =>
   Effect.gen(function*() {
-    const body = yield* decodeSequencedBody(state, OptimStepRequest, request.body)
+    const body = yield* decodeSequencedBody(state, request, OptimStepRequest)
     return yield* sequencedRequest(state, request, body.model_id, body.seq_id, ({ client, model, submit }) =>
       submit({
         submit: client.optimStep(body.adam_params),
@@ -72,21 +89,23 @@ const optimStep = (state: ServerState) => (request: RouteRequest) =>
 
 /**
  * Saves a state under `checkpoint` when its turn comes: the file is announced before the
- * backend saves, so a load queued behind it waits for the file.
+ * backend saves, so a load queued behind it waits for the file. `ttlMs` (the request's
+ * `ttl_seconds`) has it deleted that long after.
  */
 const saveCheckpoint = <E extends BackendCallError>(
   state: ServerState,
+  owner: string,
   checkpoint: CheckpointPath,
-  overwrite: boolean,
+  options: { readonly overwrite: boolean; readonly ttlMs: number | undefined },
   save: Effect.Effect<Pending<StateRef, E>, E>
 ): Effect.Effect<Pending<string, E | BackendCallError>, E> =>
   Effect.suspend(() => {
-    const reservation = state.weights.reserve(checkpoint)
+    const reservation = state.weights.reserve(owner, checkpoint)
     return save.pipe(
       Effect.map((pending) => ({
         result: pending.result.pipe(
           Effect.flatMap((ref) => stateBytes("saveWeights", ref)),
-          Effect.flatMap((bytes) => reservation.write(bytes, overwrite)),
+          Effect.flatMap((bytes) => reservation.write(bytes, options.overwrite, options.ttlMs)),
           Effect.as(formatCheckpointPath(checkpoint)),
           // A save that fails (or never runs) must not leave loads of the file waiting.
           Effect.ensuring(Effect.sync(reservation.abandon))
@@ -99,11 +118,17 @@ const saveCheckpoint = <E extends BackendCallError>(
 /** `save_weights`: weights and optimizer state, as `tinker://<model_id>/weights/<name>`. */
 const saveWeights = (state: ServerState) => (request: RouteRequest) =>
   Effect.gen(function*() {
-    const body = yield* decodeSequencedBody(state, SaveWeightsRequest, request.body)
-    const name = yield* checkpointName(state, body, body.path)
+    const body = yield* decodeSequencedBody(state, request, SaveWeightsRequest)
+    const name = yield* checkpointName(state, request, body, body.path)
     return yield* sequencedRequest(state, request, body.model_id, body.seq_id, ({ client, model, submit }) =>
       submit({
-        submit: saveCheckpoint(state, { modelId: model.modelId, kind: "weights", name }, body.overwrite, client.saveState(name)),
+        submit: saveCheckpoint(
+          state,
+          model.owner,
+          { modelId: model.modelId, kind: "weights", name },
+          { overwrite: body.overwrite, ttlMs: ttlMsOf(body.ttl_seconds) },
+          client.saveState(name)
+        ),
         finish: (path) => Effect.succeed(json({ path, type: "save_weights" } satisfies SaveWeightsResponse))
       }))
   })
@@ -115,11 +140,11 @@ const saveWeights = (state: ServerState) => (request: RouteRequest) =>
  */
 const saveWeightsForSampler = (state: ServerState) => (request: RouteRequest) =>
   Effect.gen(function*() {
-    const body = yield* decodeSequencedBody(state, SaveWeightsForSamplerRequest, request.body)
-    const name = body.path === undefined ? undefined : yield* checkpointName(state, body, body.path)
+    const body = yield* decodeSequencedBody(state, request, SaveWeightsForSamplerRequest)
+    const name = body.path === undefined ? undefined : yield* checkpointName(state, request, body, body.path)
     const samplingSeq = body.sampling_session_seq_id
     if (name === undefined && samplingSeq === undefined) {
-      return yield* refuseInTurn(state, body.model_id, body.seq_id, new HttpFailure({
+      return yield* refuseInTurn(state, request, body.model_id, body.seq_id, new HttpFailure({
         status: 400,
         message: "path or sampling_session_seq_id: give a name to save under, or a sampling session to create"
       }))
@@ -128,7 +153,7 @@ const saveWeightsForSampler = (state: ServerState) => (request: RouteRequest) =>
       if (name !== undefined) {
         const checkpoint: CheckpointPath = { modelId: model.modelId, kind: "sampler_weights", name }
         return submit({
-          submit: saveCheckpoint(state, checkpoint, true, client.saveWeightsForSampler(name)),
+          submit: saveCheckpoint(state, model.owner, checkpoint, { overwrite: true, ttlMs: ttlMsOf(body.ttl_seconds) }, client.saveWeightsForSampler(name)),
           finish: (path) => Effect.succeed(json({ path, type: "save_weights_for_sampler" } satisfies SaveWeightsForSamplerResponse))
         })
       }
@@ -136,8 +161,13 @@ const saveWeightsForSampler = (state: ServerState) => (request: RouteRequest) =>
       return submit({
         submit: client.saveWeightsForSampler(`${samplingSessionId}`),
         finish: (ref) =>
-          state.samplers.open(samplingSessionId, state.backend.createSamplingClient(ref)).pipe(
-            Effect.tap(() => Effect.sync(() => state.samplerSources.set(samplingSessionId, { baseModel: model.baseModel, modelPath: undefined }))),
+          stateBytes("saveWeightsForSampler", ref).pipe(
+            Effect.flatMap((bytes) =>
+              openSavedSampler(state, request.tenant, samplingSessionId, { architecture: model.architecture, ttlMs: ttlMsOf(body.ttl_seconds) }, bytes)
+            ),
+            Effect.tap(() =>
+              Effect.sync(() => state.samplerSources.set(samplingSessionId, { owner: model.owner, baseModel: model.baseModel, modelPath: undefined }))
+            ),
             // No file and so no path: the SDK reads the session id alone here.
             Effect.as(json({ sampling_session_id: samplingSessionId, type: "save_weights_for_sampler" }))
           )
@@ -148,14 +178,14 @@ const saveWeightsForSampler = (state: ServerState) => (request: RouteRequest) =>
 /** `load_weights`: a `tinker://` state of this server; the file is read when its turn comes. */
 const loadWeights = (state: ServerState) => (request: RouteRequest) =>
   Effect.gen(function*() {
-    const body = yield* decodeSequencedBody(state, LoadWeightsRequest, request.body)
+    const body = yield* decodeSequencedBody(state, request, LoadWeightsRequest)
     const checkpoint = parseCheckpointPath(body.path)
     if (typeof checkpoint === "string") {
-      return yield* refuseInTurn(state, body.model_id, body.seq_id, new HttpFailure({ status: 400, message: `path: ${checkpoint}` }))
+      return yield* refuseInTurn(state, request, body.model_id, body.seq_id, new HttpFailure({ status: 400, message: `path: ${checkpoint}` }))
     }
     return yield* sequencedRequest(state, request, body.model_id, body.seq_id, ({ client, model, submit }) =>
       submit({
-        submit: state.weights.read(checkpoint).pipe(
+        submit: state.weights.read(model.owner, checkpoint).pipe(
           Effect.flatMap((bytes) => client.loadState({ _tag: "Bytes", bytes }, { optimizer: body.optimizer }))
         ),
         finish: () => Effect.succeed(json({ path: body.path, model_id: model.modelId, type: "load_weights" } satisfies LoadWeightsResponse))
