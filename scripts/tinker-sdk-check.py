@@ -12,12 +12,26 @@ installed, except pyqwest: `sous serve` tells the SDK to use httpx's own transpo
 It creates a LoRA training client on a tiny byte-level transformer (the sous extension
 `user_metadata.sous` tells the local backend what to build), trains a few steps with
 cross_entropy, checks the loss falls, saves state and sampler weights, samples with a seed,
-computes logprobs and loads the state back. Any failure exits non-zero.
+computes logprobs and loads the state back. Then, through the SDK's `RestClient`, it lists the
+training runs and checkpoints, downloads a checkpoint's archive, sets and clears a checkpoint's
+time to live, and deletes one (a load of it then fails). It makes more sampling clients than
+the server keeps loaded (8 per key) and samples with the first again: the SDK never makes a
+new sampling client for a session it holds, so the server must build a freed one again.
+
+With TINKER_FAULTS_BASE_URL set to a second server started with `--faults 410=0.3,seed=1`, it
+trains and samples there too: the server answers a 410 drawn for a training future's poll as
+a 408 (it keeps a training result until it is retrieved; the SDK cannot survive a 410 there),
+while a sample's poll gets the 410 and the SDK submits the sample again. The losses must equal
+the fault-free run's step for step (each step applied exactly once), and the seeded samples
+too. Any failure exits non-zero.
 """
 
 import asyncio
+import io
 import os
 import sys
+import tarfile
+import urllib.request
 
 import tinker
 from tinker import types
@@ -25,6 +39,8 @@ from tinker import types
 ARCHITECTURE = {"kind": "transformer", "vocabSize": 256, "contextLength": 64, "width": 64, "layers": 2, "heads": 4}
 TEXTS = [b"the cat sat on the mat", b"the dog sat on the log", b"a cat and a dog"]
 STEPS = 10
+# More than the 8 sampling sessions a key of `sous serve` holds loaded at once by default.
+SAMPLERS = 10
 
 
 def check(condition: bool, message: str) -> None:
@@ -42,21 +58,11 @@ def next_token_datum(text: bytes) -> types.Datum:
     )
 
 
-async def main() -> None:
-    for name in ("TINKER_BASE_URL", "TINKER_API_KEY"):
-        if not os.environ.get(name):
-            sys.exit(f"set {name}")
-    service = tinker.ServiceClient()
-
-    capabilities = await service.get_server_capabilities_async()
-    print("models:", [m.model_name for m in capabilities.supported_models])
-
+async def train(service: tinker.ServiceClient) -> tuple[tinker.TrainingClient, list[float]]:
+    """A LoRA training client of the tiny model, trained STEPS steps; the loss per token of each."""
     training = await service.create_lora_training_client_async(
         "sous-tiny", rank=4, seed=0, user_metadata={"sous": {"architecture": ARCHITECTURE, "seed": 0}}
     )
-    info = await training.get_info_async()
-    print("model:", info.model_id)
-
     data = [next_token_datum(text) for text in TEXTS]
     tokens = sum(len(text) - 1 for text in TEXTS)
     losses = []
@@ -69,6 +75,29 @@ async def main() -> None:
         losses.append(output.metrics["loss:sum"] / tokens)
         print(f"step {step}: loss per token {losses[-1]:.4f}")
     check(losses[-1] < losses[0], f"loss did not fall: {losses}")
+    return training, losses
+
+
+PROMPT = types.ModelInput.from_ints(list(b"the cat"))
+PARAMS = types.SamplingParams(max_tokens=8, seed=7, temperature=1.0)
+
+
+def tokens_of(response: types.SampleResponse) -> list[list[int]]:
+    return [list(sequence.tokens) for sequence in response.sequences]
+
+
+async def main() -> None:
+    for name in ("TINKER_BASE_URL", "TINKER_API_KEY"):
+        if not os.environ.get(name):
+            sys.exit(f"set {name}")
+    service = tinker.ServiceClient()
+
+    capabilities = await service.get_server_capabilities_async()
+    print("models:", [m.model_name for m in capabilities.supported_models])
+
+    training, losses = await train(service)
+    info = await training.get_info_async()
+    print("model:", info.model_id)
 
     state = await (await training.save_state_async("check-state"))
     print("state:", state.path)
@@ -76,21 +105,100 @@ async def main() -> None:
     print("sampler weights:", sampler.path)
 
     sampling = await service.create_sampling_client_async(model_path=sampler.path)
-    prompt = types.ModelInput.from_ints(list(b"the cat"))
-    params = types.SamplingParams(max_tokens=8, seed=7, temperature=1.0)
-    first = await sampling.sample_async(prompt, num_samples=2, sampling_params=params)
-    again = await sampling.sample_async(prompt, num_samples=2, sampling_params=params)
+    first = await sampling.sample_async(PROMPT, num_samples=2, sampling_params=PARAMS)
+    again = await sampling.sample_async(PROMPT, num_samples=2, sampling_params=PARAMS)
     for sequence in first.sequences:
         print("sample:", bytes(sequence.tokens), sequence.stop_reason)
-    check([s.tokens for s in first.sequences] == [s.tokens for s in again.sequences], "seeded samples differ")
+    check(tokens_of(first) == tokens_of(again), "seeded samples differ")
 
-    logprobs = await sampling.compute_logprobs_async(prompt)
+    logprobs = await sampling.compute_logprobs_async(PROMPT)
     print("prompt logprobs:", [None if lp is None else round(lp, 3) for lp in logprobs])
-    check(len(logprobs) == prompt.length and logprobs[0] is None, f"prompt logprobs: {logprobs}")
+    check(len(logprobs) == PROMPT.length and logprobs[0] is None, f"prompt logprobs: {logprobs}")
+
+    await check_many_samplers(service, training, sampler.path, sampling, tokens_of(first))
 
     loaded = await (await training.load_state_async(state.path))
     print("loaded:", loaded.path)
+    await check_rest_api(service, training, info.model_id, state.path, sampler.path)
+
+    faults_url = os.environ.get("TINKER_FAULTS_BASE_URL")
+    if faults_url:
+        await check_under_faults(tinker.ServiceClient(base_url=faults_url), losses, tokens_of(first))
     print("OK")
+
+
+async def check_many_samplers(service, training, sampler_path: str, sampling, expected: list[list[int]]) -> None:
+    """SAMPLERS more sampling clients, half from the checkpoint and half from unnamed saves; then the first ones sample as before."""
+    clients = [await service.create_sampling_client_async(model_path=sampler_path) for _ in range(SAMPLERS // 2)]
+    saved = [await training.save_weights_and_get_sampling_client_async() for _ in range(SAMPLERS - len(clients))]
+    for client in clients + saved:
+        check(tokens_of(await client.sample_async(PROMPT, num_samples=2, sampling_params=PARAMS)) == expected, "a new sampler samples otherwise")
+    # The first sampler and the first unnamed one were freed to make room by now; both still sample.
+    check(tokens_of(await sampling.sample_async(PROMPT, num_samples=2, sampling_params=PARAMS)) == expected, "the first sampler samples otherwise")
+    check(tokens_of(await saved[0].sample_async(PROMPT, num_samples=2, sampling_params=PARAMS)) == expected, "the first unnamed sampler samples otherwise")
+    print(f"samplers: {SAMPLERS + 1} made, the first ones still sample as before")
+
+
+async def check_under_faults(service, expected_losses: list[float], expected_tokens: list[list[int]]) -> None:
+    """The same training and sampling against a server that injects 410s into polls: the same losses, each step applied once."""
+    training, losses = await train(service)
+    check(
+        all(abs(got - want) <= 1e-5 * abs(want) for got, want in zip(losses, expected_losses, strict=True)),
+        f"losses under faults differ from the fault-free run: {losses} vs {expected_losses}",
+    )
+    sampling = await training.save_weights_and_get_sampling_client_async()
+    for _ in range(5):
+        check(tokens_of(await sampling.sample_async(PROMPT, num_samples=2, sampling_params=PARAMS)) == expected_tokens, "samples under faults differ")
+    print(f"under 410 faults: {STEPS} steps with the fault-free losses, 5 seeded samples as before")
+
+
+async def check_rest_api(service, training, model_id: str, state_path: str, sampler_path: str) -> None:
+    """The RestClient calls: runs and checkpoints listed, an archive downloaded, a TTL set, a delete."""
+    rest = service.create_rest_client()
+    runs = await rest.list_training_runs_async(limit=10)
+    check(model_id in [run.training_run_id for run in runs.training_runs], f"training runs: {runs}")
+    run = await rest.get_training_run_async(model_id)
+    check(run.last_checkpoint is not None and run.last_checkpoint.tinker_path == state_path, f"run: {run}")
+    check(run.last_sampler_checkpoint is not None and run.last_sampler_checkpoint.tinker_path == sampler_path, f"run: {run}")
+    print("training runs:", runs.cursor.total_count, "last checkpoint:", run.last_checkpoint.checkpoint_id)
+
+    listed = await rest.list_checkpoints_async(model_id)
+    by_path = {checkpoint.tinker_path: checkpoint for checkpoint in listed.checkpoints}
+    check({state_path, sampler_path} <= set(by_path), f"checkpoints: {listed}")
+    mine = await rest.list_user_checkpoints_async(limit=1)
+    check(len(mine.checkpoints) == 1 and mine.cursor is not None and mine.cursor.total_count >= 2, f"user checkpoints: {mine}")
+
+    # The link works without the key, as a presigned URL would: plain urllib, like `tinker checkpoint download`.
+    archive = await rest.get_checkpoint_archive_url_from_tinker_path_async(state_path)
+    with urllib.request.urlopen(archive.url, timeout=60) as response:
+        data = response.read()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+    check([(m.name, m.size) for m in members] == [("checkpoint.state", by_path[state_path].size_bytes)], f"archive: {members}")
+    print("archive:", len(data), "bytes, expires", archive.expires.isoformat())
+
+    await rest.set_checkpoint_ttl_from_tinker_path_async(sampler_path, 3600)
+    expiring = {c.tinker_path: c for c in (await rest.list_checkpoints_async(model_id)).checkpoints}[sampler_path]
+    check(expiring.expires_at is not None, f"no expiry after setting a TTL: {expiring}")
+    try:
+        await rest.set_checkpoint_ttl_from_tinker_path_async(sampler_path, 0)
+        check(False, "a TTL of 0 was accepted")
+    except tinker.BadRequestError as error:
+        print("TTL 0 refused:", error)
+    await rest.set_checkpoint_ttl_from_tinker_path_async(sampler_path, None)
+    kept = {c.tinker_path: c for c in (await rest.list_checkpoints_async(model_id)).checkpoints}[sampler_path]
+    check(kept.expires_at is None, f"expiry not cleared: {kept}")
+    print("TTL set to", expiring.expires_at.isoformat(), "then cleared")
+
+    doomed = await (await training.save_state_async("check-delete"))
+    await rest.delete_checkpoint_from_tinker_path_async(doomed.path)
+    remaining = [c.tinker_path for c in (await rest.list_checkpoints_async(model_id)).checkpoints]
+    check(doomed.path not in remaining, f"deleted checkpoint still listed: {remaining}")
+    try:
+        await (await training.load_state_async(doomed.path))
+        check(False, "a deleted checkpoint loaded")
+    except tinker.RequestFailedError as error:
+        print("deleted, and its load fails:", error)
 
 
 if __name__ == "__main__":
