@@ -149,10 +149,11 @@ export const serve = (settings: ServeSettings): Effect.Effect<void, UsageError |
       yield* Effect.logWarning(`sous serve: the server did not stop within ${shutdownGraceMs / 1000} s; ending it`)
       yield* Effect.promise(() => worker.terminate())
     })
-    const failure = yield* Effect.callback<ServeError | BackendUnavailableError | undefined>((resume) => {
+    const failure = yield* Effect.callback<ServeError | BackendUnavailableError>((resume) => {
       worker.once("message", (message) => resume(Effect.succeed(reported(message))))
       worker.once("error", (error) => resume(Effect.succeed(new ServeError({ message: `the server thread failed: ${messageOf(error)}`, cause: error }))))
-      worker.once("exit", () => resume(Effect.succeed(undefined)))
+      // Not asked to stop (that interrupts this wait), so any exit is the server failing.
+      worker.once("exit", (code) => resume(Effect.succeed(new ServeError({ message: `the server thread stopped unexpectedly (exit code ${code})` }))))
     }).pipe(Effect.onInterrupt(() => stop))
-    if (failure !== undefined) return yield* failure
+    return yield* failure
   })

@@ -7,6 +7,7 @@
 import { parentPort, workerData } from "node:worker_threads"
 import { Cause, Effect, Fiber } from "effect"
 import { pinoLoggerLayer } from "../adapters/logging/pino-logger.js"
+import { messageOf } from "../ports/thrown-message.js"
 import { type ServeStart, serveInThisThread, stopMessage } from "./serve-command.js"
 
 const start = workerData as ServeStart
@@ -19,7 +20,7 @@ if (exit._tag === "Failure" && !Cause.hasInterruptsOnly(exit.cause)) {
   const failure = exit.cause.reasons.find(Cause.isFailReason)?.error
   parentPort?.postMessage(
     failure === undefined
-      ? { _tag: "Defect", message: Cause.pretty(exit.cause) }
+      ? { _tag: "Defect", message: `internal error: ${messageOf(Cause.squash(exit.cause))}` }
       : { _tag: failure._tag, message: failure.message }
   )
 }

@@ -71,7 +71,7 @@ export interface KnownKey {
 
 /**
  * The keys with their quotas filled in from `defaults`; throws, naming the entry, on a bad
- * name, one with both or neither of `key` and `sha256`, or a name or key given twice.
+ * name, one with both or neither of `key` and `sha256`, or a name (in any case) or key given twice.
  */
 export const resolveKeys = (keys: ReadonlyArray<ApiKeyConfig>, defaults: KeyQuota): ReadonlyArray<KnownKey> => {
   const known: Array<KnownKey> = []
@@ -81,9 +81,12 @@ export const resolveKeys = (keys: ReadonlyArray<ApiKeyConfig>, defaults: KeyQuot
     if ((entry.key === undefined) === (entry.sha256 === undefined)) throw new Error(`${where}: give either key or sha256`)
     if (entry.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(entry.sha256)) throw new Error(`${where}: sha256 must be 64 hex digits`)
     const digest = entry.key === undefined ? Buffer.from(entry.sha256!, "hex") : keyDigest(entry.key)
-    const holder = known.find((other) => other.tenant.name === entry.name || other.digest.equals(digest))
+    // Names differing only in case would share a checkpoint directory on a case-insensitive
+    // file system (macOS, Windows), so they count as the same name.
+    const sameName = (other: KnownKey) => other.tenant.name.toLowerCase() === entry.name.toLowerCase()
+    const holder = known.find((other) => sameName(other) || other.digest.equals(digest))
     if (holder !== undefined) {
-      throw new Error(`${where}: ${holder.tenant.name === entry.name ? "the name" : "the key"} is already given to ${holder.tenant.name}`)
+      throw new Error(`${where}: ${sameName(holder) ? "the name (in any case)" : "the key"} is already given to ${holder.tenant.name}`)
     }
     known.push({ digest, tenant: { name: entry.name, quota: { ...defaults, ...entry.quota } } })
   })

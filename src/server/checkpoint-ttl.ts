@@ -12,6 +12,12 @@ export interface CheckpointTtl {
   readonly sweep: (now: number, busy: (file: string) => boolean) => Promise<void>
 }
 
+/**
+ * The longest time to live, in seconds: a century. Far longer would pass the last date
+ * JavaScript can hold (year 275760), and listings could not print the expiry.
+ */
+export const maxTtlSeconds = 100 * 365 * 24 * 3600
+
 // Beside each checkpoint with a time to live, its expiry (ms since the epoch), so a restarted server still deletes it.
 const sidecar = (file: string) => `${file}.expires`
 

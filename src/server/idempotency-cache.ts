@@ -9,10 +9,11 @@ export type IdempotencyClaim =
 /** Answers of submissions by `X-Idempotency-Key`, so a retried request is applied once. */
 export interface IdempotencyCache {
   /**
-   * Claims `key`: the first request with it handles it and settles the answer; every later
-   * one (even while the first still runs) is answered with that answer, status and body.
+   * Claims `key` of `owner` (an API key's name): the first request with it handles it and
+   * settles the answer; every later one (even while the first still runs) is answered with
+   * that answer, status and body. Owners never see nor evict each other's keys.
    */
-  readonly claim: (key: string) => IdempotencyClaim
+  readonly claim: (owner: string, key: string) => IdempotencyClaim
   /** Drops answers settled longer than the time to live ago, so a quiet server holds none. */
   readonly sweep: () => void
 }
@@ -23,13 +24,16 @@ interface Entry {
 }
 
 /**
- * A cache that keeps an answer `ttlMs` after it was settled and at most `capacity` keys
- * (the oldest go first), so a long run's retries cannot grow the server without bound.
+ * A cache that keeps an answer `ttlMs` after it was settled and at most `capacity` keys per
+ * owner (the oldest go first), so a long run's retries cannot grow the server without bound,
+ * and one client sending many keys cannot push another's answers out.
  */
 export const makeIdempotencyCache = (ttlMs: number, capacity: number, now: () => number = Date.now): IdempotencyCache => {
-  const entries = new Map<string, Entry>()
+  const owners = new Map<string, Map<string, Entry>>()
 
-  const claim = (key: string): IdempotencyClaim => {
+  const claim = (owner: string, key: string): IdempotencyClaim => {
+    let entries = owners.get(owner)
+    if (entries === undefined) owners.set(owner, entries = new Map())
     const existing = entries.get(key)
     if (existing !== undefined && !(existing.settledAt !== undefined && now() - existing.settledAt > ttlMs)) {
       return { _tag: "Replay", reply: Deferred.await(existing.reply) }
@@ -52,7 +56,10 @@ export const makeIdempotencyCache = (ttlMs: number, capacity: number, now: () =>
 
   const sweep = () => {
     const cutoff = now() - ttlMs
-    for (const [key, entry] of entries) if (entry.settledAt !== undefined && entry.settledAt < cutoff) entries.delete(key)
+    for (const [owner, entries] of owners) {
+      for (const [key, entry] of entries) if (entry.settledAt !== undefined && entry.settledAt < cutoff) entries.delete(key)
+      if (entries.size === 0) owners.delete(owner)
+    }
   }
 
   return { claim, sweep }

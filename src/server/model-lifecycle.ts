@@ -3,13 +3,13 @@ import type { ServerState, TrainingModel } from "./server-state.js"
 
 /**
  * Frees a model (`unload_model`, or its idle time to live run out): it takes no more
- * requests and its budget is given back at once; once the requests it accepted have started,
- * its scope closes and the backend frees its weights and optimizer state.
+ * requests; once the requests it accepted have started (or been refused behind a gap), its
+ * scope closes, the backend frees its weights and optimizer state, and its budget is given
+ * back (by the scope's finalizer: until then the memory is still held, so the budget says so).
  */
 export const releaseModel = (state: ServerState, model: TrainingModel): Effect.Effect<void> =>
   Effect.suspend(() => {
     if (state.models.get(model.modelId) === model) state.models.delete(model.modelId)
-    model.reservation.release()
     return model.sequencer.drained.pipe(Effect.andThen(Scope.close(model.scope, Exit.void)), Effect.forkIn(state.scope), Effect.asVoid)
   })
 

@@ -155,7 +155,7 @@ export const makePipeline = (context: PipelineContext) => {
       Effect.suspend(() => {
         // Per key: another client's idempotency key must neither replay to nor block this one.
         // By the path as sent: one route's parameters (`{id}`) name different things.
-        const claim = idempotency.claim(`${request.tenant.name}\n${path}\n${key}`)
+        const claim = idempotency.claim(request.tenant.name, `${path}\n${key}`)
         if (claim._tag === "Replay") return restore(claim.reply)
         return Effect.tap(run(route, request), (reply) => Effect.sync(() => claim.settle(reply)))
       })

@@ -41,7 +41,7 @@ export interface RunningServer {
   readonly close: Effect.Effect<void>
 }
 
-// Idempotency keys remembered at once; a client has far fewer requests in flight.
+// Idempotency keys remembered at once for each API key; a client has far fewer requests in flight.
 const idempotencyCapacity = 100_000
 
 /** The directory saved weights go to: the given one, or a temporary one removed on close. */
@@ -127,6 +127,8 @@ export const startServer = Effect.fn("Server.start")(function*(
       idempotency.sweep()
       return sweepExpired(state, Date.now())
     })),
+    // One failed pass (a file that cannot be removed) must not end expiry for good.
+    Effect.catchCause((cause) => Effect.logError("sous serve: a sweep of expired state failed; the next one tries again", cause)),
     Effect.forever,
     Effect.forkIn(scope)
   )

@@ -4,6 +4,7 @@ import * as path from "node:path"
 import { Effect } from "effect"
 import { estimateSamplingMemory, estimateTrainingMemory } from "../../src/adapters/local/index.js"
 import {
+  adam,
   asKey,
   awaitFuture,
   createModel,
@@ -45,7 +46,9 @@ describe("sous serve: resource limits", () => {
       const huge = { ...tinyArchitecture, width: 65536, heads: 4, vocabSize: 256, contextLength: 64, layers: 2 }
       const started = Date.now()
       const refused = yield* postJson(server, "/create_model", createBody(sessionId, 0, huge))
-      assert.isBelow(Date.now() - started, 1000)
+      // Refused before anything is built (building it would take minutes and ~1.5 TB); the
+      // bound is loose for a loaded machine.
+      assert.isBelow(Date.now() - started, 10_000)
       assert.strictEqual(refused.status, 413)
       const needed = estimateTrainingMemory(huge)
       assert.strictEqual(
@@ -56,7 +59,7 @@ describe("sous serve: resource limits", () => {
       )
       const healthStarted = Date.now()
       assert.strictEqual((yield* request(server, "/healthz", { method: "GET" })).status, 200)
-      assert.isBelow(Date.now() - healthStarted, 1000)
+      assert.isBelow(Date.now() - healthStarted, 10_000)
       assert.strictEqual(server.stats().memoryBytes, 0)
       // Nothing was registered: a small model of the same seq is made as usual.
       assert.match(yield* createModel(server, sessionId, 0), /:train:0$/)
@@ -84,14 +87,30 @@ describe("sous serve: resource limits", () => {
       assert.match(overKey.json.error, /and key bob has 1 KiB of its \d+ KiB memory budget left, \d+ KiB too little$/)
       assert.notInclude(overKey.json.error, bob)
 
-      // An unload gives its memory back at once: Alice's second model fits now.
+      // An unload gives its memory back once the model is freed: Alice's second model fits now.
       yield* unload(server, bobModel, bob)
-      assert.strictEqual(server.stats().memoryBytes, tinyBytes)
+      yield* until(() => server.stats().memoryBytes === tinyBytes)
       yield* createModel(server, aliceSession, 1, 1, asKey(alice))
       assert.strictEqual(server.stats().memoryBytes, 2 * tinyBytes)
       const third = yield* postJson(server, "/create_model", createBody(aliceSession, 2), asKey(alice))
       assert.strictEqual(third.status, 413)
       assert.strictEqual(third.json.error, "create_model: key alice holds 2 models, its limit (maxModels 2); unload one first")
+    })))
+
+  it.live("an unloaded model whose requests wait behind a gap holds its budget until they are refused and it is freed", () =>
+    withBackend(Effect.gen(function*() {
+      const server = yield* keyedServer([{ name: "alice", key: alice, quota: { memoryBytes: tinyBytes + 1 } }], { gapTimeoutMs: 500 })
+      const session = yield* createSession(server, asKey(alice))
+      const modelId = yield* createModel(server, session, 0, 1, asKey(alice))
+      // seq_id 1 never comes, so seq_id 2 (and the model's memory) waits for the gap timeout.
+      const stranded = yield* postJson(server, "/optim_step", { model_id: modelId, seq_id: 2, adam_params: adam() }, asKey(alice))
+      yield* unload(server, modelId, alice)
+      const meanwhile = yield* postJson(server, "/create_model", createBody(session, 1), asKey(alice))
+      assert.strictEqual(meanwhile.status, 413)
+      assert.strictEqual(server.stats().memoryBytes, tinyBytes)
+      assert.include((yield* awaitFuture(server, stranded.json.request_id, asKey(alice))).json.error, "never arrived")
+      yield* until(() => server.stats().memoryBytes === 0)
+      yield* createModel(server, session, 2, 1, asKey(alice))
     })))
 
   it.live("frees models, sampling sessions and client sessions that stay idle past the time to live, with their memory", () =>

@@ -190,6 +190,15 @@ describe("sous serve: the REST API of the SDK's RestClient", () => {
       assert.strictEqual((yield* ttl(null)).json.expires_at, null)
       assert.strictEqual((yield* rest(server, "/checkpoints")).json.checkpoints[0].expires_at, null)
 
+      // A save's own ttl_seconds past what a date can hold is kept to a century, so listings
+      // can still print it (they answered 500 before).
+      const forever = yield* result(server, "/save_weights", { model_id: modelId, seq_id: 2, path: "forever", ttl_seconds: 1e13 })
+      assert.strictEqual(forever.json.path, `tinker://${modelId}/weights/forever`, forever.text)
+      const listing = yield* rest(server, "/checkpoints")
+      assert.strictEqual(listing.status, 200, listing.text)
+      const foreverExpiry = listing.json.checkpoints.find((checkpoint: any) => checkpoint.tinker_path === forever.json.path).expires_at
+      assert.approximately(Date.parse(foreverExpiry), Date.now() + 100 * 365 * 24 * 3_600_000, 86_400_000)
+
       assert.strictEqual((yield* ttl(1)).status, 200)
       const file = fileOf(stateDir, saved)
       yield* Effect.sleep(300)
@@ -198,8 +207,8 @@ describe("sous serve: the REST API of the SDK's RestClient", () => {
         while (yield* exists(file)) yield* Effect.sleep(20)
       }).pipe(Effect.timeout(5000))
       assert.isFalse(yield* exists(`${file}.expires`))
-      assert.deepStrictEqual((yield* rest(server, "/checkpoints")).json.checkpoints, [])
-      assert.deepStrictEqual((yield* load(server, modelId, 2, saved)).json, { error: `no checkpoint at ${saved}`, category: "user" })
+      assert.deepStrictEqual((yield* rest(server, "/checkpoints")).json.checkpoints.map((checkpoint: any) => checkpoint.tinker_path), [forever.json.path])
+      assert.deepStrictEqual((yield* load(server, modelId, 3, saved)).json, { error: `no checkpoint at ${saved}`, category: "user" })
     })))
 
   it.live("keeps a checkpoint's expiry across a restart of the server", () =>

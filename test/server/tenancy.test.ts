@@ -156,7 +156,9 @@ describe("sous serve: tenancy", () => {
         yield* refused([{ name: "alice", key: alice }, { name: "al", sha256: createHash("sha256").update(alice).digest("hex") }]),
         "keys[1] (al): the key is already given to alice"
       )
-      assert.strictEqual(yield* refused([{ name: "alice", key: alice }, { name: "alice", key: bob }]), "keys[1] (alice): the name is already given to alice")
+      assert.strictEqual(yield* refused([{ name: "alice", key: alice }, { name: "alice", key: bob }]), "keys[1] (alice): the name (in any case) is already given to alice")
+      // One checkpoint directory on a case-insensitive file system.
+      assert.strictEqual(yield* refused([{ name: "alice", key: alice }, { name: "Alice", key: bob }]), "keys[1] (Alice): the name (in any case) is already given to alice")
       assert.strictEqual(yield* refused([{ name: "x", key: alice, sha256: "ab" }]), "keys[0] (x): give either key or sha256")
       assert.strictEqual(yield* refused([{ name: "../x", key: alice }]), "keys[0].name must be 1 to 64 letters, digits, _ or -")
     })))

@@ -1,4 +1,5 @@
 import { Effect, Schema } from "effect"
+import { maxTtlSeconds } from "../checkpoint-ttl.js"
 import { HttpFailure, jsonReply, type Reply } from "../http-reply.js"
 import { decodeJsonBody } from "../request-body.js"
 import type { Route, RouteRequest, ServerState } from "../server-state.js"
@@ -114,8 +115,6 @@ const deleteCheckpoint = (state: ServerState) => (request: RouteRequest) =>
   })
 
 const TtlBody = Schema.Struct({ ttl_seconds: Schema.NullOr(Schema.Int) })
-// A century: far longer would pass the last date JavaScript can hold (year 275760).
-const maxTtlSeconds = 100 * 365 * 24 * 3600
 
 /** `PUT …/checkpoints/{kind}/{name}/ttl`: deleted `ttl_seconds` from now (null: kept for ever); answers the checkpoint. */
 const setCheckpointTtl = (state: ServerState) => (request: RouteRequest) =>

@@ -12,6 +12,7 @@ import {
   SaveWeightsRequest,
   type SaveWeightsResponse
 } from "../../protocol/index.js"
+import { maxTtlSeconds } from "../checkpoint-ttl.js"
 import type { FutureResult } from "../future-store.js"
 import type { BackendCallError } from "../future-runner.js"
 import { HttpFailure } from "../http-reply.js"
@@ -22,9 +23,13 @@ import { decodeSequencedBody, refuseInTurn, sequencedRequest } from "./sequenced
 
 const json = (body: unknown): FutureResult => ({ _tag: "Json", body })
 
-/** A request's `ttl_seconds` as the time to live of what it makes; none (the server's idle time to live) when absent or not positive. */
+/**
+ * A request's `ttl_seconds` as the time to live of what it makes; none (the server's idle time
+ * to live) when absent or not positive. At most {@link maxTtlSeconds}: a longer one is for
+ * ever in practice, and would be past the last date the server can print.
+ */
 const ttlMsOf = (ttlSeconds: number | undefined): number | undefined =>
-  ttlSeconds !== undefined && ttlSeconds > 0 ? ttlSeconds * 1000 : undefined
+  ttlSeconds !== undefined && ttlSeconds > 0 ? Math.min(ttlSeconds, maxTtlSeconds) * 1000 : undefined
 
 /** The bytes of a saved state; this server keeps checkpoints as files, so it needs them. */
 const stateBytes = (operation: string, ref: StateRef): Effect.Effect<Uint8Array, TrainingError> =>
