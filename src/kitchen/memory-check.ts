@@ -4,8 +4,7 @@
  * refused with the field and the bytes they would need, instead of failing mid-run with
  * "Invalid array length" or running out of memory.
  */
-import type { ModelArchitecture } from "../ports/index.js"
-import { estimateTrainingMemory } from "../adapters/local/memory-estimate.js"
+import { activationsPerRow, estimateTrainingMemory } from "../adapters/local/memory-estimate.js"
 import { recipeModel } from "../recipes/compile-recipe.js"
 import type { RecipeProblem } from "../recipes/recipe-error.js"
 import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
@@ -13,27 +12,6 @@ import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
 const bytesPerFloat = 4
 /** A batch row's token ids, targets and weights, at the least. */
 const bytesPerBatchToken = 3 * bytesPerFloat
-
-/** Floats the forward pass of one row keeps for the backward pass (a lower bound: the big tensors only). */
-const activationsPerRow = (arch: ModelArchitecture): number => {
-  switch (arch.kind) {
-    case "transformer": {
-      // Per layer and token: the residual stream, norms, q, k, v, attention output and the
-      // 4d MLP before and after its activation (16d), and the attention scores before and
-      // after softmax (2 × heads × context); then the logits and their softmax.
-      const { contextLength: t, width: d, layers, heads, vocabSize: v } = arch
-      return t * (layers * (16 * d + 2 * heads * t) + 2 * v)
-    }
-    case "mlp":
-      return arch.inputShape.reduce((total, dim) => total * dim, 1) + 2 * (arch.hidden.reduce((a, b) => a + b, 0) + arch.classes)
-    case "cnn": {
-      // Each convolution's output before and after ReLU, at the size its pooling halves next.
-      const [height, width, channels] = arch.inputShape
-      const convolutions = arch.filters.reduce((total, filters, i) => total + 2 * filters * Math.ceil(height / 2 ** i) * Math.ceil(width / 2 ** i), 0)
-      return height * width * channels + convolutions + 2 * (arch.hidden.reduce((a, b) => a + b, 0) + arch.classes)
-    }
-  }
-}
 
 /** What one run of a recipe holds in memory at the least, in bytes, by what it is for. */
 export interface RunMemory {

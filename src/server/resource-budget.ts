@@ -26,6 +26,12 @@ export interface ResourceBudget {
    * count: the caller frees the key's least recently used one instead.
    */
   readonly reserve: (tenant: Tenant, kind: "model" | "sampler", estimate: MemoryEstimate, operation: string) => Reservation | string
+  /**
+   * Why `bytes` more, needed for a while by one request (a batch's activations: `need` says
+   * what), do not fit what `tenant` and the server have left; undefined when they do. Not held:
+   * one model's requests run one at a time, so this bounds what one request can take.
+   */
+  readonly transientProblem: (tenant: Tenant, bytes: number, need: string, operation: string) => string | undefined
   readonly usage: (tenant: string) => Usage
   /** Bytes held over every key. */
   readonly totalBytes: () => number
@@ -66,6 +72,21 @@ export const makeResourceBudget = (serverBytes: number): ResourceBudget => {
 
   const usage = (tenant: string): Usage => held.get(tenant) ?? { models: 0, samplers: 0, bytes: 0 }
 
+  const transientProblem = (tenant: Tenant, bytes: number, need: string, operation: string): string | undefined => {
+    const { memoryBytes } = tenant.quota
+    const keyLeft = memoryBytes - usage(tenant.name).bytes
+    if (bytes > keyLeft) {
+      return `${operation}: ${need} and key ${tenant.name} has ${formatBytes(Math.max(0, keyLeft))} of its ` +
+        `${formatBytes(memoryBytes)} memory budget left, ${formatBytes(bytes - keyLeft)} too little`
+    }
+    const serverLeft = serverBytes - total
+    if (bytes > serverLeft) {
+      return `${operation}: ${need} and the server has ${formatBytes(Math.max(0, serverLeft))} of its ` +
+        `${formatBytes(serverBytes)} memory budget left, ${formatBytes(bytes - serverLeft)} too little`
+    }
+    return undefined
+  }
+
   const reserve = (tenant: Tenant, kind: "model" | "sampler", estimate: MemoryEstimate, operation: string): Reservation | string => {
     const now = usage(tenant.name)
     const { quota } = tenant
@@ -73,17 +94,8 @@ export const makeResourceBudget = (serverBytes: number): ResourceBudget => {
     if (kind === "model" && now.models >= quota.maxModels) {
       return `${operation}: ${key} holds ${now.models} models, its limit (maxModels ${quota.maxModels}); unload one first`
     }
-    const need = describeNeed(kind, estimate)
-    const keyLeft = quota.memoryBytes - now.bytes
-    if (estimate.bytes > keyLeft) {
-      return `${operation}: the ${kind} needs ${need} and ${key} has ${formatBytes(Math.max(0, keyLeft))} of its ` +
-        `${formatBytes(quota.memoryBytes)} memory budget left, ${formatBytes(estimate.bytes - keyLeft)} too little`
-    }
-    const serverLeft = serverBytes - total
-    if (estimate.bytes > serverLeft) {
-      return `${operation}: the ${kind} needs ${need} and the server has ${formatBytes(Math.max(0, serverLeft))} of its ` +
-        `${formatBytes(serverBytes)} memory budget left, ${formatBytes(estimate.bytes - serverLeft)} too little`
-    }
+    const problem = transientProblem(tenant, estimate.bytes, `the ${kind} needs ${describeNeed(kind, estimate)}`, operation)
+    if (problem !== undefined) return problem
     const models = kind === "model" ? 1 : 0
     held.set(tenant.name, { models: now.models + models, samplers: now.samplers + 1 - models, bytes: now.bytes + estimate.bytes })
     total += estimate.bytes
@@ -101,5 +113,5 @@ export const makeResourceBudget = (serverBytes: number): ResourceBudget => {
     }
   }
 
-  return { reserve, usage, totalBytes: () => total }
+  return { reserve, transientProblem, usage, totalBytes: () => total }
 }

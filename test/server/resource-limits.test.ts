@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
-import { estimateSamplingMemory, estimateTrainingMemory } from "../../src/adapters/local/index.js"
+import { estimateSamplingMemory, estimateStepActivations, estimateTrainingMemory } from "../../src/adapters/local/index.js"
 import {
   adam,
   asKey,
@@ -10,8 +10,10 @@ import {
   createModel,
   createSession,
   keyedServer,
+  postForwardBackward,
   postJson,
   request,
+  sequenceDatum,
   sessionAndModel,
   testServer,
   tinyArchitecture,
@@ -97,6 +99,24 @@ describe("sous serve: resource limits", () => {
       assert.strictEqual(third.json.error, "create_model: key alice holds 2 models, its limit (maxModels 2); unload one first")
     })))
 
+  it.live("refuses a batch whose activations do not fit the key's budget with 413, and the model's next seq_id runs", () =>
+    withBackend(Effect.gen(function*() {
+      // A small model, a long context: its weights fit, a batch of full rows does not.
+      const longContext = { ...tinyArchitecture, contextLength: 4096 }
+      const budget = estimateTrainingMemory(longContext).bytes + 64 * 1024 ** 2
+      const server = yield* keyedServer([{ name: "alice", key: alice, quota: { memoryBytes: budget } }])
+      const session = yield* createSession(server, asKey(alice))
+      const created = yield* postJson(server, "/create_model", createBody(session, 0, longContext), asKey(alice))
+      const modelId = (yield* awaitFuture(server, created.json.request_id, asKey(alice))).json.model_id as string
+      const rows = Array.from({ length: 8 }, () => sequenceDatum(Array.from({ length: 4097 }, (_, i) => i % 16)))
+      const needed = estimateStepActivations(longContext, rows.map(() => 4096))
+      const refused = yield* postForwardBackward(server, { model_id: modelId, seq_id: 1, data: rows }, asKey(alice))
+      assert.strictEqual(refused.status, 413)
+      assert.match(refused.json.error, new RegExp(`^forward_backward: the activations of 8 rows need ${(needed / 1024 ** 3).toFixed(1)} GiB and key alice has`))
+      const next = yield* postJson(server, "/optim_step", { model_id: modelId, seq_id: 2, adam_params: adam() }, asKey(alice))
+      assert.strictEqual((yield* awaitFuture(server, next.json.request_id, asKey(alice))).status, 200)
+    })))
+
   it.live("an unloaded model whose requests wait behind a gap holds its budget until they are refused and it is freed", () =>
     withBackend(Effect.gen(function*() {
       const server = yield* keyedServer([{ name: "alice", key: alice, quota: { memoryBytes: tinyBytes + 1 } }], { gapTimeoutMs: 500 })
@@ -132,8 +152,8 @@ describe("sous serve: resource limits", () => {
         assert.strictEqual((yield* postJson(server, "/get_info", { model_id: modelId })).status, 200)
       }
       assert.strictEqual(server.stats().models, 1)
-      yield* until(() => server.stats().models === 0 && server.stats().samplingSessions === 0)
-      assert.strictEqual(server.stats().memoryBytes, 0)
+      // The budget comes back as the model's scope closes, just after it leaves the server's list.
+      yield* until(() => server.stats().models === 0 && server.stats().samplingSessions === 0 && server.stats().memoryBytes === 0)
       assert.strictEqual((yield* postJson(server, "/get_info", { model_id: modelId })).status, 404)
       // The client session goes once it holds nothing and sends no heartbeat.
       yield* Effect.sleep(2000)

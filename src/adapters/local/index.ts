@@ -19,7 +19,13 @@ export {
   outputSize,
   parameterCount
 } from "./model.js"
-export { estimateParameters, estimateSamplingMemory, estimateTrainingMemory, type MemoryEstimate } from "./memory-estimate.js"
+export {
+  estimateParameters,
+  estimateSamplingMemory,
+  estimateStepActivations,
+  estimateTrainingMemory,
+  type MemoryEstimate
+} from "./memory-estimate.js"
 export { lookupIn, type ParameterSet, type WeightLookup } from "./parameters.js"
 export { transformerLogits } from "./transformer.js"
 export { type BatchLoss, batchLoss, targetLogprobs } from "./batch-loss.js"

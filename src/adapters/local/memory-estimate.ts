@@ -59,6 +59,35 @@ export const estimateTrainingMemory = (arch: ModelArchitecture, lora?: LoraConfi
   return { parameters, trainedParameters: adapters, bytes: bytesPerFloat * (parameters + 4 * adapters) }
 }
 
+/**
+ * Floats the forward pass of one row of `tokens` positions (a transformer's context length by
+ * default) keeps for the backward pass: a lower bound, the big tensors only.
+ */
+export const activationsPerRow = (arch: ModelArchitecture, tokens?: number): number => {
+  switch (arch.kind) {
+    case "transformer": {
+      // Per layer and position: the residual stream, norms, q, k, v, attention output and the
+      // 4d MLP before and after its activation (16d), and the attention scores before and
+      // after softmax (2 × heads × positions); then the logits and their softmax.
+      const { width: d, layers, heads, vocabSize: v } = arch
+      const t = tokens ?? arch.contextLength
+      return t * (layers * (16 * d + 2 * heads * t) + 2 * v)
+    }
+    case "mlp":
+      return arch.inputShape.reduce((total, dim) => total * dim, 1) + 2 * (arch.hidden.reduce((a, b) => a + b, 0) + arch.classes)
+    case "cnn": {
+      // Each convolution's output before and after ReLU, at the size its pooling halves next.
+      const [height, width, channels] = arch.inputShape
+      const convolutions = arch.filters.reduce((total, filters, i) => total + 2 * filters * Math.ceil(height / 2 ** i) * Math.ceil(width / 2 ** i), 0)
+      return height * width * channels + convolutions + 2 * (arch.hidden.reduce((a, b) => a + b, 0) + arch.classes)
+    }
+  }
+}
+
+/** Bytes the activations of one forward/backward pass over rows of `rowLengths` positions take, at the least. */
+export const estimateStepActivations = (arch: ModelArchitecture, rowLengths: ReadonlyArray<number>): number =>
+  bytesPerFloat * rowLengths.reduce((total, length) => total + activationsPerRow(arch, arch.kind === "transformer" ? length : undefined), 0)
+
 /** The memory a sampling client of the local backend holds: the model's weights. */
 export const estimateSamplingMemory = (arch: ModelArchitecture): MemoryEstimate => {
   const parameters = estimateParameters(arch)

@@ -1,6 +1,7 @@
 import { Effect, Schema } from "effect"
 import { messageOf } from "../../ports/thrown-message.js"
-import { LossFnType, type Pending, type StateRef, TrainingError } from "../../ports/index.js"
+import { inputLength, LossFnType, type Pending, type StateRef, TrainingError } from "../../ports/index.js"
+import { estimateStepActivations } from "../../adapters/local/index.js"
 import {
   decodeForwardBackwardRequest,
   LoadWeightsRequest,
@@ -16,6 +17,7 @@ import { maxTtlSeconds } from "../checkpoint-ttl.js"
 import type { FutureResult } from "../future-store.js"
 import type { BackendCallError } from "../future-runner.js"
 import { HttpFailure } from "../http-reply.js"
+import { formatBytes } from "../resource-budget.js"
 import type { Route, RouteRequest, ServerState } from "../server-state.js"
 import { type CheckpointPath, checkpointNameProblem, formatCheckpointPath, parseCheckpointPath } from "../state-paths.js"
 import { openSavedSampler } from "./sampling-routes.js"
@@ -69,6 +71,22 @@ const forwardBackward = (state: ServerState) => (request: RouteRequest) =>
         status: 400,
         message: `loss_fn: expected one of ${LossFnType.literals.join(", ")}, got ${JSON.stringify(lossFn)}`
       }))
+    }
+    // The batch's activations, like the model, must fit what the key has left: a small model
+    // with a long context could otherwise take the machine's memory in one request.
+    const held = state.models.get(message.model_id)
+    const architecture = held?.owner === request.tenant.name ? held.architecture : undefined
+    if (architecture !== undefined) {
+      const bytes = estimateStepActivations(architecture, message.data.map((datum) => inputLength(datum.model_input)))
+      const problem = state.budget.transientProblem(
+        request.tenant,
+        bytes,
+        `the activations of ${message.data.length} rows need ${formatBytes(bytes)}`,
+        message.forward_only ? "forward" : "forward_backward"
+      )
+      if (problem !== undefined) {
+        return yield* refuseInTurn(state, request, message.model_id, message.seq_id, new HttpFailure({ status: 413, message: problem }))
+      }
     }
     return yield* sequencedRequest(state, request, message.model_id, message.seq_id, ({ client, submit }) =>
       submit({
