@@ -180,12 +180,15 @@ describe("durable runs (sous submit / worker / status / pause / resume / cancel)
     // No checkpoint but the final one: only a checkpoint the pause asks for can stop it early.
     const id = submit("paused", ["checkpoint.every=0"])
     startWorker()
-    await waitForRun(id, "to train", (row) => row.state === "running" && row.step >= 2)
+    // Asked as soon as the segment trains: the pause reaches it within one watch (0.5 s), so
+    // it lands before step 24 (asked at step 2 or later, an idle machine once trained to the
+    // end first).
+    await waitForRun(id, "to train", (row) => row.state === "running" && row.step >= 1)
     await Effect.runPromise(pauseRun(id, { db }))
     const paused = await waitForRun(id, "to pause", (row) => row.state === "paused")
     const at = paused.step
-    console.log(`pause asked at step 2 or later, paused at step ${at}`)
-    expect(at).toBeGreaterThanOrEqual(2)
+    console.log(`pause asked once the segment ran, paused at step ${at}`)
+    expect(at).toBeGreaterThanOrEqual(1)
     expect(at).toBeLessThan(24)
     expect(paused).toMatchObject({ last_checkpoint: `step-${String(at).padStart(8, "0")}`, segment: 1, segment_pid: null })
     // Nothing runs while it is paused.
