@@ -6,7 +6,7 @@ import { SqlClient } from "effect/sql"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { fastTakeoverVariable, runsDatabaseLayers } from "../../src/durable/database.js"
 import { cancelRun, listRuns, pauseRun, resumeRun, runLog, runStatus, submitRun } from "../../src/durable/runs.js"
-import { root, runCli } from "../cli/run-cli.js"
+import { root, runCli, runCliAsync } from "../cli/run-cli.js"
 import { freePort, postgresSkipReason, type PostgresTestServer, startPostgresServer } from "../support/postgres-server.js"
 import { exited, signal, workerProcesses } from "../support/processes.js"
 import { readCheckpointState, readMetrics } from "../support/run-directory.js"
@@ -15,11 +15,11 @@ import { suiteDirectory, testDirectory } from "../support/temp-directory.js"
 
 // Durable runs on PostgreSQL through the real `sous` command: the runs table on a server of
 // the test's own, and two `sous worker --db postgres://...` processes sharing three runs, one
-// of them SIGKILLed. The recipe is durable-run.test.ts's shortened example, longer (48 steps,
+// of them SIGKILLed. The recipe is durable-run.test.ts's shortened example, longer (64 steps,
 // a checkpoint every 8), so no run can end before all three train at once. The workers run
 // with SOUS_TEST_FAST_TAKEOVER=1: a dead worker's shards move after about 5 s instead of
 // effect's 35 s.
-const steps = 48
+const steps = 64
 const sets = shortSftSets(steps, 8)
 const recipe = sftRecipe
 const suite = suiteDirectory("pg-runs")
@@ -28,12 +28,17 @@ const setArgs = sets.flatMap((set) => ["--set", set])
 const shardsPerGroup = 300
 const secret = "s3cr3t-pg-pass"
 
-const waitFor = async <A>(what: string, timeoutMs: number, probe: () => Promise<A | undefined>, context = () => ""): Promise<A> => {
+const waitFor = async <A>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<A | undefined>,
+  context: () => string | Promise<string> = () => ""
+): Promise<A> => {
   const deadline = Date.now() + timeoutMs
   while (true) {
     const found = await probe().catch(() => undefined)
     if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${context()}`)
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${await context()}`)
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
@@ -147,27 +152,39 @@ describe.skipIf(skipReason !== undefined)(skipReason === undefined ? suiteName :
     }, outputs)
 
     const runDirs = new Map<string, string>()
-    for (const name of ["a", "b", "c"]) {
+    // Submitted at once, so they start within a moment of each other: one after another, the
+    // first could finish on an idle machine before the last had begun.
+    await Promise.all(["a", "b", "c"].map(async (name) => {
       const runDir = join(dir, name)
-      const submitted = runCli(["submit", recipe, ...setArgs, "--out", runDir, "--db", url])
+      const submitted = await runCliAsync(["submit", recipe, ...setArgs, "--out", runDir, "--db", url])
       expect(submitted.code, submitted.stderr).toBe(0)
       runDirs.set(submitted.stdout.trim(), runDir)
-    }
+    }))
     const ids = [...runDirs.keys()]
     const statusOf = (id: string) => Effect.runPromise(runStatus(id, { db: url }))
-
-    // Every run trains in a segment process; which worker spawned it says where it runs.
-    const placement = await waitFor("every run to train", 240_000, async () => {
-      const where = new Map<string, number>()
-      for (const id of ids) {
+    // On a timeout: each run's row and log besides the workers' output.
+    const runsAndOutputs = async () => {
+      const rows = await Promise.all(ids.map(async (id) => {
         const row = await statusOf(id)
+        const log = (await Effect.runPromise(runLog(id, { db: url }))).map((line) => `  ${line.message}`).join("\n")
+        return `--- ${id}: ${row.state} step ${row.step} segment ${row.segment_pid} (parent ${row.segment_pid === null ? "-" : parentOf(row.segment_pid)})\n${log}`
+      }))
+      return `${rows.join("\n")}\n${outputs()}`
+    }
+
+    // Every run trains in a segment process; which worker spawned it says where it runs. A
+    // run's segment_pid is cleared for a moment between segments, so where each run was seen
+    // training is kept across probes until all three are seen, still running.
+    const placement = new Map<string, number>()
+    await waitFor("every run to train", 240_000, async () => {
+      const rows = await Promise.all(ids.map(statusOf))
+      rows.forEach((row, i) => {
         if (row.segment_pid !== null) segmentPids.add(row.segment_pid)
         const parent = row.segment_pid === null ? undefined : parentOf(row.segment_pid)
-        if (row.state !== "running" || row.step < 2 || parent === undefined) return undefined
-        where.set(id, parent)
-      }
-      return where
-    }, outputs)
+        if (row.state === "running" && row.step >= 2 && parent !== undefined) placement.set(ids[i]!, parent)
+      })
+      return placement.size === ids.length && rows.every((row) => row.state === "running") ? placement : undefined
+    }, runsAndOutputs)
     const runsOf = (worker: (typeof both)[number]) => ids.filter((id) => placement.get(id) === worker.child.pid)
     // Kill the worker running more runs (the runs' shards are hashed from their ids, so all
     // three may land on one worker; then that one dies and the survivor takes all three).
@@ -176,9 +193,7 @@ describe.skipIf(skipReason !== undefined)(skipReason === undefined ? suiteName :
     console.log(`runs per worker before the kill: ${runsOf(both[0]).length} and ${runsOf(both[1]).length}`)
     // A dead machine takes its segment processes with it: kill them too. (An orphan stops by
     // itself once it sees its worker gone, but may first finish a commit it had begun.)
-    const orphanSegments = (await Promise.all(orphans.map(statusOf))).flatMap((row) =>
-      row.segment_pid !== null && parentOf(row.segment_pid) === doomed.child.pid ? [row.segment_pid] : []
-    )
+    const orphanSegments = [...segmentPids].filter((pid) => parentOf(pid) === doomed.child.pid)
     doomed.child.kill("SIGKILL")
     for (const pid of orphanSegments) signal(pid, "SIGKILL")
     await exited(doomed.child)
