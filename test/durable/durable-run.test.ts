@@ -180,15 +180,20 @@ describe("durable runs (sous submit / worker / status / pause / resume / cancel)
     // No checkpoint but the final one: only a checkpoint the pause asks for can stop it early.
     const id = submit("paused", ["checkpoint.every=0"])
     startWorker()
-    // Asked as soon as the segment trains: the pause reaches it within one watch (0.5 s), so
-    // it lands before step 24 (asked at step 2 or later, an idle machine once trained to the
-    // end first).
-    await waitForRun(id, "to train", (row) => row.state === "running" && row.step >= 1)
+    // The segment is held still (SIGSTOP) once it trains, until its worker has seen the pause
+    // and asked it to checkpoint, so the pause lands mid-run however fast the machine is.
+    const training = await waitForRun(id, "to train", (row) => row.state === "running" && row.step >= 1 && row.segment_pid !== null)
+    const segmentPid = training.segment_pid!
+    process.kill(segmentPid, "SIGSTOP")
+    onTestFinished(() => signal(segmentPid, "SIGCONT"))
     await Effect.runPromise(pauseRun(id, { db }))
+    await waitFor(`${id} to ask its segment for a checkpoint`, 30_000, async () =>
+      (await logOf(id, db)).some((line) => line.message.startsWith("segment 1: pause asked")) ? true : undefined)
+    signal(segmentPid, "SIGCONT")
     const paused = await waitForRun(id, "to pause", (row) => row.state === "paused")
     const at = paused.step
-    console.log(`pause asked once the segment ran, paused at step ${at}`)
-    expect(at).toBeGreaterThanOrEqual(1)
+    console.log(`pause asked at step ${training.step}, paused at step ${at}`)
+    expect(at).toBeGreaterThanOrEqual(training.step)
     expect(at).toBeLessThan(24)
     expect(paused).toMatchObject({ last_checkpoint: `step-${String(at).padStart(8, "0")}`, segment: 1, segment_pid: null })
     // Nothing runs while it is paused.

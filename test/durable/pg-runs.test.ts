@@ -12,6 +12,7 @@ import { exited, signal, workerProcesses } from "../support/processes.js"
 import { readCheckpointState, readMetrics } from "../support/run-directory.js"
 import { sftRecipe, shortSftSets } from "../support/short-sft.js"
 import { suiteDirectory, testDirectory } from "../support/temp-directory.js"
+import { waitFor } from "../support/wait-for.js"
 
 // Durable runs on PostgreSQL through the real `sous` command: the runs table on a server of
 // the test's own, and two `sous worker --db postgres://...` processes sharing three runs, one
@@ -27,21 +28,6 @@ const referenceDir = join(suite, "reference")
 const setArgs = sets.flatMap((set) => ["--set", set])
 const shardsPerGroup = 300
 const secret = "s3cr3t-pg-pass"
-
-const waitFor = async <A>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<A | undefined>,
-  context: () => string | Promise<string> = () => ""
-): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  while (true) {
-    const found = await probe().catch(() => undefined)
-    if (found !== undefined) return found
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${await context()}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
 
 /** The process that spawned `pid` (Linux's /proc), to tell which worker runs a segment. */
 const parentOf = (pid: number): number | undefined => {
@@ -149,7 +135,7 @@ describe.skipIf(skipReason !== undefined)(skipReason === undefined ? suiteName :
       const held = await shardHolders(url)
       const total = held.reduce((sum, row) => sum + Number(row.shards), 0)
       return held.length === 2 && total === shardsPerGroup ? held : undefined
-    }, outputs)
+    }, 100, outputs)
 
     const runDirs = new Map<string, string>()
     // Submitted at once, so they start within a moment of each other: one after another, the
@@ -184,7 +170,7 @@ describe.skipIf(skipReason !== undefined)(skipReason === undefined ? suiteName :
         if (row.state === "running" && row.step >= 2 && parent !== undefined) placement.set(ids[i]!, parent)
       })
       return placement.size === ids.length && rows.every((row) => row.state === "running") ? placement : undefined
-    }, runsAndOutputs)
+    }, 100, runsAndOutputs)
     const runsOf = (worker: (typeof both)[number]) => ids.filter((id) => placement.get(id) === worker.child.pid)
     // Kill the worker running more runs (the runs' shards are hashed from their ids, so all
     // three may land on one worker; then that one dies and the survivor takes all three).
@@ -210,7 +196,7 @@ describe.skipIf(skipReason !== undefined)(skipReason === undefined ? suiteName :
         const onSurvivor = row.segment_pid !== null && parentOf(row.segment_pid) === survivor.child.pid
         const fresh = attempts(runDir).filter((attempt) => !before.get(id)!.has(attempt) && hasStep(runDir, attempt))
         return onSurvivor && fresh.length > 0 ? Date.now() - killedAt : undefined
-      }, outputs)
+      }, 100, outputs)
     ))
     // When the survivor started the segment (its log line), apart from the segment's start-up.
     const segmentStarts = await Promise.all(orphans.map(async (id) =>
@@ -227,7 +213,7 @@ describe.skipIf(skipReason !== undefined)(skipReason === undefined ? suiteName :
         const row = await statusOf(id)
         if (row.segment_pid !== null) segmentPids.add(row.segment_pid)
         return row.state === "succeeded" ? row : undefined
-      }, outputs)
+      }, 100, outputs)
       expect(done).toMatchObject({ step: steps, last_checkpoint: "final", last_error: null })
       const runDir = runDirs.get(id)!
       expect(readCheckpointState(runDir).equals(readCheckpointState(referenceDir))).toBe(true)
