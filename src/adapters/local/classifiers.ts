@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs"
 import type { CnnArchitecture, MlpArchitecture } from "../../ports/index.js"
 import { conv2dSame } from "./conv2d-same.js"
+import { matMul2d } from "./fast-ops.js"
 import { normal, type ParameterSpec, shapeSize, type WeightLookup, zeros } from "./parameters.js"
 
 // He initialisation: keeps the variance of ReLU activations steady from layer to layer.
@@ -20,7 +21,7 @@ const denseSpecs = (inputSize: number, hidden: ReadonlyArray<number>, classes: n
 const denseLogits = (weight: WeightLookup, x: tf.Tensor2D, layers: number): tf.Tensor2D => {
   let h = x
   for (let i = 0; i < layers; i++) {
-    const out = h.matMul(weight(`dense.${i}.w`) as tf.Tensor2D).add(weight(`dense.${i}.b`)) as tf.Tensor2D
+    const out = matMul2d(h, weight(`dense.${i}.w`) as tf.Tensor2D).add(weight(`dense.${i}.b`)) as tf.Tensor2D
     h = i === layers - 1 ? out : tf.relu(out)
   }
   return h

@@ -12,7 +12,8 @@ const filterGradient = (x: tf.Tensor4D, w: tf.Tensor4D, dy: tf.Tensor4D): tf.Ten
   // [k, k, C, k·k·C] with a 1 at [i, j, c, (i·k + j)·C + c]: output channel p copies input (i, j, c).
   const identity = tf.eye(patchSize).reshape([k, k, channels, patchSize]) as tf.Tensor4D
   const patches = tf.conv2d(x, identity, 1, "same").reshape([-1, patchSize]) as tf.Tensor2D
-  return patches.matMul(dy.reshape([-1, filters]) as tf.Tensor2D, true, false).reshape(w.shape) as tf.Tensor4D
+  // Transposed first: a transposed product runs on the wasm backend's slow path (see fast-ops).
+  return tf.transpose(patches).matMul(dy.reshape([-1, filters]) as tf.Tensor2D).reshape(w.shape) as tf.Tensor4D
 }
 
 // The wasm backend registers no Conv2DBackpropFilter kernel, so tf.conv2d's own gradient

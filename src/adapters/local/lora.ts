@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs"
 import type { ModelArchitecture } from "../../ports/index.js"
+import { matMul2d } from "./fast-ops.js"
 import { initParameters, normal, type ParameterSet, type ParameterSpec, type WeightLookup, zeros } from "./parameters.js"
 
 /** Low-rank adapter settings with defaults resolved (protocol `LoraConfig` plus `alpha`). */
@@ -57,7 +58,7 @@ export const initLora = (base: ParameterSet, targets: ReadonlyArray<string>, set
 const adapted = (base: ParameterSet, lora: LoraAdapters, target: string): tf.Tensor => {
   const a = lora.variables.get(adapterA(target))! as tf.Tensor2D
   const b = lora.variables.get(adapterB(target))! as tf.Tensor2D
-  return base.variables.get(target)!.add(a.matMul(b).mul(lora.settings.alpha / lora.settings.rank))
+  return base.variables.get(target)!.add(matMul2d(a, b).mul(lora.settings.alpha / lora.settings.rank))
 }
 
 /**

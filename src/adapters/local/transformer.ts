@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs"
 import type { TransformerArchitecture } from "../../ports/index.js"
+import { embedRows, gelu, matMul2d } from "./fast-ops.js"
 import { normal, ones, type ParameterSpec, type WeightLookup, zeros } from "./parameters.js"
 
 /** The parameters an architecture has, in their canonical order (GPT-2 style init). */
@@ -52,17 +53,11 @@ const layerNorm = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor =
   return x.sub(mean).mul(tf.rsqrt(variance.add(1e-5))).mul(gamma).add(beta)
 }
 
-// GELU, tanh approximation (as GPT-2): tfjs has no GELU op, and tanh has a gradient everywhere.
-const gelu = (x: tf.Tensor): tf.Tensor => {
-  const inner = x.add(x.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI))
-  return x.mul(0.5).mul(tf.tanh(inner).add(1))
-}
-
 /** [b, t, in] → [b, t, out]: the same affine map at every position (no bias when `b` is absent). */
 const dense = (x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor => {
   const [batch, length, inWidth] = x.shape as [number, number, number]
   const outWidth = w.shape[1] as number
-  const product = x.reshape([batch * length, inWidth]).matMul(w as tf.Tensor2D)
+  const product = matMul2d(x.reshape([batch * length, inWidth]) as tf.Tensor2D, w as tf.Tensor2D)
   return (b === undefined ? product : product.add(b)).reshape([batch, length, outWidth])
 }
 
@@ -103,14 +98,13 @@ export const transformerLogits = (
   weight: WeightLookup,
   tokens: tf.Tensor2D
 ): tf.Tensor3D => {
-  const { vocabSize, width, layers, contextLength } = arch
+  const { width, layers, contextLength } = arch
   const [batch, length] = tokens.shape
   if (length > contextLength) {
     throw new Error(`Sequence length ${length} exceeds the context length ${contextLength}`)
   }
-  // One-hot × matmul instead of gather: the wasm backend has no gradient for gather.
-  const oneHot = tf.oneHot(tokens.reshape([batch * length]), vocabSize).toFloat() as tf.Tensor2D
-  const tokenVectors = oneHot.matMul(weight("token_embedding") as tf.Tensor2D).reshape([batch, length, width])
+  const tokenVectors = embedRows(weight("token_embedding") as tf.Tensor2D, tokens.reshape([batch * length]) as tf.Tensor1D)
+    .reshape([batch, length, width])
   const positions = weight("position_embedding").slice([0, 0], [length, width])
   let x: tf.Tensor = tokenVectors.add(positions)
   const mask = causalMask(length)
