@@ -3,7 +3,7 @@ import { logprobOf, sampleToken, seededUniform, type TokenSampling } from "./tok
 import { lookupIn } from "./parameters.js"
 import type { SamplerParams } from "./sampler-weights.js"
 import { makeStopCheck, type StopRule } from "./stop-sequences.js"
-import { transformerLogits } from "./transformer.js"
+import { type LayerCache, transformerLogits, transformerStep } from "./transformer.js"
 
 /** Settings of one generation call. */
 export interface GenerateOptions extends TokenSampling {
@@ -21,21 +21,21 @@ export interface Generated {
   readonly stopReason: "length" | "stop"
 }
 
-/** Logits of the last position of each sequence, [n][vocab]. */
-const lastLogits = (params: SamplerParams, sequences: ReadonlyArray<ReadonlyArray<number>>): Array<Float32Array> => {
-  const n = sequences.length
-  const length = sequences[0]!.length
-  const vocabSize = params.architecture.vocabSize
-  const flat = tf.tidy(() => {
-    const tokens = tf.tensor2d(sequences.flat(), [n, length], "int32")
-    return transformerLogits(params.architecture, lookupIn(params), tokens).slice([0, length - 1, 0], [n, 1, vocabSize]).dataSync() as Float32Array
-  })
-  return sequences.map((_, row) => flat.subarray(row * vocabSize, (row + 1) * vocabSize))
+/** The logits [rows, vocab] of a step and every layer's cache after it, kept out of any tidy scope. */
+interface Step {
+  readonly logits: tf.Tensor2D
+  readonly cache: ReadonlyArray<LayerCache>
 }
 
+/** `make` in a tidy scope that keeps only the step it returns (tidy's types take no readonly arrays). */
+const tidyStep = (make: () => Step): Step => tf.tidy(() => make() as unknown as tf.TensorContainer) as unknown as Step
+
+const disposeStep = (step: Step) => tf.dispose([step.logits, ...step.cache.flatMap(({ keys, values }) => [keys, values])])
+
 /**
- * Draws `numSamples` continuations of `prompt` together, one forward pass per new token
- * (no cache: the models are small). Deterministic for a given seed.
+ * Draws `numSamples` continuations of `prompt` together. The prompt goes through the model
+ * once; its keys and values are copied to every row, and each new token then costs one
+ * position per row (a KV cache). Deterministic for a given seed.
  */
 export const generate = (
   params: SamplerParams,
@@ -43,34 +43,50 @@ export const generate = (
   numSamples: number,
   options: GenerateOptions
 ): Array<Generated> => {
+  const { architecture } = params
+  const weight = lookupIn(params)
   const uniform = seededUniform(options.seed)
-  const room = Math.min(options.maxTokens, params.architecture.contextLength - prompt.length)
+  const room = Math.min(options.maxTokens, architecture.contextLength - prompt.length)
   const outputs: Array<Generated> = Array.from(
     { length: numSamples },
     () => ({ tokens: [], logprobs: [], stopReason: "length" })
   )
-  const sequences = outputs.map(() => [...prompt])
+  if (room <= 0) return outputs
   const stopChecks = outputs.map(() => makeStopCheck(options.stop))
   const running = new Set(outputs.keys())
-  for (let step = 0; step < room && running.size > 0; step++) {
-    const logits = lastLogits(params, sequences)
-    for (const [row, output] of outputs.entries()) {
-      if (!running.has(row)) {
-        // A finished row rides along (equal lengths keep the batch unpadded); its logits are ignored.
-        sequences[row]!.push(0)
-        continue
-      }
-      const { token, logprob } = sampleToken(logits[row]!, options, uniform)
-      sequences[row]!.push(token)
-      output.tokens.push(token)
-      output.logprobs.push(logprob)
-      if (stopChecks[row]!(output.tokens)) {
-        outputs[row] = { ...output, stopReason: "stop" }
-        running.delete(row)
-      }
+  let step = tidyStep(() => {
+    const first = transformerStep(architecture, weight, tf.tensor2d([...prompt], [1, prompt.length], "int32"))
+    const copies = (t: tf.Tensor4D) => tf.tile(t, [numSamples, 1, 1, 1]) as tf.Tensor4D
+    return {
+      logits: tf.tile(first.logits, [numSamples, 1]) as tf.Tensor2D,
+      cache: first.cache.map(({ keys, values }) => ({ keys: copies(keys), values: copies(values) }))
     }
+  })
+  try {
+    for (let made = 0; ; made++) {
+      const vocabSize = architecture.vocabSize
+      const logits = step.logits.dataSync() as Float32Array
+      // A finished row rides along (equal lengths keep the batch unpadded); its logits are ignored.
+      const next = outputs.map(() => 0)
+      for (const row of running) {
+        const output = outputs[row]!
+        const { token, logprob } = sampleToken(logits.subarray(row * vocabSize, (row + 1) * vocabSize), options, uniform)
+        next[row] = token
+        output.tokens.push(token)
+        output.logprobs.push(logprob)
+        if (stopChecks[row]!(output.tokens)) {
+          outputs[row] = { ...output, stopReason: "stop" }
+          running.delete(row)
+        }
+      }
+      if (made + 1 >= room || running.size === 0) return outputs
+      const previous = step
+      step = tidyStep(() => transformerStep(architecture, weight, tf.tensor2d(next, [numSamples, 1], "int32"), previous.cache))
+      disposeStep(previous)
+    }
+  } finally {
+    disposeStep(step)
   }
-  return outputs
 }
 
 /** log p(prompt[i] | prompt[..i]) for every token; `null` for the first, which has no context. */

@@ -61,11 +61,24 @@ const dense = (x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor => {
   return (b === undefined ? product : product.add(b)).reshape([batch, length, outWidth])
 }
 
-/** Additive causal mask [t, t]: 0 where a position may attend, a large negative number above the diagonal. */
-const causalMask = (length: number): tf.Tensor2D =>
-  tf.tidy(() => {
-    const lowerTriangle = tf.linalg.bandPart(tf.ones([length, length]), -1, 0)
-    return tf.sub(1, lowerTriangle).mul(-1e9) as tf.Tensor2D
+/**
+ * What one layer's attention has seen: keys and values [b, heads, seen, headWidth] of every
+ * position so far, so that generation computes each new position once (a KV cache).
+ */
+export interface LayerCache {
+  readonly keys: tf.Tensor4D
+  readonly values: tf.Tensor4D
+}
+
+/**
+ * Additive causal mask [t, past + t] of `t` new positions after `past` cached ones: 0 where a
+ * position may attend (every cached one, and new ones up to itself), a large negative number
+ * elsewhere. One new position sees everything: no mask.
+ */
+const causalMask = (length: number, past: number): tf.Tensor2D | undefined =>
+  length === 1 ? undefined : tf.tidy(() => {
+    const visible = tf.linalg.bandPart(tf.ones([length, past + length]), -1, past)
+    return tf.sub(1, visible).mul(-1e9) as tf.Tensor2D
   })
 
 const attention = (
@@ -73,49 +86,81 @@ const attention = (
   weight: WeightLookup,
   p: string,
   x: tf.Tensor,
-  mask: tf.Tensor2D
-): tf.Tensor => {
+  mask: tf.Tensor2D | undefined,
+  past: LayerCache | undefined
+): { readonly output: tf.Tensor; readonly cache: LayerCache } => {
   const { heads, width } = arch
   const [batch, length] = x.shape as [number, number, number]
   const headWidth = width / heads
   const split = (t: tf.Tensor): tf.Tensor4D =>
     t.reshape([batch, length, heads, headWidth]).transpose([0, 2, 1, 3]) as tf.Tensor4D
+  const withPast = (t: tf.Tensor4D, seen: tf.Tensor4D | undefined) => seen === undefined ? t : tf.concat([seen, t], 2)
   const q = split(dense(x, weight(`${p}.wq`), weight(`${p}.bq`)))
-  const k = split(dense(x, weight(`${p}.wk`)))
-  const v = split(dense(x, weight(`${p}.wv`), weight(`${p}.bv`)))
-  const scores = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(headWidth)).add(mask)
+  const k = withPast(split(dense(x, weight(`${p}.wk`))), past?.keys)
+  const v = withPast(split(dense(x, weight(`${p}.wv`), weight(`${p}.bv`))), past?.values)
+  const scaled = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(headWidth))
+  const scores = mask === undefined ? scaled : scaled.add(mask)
   const mixed = tf.matMul(tf.softmax(scores), v).transpose([0, 2, 1, 3]).reshape([batch, length, width])
-  return dense(mixed, weight(`${p}.wo`), weight(`${p}.bo`))
+  return { output: dense(mixed, weight(`${p}.wo`), weight(`${p}.bo`)), cache: { keys: k, values: v } }
 }
 
 /**
- * Next-token logits [b, t, vocab] for int32 token ids [b, t] (t ≤ contextLength).
- * Attention is causal, so position i sees only positions ≤ i and right padding never
- * changes the logits of real positions. Call inside `tf.tidy`.
+ * The final hidden states [b, t, width] (after the last layer norm) of int32 token ids
+ * [b, t] that follow the positions `past` holds (none without it), and every layer's cache
+ * with these positions added. Attention is causal, so position i sees only positions ≤ i
+ * and right padding never changes the results of real positions. Call inside `tf.tidy`.
  */
-export const transformerLogits = (
+const transformerHidden = (
   arch: TransformerArchitecture,
   weight: WeightLookup,
-  tokens: tf.Tensor2D
-): tf.Tensor3D => {
+  tokens: tf.Tensor2D,
+  past?: ReadonlyArray<LayerCache>
+): { readonly hidden: tf.Tensor; readonly cache: ReadonlyArray<LayerCache> } => {
   const { width, layers, contextLength } = arch
   const [batch, length] = tokens.shape
-  if (length > contextLength) {
-    throw new Error(`Sequence length ${length} exceeds the context length ${contextLength}`)
+  const seen = past?.[0]?.keys.shape[2] ?? 0
+  if (seen + length > contextLength) {
+    throw new Error(`Sequence length ${seen + length} exceeds the context length ${contextLength}`)
   }
   const tokenVectors = embedRows(weight("token_embedding") as tf.Tensor2D, tokens.reshape([batch * length]) as tf.Tensor1D)
     .reshape([batch, length, width])
-  const positions = weight("position_embedding").slice([0, 0], [length, width])
+  const positions = weight("position_embedding").slice([seen, 0], [length, width])
   let x: tf.Tensor = tokenVectors.add(positions)
-  const mask = causalMask(length)
+  const mask = causalMask(length, seen)
+  const cache: Array<LayerCache> = []
   for (let layer = 0; layer < layers; layer++) {
     const p = `layers.${layer}`
     const attnInput = layerNorm(x, weight(`${p}.ln1.gamma`), weight(`${p}.ln1.beta`))
-    x = x.add(attention(arch, weight, `${p}.attn`, attnInput, mask))
+    const attended = attention(arch, weight, `${p}.attn`, attnInput, mask, past?.[layer])
+    cache.push(attended.cache)
+    x = x.add(attended.output)
     const normed = layerNorm(x, weight(`${p}.ln2.gamma`), weight(`${p}.ln2.beta`))
     const hidden = gelu(dense(normed, weight(`${p}.mlp.w1`), weight(`${p}.mlp.b1`)))
     x = x.add(dense(hidden, weight(`${p}.mlp.w2`), weight(`${p}.mlp.b2`)))
   }
-  const final = layerNorm(x, weight("ln_final.gamma"), weight("ln_final.beta"))
-  return dense(final, weight("unembed")) as tf.Tensor3D
+  return { hidden: layerNorm(x, weight("ln_final.gamma"), weight("ln_final.beta")), cache }
+}
+
+/** Next-token logits [b, t, vocab] for int32 token ids [b, t] (t ≤ contextLength). Call inside `tf.tidy`. */
+export const transformerLogits = (
+  arch: TransformerArchitecture,
+  weight: WeightLookup,
+  tokens: tf.Tensor2D
+): tf.Tensor3D => dense(transformerHidden(arch, weight, tokens).hidden, weight("unembed")) as tf.Tensor3D
+
+/**
+ * One generation step: the next-token logits [b, vocab] of the last of `tokens` [b, t], which
+ * follow the positions `past` holds, and the caches with `tokens` added. Only the last
+ * position goes through the output layer. Call inside `tf.tidy`.
+ */
+export const transformerStep = (
+  arch: TransformerArchitecture,
+  weight: WeightLookup,
+  tokens: tf.Tensor2D,
+  past?: ReadonlyArray<LayerCache>
+): { readonly logits: tf.Tensor2D; readonly cache: ReadonlyArray<LayerCache> } => {
+  const { hidden, cache } = transformerHidden(arch, weight, tokens, past)
+  const [batch, length] = tokens.shape
+  const last = hidden.slice([0, length - 1, 0], [batch, 1, arch.width]).reshape([batch, arch.width]) as tf.Tensor2D
+  return { logits: matMul2d(last, weight("unembed") as tf.Tensor2D), cache }
 }

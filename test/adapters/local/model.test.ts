@@ -6,7 +6,7 @@ import { initTfRuntime } from "../../../src/adapters/local/tf-runtime.js"
 import { architectureProblem } from "../../../src/adapters/local/architecture-problem.js"
 import { disposeModel, initModel, type ModelParams, parameterCount } from "../../../src/adapters/local/model.js"
 import { lookupIn } from "../../../src/adapters/local/parameters.js"
-import { transformerLogits } from "../../../src/adapters/local/transformer.js"
+import { type LayerCache, transformerLogits, transformerStep } from "../../../src/adapters/local/transformer.js"
 import { adamParams } from "../../../src/ports/index.js"
 import { awaitCall, fixedBatch, tinyArchitecture, tinyClient, weightBytes } from "./fixtures.js"
 
@@ -30,6 +30,30 @@ describe("transformer", () => {
       // vocab 16, ctx 8, width 16, 2 layers: embeddings + 2 blocks + final norm + unembedding.
       assert.strictEqual(total, 16 * 16 + 8 * 16 + 2 * (4 * 16 + 4 * 256 + 3 * 16 + 2 * 16 * 64 + 64 + 16) + 32 + 256)
       for (const params of [a, b, c]) disposeModel(params)
+    }))
+
+  it.effect("a KV-cached step gives the logits of the whole sequence, in chunks of one or several tokens", () =>
+    Effect.gen(function*() {
+      yield* cpu
+      const params = initModel(tinyArchitecture, 5)
+      const weight = lookupIn(params)
+      const tokens = [[3, 1, 4, 1, 5, 9, 2, 6], [2, 7, 1, 8, 2, 8, 1, 8]]
+      const [full, stepped] = tf.tidy(() => {
+        const whole = transformerLogits(tinyArchitecture, weight, tf.tensor2d(tokens, [2, 8], "int32"))
+        // Chunks of 3, 1, 2 and 2 tokens: the first fills the cache, the others read and extend it.
+        let cache: ReadonlyArray<LayerCache> | undefined
+        const lasts: Array<tf.Tensor> = []
+        for (const [from, to] of [[0, 3], [3, 4], [4, 6], [6, 8]] as const) {
+          const step = transformerStep(tinyArchitecture, weight, tf.tensor2d(tokens.map((row) => row.slice(from, to)), [2, to - from], "int32"), cache)
+          cache = step.cache
+          lasts.push(step.logits)
+        }
+        const wholeLasts = [2, 3, 5, 7].map((i) => whole.slice([0, i, 0], [2, 1, 16]).reshape([2, 16]))
+        return [tf.stack(wholeLasts).dataSync(), tf.stack(lasts).dataSync()]
+      })
+      const worst = Math.max(...Array.from(full, (value, i) => Math.abs(value - stepped[i]!)))
+      assert.isBelow(worst, 1e-5)
+      disposeModel(params)
     }))
 
   it.effect("gives logits of shape [batch, length, vocab] and refuses inputs longer than the context", () =>
