@@ -19,23 +19,29 @@
  * results. Batches are built before timing; client creation, warmup steps and the first
  * sample request are not timed.
  *
+ * When `python3` can import torch, the same models, optimizer and sampling loop run in
+ * PyTorch too (bench/torch-reference.py, with 1 and with 2 threads), and the report adds
+ * sous/torch ratios; without torch it says why and measures sous alone (CI needs no Python).
+ *
  * The TensorFlow.js engine is global to a process and `makeLocalBackend({ device })` picks
  * one backend per process, so the parent process runs each device in a child process (this
- * script with `--worker cpu|wasm`), one after the other, and prints the table. A child
- * prints one JSON line of results. Within a child, a round times every measurement once;
- * models measured side by side (full and LoRA) alternate which goes first from round to
- * round, so that both meet the same interference on a shared machine. The report gives the
- * median over `--rounds` rounds; a ratio of two measurements from the same child is the
- * median of the rounds' ratios, and wasm/cpu is the ratio of the two children's medians.
+ * script with `--worker cpu|wasm`), and each torch setting in another. Every child warms up,
+ * then runs one round at a time when the parent asks (see `startLockstepChild`): the parent
+ * runs round 1 of every child, then round 2, and so on, rotating who goes first, so that all
+ * of them meet the same interference on a shared machine. Within a round, models measured
+ * side by side (full and LoRA) alternate which goes first too. The report gives the median
+ * over `--rounds` rounds; a ratio is the median of the rounds' ratios (rounds of different
+ * children are paired by number, since they ran back to back).
  *
  * Options: `--steps N` timed transformer steps per round on wasm (20), `--cpu-steps N` the same
  * on cpu, which is several times slower (4); the MLP, much faster, takes five times as many
  * steps per round. `--warmup N` untimed steps per model first (2),
  * `--rounds N` (3), `--samples N` sequences per sample request (8), `--max-tokens N` new
- * tokens per sequence (32). Run from the repository root.
+ * tokens per sequence (32), `--python PATH` the interpreter for the torch reference
+ * (python3). Run from the repository root.
  */
-import { spawn } from "node:child_process"
 import { readFile } from "node:fs/promises"
+import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { Effect, References } from "effect"
@@ -54,7 +60,8 @@ import {
   type TrainingBackend,
   type TransformerArchitecture
 } from "../src/ports/index.js"
-import { countOption, formatTable, median } from "./report.js"
+import { countOption, formatTable, type LockstepChild, median, pairedRatio, startLockstepChild } from "./report.js"
+import { ompWaitPolicy, probeTorch, startTorchReference, torchTable } from "./torch-compare.js"
 
 const trainFile = "examples/sft-arithmetic/data/train.jsonl"
 const devices = ["cpu", "wasm"] as const
@@ -68,6 +75,7 @@ interface BenchOptions {
   readonly rounds: number
   readonly samples: number
   readonly maxTokens: number
+  readonly python: string
 }
 
 const readOptions = (): BenchOptions => {
@@ -79,7 +87,8 @@ const readOptions = (): BenchOptions => {
       warmup: { type: "string", default: "2" },
       rounds: { type: "string", default: "3" },
       samples: { type: "string", default: "8" },
-      "max-tokens": { type: "string", default: "32" }
+      "max-tokens": { type: "string", default: "32" },
+      python: { type: "string", default: "python3" }
     }
   })
   const worker = values.worker
@@ -91,7 +100,8 @@ const readOptions = (): BenchOptions => {
     warmup: countOption("warmup", values.warmup, 0),
     rounds: countOption("rounds", values.rounds, 1),
     samples: countOption("samples", values.samples, 1),
-    maxTokens: countOption("max-tokens", values["max-tokens"], 1)
+    maxTokens: countOption("max-tokens", values["max-tokens"], 1),
+    python: values.python
   }
 }
 
@@ -194,18 +204,25 @@ const trainer = (
     return { client, run }
   })
 
-/** What one child measures, per round; a missing entry was not measured on that device. */
-interface WorkerResult {
+/** What a child prints once warmed up. */
+interface WorkerHeader {
   readonly device: string
   readonly transformerParameters: number
   readonly loraParameters?: number
   readonly mlpParameters: number
-  readonly rounds: ReadonlyArray<{
-    readonly transformer: number
-    readonly mlp: number
-    readonly lora?: number
-    readonly sampling: number
-  }>
+}
+
+/** What a child measures in one round; a missing entry was not measured on that device. */
+interface WorkerRound {
+  readonly transformer: number
+  readonly mlp: number
+  readonly lora?: number
+  readonly sampling: number
+}
+
+/** A child's header and its rounds, in order. */
+interface WorkerResult extends WorkerHeader {
+  readonly rounds: ReadonlyArray<WorkerRound>
 }
 
 const worker = (device: Device, options: BenchOptions) =>
@@ -243,8 +260,16 @@ const worker = (device: Device, options: BenchOptions) =>
       })
     yield* sample(0)
 
-    const rounds: Array<WorkerResult["rounds"][number]> = []
-    for (let round = 0; round < options.rounds; round++) {
+    const header: WorkerHeader = {
+      device: capabilities.device,
+      transformerParameters: (yield* full.client.info).parameterCount,
+      ...(lora === undefined ? {} : { loraParameters: (yield* lora.client.info).parameterCount }),
+      mlpParameters: (yield* classifier.client.info).parameterCount
+    }
+    yield* Effect.sync(() => console.log(JSON.stringify(header)))
+    // One round per line the parent writes; the end of stdin ends the child.
+    const commands = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
+    for (let round = 0; !(yield* Effect.promise(() => commands.next())).done; round++) {
       let fullSeconds: number
       let loraSeconds: number | undefined
       // Full and LoRA take turns going first, so both meet the same interference.
@@ -259,52 +284,36 @@ const worker = (device: Device, options: BenchOptions) =>
       const samplingStartedAt = performance.now()
       const tokens = yield* sample(round + 1)
       const samplingSeconds = (performance.now() - samplingStartedAt) / 1000
-      rounds.push({
+      const result: WorkerRound = {
         transformer: steps / fullSeconds,
         mlp: mlpSteps / mlpSeconds,
         ...(loraSeconds === undefined ? {} : { lora: steps / loraSeconds }),
         sampling: tokens / samplingSeconds
-      })
+      }
+      yield* Effect.sync(() => console.log(JSON.stringify(result)))
     }
-
-    const result: WorkerResult = {
-      device: capabilities.device,
-      transformerParameters: (yield* full.client.info).parameterCount,
-      ...(lora === undefined ? {} : { loraParameters: (yield* lora.client.info).parameterCount }),
-      mlpParameters: (yield* classifier.client.info).parameterCount,
-      rounds
-    }
-    yield* Effect.sync(() => console.log(JSON.stringify(result)))
   }).pipe(Effect.scoped)
 
-/** Runs this script as `--worker device` in a child process and reads its JSON line. */
-const runWorker = (device: Device, options: BenchOptions): Promise<WorkerResult> =>
-  new Promise((resolve, reject) => {
-    const args = [
-      fileURLToPath(import.meta.url),
-      "--worker", device,
-      "--steps", String(options.steps),
-      "--cpu-steps", String(options.cpuSteps),
-      "--warmup", String(options.warmup),
-      "--rounds", String(options.rounds),
-      "--samples", String(options.samples),
-      "--max-tokens", String(options.maxTokens)
-    ]
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] })
-    let stdout = ""
-    child.stdout.setEncoding("utf8")
-    child.stdout.on("data", (chunk: string) => { stdout += chunk })
-    child.on("error", reject)
-    child.on("close", (code) => {
-      const line = stdout.trim().split("\n").at(-1) ?? ""
-      if (code !== 0) return reject(new Error(`the ${device} worker exited with ${code}:\n${stdout}`))
-      try {
-        resolve(JSON.parse(line) as WorkerResult)
-      } catch {
-        reject(new Error(`the ${device} worker printed no JSON result:\n${stdout}`))
-      }
-    })
-  })
+/** Starts this script as `--worker device` in a child process and waits until it has warmed up. */
+const startWorker = (device: Device, options: BenchOptions): Promise<LockstepChild<WorkerHeader, WorkerRound>> =>
+  startLockstepChild(`the ${device} worker`, process.execPath, [
+    fileURLToPath(import.meta.url),
+    "--worker", device,
+    "--steps", String(options.steps),
+    "--cpu-steps", String(options.cpuSteps),
+    "--warmup", String(options.warmup),
+    "--samples", String(options.samples),
+    "--max-tokens", String(options.maxTokens)
+  ])
+
+/** A child the parent drives and the rounds it has run. */
+interface Entrant<Header, Round> {
+  readonly child: LockstepChild<Header, Round>
+  readonly rounds: Array<Round>
+}
+
+const entrant = async <Header, Round>(start: Promise<LockstepChild<Header, Round>>): Promise<Entrant<Header, Round>> =>
+  ({ child: await start, rounds: [] })
 
 const format = (value: number | undefined, digits: number) => (value === undefined ? "-" : value.toFixed(digits))
 
@@ -313,7 +322,7 @@ const parent = async (options: BenchOptions) => {
   console.log(
     [
       "",
-      "sous bench: local backend, cpu vs wasm, LoRA vs full, sampling (one child process per device)",
+      "sous bench: local backend, cpu vs wasm, LoRA vs full, sampling, and a PyTorch reference (one child process per device)",
       `transformer: ${trainFile} through the byte tokenizer, vocab ${transformer.vocabSize}, context ${transformer.contextLength}, ` +
       `width ${transformer.width}, ${transformer.layers} layers, ${transformer.heads} heads; batch ${transformerBatch}`,
       `mlp: input [${mlp.inputShape.join(", ")}], hidden [${mlp.hidden.join(", ")}], ${mlp.classes} classes; ` +
@@ -325,10 +334,30 @@ const parent = async (options: BenchOptions) => {
       ""
     ].join("\n")
   )
-  const results = new Map<Device, WorkerResult>()
-  for (const device of devices) results.set(device, await runWorker(device, options))
-  const cpu = results.get("cpu")!
-  const wasm = results.get("wasm")!
+  // Probed first: without torch the bench says so at once and goes on with sous alone.
+  const torch = await probeTorch(options.python)
+  console.log(
+    torch.available
+      ? `PyTorch reference: torch ${torch.version}, ${options.python} bench/torch-reference.py with 1 and with 2 threads ` +
+        `(OMP_WAIT_POLICY=${ompWaitPolicy}), rounds interleaved with sous's\n`
+      : `PyTorch comparison skipped: ${torch.reason}; measuring sous alone\n`
+  )
+  // Started one after the other, so that no warmup competes with another.
+  const cpuChild = await entrant(startWorker("cpu", options))
+  const wasmChild = await entrant(startWorker("wasm", options))
+  const torchOne = torch.available ? await entrant(startTorchReference(options.python, 1, options)) : undefined
+  const torchTwo = torch.available ? await entrant(startTorchReference(options.python, 2, options)) : undefined
+  const entrants = [cpuChild, wasmChild, torchOne, torchTwo].filter((next) => next !== undefined)
+  for (let round = 0; round < options.rounds; round++) {
+    // Who goes first rotates from round to round, so that no child always follows the same one.
+    for (let turn = 0; turn < entrants.length; turn++) {
+      const next = entrants[(round + turn) % entrants.length]!
+      next.rounds.push(await next.child.round())
+    }
+  }
+  await Promise.all(entrants.map((next) => next.child.close()))
+  const cpu: WorkerResult = { ...cpuChild.child.header, rounds: cpuChild.rounds }
+  const wasm: WorkerResult = { ...wasmChild.child.header, rounds: wasmChild.rounds }
 
   const column = (result: WorkerResult, pick: (round: WorkerResult["rounds"][number]) => number | undefined) => {
     const values = result.rounds.map(pick).filter((value): value is number => value !== undefined)
@@ -342,6 +371,7 @@ const parent = async (options: BenchOptions) => {
   const loraRatio = column(wasm, (r) => (r.lora === undefined ? undefined : r.lora / r.transformer))
   const cpuSampling = column(cpu, (r) => r.sampling)!
   const wasmSampling = column(wasm, (r) => r.sampling)!
+  const wasmCpu = (pick: (round: WorkerRound) => number) => pairedRatio(wasm.rounds, cpu.rounds, pick)
 
   console.log(
     [
@@ -351,10 +381,10 @@ const parent = async (options: BenchOptions) => {
       "",
       formatTable([
         ["measure (median of rounds)", "cpu", "wasm", "wasm/cpu"],
-        ["transformer full, steps/s", format(cpuTransformer, 2), format(wasmTransformer, 2), format(wasmTransformer / cpuTransformer, 2)],
+        ["transformer full, steps/s", format(cpuTransformer, 2), format(wasmTransformer, 2), format(wasmCpu((r) => r.transformer), 2)],
         ["transformer LoRA r8, steps/s", "-", format(wasmLora, 2), "-"],
-        ["mlp, steps/s", format(cpuMlp, 2), format(wasmMlp, 2), format(wasmMlp / cpuMlp, 2)],
-        ["sampling, tokens/s", format(cpuSampling, 1), format(wasmSampling, 1), format(wasmSampling / cpuSampling, 2)]
+        ["mlp, steps/s", format(cpuMlp, 2), format(wasmMlp, 2), format(wasmCpu((r) => r.mlp), 2)],
+        ["sampling, tokens/s", format(cpuSampling, 1), format(wasmSampling, 1), format(wasmCpu((r) => r.sampling), 2)]
       ]),
       "",
       formatTable([
@@ -374,12 +404,35 @@ const parent = async (options: BenchOptions) => {
         ...cpu.rounds.map((r, index) => [String(index + 1), format(r.transformer, 2), format(r.mlp, 2), format(r.sampling, 1)])
       ]),
       "",
-      `ratios: wasm/cpu transformer ${format(wasmTransformer / cpuTransformer, 2)}, mlp ${format(wasmMlp / cpuMlp, 2)}, ` +
-      `sampling ${format(wasmSampling / cpuSampling, 2)}; ` +
-      `LoRA/full on wasm ${format(loraRatio, 3)} (median of the rounds' ratios)`,
-      `local-backend bench took ${((performance.now() - startedAt) / 1000).toFixed(1)} s`
+      `ratios (medians of the rounds' ratios): wasm/cpu transformer ${format(wasmCpu((r) => r.transformer), 2)}, ` +
+      `mlp ${format(wasmCpu((r) => r.mlp), 2)}, sampling ${format(wasmCpu((r) => r.sampling), 2)}; ` +
+      `LoRA/full on wasm ${format(loraRatio, 3)}`
     ].join("\n")
   )
+  if (torchOne !== undefined && torchTwo !== undefined) {
+    const { child: { header: one }, rounds: oneRounds } = torchOne
+    const { child: { header: two }, rounds: twoRounds } = torchTwo
+    console.log(
+      [
+        "",
+        `sous vs PyTorch (${one.device}; ${two.device}): the same models, batches, AdamW and ` +
+        "sampling, both with a key/value cache",
+        `torch parameters: transformer ${one.transformerParameters.toLocaleString("en-US")}, ` +
+        `mlp ${one.mlpParameters.toLocaleString("en-US")}`,
+        "",
+        torchTable(wasm.rounds, oneRounds, twoRounds),
+        "",
+        formatTable([
+          ["torch round", "1 thr transformer", "1 thr mlp", "1 thr sample", "2 thr transformer", "2 thr mlp", "2 thr sample"],
+          ...oneRounds.map((r, index) => {
+            const t = twoRounds[index]!
+            return [String(index + 1), format(r.transformer, 2), format(r.mlp, 2), format(r.sampling, 1), format(t.transformer, 2), format(t.mlp, 2), format(t.sampling, 1)]
+          })
+        ])
+      ].join("\n")
+    )
+  }
+  console.log(`local-backend bench took ${((performance.now() - startedAt) / 1000).toFixed(1)} s`)
 }
 
 const options = readOptions()
