@@ -8,13 +8,14 @@
  * backend's wasm device, after one optimizer step so the moments are not zero.
  *
  * - sous save: the real `checkpoint` stage (as `save-final`) run by the workflow runner in a
- *   one-stage workflow against a fresh store: `saveState` (serialisation), SHA-256 of the
- *   blob, `put` of the blob, `putIfAbsent` of the manifest, then the index. The filesystem
- *   store writes a temp file, fsyncs it, renames or links it into place and fsyncs the
- *   directory; the S3 store uploads the blob in 8 MiB parts, 4 at a time.
+ *   one-stage workflow against a fresh store: `saveState` (serialisation), `put` of the blob
+ *   with its SHA-256, `putIfAbsent` of the manifest, then the index. The filesystem store
+ *   writes a temp file, fsyncs it (hashing the bytes meanwhile), renames or links it into
+ *   place and fsyncs the directory; on S3 the blob is hashed first, then uploaded in 8 MiB
+ *   parts, 4 at a time.
  * - sous restore: `newestCheckpoint({ fallback: false })` (list, read and decode the manifest,
- *   get the blob and check its SHA-256) then `restoreCheckpoint` (`loadState` with the
- *   optimizer into the training client).
+ *   get the blob and check its SHA-256, hashed as it is read on the filesystem) then
+ *   `restoreCheckpoint` (`loadState` with the optimizer into the training client).
  * - plain write, filesystem: `open`, `writeFile` of the saved bytes and `fsync` of the file
  *   (no temp file, rename or directory fsync); plain read: `readFile`. Both files were just
  *   written, so reads come from the page cache on both sides.
@@ -53,7 +54,7 @@ import {
   TrainingClient,
   type TransformerArchitecture
 } from "../src/ports/index.js"
-import { checkpoint, emptySummary, newestCheckpoint, restoreCheckpoint, RunKeys } from "../src/stages/index.js"
+import { checkpoint, emptySummary, newestCheckpoint, restoreCheckpoint, RunKeys, sha256 } from "../src/stages/index.js"
 import { runWorkflow, sequence, stage, workflow } from "../src/workflows/index.js"
 import { startS3Server } from "../test/support/s3-server.js"
 import { countOption, formatTable, median, runBench } from "./report.js"
@@ -96,11 +97,6 @@ const seconds = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     yield* effect
     return (performance.now() - startedAt) / 1000
   })
-
-const sha256 = (bytes: Uint8Array) =>
-  Effect.promise(() => crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)).pipe(
-    Effect.map((digest) => Buffer.from(digest).toString("hex"))
-  )
 
 /** The training client's state as bytes (the local backend always answers bytes). */
 const saveStateBytes = (client: TrainingClient["Service"], name: string) =>
@@ -337,7 +333,8 @@ const bench = (options: { readonly rounds: number }, root: string) =>
           ]),
           "",
           `inside sous (median of rounds, timed alone): saveState (serialise) ${breakdown((b) => b.serialise)} s, ` +
-          `sha256 ${breakdown((b) => b.digest)} s, loadState ${breakdown((b) => b.load)} s`,
+          `sha256 ${breakdown((b) => b.digest)} s (node:crypto; on the filesystem it overlaps the fsync or the read), ` +
+          `loadState ${breakdown((b) => b.load)} s`,
           ...(multipart.length === 0 ? [] : [
             `S3 plain multipart upload (lib-storage Upload, ${storePartSize / 2 ** 20} MiB parts, ${storeUploadConcurrency} at once, ` +
             `as the S3 store uploads): ${format(median(multipart.map((r) => r.multipart!)), 3)} s; ` +

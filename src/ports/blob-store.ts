@@ -10,6 +10,17 @@ export class BlobStore extends Context.Service<BlobStore, {
   readonly uri: string
   readonly get: (key: string) => Effect.Effect<Uint8Array, BlobStoreError | BlobNotFoundError | UnsafeKeyError>
   readonly put: (key: string, bytes: Uint8Array) => Effect.Effect<void, BlobStoreError | UnsafeKeyError>
+  /**
+   * `get` that also answers the blob's hex SHA-256, hashed as it is read rather than in a
+   * pass of its own. For stores that can overlap the two (the filesystem); callers hash what
+   * `get` answers where it is left out.
+   */
+  readonly getHashed?: (key: string) => Effect.Effect<
+    { readonly bytes: Uint8Array; readonly sha256: string },
+    BlobStoreError | BlobNotFoundError | UnsafeKeyError
+  >
+  /** `put` that answers the hex SHA-256 of `bytes`, hashed as they are written; optional, as `getHashed`. */
+  readonly putHashed?: (key: string, bytes: Uint8Array) => Effect.Effect<string, BlobStoreError | UnsafeKeyError>
   /** Writes only if no blob has the key; answers whether it wrote. */
   readonly putIfAbsent: (key: string, bytes: Uint8Array) => Effect.Effect<boolean, BlobStoreError | UnsafeKeyError>
   readonly exists: (key: string) => Effect.Effect<boolean, BlobStoreError | UnsafeKeyError>

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
@@ -5,6 +6,7 @@ import { Effect, Layer, Predicate } from "effect"
 import { messageOf } from "../../ports/thrown-message.js"
 import { BlobNotFoundError, BlobStore, BlobStoreError, UnsafeKeyError } from "../../ports/index.js"
 import { replaceFile, syncDirectory, tempPrefix, writeTempFile } from "../fs/durable-files.js"
+import { readFileHashed } from "../fs/read-file-hashed.js"
 import { checkBlobKey, checkBlobPrefix } from "./blob-key.js"
 
 // Errors that mean "no blob here": nothing at the path, a file where a directory was
@@ -52,25 +54,44 @@ export const makeFsBlobStore = Effect.fn("FsBlobStore.make")(function*(rootDir: 
     return path.join(root, ...key.split("/"))
   })
 
-  const get = Effect.fn("FsBlobStore.get")(function*(key: string) {
-    const file = yield* resolveKey(key)
-    const bytes = yield* attempt("get", key, async () => {
-      try {
-        const buffer = await fs.readFile(file)
-        // A plain Uint8Array view, so callers compare and copy it like any other store's bytes.
-        return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
-      } catch (error) {
-        if (isMissing(error)) return undefined
-        throw error
-      }
+  /** Reads the blob at `key` with `read`; a missing file is a {@link BlobNotFoundError}. */
+  const readBlob = <A>(operation: string, key: string, read: (file: string) => Promise<A>) =>
+    Effect.gen(function*() {
+      const file = yield* resolveKey(key)
+      const found = yield* attempt(operation, key, async () => {
+        try {
+          return { value: await read(file) }
+        } catch (error) {
+          if (isMissing(error)) return undefined
+          throw error
+        }
+      })
+      if (found === undefined) return yield* new BlobNotFoundError({ key })
+      return found.value
     })
-    if (bytes === undefined) return yield* new BlobNotFoundError({ key })
-    return bytes
+
+  const get = Effect.fn("FsBlobStore.get")(function*(key: string) {
+    return yield* readBlob("get", key, async (file) => {
+      const buffer = await fs.readFile(file)
+      // A plain Uint8Array view, so callers compare and copy it like any other store's bytes.
+      return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+    })
+  })
+
+  const getHashed = Effect.fn("FsBlobStore.getHashed")(function*(key: string) {
+    return yield* readBlob("get", key, readFileHashed)
   })
 
   const put = Effect.fn("FsBlobStore.put")(function*(key: string, bytes: Uint8Array) {
     const file = yield* resolveKey(key)
     yield* attempt("put", key, () => replaceFile(file, bytes))
+  })
+
+  const putHashed = Effect.fn("FsBlobStore.putHashed")(function*(key: string, bytes: Uint8Array) {
+    const file = yield* resolveKey(key)
+    const hash = createHash("sha256")
+    yield* attempt("put", key, () => replaceFile(file, bytes, hash))
+    return hash.digest("hex")
   })
 
   const putIfAbsent = Effect.fn("FsBlobStore.putIfAbsent")(function*(key: string, bytes: Uint8Array) {
@@ -134,7 +155,7 @@ export const makeFsBlobStore = Effect.fn("FsBlobStore.make")(function*(rootDir: 
     })
   })
 
-  return BlobStore.of({ uri: pathToFileURL(root).href, get, put, putIfAbsent, exists, list, delete: remove })
+  return BlobStore.of({ uri: pathToFileURL(root).href, get, getHashed, put, putHashed, putIfAbsent, exists, list, delete: remove })
 })
 
 /** A layer with a filesystem {@link BlobStore} rooted at `rootDir`; see {@link makeFsBlobStore}. */

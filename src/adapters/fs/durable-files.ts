@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto"
+import { type Hash, randomBytes } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 
@@ -31,14 +31,20 @@ export const ensureDirectory = async (directory: string): Promise<void> => {
   }
 }
 
-/** Writes `data` to a fresh temp file in `directory` and syncs it; answers its path. */
-export const writeTempFile = async (directory: string, data: Uint8Array | string): Promise<string> => {
+/**
+ * Writes `data` to a fresh temp file in `directory` and syncs it; answers its path. With
+ * `hash`, the bytes are hashed while the file is synced: the write only fills the page cache
+ * and the sync waits on the disk, so the hash takes no time of its own.
+ */
+export const writeTempFile = async (directory: string, data: Uint8Array | string, hash?: Hash): Promise<string> => {
   await ensureDirectory(directory)
   const temp = path.join(directory, tempPrefix + randomBytes(8).toString("hex"))
   const handle = await fs.open(temp, "wx")
   try {
     await handle.writeFile(data)
-    await handle.sync()
+    const synced = handle.sync()
+    hash?.update(data)
+    await synced
   } catch (error) {
     await handle.close()
     await fs.rm(temp, { force: true })
@@ -50,11 +56,12 @@ export const writeTempFile = async (directory: string, data: Uint8Array | string
 
 /**
  * Replaces `file` with `data` atomically and durably (temp file, fsync, rename, directory
- * fsync): a reader finds the old content or the new, never a torn file.
+ * fsync): a reader finds the old content or the new, never a torn file. `hash`, if given,
+ * digests the bytes while they are synced (see {@link writeTempFile}).
  */
-export const replaceFile = async (file: string, data: Uint8Array | string): Promise<void> => {
+export const replaceFile = async (file: string, data: Uint8Array | string, hash?: Hash): Promise<void> => {
   const directory = path.dirname(file)
-  const temp = await writeTempFile(directory, data)
+  const temp = await writeTempFile(directory, data, hash)
   try {
     await fs.rename(temp, file)
   } catch (error) {

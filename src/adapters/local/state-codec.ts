@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs"
 import { Schema } from "effect"
 import { ModelArchitecture } from "../../ports/index.js"
 import { shapeSize } from "./parameters.js"
+import { float32TensorMaker, withFloat32Values } from "./tensor-memory.js"
 
 /** The adapters a LoRA state holds, and a digest of the base weights they were trained on. */
 export const LoraHeader = Schema.Struct({
@@ -53,10 +54,13 @@ const prefixLength = magic.length + 4
 
 const decodeHeaderJson = Schema.decodeUnknownSync(Schema.fromJsonString(StateHeader))
 
-/** Encodes a state to bytes. */
-export const encodeState = async (contents: StateContents): Promise<Uint8Array> => {
-  const { data, specs } = await tf.io.encodeWeights(contents.tensors.map(({ name, tensor }) => ({ name, tensor })))
-  refuseNonFinite(data, specs)
+/**
+ * Encodes a state to bytes: the layout `tf.io.encodeWeights` gives, written into one array
+ * with each tensor's values copied once, straight from the backend (see `withFloat32Values`).
+ * Throws, naming the tensor, when a value is a NaN or an infinity: weights that diverged are
+ * never saved, so no checkpoint (or sampler) holds them.
+ */
+export const encodeState = (contents: StateContents): Uint8Array => {
   const header: StateHeader = {
     format: "sous-local-state",
     version: 1,
@@ -65,42 +69,45 @@ export const encodeState = async (contents: StateContents): Promise<Uint8Array> 
     architecture: contents.architecture,
     step: contents.step,
     ...(contents.lora === undefined ? {} : { lora: contents.lora }),
-    tensors: specs.map((spec) => {
-      if (spec.dtype !== "float32") throw new Error(`State tensor ${spec.name} is ${spec.dtype}, not float32`)
-      return { name: spec.name, shape: spec.shape, dtype: spec.dtype }
+    tensors: contents.tensors.map(({ name, tensor }) => {
+      if (tensor.dtype !== "float32") throw new Error(`State tensor ${name} is ${tensor.dtype}, not float32`)
+      return { name, shape: tensor.shape, dtype: tensor.dtype }
     })
   }
   const headerBytes = new TextEncoder().encode(JSON.stringify(header))
-  const bytes = new Uint8Array(prefixLength + headerBytes.length + data.byteLength)
+  const dataStart = prefixLength + headerBytes.length
+  const dataBytes = contents.tensors.reduce((total, { tensor }) => total + 4 * tensor.size, 0)
+  const bytes = new Uint8Array(dataStart + dataBytes)
   bytes.set(magic, 0)
   new DataView(bytes.buffer).setUint32(magic.length, headerBytes.length, true)
   bytes.set(headerBytes, prefixLength)
-  bytes.set(new Uint8Array(data), prefixLength + headerBytes.length)
+  let offset = dataStart
+  for (const { name, tensor } of contents.tensors) {
+    const at = offset
+    withFloat32Values(tensor, (values) => {
+      refuseNonFinite(name, values)
+      bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), at)
+    })
+    offset += 4 * tensor.size
+  }
   return bytes
 }
 
-/**
- * Throws, naming the first tensor, when the encoded float32 data holds a NaN or an infinity:
- * weights that diverged are never saved, so no checkpoint (or sampler) holds them.
- */
-const refuseNonFinite = (data: ArrayBuffer, specs: ReadonlyArray<tf.io.WeightsManifestEntry>) => {
-  const values = new Float32Array(data)
-  let offset = 0
-  for (const spec of specs) {
-    const size = spec.shape.reduce((product, dimension) => product * dimension, 1)
-    for (let i = offset; i < offset + size; i++) {
-      if (!Number.isFinite(values[i]!)) {
-        throw new Error(`${spec.name} holds ${values[i]}: training diverged, and state that is not finite is never saved (lower the learning rate)`)
-      }
+const refuseNonFinite = (name: string, values: Float32Array) => {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i]!)) {
+      throw new Error(`${name} holds ${values[i]}: training diverged, and state that is not finite is never saved (lower the learning rate)`)
     }
-    offset += size
   }
 }
 
-/** A decoded header and the data section it describes. */
+/**
+ * A decoded header and the data section it describes. `data` views the decoded bytes (no
+ * copy of tens of megabytes): decode the tensors before those bytes change.
+ */
 export interface DecodedState {
   readonly header: StateHeader
-  readonly data: ArrayBuffer
+  readonly data: Uint8Array
 }
 
 /** Reads the header of state bytes. Throws with a readable message when they are not a local state. */
@@ -122,9 +129,9 @@ export const decodeState = (bytes: Uint8Array): DecodedState => {
   if (bytes.length - dataStart !== expectedBytes) {
     throw new Error(`the state holds ${bytes.length - dataStart} data bytes, its header describes ${expectedBytes}`)
   }
-  // A copy, so the tensors never alias the caller's buffer. Not `bytes.slice`: on a Node
-  // Buffer (what readFileSync returns) that is a view, whose `.buffer` is the whole file.
-  return { header, data: new Uint8Array(bytes.subarray(dataStart)).buffer }
+  // A plain Uint8Array view: on a Node Buffer (what readFileSync returns) `subarray` is a
+  // Buffer, whose `.buffer` may be a shared pool; the tensors copy out of it as they decode.
+  return { header, data: new Uint8Array(bytes.buffer, bytes.byteOffset + dataStart, bytes.byteLength - dataStart) }
 }
 
 /** Why a state lacks one of the `expected` tensors (key, shape) or holds it in another shape, or `undefined`. */
@@ -142,8 +149,19 @@ export const tensorShapesProblem = (
 }
 
 /**
- * The tensors of a decoded state, by name. The caller owns (and disposes) them. Inside
- * `tf.tidy`, so a tensor that fails to decode frees those decoded before it.
+ * The tensors of a decoded state, by name, each a copy of its bytes. The caller owns (and
+ * disposes) them. Inside `tf.tidy`, so a tensor that fails to decode frees those decoded
+ * before it.
  */
 export const decodeStateTensors = (state: DecodedState): tf.NamedTensorMap =>
-  tf.tidy(() => tf.io.decodeWeights(state.data, state.header.tensors.map((t) => ({ ...t, shape: [...t.shape] }))))
+  tf.tidy(() => {
+    const sizes = state.header.tensors.map((t) => 4 * shapeSize(t.shape))
+    const makeTensor = float32TensorMaker(Math.max(0, ...sizes))
+    const tensors: tf.NamedTensorMap = {}
+    let offset = 0
+    state.header.tensors.forEach((t, i) => {
+      tensors[t.name] = makeTensor(state.data.subarray(offset, offset + sizes[i]!), t.shape)
+      offset += sizes[i]!
+    })
+    return tensors
+  })

@@ -9,6 +9,7 @@ import {
 } from "./state-codec.js"
 import { clearGradients, type LocalTrainer, resetOptimizer } from "./local-trainer.js"
 import { mergeLora } from "./lora.js"
+import { withFloat32Values } from "./tensor-memory.js"
 import type { ParameterSet } from "./parameters.js"
 
 /** The name of a model weight inside a state file (adapters are `lora/…`, moments `adam_m/…`, `adam_v/…`). */
@@ -26,10 +27,7 @@ const sameJson = (a: object, b: object): boolean =>
  */
 const parametersDigest = (parameters: ParameterSet): string => {
   const hash = createHash("sha256")
-  for (const name of parameters.names) {
-    const values = parameters.variables.get(name)!.dataSync() as Float32Array
-    hash.update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength))
-  }
+  for (const name of parameters.names) withFloat32Values(parameters.variables.get(name)!, (values) => hash.update(values))
   return hash.digest("hex")
 }
 
@@ -53,7 +51,7 @@ export const saveTrainer = async (trainer: LocalTrainer, name: string, kind: "st
       ? model.names.map((n) => ({ name: n, tensor: model.variables.get(n)! as tf.Tensor }))
       : mergeLora(model, trainer.lora)
     try {
-      return await encodeState({
+      return encodeState({
         name,
         kind,
         architecture,

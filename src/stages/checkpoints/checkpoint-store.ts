@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import { Effect, Schema } from "effect"
 import {
   type BlobStore,
@@ -25,11 +26,21 @@ export class CheckpointDamagedError extends Schema.TaggedError<CheckpointDamaged
   cause: Schema.optional(Schema.Defect())
 }) {}
 
-/** Hex SHA-256 of bytes: what manifests record of each blob. */
-export const sha256 = (bytes: Uint8Array) =>
-  Effect.promise(() => crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)).pipe(
-    Effect.map((digest) => Buffer.from(digest).toString("hex"))
-  )
+/**
+ * Hex SHA-256 of bytes: what manifests record of each blob. node:crypto, not WebCrypto: it
+ * hashes the caller's bytes in place, where `crypto.subtle.digest` copies them first, and runs
+ * about twice as fast.
+ */
+export const sha256 = (bytes: Uint8Array) => Effect.sync(() => createHash("sha256").update(bytes).digest("hex"))
+
+/** Puts a blob and answers its hex SHA-256, hashed as it is written where the store can. */
+export const putHashed = (store: BlobStore["Service"], key: string, bytes: Uint8Array) =>
+  store.putHashed?.(key, bytes) ?? Effect.flatMap(sha256(bytes), (digest) => Effect.as(store.put(key, bytes), digest))
+
+/** Gets a blob with its hex SHA-256, hashed as it is read where the store can. */
+export const getHashed = (store: BlobStore["Service"], key: string) =>
+  store.getHashed?.(key) ??
+    Effect.flatMap(store.get(key), (bytes) => Effect.map(sha256(bytes), (digest) => ({ bytes, sha256: digest })))
 
 /** The `version` a manifest's JSON claims, when it is JSON with a number there. */
 const claimedVersion = (text: string): unknown => {

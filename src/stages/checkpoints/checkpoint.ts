@@ -10,7 +10,7 @@ import {
   TrainingClient
 } from "../../ports/index.js"
 import { checkpointsToDelete, type RetentionPolicy } from "./checkpoint-retention.js"
-import { committedNames, encodeManifest, manifestKey, readManifest, sha256, writeIndex } from "./checkpoint-store.js"
+import { committedNames, encodeManifest, manifestKey, putHashed, readManifest, sha256, writeIndex } from "./checkpoint-store.js"
 import { durableSummary, finiteMetrics } from "./durable-run-state.js"
 import { RunKeys } from "../run/run-keys.js"
 import { defineStage, type StageContext } from "../run/stage.js"
@@ -107,48 +107,52 @@ export const checkpoint = (config: CheckpointConfig) =>
       })
       if (yield* store.exists(manifestKey(name))) return yield* alreadyCommitted
       const saved = yield* Effect.flatMap(client.saveState(name), (pending) => pending.result)
-      const blob = saved._tag === "Bytes" ? { key: stateKey(name, runInfo.runId, attempt), bytes: saved.bytes } : undefined
-      const blobs: Array<ManifestBlob> = blob === undefined
-        ? []
-        : [{ key: blob.key, bytes: blob.bytes.byteLength, sha256: yield* sha256(blob.bytes) }]
-      const state: ManifestState = saved._tag === "Remote" ? { _tag: "Remote", path: saved.path } : { _tag: "Blob", key: blob!.key }
+      const blobs = saved._tag === "Bytes" ? [{ key: stateKey(name, runInfo.runId, attempt), bytes: saved.bytes }] : []
+      const state: ManifestState = saved._tag === "Remote" ? { _tag: "Remote", path: saved.path } : { _tag: "Blob", key: blobs[0]!.key }
       const previous = context.get(RunKeys.summary)
       const summary = { ...previous, checkpoints: [...previous.checkpoints, name] }
       const dataCursor = context.get(RunKeys.dataCursor)
-      const manifest = encodeManifest({
-        version: 2,
-        name,
-        step: context.step,
-        dataCursor,
-        dataSeed: config.dataSeed,
-        state,
-        blobs,
-        recipeHash: runInfo.recipeHash,
-        rendererId: config.rendererId,
-        tokenizerId: tokenizer.id,
-        parent: context.get(RunKeys.lastCheckpoint),
-        metrics: finiteMetrics(previous.final),
-        resume: {
-          position: context.position,
-          state: {
-            [RunKeys.runInfo.name]: runInfo,
-            [RunKeys.dataCursor.name]: dataCursor,
-            [RunKeys.summary.name]: durableSummary(summary),
-            [RunKeys.lastCheckpoint.name]: name,
-            [RunKeys.expectedDataDigest.name]: context.get(RunKeys.dataDigest)
-          }
-        },
-        createdAt: new Date().toISOString()
-      })
-      // Where the store can, blobs and manifest land together (one commit on the Hub).
-      const committed = yield* Effect.uninterruptible(
-        store.commitIfAbsent === undefined
-          ? Effect.gen(function*() {
-            if (blob !== undefined) yield* store.put(blob.key, blob.bytes)
-            return yield* store.putIfAbsent(manifestKey(name), manifest)
-          })
-          : store.commitIfAbsent(blob === undefined ? [] : [blob], manifestKey(name), manifest, `sous: checkpoint ${name}`)
-      )
+      const createdAt = new Date().toISOString()
+      // The blob's digest comes with its put where the store hashes while writing, so the
+      // manifest is encoded once the blobs are known.
+      const manifestOf = (blobs: ReadonlyArray<ManifestBlob>) =>
+        encodeManifest({
+          version: 2,
+          name,
+          step: context.step,
+          dataCursor,
+          dataSeed: config.dataSeed,
+          state,
+          blobs,
+          recipeHash: runInfo.recipeHash,
+          rendererId: config.rendererId,
+          tokenizerId: tokenizer.id,
+          parent: context.get(RunKeys.lastCheckpoint),
+          metrics: finiteMetrics(previous.final),
+          resume: {
+            position: context.position,
+            state: {
+              [RunKeys.runInfo.name]: runInfo,
+              [RunKeys.dataCursor.name]: dataCursor,
+              [RunKeys.summary.name]: durableSummary(summary),
+              [RunKeys.lastCheckpoint.name]: name,
+              [RunKeys.expectedDataDigest.name]: context.get(RunKeys.dataDigest)
+            }
+          },
+          createdAt
+        })
+      const recorded = (digests: ReadonlyArray<string>): Array<ManifestBlob> =>
+        blobs.map((blob, i) => ({ key: blob.key, bytes: blob.bytes.byteLength, sha256: digests[i]! }))
+      const commit = store.commitIfAbsent
+      const { committed, manifest } = yield* Effect.uninterruptible(Effect.gen(function*() {
+        // Where the store can, blobs and manifest land together (one commit on the Hub).
+        if (commit !== undefined) {
+          const manifest = manifestOf(recorded(yield* Effect.forEach(blobs, (blob) => sha256(blob.bytes))))
+          return { committed: yield* commit(blobs, manifestKey(name), manifest, `sous: checkpoint ${name}`), manifest }
+        }
+        const manifest = manifestOf(recorded(yield* Effect.forEach(blobs, (blob) => putHashed(store, blob.key, blob.bytes))))
+        return { committed: yield* store.putIfAbsent(manifestKey(name), manifest), manifest }
+      }))
       // A lost reply can make a store's retried conditional write answer "exists" for our own
       // write: the manifest is ours when it holds exactly our bytes.
       if (!committed && !(yield* isOurs(store, manifestKey(name), manifest))) return yield* alreadyCommitted

@@ -9,7 +9,7 @@ import {
   TrainingClient,
   type UnsafeKeyError
 } from "../../ports/index.js"
-import { CheckpointDamagedError, committedNames, manifestKey, readManifest, sha256 } from "./checkpoint-store.js"
+import { CheckpointDamagedError, committedNames, getHashed, manifestKey, readManifest } from "./checkpoint-store.js"
 
 /** A committed checkpoint whose manifest and blobs were read back and checked. */
 export interface VerifiedCheckpoint {
@@ -42,8 +42,9 @@ export const readCheckpoint = (store: BlobStore["Service"], name: string) =>
     const manifest = yield* readManifest(store, name)
     const blobs = new Map<string, Uint8Array>()
     for (const blob of manifest.blobs) {
-      const bytes = yield* store.get(blob.key).pipe(Effect.catchTag("BlobNotFoundError", (e) => Effect.fail(missingBlob(store, name, blob.key)(e))))
-      const digest = yield* sha256(bytes)
+      const { bytes, sha256: digest } = yield* getHashed(store, blob.key).pipe(
+        Effect.catchTag("BlobNotFoundError", (e) => Effect.fail(missingBlob(store, name, blob.key)(e)))
+      )
       if (bytes.byteLength !== blob.bytes || digest !== blob.sha256) {
         return yield* new CheckpointDamagedError({
           checkpoint: name,

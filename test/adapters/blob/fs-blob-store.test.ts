@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
@@ -86,5 +87,21 @@ describe("FsBlobStore", () => {
       yield* Effect.promise(() => fs.writeFile(path.join(root, "ckpt", "state.bin"), Buffer.from([9, 8, 7])))
       const bytes = yield* BlobStore.use((store) => store.get("ckpt/state.bin")).pipe(Effect.provide(fsBlobStoreLayer(root)))
       assert.deepStrictEqual(bytes, new Uint8Array([9, 8, 7]))
+    }))
+  it.effect("putHashed and getHashed answer the SHA-256 of the bytes they write and read", () =>
+    Effect.gen(function*() {
+      const store = yield* makeFsBlobStore(yield* tempDirectory("fs-blob"))
+      const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
+      // Empty, one piece, and several pieces with a partial last one (pieces are 512 KiB).
+      for (const size of [0, 100, 3 * 512 * 1024 + 17]) {
+        const bytes = Uint8Array.from({ length: size }, (_, i) => (i * 31) % 251)
+        const key = `hashed/${size}.bin`
+        assert.strictEqual(yield* store.putHashed!(key, bytes), sha256(bytes))
+        const read = yield* store.getHashed!(key)
+        assert.deepStrictEqual(read.bytes, bytes)
+        assert.strictEqual(read.sha256, sha256(bytes))
+      }
+      const missing = yield* Effect.flip(store.getHashed!("hashed/none.bin"))
+      assert.strictEqual(missing._tag, "BlobNotFoundError")
     }))
 })

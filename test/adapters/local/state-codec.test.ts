@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { makeLocalBackend } from "../../../src/adapters/local/local-backend.js"
 import { shapeSize } from "../../../src/adapters/local/parameters.js"
-import { decodeState, decodeStateTensors, type StateHeader } from "../../../src/adapters/local/state-codec.js"
+import { decodeState, decodeStateTensors, encodeState, type StateHeader } from "../../../src/adapters/local/state-codec.js"
 import { awaitCall, bytesOf, tinyClient } from "./fixtures.js"
 
 const backend = makeLocalBackend({ device: "wasm" })
@@ -35,7 +35,7 @@ const negated = (tensors: Array<TensorSpec>): Array<TensorSpec> =>
 const repeatFirst = (bytes: Uint8Array): Uint8Array => {
   const { header, data } = decodeState(bytes)
   const first = header.tensors[0]!
-  const firstData = new Uint8Array(data, 0, 4 * shapeSize(first.shape))
+  const firstData = data.subarray(0, 4 * shapeSize(first.shape))
   const edited = withTensors(bytes, (tensors) => [...tensors, first])
   const out = new Uint8Array(edited.length + firstData.length)
   out.set(edited)
@@ -90,7 +90,33 @@ describe("local state codec", () => {
         { name: "c", shape: [2], dtype: "float32" }
       ]
       const before = tf.memory().numTensors
-      assert.throws(() => decodeStateTensors({ header: { ...header, tensors }, data: new Float32Array(2).buffer }))
+      assert.throws(() => decodeStateTensors({ header: { ...header, tensors }, data: new Uint8Array(8) }))
       assert.strictEqual(tf.memory().numTensors, before)
+    }))
+  it.effect("writes the layout of tf.io.encodeWeights byte for byte, and decodes it at any alignment", () =>
+    Effect.gen(function*() {
+      yield* backend
+      const tensors = [
+        { name: "a", tensor: tf.tensor([[1.5, -2], [3, 4e-8]]) },
+        { name: "b", tensor: tf.tensor([7, 8, 9]) }
+      ]
+      const architecture = { kind: "mlp", inputShape: [2], hidden: [2], classes: 3 } as const
+      const { data, specs } = yield* Effect.promise(() => tf.io.encodeWeights(tensors))
+      // Names of four lengths put the data section at each offset modulo 4.
+      for (const name of ["s", "s1", "s12", "s123"]) {
+        const bytes = encodeState({ name, kind: "state", architecture, step: 3, tensors })
+        const header = { format: "sous-local-state", version: 1, name, kind: "state", architecture, step: 3, tensors: specs }
+        const json = new TextEncoder().encode(JSON.stringify(header))
+        const expected = new Uint8Array(12 + json.length + data.byteLength)
+        expected.set(new TextEncoder().encode("sous-tf1"))
+        new DataView(expected.buffer).setUint32(8, json.length, true)
+        expected.set(json, 12)
+        expected.set(new Uint8Array(data), 12 + json.length)
+        assert.deepStrictEqual(bytes, expected)
+        const decoded = decodeStateTensors(decodeState(bytes))
+        for (const { name: key, tensor } of tensors) assert.deepStrictEqual(decoded[key]!.arraySync(), tensor.arraySync())
+        tf.dispose(Object.values(decoded))
+      }
+      tf.dispose(tensors.map((t) => t.tensor))
     }))
 })

@@ -1,0 +1,42 @@
+import * as tf from "@tensorflow/tfjs"
+import { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
+
+// Saving and loading a state moves every weight and moment between tensors and one byte
+// array, tens of megabytes. Each extra copy into fresh memory costs as much as the disk write
+// itself (page faults dominate), so these helpers reach the wasm backend's heap directly:
+// `dataSync` would slice a copy out of it, and `decodeWeights` slices one more per tensor.
+
+/** The backend that holds `tensor`'s values. */
+const holderOf = (tensor: tf.Tensor): tf.KernelBackend | undefined =>
+  tf.engine().state.tensorInfo.get(tensor.dataId)?.backend
+
+/**
+ * Hands `use` a float32 tensor's values without copying them where the backend allows: on
+ * wasm they are read in place, elsewhere through `dataSync` (a copy on every backend but the
+ * cpu one). The view is valid only during `use`, which must not run tensor operations (one
+ * could grow and move the wasm heap) nor keep it.
+ */
+export const withFloat32Values = <A>(tensor: tf.Tensor, use: (values: Float32Array) => A): A => {
+  const holder = holderOf(tensor)
+  return use((holder instanceof BackendWasm ? holder.typedArrayFromHeap(tensor) : tensor.dataSync()) as Float32Array)
+}
+
+/**
+ * Makes float32 tensors from little-endian bytes, each its own copy (a tensor never aliases
+ * the bytes, which the caller may reuse). The wasm backend copies values into its heap as it
+ * makes a tensor, so there the bytes go straight in when aligned, or through one scratch
+ * array reused for every tensor when not; other backends (the cpu one keeps the array it is
+ * given) get a fresh array per tensor.
+ */
+export const float32TensorMaker = (largestBytes: number): (bytes: Uint8Array, shape: ReadonlyArray<number>) => tf.Tensor => {
+  if (!(tf.backend() instanceof BackendWasm)) {
+    return (bytes, shape) => tf.tensor(new Float32Array(bytes.slice().buffer), [...shape], "float32")
+  }
+  let scratch: Uint8Array | undefined
+  return (bytes, shape) => {
+    if (bytes.byteOffset % 4 === 0) return tf.tensor(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), [...shape], "float32")
+    scratch ??= new Uint8Array(largestBytes)
+    scratch.set(bytes)
+    return tf.tensor(new Float32Array(scratch.buffer, 0, bytes.byteLength / 4), [...shape], "float32")
+  }
+}
