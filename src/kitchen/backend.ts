@@ -24,7 +24,7 @@ export const backendLayer = (
   tokenizer: Tokenizer["Service"],
   env: ProcessEnv = process.env
 ): Layer.Layer<TrainingBackend, BackendUnavailableError> => {
-  if (section.kind === "local") return localBackendLayer({ device: section.device, decode: tokenizer.decode })
+  if (section.kind === "local") return localBackendLayer({ device: section.device, threads: section.threads, decode: tokenizer.decode })
   const missing = missingApiKey(section, env)
   if (missing !== undefined) return Layer.effect(TrainingBackend, Effect.fail(new BackendUnavailableError({ backend: "tinker", message: missing })))
   // The adapter reads the key from the variable, so its messages name the one the recipe gave.

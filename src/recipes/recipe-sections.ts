@@ -134,13 +134,18 @@ export const PublishSection = Schema.Struct({
 })
 
 /**
- * Train in this process with TensorFlow.js on `device` (`auto` takes the fastest installed).
- * A backend section without a kind is this one (decodeRecipe fills the kind in), so each
- * kind is a required literal and a mistake is reported against the kind that was meant.
+ * Train in this process with TensorFlow.js on `device` (`auto` takes the fastest installed),
+ * each batch cut across `threads` threads (absent: `auto`, one per core for batches worth
+ * it; see the local backend's `threads`). A backend section without a kind is this one
+ * (decodeRecipe fills the kind in), so each kind is a required literal and a mistake is
+ * reported against the kind that was meant.
  */
 export const LocalBackendSection = Schema.Struct({
   kind: Schema.Literal("local"),
-  device: withDefault(Schema.Literals(["auto", "gpu", "cpu", "wasm"]), "auto")
+  device: withDefault(Schema.Literals(["auto", "gpu", "cpu", "wasm"]), "auto"),
+  // Optional rather than defaulted: recipes that leave it out keep the resolved form, and so
+  // the hash, they had before it existed.
+  threads: Schema.optionalKey(Schema.Union([Schema.Literal("auto"), PositiveInt]))
 })
 
 /**

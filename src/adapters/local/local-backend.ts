@@ -1,6 +1,7 @@
 import { Effect, Layer, Scope } from "effect"
+import { availableParallelism } from "node:os"
 import { messageOf } from "../../ports/thrown-message.js"
-import { type BackendCapabilities, type BaseModelSource, type TrainingError, type LossFnType, type BackendUnavailableError, InvalidRequestError, type StateRef, TrainingBackend, type TrainingClientConfig } from "../../ports/index.js"
+import { type BackendCapabilities, type BaseModelSource, type TrainingError, type LossFnType, BackendUnavailableError, InvalidRequestError, type StateRef, TrainingBackend, type TrainingClientConfig } from "../../ports/index.js"
 import { compute, computeAsync } from "./compute.js"
 import { createTrainer, disposeTrainer } from "./local-trainer.js"
 import { makeLocalSamplingClient } from "./local-sampling-client.js"
@@ -20,7 +21,31 @@ export interface LocalBackendOptions {
   readonly device?: LocalDevice
   /** The tokenizer's `decode`, so sampling can honour stop strings. */
   readonly decode?: Decode | undefined
+  /**
+   * Threads a training client cuts each batch across (data parallel: see `ShardPool`). `auto`
+   * (the default) takes one per core, at most {@link maxAutoThreads}, for batches worth it
+   * (see {@link minAutoParallelWork}), on the wasm and cpu backends (tfjs-node already uses
+   * every core); a number cuts every batch of two datums or more into that many parts. The
+   * count changes results by rounding only, and they are the same every time for one count.
+   */
+  readonly threads?: number | "auto" | undefined
 }
+
+/** `auto` threads use at most this many: more parts of a small model's batch stop paying. */
+export const maxAutoThreads = 4
+
+/**
+ * With `auto` threads, a batch is cut only from this much work (datums × positions × trained
+ * weights; about 0.3 GFLOP for a forward and backward pass), which takes tens of
+ * milliseconds on wasm: a smaller one runs faster on one thread than handed out.
+ */
+export const minAutoParallelWork = 5e7
+
+/** Why a `threads` setting is wrong, or `undefined`. */
+export const threadsProblem = (threads: LocalBackendOptions["threads"]): string | undefined =>
+  threads === undefined || threads === "auto" || (Number.isInteger(threads) && threads >= 1)
+    ? undefined
+    : `threads must be "auto" or an integer >= 1, got ${String(threads)}`
 
 /**
  * A {@link TrainingBackend} that trains small transformers in this process with
@@ -29,6 +54,16 @@ export interface LocalBackendOptions {
  */
 export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options: LocalBackendOptions = {}) {
   const runtime = yield* initTfRuntime(options.device ?? "auto")
+  const badThreads = threadsProblem(options.threads)
+  if (badThreads !== undefined) return yield* new BackendUnavailableError({ backend: "local", message: badThreads })
+  const native = runtime.backend === "tensorflow"
+  const threadPlan = {
+    threads: options.threads === undefined || options.threads === "auto"
+      ? native ? 1 : Math.min(availableParallelism(), maxAutoThreads)
+      : options.threads,
+    minParallelWork: options.threads === undefined || options.threads === "auto" ? minAutoParallelWork : 0,
+    workerDevice: native ? options.device ?? "auto" : runtime.backend as LocalDevice
+  }
   let clients = 0
 
   const capabilities: BackendCapabilities = {
@@ -63,6 +98,7 @@ export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options
       seed: config.seed,
       lora,
       device: runtime.device,
+      ...threadPlan,
       scope: yield* Scope.Scope
     })
   })

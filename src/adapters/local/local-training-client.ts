@@ -13,8 +13,10 @@ import {
   optimizerStep
 } from "./local-trainer.js"
 import type { LoraSettings } from "./lora.js"
+import { type ShardPool, startShardPool } from "./parallel/shard-pool.js"
 import { makeSerialExecutor } from "./serial-executor.js"
 import { decodeState } from "./state-codec.js"
+import type { LocalDevice } from "./tf-runtime.js"
 import { baseProblem, restoreTrainer, saveTrainer, stateProblem } from "./trainer-state.js"
 
 /** What a local training client is built from. */
@@ -26,6 +28,15 @@ export interface LocalTrainingClientOptions {
   /** Train low-rank adapters over a frozen base instead of every weight. */
   readonly lora?: LoraSettings | undefined
   readonly device: string
+  /** Parts a batch is cut into, one per thread (1: this thread alone; see `ShardPool`). */
+  readonly threads: number
+  /**
+   * Batches smaller than this (datums × positions × trained weights) run on this thread
+   * alone: below it, handing parts to threads costs more than it saves. 0 cuts every batch.
+   */
+  readonly minParallelWork: number
+  /** The TensorFlow.js backend the worker threads start, the one this thread runs. */
+  readonly workerDevice: LocalDevice
   /** Owns the client's tensors and worker: closing it frees both. */
   readonly scope: Scope.Scope
 }
@@ -88,22 +99,43 @@ export const makeLocalTrainingClient = Effect.fn("LocalTrainingClient.make")(
     yield* Scope.addFinalizer(scope, Effect.sync(() => disposeTrainer(trainer)))
     const executor = yield* makeSerialExecutor(scope)
 
+    // Started by the first batch worth cutting. Its finalizer comes after the trainer's, so
+    // the threads end before the trainer's tensors are freed.
+    let pool: ShardPool | undefined
+    yield* Scope.addFinalizer(scope, Effect.promise(async () => pool?.close()))
+    const weights = trainedCount(trainer)
+    // Decided by the batch alone, so a resumed run cuts every batch as the first run did.
+    const poolFor = (request: LossRequest): ShardPool | undefined => {
+      const { batchSize, length } = request.batch
+      if (options.threads < 2 || batchSize < 2 || batchSize * length * weights < options.minParallelWork) return undefined
+      pool ??= startShardPool(trainer, { architecture, seed: options.seed, lora: options.lora, device: options.workerDevice }, options.threads - 1)
+      return pool
+    }
+
     // Checked at submission, so a bad request fails at once and never reaches the queue.
-    const lossCall = (operation: string, pass: (trainer: LocalTrainer, request: LossRequest) => LossResult) =>
+    const lossCall = (operation: string, backward: boolean) =>
       Effect.fn(`LocalTrainingClient.${operation}`)(
         function*(data: ReadonlyArray<Datum>, lossFn: LossFnType, config?: LossFnConfig) {
           const request = yield* lossRequest(operation, architecture, data, lossFn, config)
-          return yield* executor.submit(compute(operation, () => lossOutput(request, pass(trainer, request))))
+          const pass = backward ? forwardBackwardPass : forwardPass
+          return yield* executor.submit(Effect.flatMap(
+            compute(operation, () => poolFor(request)),
+            (shards) =>
+              shards === undefined
+                ? compute(operation, () => lossOutput(request, pass(trainer, request)))
+                : computeAsync(operation, async () => lossOutput(request, await shards.run(request, backward)))
+          ))
         }
       )
-    const forward = lossCall("forward", forwardPass)
-    const forwardBackward = lossCall("forwardBackward", forwardBackwardPass)
+    const forward = lossCall("forward", false)
+    const forwardBackward = lossCall("forwardBackward", true)
 
     const optimStep = Effect.fn("LocalTrainingClient.optimStep")(function*(adam: AdamParams) {
       const problem = adamProblem(adam)
       if (problem !== undefined) return yield* new InvalidRequestError({ operation: "optimStep", message: problem })
       return yield* executor.submit(compute("optimStep", () => {
         const { gradNorm } = optimizerStep(trainer, adam)
+        pool?.weightsChanged("trained")
         return { metrics: { "grad_norm:mean": gradNorm, "learning_rate:mean": adam.learning_rate } }
       }))
     })
@@ -135,6 +167,7 @@ export const makeLocalTrainingClient = Effect.fn("LocalTrainingClient.make")(
           const mismatch = yield* compute("loadState", () => baseProblem(trainer, state))
           if (mismatch !== undefined) return yield* new InvalidRequestError({ operation: "loadState", message: mismatch })
           yield* compute("loadState", () => restoreTrainer(trainer, state, loadOptions.optimizer))
+          pool?.weightsChanged("all")
         }))
       }
     )
