@@ -9,6 +9,8 @@
  *   hidden: [128], classes: 10 }`; batch 64 of random `float_tensor` inputs with random
  *   class ids), on each backend, and the ratio wasm/cpu;
  * - LoRA (rank 8) against full fine-tuning of the transformer on wasm, and their ratio;
+ * - data parallelism: the transformer on wasm with the default threads (`auto`: one per core,
+ *   at most 4) against the same model on one thread, and their ratio;
  * - sampling throughput of the transformer on each backend: `saveWeightsForSampler`, then
  *   `createSamplingClient(ref)`, then one `sample(prompt, --samples, { max_tokens:
  *   --max-tokens, temperature: 1, top_k: -1, top_p: 1, seed })` per round; generated tokens
@@ -41,11 +43,12 @@
  * (python3). Run from the repository root.
  */
 import { readFile } from "node:fs/promises"
+import { availableParallelism } from "node:os"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { Effect, References } from "effect"
-import { makeLocalBackend } from "../src/adapters/local/index.js"
+import { makeLocalBackend, maxAutoThreads } from "../src/adapters/local/index.js"
 import { makeByteTokenizer } from "../src/adapters/tokenizers/byte-tokenizer.js"
 import {
   adamParams,
@@ -215,6 +218,8 @@ interface WorkerHeader {
 /** What a child measures in one round; a missing entry was not measured on that device. */
 interface WorkerRound {
   readonly transformer: number
+  /** The transformer on one thread, where `transformer` takes the default (`auto`) threads; wasm only. */
+  readonly transformerOneThread?: number
   readonly mlp: number
   readonly lora?: number
   readonly sampling: number
@@ -237,10 +242,15 @@ const worker = (device: Device, options: BenchOptions) =>
     const images = batchesOf(mlpData(mlpBatch * 4), mlpBatch)
     const full = yield* trainer(backend, transformer, text)
     const lora = fullAndLora ? yield* trainer(backend, transformer, text, { rank: 8 }) : undefined
+    // The same model on one thread, against the default's data-parallel threads.
+    const single = fullAndLora
+      ? yield* trainer(yield* makeLocalBackend({ device, threads: 1, decode: tokenizer.decode }), transformer, text)
+      : undefined
     const classifier = yield* trainer(backend, mlp, images)
 
     yield* full.run(options.warmup)
     if (lora !== undefined) yield* lora.run(options.warmup)
+    if (single !== undefined) yield* single.run(options.warmup)
     yield* classifier.run(options.warmup)
 
     // The sampler loads the full model's weights after its warmup; the first request warms it up.
@@ -280,12 +290,14 @@ const worker = (device: Device, options: BenchOptions) =>
         fullSeconds = yield* seconds(full.run(steps))
         if (lora !== undefined) loraSeconds = yield* seconds(lora.run(steps))
       }
+      const singleSeconds = single === undefined ? undefined : yield* seconds(single.run(steps))
       const mlpSeconds = yield* seconds(classifier.run(mlpSteps))
       const samplingStartedAt = performance.now()
       const tokens = yield* sample(round + 1)
       const samplingSeconds = (performance.now() - samplingStartedAt) / 1000
       const result: WorkerRound = {
         transformer: steps / fullSeconds,
+        ...(singleSeconds === undefined ? {} : { transformerOneThread: steps / singleSeconds }),
         mlp: mlpSteps / mlpSeconds,
         ...(loraSeconds === undefined ? {} : { lora: steps / loraSeconds }),
         sampling: tokens / samplingSeconds
@@ -369,6 +381,7 @@ const parent = async (options: BenchOptions) => {
   const wasmMlp = column(wasm, (r) => r.mlp)!
   const wasmLora = column(wasm, (r) => r.lora)
   const loraRatio = column(wasm, (r) => (r.lora === undefined ? undefined : r.lora / r.transformer))
+  const parallelRatio = column(wasm, (r) => (r.transformerOneThread === undefined ? undefined : r.transformer / r.transformerOneThread))
   const cpuSampling = column(cpu, (r) => r.sampling)!
   const wasmSampling = column(wasm, (r) => r.sampling)!
   const wasmCpu = (pick: (round: WorkerRound) => number) => pairedRatio(wasm.rounds, cpu.rounds, pick)
@@ -382,6 +395,7 @@ const parent = async (options: BenchOptions) => {
       formatTable([
         ["measure (median of rounds)", "cpu", "wasm", "wasm/cpu"],
         ["transformer full, steps/s", format(cpuTransformer, 2), format(wasmTransformer, 2), format(wasmCpu((r) => r.transformer), 2)],
+        ["transformer full 1 thread, steps/s", "-", format(column(wasm, (r) => r.transformerOneThread), 2), "-"],
         ["transformer LoRA r8, steps/s", "-", format(wasmLora, 2), "-"],
         ["mlp, steps/s", format(cpuMlp, 2), format(wasmMlp, 2), format(wasmCpu((r) => r.mlp), 2)],
         ["sampling, tokens/s", format(cpuSampling, 1), format(wasmSampling, 1), format(wasmCpu((r) => r.sampling), 2)]
@@ -406,7 +420,8 @@ const parent = async (options: BenchOptions) => {
       "",
       `ratios (medians of the rounds' ratios): wasm/cpu transformer ${format(wasmCpu((r) => r.transformer), 2)}, ` +
       `mlp ${format(wasmCpu((r) => r.mlp), 2)}, sampling ${format(wasmCpu((r) => r.sampling), 2)}; ` +
-      `LoRA/full on wasm ${format(loraRatio, 3)}`
+      `LoRA/full on wasm ${format(loraRatio, 3)}; data-parallel on wasm, ${autoThreads} threads (auto) / 1 thread: ` +
+      `transformer ${format(parallelRatio, 2)}`
     ].join("\n")
   )
   if (torchOne !== undefined && torchTwo !== undefined) {
@@ -434,6 +449,9 @@ const parent = async (options: BenchOptions) => {
   }
   console.log(`local-backend bench took ${((performance.now() - startedAt) / 1000).toFixed(1)} s`)
 }
+
+/** How many threads the default (`auto`) setting trains the transformer on here. */
+const autoThreads = Math.min(availableParallelism(), maxAutoThreads)
 
 const options = readOptions()
 if (options.worker === undefined) {

@@ -4,7 +4,14 @@
  * `localBackendLayer` is what the composition root uses; the plain functions let a
  * benchmark write its own TensorFlow.js loop over the very same model and loss.
  */
-export { type LocalBackendOptions, localBackendLayer, makeLocalBackend } from "./local-backend.js"
+export {
+  type LocalBackendOptions,
+  localBackendLayer,
+  makeLocalBackend,
+  maxAutoThreads,
+  minAutoParallelWork,
+  threadsProblem
+} from "./local-backend.js"
 export { type LocalTrainingClientOptions, makeLocalTrainingClient } from "./local-training-client.js"
 export { type LocalSamplingClientOptions, makeLocalSamplingClient } from "./local-sampling-client.js"
 export { type Decode, makeStopCheck, type StopCheck, type StopRule, stopRule } from "./stop-sequences.js"
@@ -27,7 +34,7 @@ export {
   type MemoryEstimate
 } from "./memory-estimate.js"
 export { lookupIn, type ParameterSet, type WeightLookup } from "./parameters.js"
-export { transformerLogits } from "./transformer.js"
+export { type LayerCache, transformerLogits, transformerStep } from "./transformer.js"
 export { type BatchLoss, batchLoss, targetLogprobs } from "./batch-loss.js"
 export { type DatumBatch, type LossRequest, lossRequest } from "./datum-batch.js"
 export { lossSpecs, positionLosses, resolveLossConfig } from "./losses.js"
