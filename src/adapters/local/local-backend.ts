@@ -35,7 +35,7 @@ export interface LocalBackendOptions {
 export const maxAutoThreads = 4
 
 /**
- * With `auto` threads, a batch is cut only from this much work (datums × positions × trained
+ * With `auto` threads, a batch is cut only from this much work (datums × positions × model
  * weights; about 0.3 GFLOP for a forward and backward pass), which takes tens of
  * milliseconds on wasm: a smaller one runs faster on one thread than handed out.
  */

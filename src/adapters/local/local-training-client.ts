@@ -13,6 +13,7 @@ import {
   optimizerStep
 } from "./local-trainer.js"
 import type { LoraSettings } from "./lora.js"
+import { parameterCount } from "./model.js"
 import { type ShardPool, startShardPool } from "./parallel/shard-pool.js"
 import { makeSerialExecutor } from "./serial-executor.js"
 import { decodeState } from "./state-codec.js"
@@ -31,7 +32,7 @@ export interface LocalTrainingClientOptions {
   /** Parts a batch is cut into, one per thread (1: this thread alone; see `ShardPool`). */
   readonly threads: number
   /**
-   * Batches smaller than this (datums × positions × trained weights) run on this thread
+   * Batches smaller than this (datums × positions × model weights) run on this thread
    * alone: below it, handing parts to threads costs more than it saves. 0 cuts every batch.
    */
   readonly minParallelWork: number
@@ -103,7 +104,8 @@ export const makeLocalTrainingClient = Effect.fn("LocalTrainingClient.make")(
     // the threads end before the trainer's tensors are freed.
     let pool: ShardPool | undefined
     yield* Scope.addFinalizer(scope, Effect.promise(async () => pool?.close()))
-    const weights = trainedCount(trainer)
+    // The whole model's weights: under LoRA the frozen base still runs every pass.
+    const weights = parameterCount(architecture)
     // Decided by the batch alone, so a resumed run cuts every batch as the first run did.
     const poolFor = (request: LossRequest): ShardPool | undefined => {
       const { batchSize, length } = request.batch
