@@ -16,4 +16,12 @@ export class SamplingClient extends Context.Service<SamplingClient, {
   readonly computeLogprobs: (
     prompt: ModelInput
   ) => Effect.Effect<Pending<ReadonlyArray<number | null>, TrainingCallError>, TrainingCallError>
+  /**
+   * {@link computeLogprobs} of each prompt, answered in order in one result: a backend may
+   * score them together (the local one pads them into a few forward passes; a remote one
+   * pipelines one request each). A bad prompt fails the submission, naming its index.
+   */
+  readonly computeLogprobsBatch: (
+    prompts: ReadonlyArray<ModelInput>
+  ) => Effect.Effect<Pending<ReadonlyArray<ReadonlyArray<number | null>>, TrainingCallError>, TrainingCallError>
 }>()("sous/ports/SamplingClient") {}

@@ -89,13 +89,40 @@ export const generate = (
   }
 }
 
-/** log p(prompt[i] | prompt[..i]) for every token; `null` for the first, which has no context. */
-export const promptLogprobs = (params: SamplerParams, prompt: ReadonlyArray<number>): Array<number | null> => {
+// Positions per forward pass when scoring prompts together: bounds the logits a pass holds
+// ([rows, length, vocab] floats) while still filling the products.
+const scoringPositions = 8192
+
+/**
+ * For each prompt, log p(prompt[i] | prompt[..i]) of every token; `null` for the first, which
+ * has no context. Prompts are scored together, in passes of several padded to their longest
+ * (padding changes nothing before it: attention is causal).
+ */
+export const promptsLogprobs = (
+  params: SamplerParams,
+  prompts: ReadonlyArray<ReadonlyArray<number>>
+): Array<Array<number | null>> => {
   const vocabSize = params.architecture.vocabSize
-  const logits = tf.tidy(() =>
-    transformerLogits(params.architecture, lookupIn(params), tf.tensor2d([...prompt], [1, prompt.length], "int32")).dataSync() as Float32Array
-  )
-  return prompt.map((token, i) =>
-    i === 0 ? null : logprobOf(logits.subarray((i - 1) * vocabSize, i * vocabSize), token)
-  )
+  const scores: Array<Array<number | null>> = []
+  for (let from = 0; from < prompts.length;) {
+    let length = 0
+    let to = from
+    while (to < prompts.length && (to === from || Math.max(length, prompts[to]!.length) * (to + 1 - from) <= scoringPositions)) {
+      length = Math.max(length, prompts[to]!.length)
+      to++
+    }
+    const rows = prompts.slice(from, to)
+    const padded = rows.flatMap((prompt) => [...prompt, ...new Array<number>(length - prompt.length).fill(0)])
+    const logits = tf.tidy(() =>
+      transformerLogits(params.architecture, lookupIn(params), tf.tensor2d(padded, [rows.length, length], "int32")).dataSync() as Float32Array
+    )
+    for (const [row, prompt] of rows.entries()) {
+      scores.push(prompt.map((token, i) => {
+        const at = (row * length + i - 1) * vocabSize
+        return i === 0 ? null : logprobOf(logits.subarray(at, at + vocabSize), token)
+      }))
+    }
+    from = to
+  }
+  return scores
 }

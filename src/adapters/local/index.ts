@@ -53,6 +53,6 @@ export {
 } from "./local-trainer.js"
 export { baseProblem, restoreTrainer, saveTrainer, stateProblem } from "./trainer-state.js"
 export { decodeState, type DecodedState, encodeState, StateHeader } from "./state-codec.js"
-export { generate, type Generated, type GenerateOptions, promptLogprobs } from "./generate.js"
+export { generate, type Generated, type GenerateOptions, promptsLogprobs } from "./generate.js"
 export { samplerParams, samplerWeightsProblem } from "./sampler-weights.js"
 export { type SampledToken, sampleToken, seededUniform, type TokenSampling } from "./token-sampler.js"

@@ -8,7 +8,7 @@ import {
   type TrainingError
 } from "../../ports/index.js"
 import { compute } from "./compute.js"
-import { generate, promptLogprobs } from "./generate.js"
+import { generate, promptsLogprobs } from "./generate.js"
 import { disposeParameters } from "./parameters.js"
 import { samplerParams, type SamplerParams } from "./sampler-weights.js"
 import { makeSerialExecutor } from "./serial-executor.js"
@@ -89,13 +89,25 @@ export const makeLocalSamplingClient = Effect.fn("LocalSamplingClient.make")(
       }
     )
 
+    const rounded = (logprobs: ReadonlyArray<number | null>) => logprobs.map((logprob) => logprob === null ? null : Math.fround(logprob))
+
     const computeLogprobs = Effect.fn("LocalSamplingClient.computeLogprobs")(function*(prompt: ModelInput) {
       const tokens = yield* promptTokens("computeLogprobs", prompt, params)
-      return yield* executor.submit(compute("computeLogprobs", () =>
-        promptLogprobs(params, tokens).map((logprob) => logprob === null ? null : Math.fround(logprob))
-      ))
+      return yield* executor.submit(compute("computeLogprobs", () => rounded(promptsLogprobs(params, [tokens])[0]!)))
     })
 
-    return { sample, computeLogprobs }
+    const computeLogprobsBatch = Effect.fn("LocalSamplingClient.computeLogprobsBatch")(
+      function*(prompts: ReadonlyArray<ModelInput>) {
+        const tokens: Array<ReadonlyArray<number>> = []
+        for (const [index, prompt] of prompts.entries()) {
+          const ids = tokenIds(prompt, params.architecture, `prompt ${index}`)
+          if (typeof ids === "string") return yield* invalid("computeLogprobsBatch", ids)
+          tokens.push(ids)
+        }
+        return yield* executor.submit(compute("computeLogprobsBatch", () => promptsLogprobs(params, tokens).map(rounded)))
+      }
+    )
+
+    return { sample, computeLogprobs, computeLogprobsBatch }
   }
 )

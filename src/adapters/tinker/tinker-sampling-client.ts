@@ -127,6 +127,15 @@ export const makeTinkerSamplingClient = Effect.fn("TinkerSamplingClient.make")(
       }
     })
 
-    return { sample, computeLogprobs }
+    // The protocol scores one prompt a request: every request is sent before any answer is read.
+    const computeLogprobsBatch = Effect.fn("TinkerSamplingClient.computeLogprobsBatch")(
+      function*(prompts: ReadonlyArray<ModelInput>) {
+        const calls = []
+        for (const prompt of prompts) calls.push(yield* computeLogprobs(prompt))
+        return { result: Effect.forEach(calls, (call) => call.result) }
+      }
+    )
+
+    return { sample, computeLogprobs, computeLogprobsBatch }
   }
 )

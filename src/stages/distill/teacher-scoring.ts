@@ -1,13 +1,12 @@
 import { Effect, Option } from "effect"
 import {
-  fromInts,
   InvalidRequestError,
   type SamplingClient,
   TeacherWeights,
   TrainingBackend,
   type TrainingCallError
 } from "../../ports/index.js"
-import { completionLogprobs } from "./reverse-kl.js"
+import { scoreCompletions } from "./score-completions.js"
 import type { PromptCompletion } from "../sampling/sample-prompts.js"
 
 /** The teacher's sampler and words for it in errors. */
@@ -54,22 +53,9 @@ export const teacherSampler = Effect.gen(function*() {
 
 /**
  * The teacher's logprob of each token of each completion, given its prompt and the tokens
- * before it (`computeLogprobs` over prompt + completion). Every request is submitted before
- * any is awaited, so a remote service can work on them together.
+ * before it, scored in one batched submission (see {@link scoreCompletions}).
  */
 export const teacherLogprobs = (teacher: Teacher, samples: ReadonlyArray<PromptCompletion>) =>
-  Effect.gen(function*() {
-    const onError = teacherError(teacher.description, "score the student's samples")
-    const pending = []
-    for (const { prompt, completion } of samples) {
-      pending.push(yield* teacher.sampler.computeLogprobs(fromInts([...prompt.tokens, ...completion.tokens])).pipe(Effect.mapError(onError)))
-    }
-    const scores: Array<ReadonlyArray<number>> = []
-    for (const [index, request] of pending.entries()) {
-      const { prompt, completion } = samples[index]!
-      const logprobs = completionLogprobs(yield* request.result.pipe(Effect.mapError(onError)), prompt.tokens.length, completion.tokens.length)
-      if (typeof logprobs === "string") return yield* onError(new InvalidRequestError({ operation: "computeLogprobs", message: logprobs }))
-      scores.push(logprobs)
-    }
-    return scores
-  })
+  scoreCompletions(teacher.sampler, samples, "").pipe(
+    Effect.mapError(teacherError(teacher.description, "score the student's samples"))
+  )

@@ -12,13 +12,12 @@ import { type PreferencePair, PreferenceKeys, type RenderedPair } from "./prefer
 import { defineStage } from "../run/stage.js"
 
 /**
- * Submits the scoring of one datum: the logprob of each of its target tokens under the
- * sampler's weights. `computeLogprobs` scores a sequence token by token (null for the first),
- * so the sequence is the input followed by the last target: its token i + 1 is target i.
+ * The sequence that scores a datum: its input followed by its last target. `computeLogprobs`
+ * scores a sequence token by token (null for the first), so its token i + 1 is target i.
  */
-const submitScore = (sampler: SamplingClient["Service"], datum: Datum) => {
+const scoredSequence = (datum: Datum) => {
   const targets = datum.loss_fn_inputs["target_tokens"]!.data
-  return sampler.computeLogprobs(fromInts([...toInts(datum.model_input), targets[targets.length - 1]!]))
+  return fromInts([...toInts(datum.model_input), targets[targets.length - 1]!])
 }
 
 const scored = Effect.fnUntraced(function*(
@@ -38,15 +37,14 @@ const scored = Effect.fnUntraced(function*(
 })
 
 /**
- * The reference logprobs of every datum of `pairs` under one sampler, every request submitted
- * before any is awaited so a remote service can pipeline them.
+ * The reference logprobs of every datum of `pairs` under one sampler, in one batched
+ * submission, so the backend can score them together.
  */
 const scorePairs = Effect.fnUntraced(function*(sampler: SamplingClient["Service"], pairs: ReadonlyArray<RenderedPair>) {
   const data = pairs.flatMap((pair) => [pair.chosen, pair.rejected])
-  const pending = []
-  for (const datum of data) pending.push(yield* submitScore(sampler, datum))
+  const answers = yield* (yield* sampler.computeLogprobsBatch(data.map(scoredSequence))).result
   const logprobs: Array<Float32Array> = []
-  for (const [index, request] of pending.entries()) logprobs.push(yield* scored(yield* request.result, data[index]!, index))
+  for (const [index, answer] of answers.entries()) logprobs.push(yield* scored(answer, data[index]!, index))
   return pairs.map((pair, index): PreferencePair => ({
     ...pair,
     referenceChosen: logprobs[2 * index]!,

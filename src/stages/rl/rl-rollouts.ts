@@ -1,8 +1,6 @@
 import { Effect } from "effect"
 import {
   type Datum,
-  fromInts,
-  InvalidRequestError,
   type SamplingClient,
   StartingWeights,
   TrainingBackend,
@@ -12,7 +10,7 @@ import type { RendererFormat } from "../rendering/chat-renderer.js"
 import { completionRendererFor } from "../rendering/completion-prompt.js"
 import { centreGroups, klPenalizedAdvantages } from "./group-advantages.js"
 import type { ChatTemplate } from "../rendering/jinja-renderer.js"
-import { completionLogprobs } from "../distill/reverse-kl.js"
+import { scoreCompletions } from "../distill/score-completions.js"
 import { type RolloutBatch, RlKeys, type SamplerWeights } from "./rl-keys.js"
 import { rolloutDatum } from "./rollout-datum.js"
 import { type Episode, type EpisodeTurn, runEpisodes } from "./run-episodes.js"
@@ -57,18 +55,7 @@ const samplerWeights = (context: StageContext, maxStaleness: number) =>
 
 /** The reference logprob of every sampled token of `turns`, under the starting weights. */
 const referenceLogprobs = (reference: SamplingClient["Service"], turns: ReadonlyArray<EpisodeTurn>) =>
-  Effect.gen(function*() {
-    const pending = []
-    for (const { prompt, completion } of turns) pending.push(yield* reference.computeLogprobs(fromInts([...prompt.tokens, ...completion.tokens])))
-    const scores: Array<ReadonlyArray<number>> = []
-    for (const [index, request] of pending.entries()) {
-      const { prompt, completion } = turns[index]!
-      const logprobs = completionLogprobs(yield* request.result, prompt.tokens.length, completion.tokens.length)
-      if (typeof logprobs === "string") return yield* new InvalidRequestError({ operation: "computeLogprobs", message: `the KL reference: ${logprobs}` })
-      scores.push(logprobs)
-    }
-    return scores
-  })
+  scoreCompletions(reference, turns, "the KL reference: ")
 
 const mean = (values: ReadonlyArray<number>) => (values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length)
 

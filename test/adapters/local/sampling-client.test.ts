@@ -102,6 +102,23 @@ describe("LocalSamplingClient", () => {
       }
     }))
 
+  it.effect("scores a batch of prompts of different lengths as one call each would, over several passes", () =>
+    Effect.gen(function*() {
+      const { sampler } = yield* trained
+      // 1,200 prompts of up to 8 tokens: more than one pass of 8,192 positions.
+      const prompts = Array.from({ length: 1200 }, (_, i) => Array.from({ length: 1 + (i % 8) }, (_, j) => (i * 7 + j * 3) % 16))
+      const batch = yield* awaitCall(sampler.computeLogprobsBatch(prompts.map((prompt) => fromInts(prompt))))
+      assert.strictEqual(batch.length, prompts.length)
+      for (const i of [0, 1, 7, 599, 1023, 1024, 1199]) {
+        const single = yield* awaitCall(sampler.computeLogprobs(fromInts(prompts[i]!)))
+        assert.strictEqual(batch[i]!.length, prompts[i]!.length)
+        assert.strictEqual(batch[i]![0], null)
+        assert.isBelow(maxAbsDiff(batch[i]!.slice(1) as Array<number>, single.slice(1) as Array<number>), 1e-5)
+      }
+      const refused = yield* Effect.flip(sampler.computeLogprobsBatch([fromInts([1, 2]), fromInts([1, 99])]))
+      assert.include(refused.message, "prompt 1")
+    }))
+
   it.effect("ends a sequence at the token whose text completes a stop string, in the continuation only", () =>
     Effect.gen(function*() {
       const { sampler, weights } = yield* trained

@@ -150,5 +150,8 @@ describe("tinkerBackendLayer", () => {
       const got = yield* Effect.forEach(pending, (request) => request.result)
       got.forEach((logprobs, i) => assert.deepStrictEqual(logprobs, expected[i % 10], `request ${i}`))
       assert.isAbove(stormy.server.stats().faultsByKind["410"], 40)
+      // The batched call: one request a prompt, answered in order.
+      const batch = yield* (yield* sampler.computeLogprobsBatch(prompts.slice(0, 40))).result
+      batch.forEach((logprobs, i) => assert.deepStrictEqual(logprobs, expected[i % 10], `batched prompt ${i}`))
     }))
 })
