@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs"
-import { logprobOf, sampleToken, seededUniform, type TokenSampling } from "./token-sampler.js"
+import { targetLogprobs } from "./batch-loss.js"
+import { sampleToken, seededUniform, type TokenSampling } from "./token-sampler.js"
 import { lookupIn } from "./parameters.js"
 import type { SamplerParams } from "./sampler-weights.js"
 import { makeStopCheck, type StopRule } from "./stop-sequences.js"
@@ -102,7 +103,6 @@ export const promptsLogprobs = (
   params: SamplerParams,
   prompts: ReadonlyArray<ReadonlyArray<number>>
 ): Array<Array<number | null>> => {
-  const vocabSize = params.architecture.vocabSize
   const scores: Array<Array<number | null>> = []
   for (let from = 0; from < prompts.length;) {
     let length = 0
@@ -112,15 +112,19 @@ export const promptsLogprobs = (
       to++
     }
     const rows = prompts.slice(from, to)
-    const padded = rows.flatMap((prompt) => [...prompt, ...new Array<number>(length - prompt.length).fill(0)])
-    const logits = tf.tidy(() =>
-      transformerLogits(params.architecture, lookupIn(params), tf.tensor2d(padded, [rows.length, length], "int32")).dataSync() as Float32Array
-    )
+    const padded = (values: ReadonlyArray<number>) => [...values, ...new Array<number>(length - values.length).fill(0)]
+    // Position i predicts token i + 1: the targets are each prompt shifted by one. Only the
+    // targets' log-probabilities come back, not the logits. The tensor leaves the tidy scope,
+    // not its values: tidy walks what it returns, index by index for a typed array.
+    const scored = tf.tidy(() => {
+      const tokens = tf.tensor2d(rows.flatMap(padded), [rows.length, length], "int32")
+      const targets = tf.tensor2d(rows.flatMap((prompt) => padded(prompt.slice(1))), [rows.length, length], "int32")
+      return targetLogprobs(transformerLogits(params.architecture, lookupIn(params), tokens), targets)
+    })
+    const logprobs = scored.dataSync() as Float32Array
+    scored.dispose()
     for (const [row, prompt] of rows.entries()) {
-      scores.push(prompt.map((token, i) => {
-        const at = (row * length + i - 1) * vocabSize
-        return i === 0 ? null : logprobOf(logits.subarray(at, at + vocabSize), token)
-      }))
+      scores.push(prompt.map((_, i) => (i === 0 ? null : logprobs[row * length + i - 1]!)))
     }
     from = to
   }

@@ -72,6 +72,3 @@ export const sampleToken = (logits: ArrayLike<number>, sampling: TokenSampling, 
   const last = candidates[candidates.length - 1]!
   return { token: last, logprob: logprobs[last]! }
 }
-
-/** The log-probability of `tokens[i]` at each row `i` of logits (log-softmax in float64). */
-export const logprobOf = (logits: ArrayLike<number>, token: number): number => logSoftmax(logits)[token]!
