@@ -219,7 +219,8 @@ const format = (value: number, digits: number) => value.toFixed(digits)
 const bench = (options: BenchOptions, runDir: string) =>
   Effect.gen(function*() {
     const benchSteps = options.warmup + options.rounds * options.steps
-    const loaded = yield* loadRecipe(recipeFile, [`backend.device=${options.device}`])
+    // One thread, as the hand-written loop runs: the bench measures the loop, not parallelism.
+    const loaded = yield* loadRecipe(recipeFile, [`backend.device=${options.device}`, "backend.threads=1"])
     if (loaded.kind !== "supervised") return yield* Effect.die(new Error(`the bench runs a supervised recipe, got ${loaded.kind}`))
     // The loops follow the recipe's learning-rate schedule, lengthened only if the bench runs past its end.
     const totalSteps = Math.max(loaded.training.steps ?? 0, benchSteps)
