@@ -95,7 +95,12 @@ export const recipeRendererId = (recipe: Recipe): string =>
 
 /** How any recipe steps, evaluates and checkpoints. */
 export const trainingSchedule = (recipe: Recipe): TrainingSchedule => ({
-  batch: { batchSize: recipe.training.batchSize, seed: recipe.seed, shuffle: recipe.data.shuffle },
+  batch: {
+    batchSize: recipe.training.batchSize,
+    seed: recipe.seed,
+    shuffle: recipe.data.shuffle,
+    groupByLength: "groupByLength" in recipe.data ? recipe.data.groupByLength : undefined
+  },
   optimizer: trainStepConfig(recipe),
   evalEvery: recipe.eval.every,
   checkpointEvery: recipe.checkpoint.every,

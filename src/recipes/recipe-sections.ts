@@ -87,7 +87,10 @@ export const DataSection = Schema.Struct({
   train: Location,
   eval: Schema.optionalKey(Location),
   evalFraction: withDefault(Fraction, 0.1),
-  shuffle: withDefault(Schema.Boolean, true)
+  shuffle: withDefault(Schema.Boolean, true),
+  // Optional rather than defaulted, so recipes without it keep their hash. Off unless asked:
+  // a batch of one length is not a random draw, so it changes what a step averages over.
+  groupByLength: Schema.optionalKey(Schema.Boolean)
 })
 
 /** Run length and batch size. `steps` wins over `epochs`; without it the run lasts `epochs` passes. */

@@ -27,6 +27,40 @@ export const epochOrder = (size: number, seed: number, epoch: number, shuffle: b
   return order
 }
 
+/** Batches a window of the epoch's order holds when grouped by length (see {@link groupByLength}). */
+export const batchesPerWindow = 32
+
+/**
+ * `order` rearranged so that each batch holds examples of similar length, which pads less:
+ * windows of {@link batchesPerWindow} batches of the order are each sorted by length
+ * (`lengths[index]`, ties kept in order), cut into batches, and the batches of a window
+ * shuffled, seeded by seed and epoch. Every example still comes once an epoch; a window is
+ * drawn at random as before, but a batch is no longer (its examples share a length).
+ */
+export const groupByLength = (
+  order: ReadonlyArray<number>,
+  lengths: ReadonlyArray<number>,
+  batchSize: number,
+  seed: number,
+  epoch: number
+): ReadonlyArray<number> => {
+  const random = mix(Math.imul(seed ^ 0x1b873593, 17) + epoch * 0x165667b1)
+  const window = batchSize * batchesPerWindow
+  const grouped: Array<number> = []
+  for (let from = 0; from < order.length; from += window) {
+    const sorted = order.slice(from, from + window).sort((a, b) => lengths[a]! - lengths[b]!)
+    const batches = Array.from({ length: Math.ceil(sorted.length / batchSize) }, (_, b) => sorted.slice(b * batchSize, (b + 1) * batchSize))
+    // A short last batch stays last, so the batches the epoch cuts keep their sizes.
+    const full = sorted.length % batchSize === 0 ? batches.length : batches.length - 1
+    for (let index = full - 1; index > 0; index--) {
+      const other = Math.floor(random() * (index + 1))
+      ;[batches[index], batches[other]] = [batches[other]!, batches[index]!]
+    }
+    for (const batch of batches) grouped.push(...batch)
+  }
+  return grouped
+}
+
 /** A batch of example indices and the cursor after it. */
 export interface NextBatch {
   readonly indices: ReadonlyArray<number>
@@ -35,23 +69,29 @@ export interface NextBatch {
 
 /**
  * Takes the next `batchSize` examples from `cursor`. A batch that runs past the end of an
- * epoch continues at the start of the next one, so every batch has the same size.
+ * epoch continues at the start of the next one, so every batch has the same size. With
+ * `lengths` (one per example) the epoch's order is grouped by length ({@link groupByLength}).
  */
 export const takeBatch = (
   cursor: DataCursor,
   size: number,
   batchSize: number,
   seed: number,
-  shuffle: boolean
+  shuffle: boolean,
+  lengths?: ReadonlyArray<number>
 ): NextBatch => {
+  const orderOf = (epoch: number) => {
+    const order = epochOrder(size, seed, epoch, shuffle)
+    return lengths === undefined ? order : groupByLength(order, lengths, batchSize, seed, epoch)
+  }
   const indices: Array<number> = []
   let { epoch, position } = cursor
-  let order = epochOrder(size, seed, epoch, shuffle)
+  let order = orderOf(epoch)
   while (indices.length < batchSize) {
     if (position >= size) {
       epoch += 1
       position = 0
-      order = epochOrder(size, seed, epoch, shuffle)
+      order = orderOf(epoch)
     }
     indices.push(order[position]!)
     position += 1

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { epochOrder, holdOut, takeBatch } from "../../../src/stages/data/data-order.js"
+import { batchesPerWindow, epochOrder, groupByLength, holdOut, takeBatch } from "../../../src/stages/data/data-order.js"
 
 describe("epochOrder", () => {
   it("is a permutation that depends only on seed and epoch", () => {
@@ -43,5 +43,50 @@ describe("holdOut", () => {
     assert.strictEqual(split.train.length, 90)
     assert.deepStrictEqual([...split.train, ...split.eval].sort((a, b) => a - b), Array.from({ length: 100 }, (_, index) => index))
     assert.deepStrictEqual(holdOut(100, 0.1, 3), split)
+  })
+})
+
+describe("groupByLength", () => {
+  // 1,000 examples of lengths 1..60 in a pseudo-random pattern, batches of 8.
+  const lengths = Array.from({ length: 1000 }, (_, index) => 1 + ((index * 37) % 60))
+  const padded = (order: ReadonlyArray<number>, batchSize: number) => {
+    let positions = 0
+    for (let from = 0; from < order.length; from += batchSize) {
+      const batch = order.slice(from, from + batchSize)
+      positions += batch.length * Math.max(...batch.map((index) => lengths[index]!))
+    }
+    return positions
+  }
+
+  it("keeps every example once, pads far less, and depends only on seed and epoch", () => {
+    const order = epochOrder(1000, 3, 0, true)
+    const grouped = groupByLength(order, lengths, 8, 3, 0)
+    assert.deepStrictEqual([...grouped].sort((a, b) => a - b), Array.from({ length: 1000 }, (_, index) => index))
+    const real = lengths.reduce((sum, length) => sum + length, 0)
+    // Random batches of 8 pad to about 7/9 of the longest length: about 60% of positions are padding.
+    assert.isAbove(padded(order, 8) / real, 1.4)
+    assert.isBelow(padded(grouped, 8) / real, 1.1)
+    assert.deepStrictEqual(groupByLength(order, lengths, 8, 3, 0), grouped)
+    assert.notDeepEqual(groupByLength(order, lengths, 8, 3, 1), grouped)
+    // Batches are drawn within a window of the shuffled order, not across the epoch.
+    const window = 8 * batchesPerWindow
+    assert.deepStrictEqual([...grouped.slice(0, window)].sort((a, b) => a - b), [...order.slice(0, window)].sort((a, b) => a - b))
+  })
+
+  it("leaves a short last batch of a window last, and takeBatch resumes grouped batches exactly", () => {
+    const order = epochOrder(20, 5, 0, true)
+    const grouped = groupByLength(order, lengths, 8, 5, 0)
+    // The window (all 20) sorted: its short last batch is the 4 longest, still at the end.
+    const sorted = [...order].map((index) => lengths[index]!).sort((a, b) => a - b)
+    assert.deepStrictEqual(grouped.slice(16).map((index) => lengths[index]), sorted.slice(16))
+    let cursor = { epoch: 0, position: 0 }
+    const stepwise = []
+    for (let step = 0; step < 7; step++) {
+      const next = takeBatch(cursor, 20, 8, 5, true, lengths.slice(0, 20))
+      stepwise.push(next.indices)
+      cursor = next.cursor
+    }
+    const resumed = takeBatch({ epoch: 2, position: 8 }, 20, 8, 5, true, lengths.slice(0, 20))
+    assert.deepStrictEqual(resumed.indices, stepwise[6])
   })
 })
