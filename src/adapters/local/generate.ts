@@ -96,37 +96,41 @@ const scoringPositions = 8192
 
 /**
  * For each prompt, log p(prompt[i] | prompt[..i]) of every token; `null` for the first, which
- * has no context. Prompts are scored together, in passes of several padded to their longest
- * (padding changes nothing before it: attention is causal).
+ * has no context. Prompts of the same length are scored together, in passes of up to
+ * {@link scoringPositions} positions. Never padded: a pass over rows of one length gives each
+ * row the very numbers a pass of that row alone gives, so a batch scores as single calls do
+ * (padding would change the length of the sums in attention, and so their rounding).
  */
 export const promptsLogprobs = (
   params: SamplerParams,
   prompts: ReadonlyArray<ReadonlyArray<number>>
 ): Array<Array<number | null>> => {
-  const scores: Array<Array<number | null>> = []
-  for (let from = 0; from < prompts.length;) {
-    let length = 0
-    let to = from
-    while (to < prompts.length && (to === from || Math.max(length, prompts[to]!.length) * (to + 1 - from) <= scoringPositions)) {
-      length = Math.max(length, prompts[to]!.length)
-      to++
+  const scores = new Array<Array<number | null>>(prompts.length)
+  const byLength = new Map<number, Array<number>>()
+  prompts.forEach((prompt, index) => {
+    const same = byLength.get(prompt.length)
+    if (same === undefined) byLength.set(prompt.length, [index])
+    else same.push(index)
+  })
+  for (const [length, indices] of byLength) {
+    const perPass = Math.max(1, Math.floor(scoringPositions / length))
+    for (let from = 0; from < indices.length; from += perPass) {
+      const rows = indices.slice(from, from + perPass).map((index) => prompts[index]!)
+      // Position i predicts token i + 1: the targets are each prompt shifted by one (the last
+      // position's target is a placeholder). Only the targets' log-probabilities come back,
+      // not the logits. The tensor leaves the tidy scope, not its values: tidy walks what it
+      // returns, index by index for a typed array.
+      const scored = tf.tidy(() => {
+        const tokens = tf.tensor2d(rows.flat(), [rows.length, length], "int32")
+        const targets = tf.tensor2d(rows.flatMap((prompt) => [...prompt.slice(1), 0]), [rows.length, length], "int32")
+        return targetLogprobs(transformerLogits(params.architecture, lookupIn(params), tokens), targets)
+      })
+      const logprobs = scored.dataSync() as Float32Array
+      scored.dispose()
+      rows.forEach((prompt, row) => {
+        scores[indices[from + row]!] = prompt.map((_, i) => (i === 0 ? null : logprobs[row * length + i - 1]!))
+      })
     }
-    const rows = prompts.slice(from, to)
-    const padded = (values: ReadonlyArray<number>) => [...values, ...new Array<number>(length - values.length).fill(0)]
-    // Position i predicts token i + 1: the targets are each prompt shifted by one. Only the
-    // targets' log-probabilities come back, not the logits. The tensor leaves the tidy scope,
-    // not its values: tidy walks what it returns, index by index for a typed array.
-    const scored = tf.tidy(() => {
-      const tokens = tf.tensor2d(rows.flatMap(padded), [rows.length, length], "int32")
-      const targets = tf.tensor2d(rows.flatMap((prompt) => padded(prompt.slice(1))), [rows.length, length], "int32")
-      return targetLogprobs(transformerLogits(params.architecture, lookupIn(params), tokens), targets)
-    })
-    const logprobs = scored.dataSync() as Float32Array
-    scored.dispose()
-    for (const [row, prompt] of rows.entries()) {
-      scores.push(prompt.map((_, i) => (i === 0 ? null : logprobs[row * length + i - 1]!)))
-    }
-    from = to
   }
   return scores
 }
