@@ -217,26 +217,29 @@ describe("durable runs (sous submit / worker / status / pause / resume / cancel)
 
   it("cancel stops the running segment and leaves the run cancelled with only committed checkpoints", async () => {
     const { dir, db, submit, startWorker, waitForRun } = setup()
-    const id = submit("cancelled")
+    // Segments of 32 steps: a segment of 8 can end before a probe sees it running (its row
+    // shows the segment's process from its first progress flush, 0.5 s in).
+    const every = 32
+    const id = submit("cancelled", [`training.steps=${3 * every}`, `checkpoint.every=${every}`])
     startWorker()
-    const running = await waitForRun(id, "in segment 2", (row) => row.segment === 2 && row.step >= 9 && row.segment_pid !== null)
+    const running = await waitForRun(id, "in segment 2", (row) => row.segment === 2 && row.step > every && row.segment_pid !== null)
     await Effect.runPromise(cancelRun(id, { db }))
     const cancelled = await waitForRun(id, "to be cancelled", (row) => row.state === "cancelled", 30_000)
     expect(cancelled.control).toBe("none")
     // The segment's process is gone, and what it had not committed with it: the store holds
-    // committed checkpoints only (step 8, and step 16 if segment 2 committed before the cancel
+    // committed checkpoints only (step 32, and step 64 if segment 2 committed before the cancel
     // reached it), each file named by its manifest, and the run's metrics end at the last.
     expect(() => process.kill(running.segment_pid!, 0)).toThrow()
     const runDir = join(dir, "cancelled")
     const store = readdirSync(join(runDir, "checkpoints")).filter((name) => name !== "index.json").sort()
-    expect([["step-00000008"], ["step-00000008", "step-00000016"]]).toContainEqual(store)
+    expect([["step-00000032"], ["step-00000032", "step-00000064"]]).toContainEqual(store)
     for (const name of store) {
       const named = readManifest(runDir, name).blobs.map((blob) => blob.key)
       for (const file of readdirSync(join(runDir, "checkpoints", name)).filter((entry) => entry !== "manifest.json")) {
         expect(named).toContain(`${name}/${file}`)
       }
     }
-    const last = store.length * 8
+    const last = store.length * every
     expect(readMetrics(runDir).map((line) => line.step)).toEqual(Array.from({ length: last }, (_, i) => i + 1))
     expect(cancelled.last_checkpoint).toBe(store.at(-1))
     // A cancelled run cannot be resumed.
