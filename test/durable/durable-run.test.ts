@@ -14,10 +14,13 @@ import { sftRecipe, shortSftSets } from "../support/short-sft.js"
 import { suiteDirectory, testDirectory } from "../support/temp-directory.js"
 
 // Durable runs end to end through the real `sous` command: submit, a worker process, status
-// and control. The recipe is the segment test's shortened example, longer: 24 steps, a
-// checkpoint every 8, so a run is three segments of a second or two each, long enough for a
-// test to find a segment mid-way.
-const sets = shortSftSets(24, 8)
+// and control. The recipe is the segment test's shortened example, longer (48 steps, a
+// checkpoint every 16) and at the example's own model size (width 64, 2 layers), so a run is
+// three segments of a second or more each, long enough for a test to find a segment mid-way:
+// at the shortened size a segment could end before a probe saw it running.
+const steps = 48
+const every = 16
+const sets = [...shortSftSets(steps, every), "model.width=64", "model.layers=2"]
 const recipe = sftRecipe
 const suite = suiteDirectory("durable-run")
 const referenceDir = join(suite, "reference")
@@ -59,7 +62,7 @@ const setup = () => {
 /** The run equals the uninterrupted `sous run`: final weights byte for byte, every step's metrics once. */
 const expectExact = (runDir: string) => {
   expect(readCheckpointState(runDir).equals(readCheckpointState(referenceDir))).toBe(true)
-  expect(readMetrics(runDir).map((line) => line.step)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1))
+  expect(readMetrics(runDir).map((line) => line.step)).toEqual(Array.from({ length: steps }, (_, i) => i + 1))
 }
 
 /**
@@ -93,7 +96,7 @@ const killRestartExact = async (
   const done = await waitForRun(id, "to succeed", (row) => row.state === "succeeded")
   const restarted = (await logOf(id, db)).find((line) => line.at >= killedAt && line.message.startsWith("segment"))
   console.log(`${name}: SIGKILL ${where}; a segment started ${restarted!.at - killedAt} ms after the new worker was spawned; run done ${Date.now() - killedAt} ms after`)
-  expect(done).toMatchObject({ step: 24, last_checkpoint: "final", last_error: null })
+  expect(done).toMatchObject({ step: steps, last_checkpoint: "final", last_error: null })
   expectExact(runDir)
 }
 
@@ -105,9 +108,9 @@ describe("durable runs (sous submit / worker / status / pause / resume / cancel)
 
   it("a worker SIGKILLed mid-segment: a new worker takes the run over, and it ends exact; status shows step and rate", async () => {
     await killRestartExact("killed", async ({ id, db, waitForRun }) => {
-      // Mid-segment 2: step 8 committed, training towards step 16; status has a step and a rate.
-      const running = await waitForRun(id, "in segment 2", (row) => row.segment === 2 && row.step >= 9 && row.step < 16)
-      expect(running).toMatchObject({ state: "running", total_steps: 24, last_checkpoint: "step-00000008" })
+      // Mid-segment 2: step 16 committed, training towards step 32; status has a step and a rate.
+      const running = await waitForRun(id, "in segment 2", (row) => row.segment === 2 && row.step > every && row.step < 2 * every && row.segment_pid !== null)
+      expect(running).toMatchObject({ state: "running", total_steps: steps, last_checkpoint: "step-00000016" })
       expect(running.steps_per_second).toBeGreaterThan(0)
       expect(running.etaSeconds).toBeGreaterThan(0)
       // Held still (SIGSTOP) while the CLI starts, so the run cannot finish meanwhile; the
@@ -116,7 +119,7 @@ describe("durable runs (sous submit / worker / status / pause / resume / cancel)
       onTestFinished(() => signal(running.segment_pid!, "SIGCONT"))
       const shown = runCli(["status", id, "--db", db])
       expect(shown.code, shown.stderr).toBe(0)
-      expect(shown.stdout).toMatch(/running\s+step \d+\/24\s+[0-9.]+ steps\/s\s+ETA/)
+      expect(shown.stdout).toMatch(new RegExp(`running\\s+step \\d+/${steps}\\s+[0-9.]+ steps/s\\s+ETA`))
       return { note: `at step ${running.step}`, afterKill: () => signal(running.segment_pid!, "SIGCONT") }
     })
   }, 150_000)
@@ -129,7 +132,7 @@ describe("durable runs (sous submit / worker / status / pause / resume / cancel)
       // a slow poll) after the segment reported its end: the test cannot pin which, only that
       // the kill falls within that window. Either way the new worker must end exact: an
       // uncommitted blob is ignored and segment 2 runs again; a committed one is adopted.
-      const checkpoint = join(runDir, "checkpoints", "step-00000016")
+      const checkpoint = join(runDir, "checkpoints", "step-00000032")
       await waitFor("segment 2's checkpoint to be written", 90_000, async () => (existsSync(checkpoint) ? true : undefined), 2)
       return existsSync(join(checkpoint, "manifest.json")) ? "after its manifest landed" : "before its manifest landed"
     })
@@ -138,7 +141,7 @@ describe("durable runs (sous submit / worker / status / pause / resume / cancel)
   it("a worker SIGKILLed between segments: a new worker takes the run over, and it ends exact", async () => {
     await killRestartExact("killed-between", async ({ id, db }) => {
       // Right after the run's log says segment 1 ended (its checkpoint committed), before or
-      // just as segment 2 starts: the new worker starts from step 8's checkpoint.
+      // just as segment 2 starts: the new worker starts from step 16's checkpoint.
       await waitFor(`${id} segment 1 to end`, 90_000, async () =>
         (await logOf(id, db)).some((line) => line.message.startsWith("segment 1 ended")) ? true : undefined, 10)
       const row = await statusOf(id, db)
@@ -194,7 +197,7 @@ describe("durable runs (sous submit / worker / status / pause / resume / cancel)
     const at = paused.step
     console.log(`pause asked at step ${training.step}, paused at step ${at}`)
     expect(at).toBeGreaterThanOrEqual(training.step)
-    expect(at).toBeLessThan(24)
+    expect(at).toBeLessThan(steps)
     expect(paused).toMatchObject({ last_checkpoint: `step-${String(at).padStart(8, "0")}`, segment: 1, segment_pid: null })
     // Nothing runs while it is paused.
     await new Promise((resolve) => setTimeout(resolve, 2_500))
