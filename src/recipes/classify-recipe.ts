@@ -7,7 +7,8 @@ import {
   EvalSection,
   LogSection,
   OptimizerSection,
-  TrainingSection
+  TrainingSection,
+  trackersField
 } from "./recipe-sections.js"
 
 /** A multilayer perceptron over the flattened input: ReLU dense layers of the `hidden` widths. */
@@ -52,6 +53,7 @@ export const ClassifyRecipe = Schema.Struct({
   eval: withDefault(EvalSection, {}),
   checkpoint: withDefault(CheckpointSection, {}),
   backend: withDefault(BackendSection, { kind: "local" }),
-  log: withDefault(LogSection, {})
+  log: withDefault(LogSection, {}),
+  trackers: trackersField
 })
 export type ClassifyRecipe = typeof ClassifyRecipe.Type

@@ -7,7 +7,10 @@ export const resolvedRecipeJson = (recipe: AnyRecipe): string => JSON.stringify(
 
 /**
  * Digest of the resolved recipe. Checkpoints record it, so resuming with a changed recipe
- * can be detected.
+ * can be detected. `trackers` (of the recipe or a pipeline's stages) is left out: where a run
+ * reports changes nothing it trains, so a run may resume with a tracker added or removed.
  */
-export const recipeHash = (recipe: AnyRecipe): string =>
-  createHash("sha256").update(resolvedRecipeJson(recipe)).digest("hex").slice(0, 16)
+export const recipeHash = (recipe: AnyRecipe): string => {
+  const json = JSON.stringify(Schema.encodeSync(AnyRecipe)(recipe), (key, value: unknown) => (key === "trackers" ? undefined : value), 2)
+  return createHash("sha256").update(json).digest("hex").slice(0, 16)
+}

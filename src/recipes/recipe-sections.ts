@@ -172,6 +172,53 @@ export const LogSection = Schema.Struct({
   every: withDefault(PositiveInt, 10)
 })
 
+/** An HTTP(S) base URL: a tracker's server. */
+const ServerUrl = Schema.String.check(Schema.isPattern(/^https?:\/\/\S+$/, { expected: "an http:// or https:// URL" }))
+
+/**
+ * An MLflow tracking server (its REST API at `uri`): the run is logged under `experiment`
+ * (created when missing) as an MLflow run named after the recipe. A token, when the server
+ * wants one, is read from the environment variable `tokenEnv` names, never from the recipe.
+ */
+export const MlflowTracker = Schema.Struct({
+  kind: Schema.Literal("mlflow"),
+  uri: ServerUrl,
+  experiment: withDefault(Schema.String, "sous"),
+  tokenEnv: withDefault(Schema.String, "MLFLOW_TRACKING_TOKEN")
+})
+
+/**
+ * TensorBoard event files: scalars of every metric and eval measure, written to `dir`
+ * (relative to the recipe; default `<run dir>/tensorboard`), which `tensorboard --logdir` reads.
+ */
+export const TensorboardTracker = Schema.Struct({
+  kind: Schema.Literal("tensorboard"),
+  dir: Schema.optionalKey(Location)
+})
+
+/**
+ * OpenTelemetry over OTLP/HTTP: stage spans and step metrics sent to the collector at
+ * `endpoint` (its base URL, e.g. `http://127.0.0.1:4318`) as service `serviceName`. Extra
+ * headers (an auth token) come from the environment variable `headersEnv` names, in the
+ * `OTEL_EXPORTER_OTLP_HEADERS` form `key=value,key=value`.
+ */
+export const OtlpTracker = Schema.Struct({
+  kind: Schema.Literal("otlp"),
+  endpoint: ServerUrl,
+  serviceName: withDefault(Schema.String, "sous"),
+  headersEnv: Schema.optionalKey(Schema.String)
+})
+
+/** An experiment tracker the run's metrics also go to. A tracker that is down never fails the run. */
+export const TrackerSection = Schema.Union([MlflowTracker, TensorboardTracker, OtlpTracker])
+export type TrackerSection = typeof TrackerSection.Type
+
+/**
+ * The trackers a run reports to, besides its own files. Optional rather than defaulted, so
+ * recipes without it keep their hash.
+ */
+export const trackersField = Schema.optionalKey(Schema.Array(TrackerSection))
+
 /** The fields every recipe that trains a chat model has: all but its kind, data and method. */
 export const chatRecipeFields = {
   name: withDefault(Schema.String, "run"),
@@ -185,5 +232,6 @@ export const chatRecipeFields = {
   checkpoint: withDefault(CheckpointSection, {}),
   publish: Schema.optionalKey(PublishSection),
   backend: withDefault(BackendSection, { kind: "local" }),
-  log: withDefault(LogSection, {})
+  log: withDefault(LogSection, {}),
+  trackers: trackersField
 }
