@@ -8,6 +8,9 @@ export default defineConfig({
     maxWorkers: 2,
     sequence: { sequencer: SlowFirstSequencer },
     testTimeout: 120_000,
-    hookTimeout: 120_000
+    hookTimeout: 120_000,
+    // Servers, retries and injected faults log a lot by design; their lines are shown only
+    // for a test that fails, where they explain it.
+    silent: "passed-only"
   }
 })

@@ -48,7 +48,10 @@ describe("tinkerBackendLayer", () => {
       assert.isTrue(capabilities.durableCheckpoints)
       assert.strictEqual(requestsTo(log, "/client/config").length, 1)
       assert.strictEqual(requestsTo(log, "/create_session").length, 1)
-      yield* Effect.sleep(120)
+      // Beats every 20 ms; waited for rather than counted after a fixed sleep, which a busy
+      // machine can stretch past a few beats' time.
+      const deadline = Date.now() + 10_000
+      while (requestsTo(log, "/session_heartbeat").length < 3 && Date.now() < deadline) yield* Effect.sleep(20)
       const beats = requestsTo(log, "/session_heartbeat")
       assert.isAtLeast(beats.length, 3)
       assert.isTrue(beats.every((entry) => entry.status === 200))
