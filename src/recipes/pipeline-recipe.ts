@@ -6,7 +6,7 @@ import { withDefault } from "./schema-fields.js"
 
 /** A stage name: it names the stage's run directory, so it is a plain file name. */
 const StageName = Schema.String.check(
-  Schema.isPattern(/^[a-z0-9][a-z0-9_-]*$/, { expected: "a name of lowercase letters, digits, - and _" })
+  Schema.isPattern(/^[a-z0-9][a-z0-9_-]*$/u, { expected: "a name of lowercase letters, digits, - and _" })
 )
 
 /** One stage of a pipeline: a recipe of any training kind, run in `<out>/<name>`. */

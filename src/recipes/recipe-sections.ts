@@ -173,7 +173,7 @@ export const LogSection = Schema.Struct({
 })
 
 /** An HTTP(S) base URL: a tracker's server. */
-const ServerUrl = Schema.String.check(Schema.isPattern(/^https?:\/\/\S+$/, { expected: "an http:// or https:// URL" }))
+const ServerUrl = Schema.String.check(Schema.isPattern(/^https?:\/\/\S+$/u, { expected: "an http:// or https:// URL" }))
 
 /**
  * An MLflow tracking server (its REST API at `uri`): the run is logged under `experiment`

@@ -26,4 +26,4 @@ export const Decay = Schema.Finite.check(
  * The location of a file or store: a path (relative to the recipe) or a URI. An empty one
  * would resolve to the recipe's own directory, and fail far from its field.
  */
-export const Location = Schema.String.check(Schema.isPattern(/\S/, { expected: "a non-empty path" }))
+export const Location = Schema.String.check(Schema.isPattern(/\S/u, { expected: "a non-empty path" }))
