@@ -9,6 +9,7 @@ import { backendLayer } from "./backend.js"
 import { rlEnvironment } from "./environment.js"
 import type { KitchenOptions } from "./options.js"
 import { checkpointStoreLayer, datasetSourceLayer, modelSourcesLayer } from "./sources.js"
+import { trackerSinks } from "./trackers.js"
 
 /**
  * Layers for every port a recipe's workflow needs, built from its settings.
@@ -26,12 +27,15 @@ export const kitchenLayer = (recipe: Recipe, options: KitchenOptions, tokenizer:
     datasetSourceLayer,
     checkpointStoreLayer(recipe, options.runDir),
     hubPublisherLayer(),
+    // The trackers open after the JSONL files, so they close (an MLflow run gets its final
+    // status) before the files do.
     Layer.effect(
       MetricsSink,
-      Effect.map(
-        makeJsonlMetricsSink(options.runDir, jsonlOptions),
-        (jsonl) => combineSinks([jsonl, ...(options.sinks ?? [])])
-      )
+      Effect.gen(function*() {
+        const jsonl = yield* makeJsonlMetricsSink(options.runDir, jsonlOptions)
+        const trackers = yield* trackerSinks(recipe, options.trackerHome ?? options.runDir, options.resumeAfter)
+        return combineSinks([jsonl, ...trackers, ...(options.sinks ?? [])])
+      })
     )
   )
 }

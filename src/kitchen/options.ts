@@ -16,6 +16,13 @@ export interface KitchenOptions {
    * that holds another run's metrics, events, summary or checkpoints.
    */
   readonly newRun?: NewRun
+  /**
+   * Where the recipe's trackers keep what every attempt of a run shares (the MLflow run id,
+   * TensorBoard's default event directory). Default `runDir`; a durable run's segments, each
+   * with a `runDir` of its own, point it at the run's directory, so they log to one MLflow
+   * run and one TensorBoard directory.
+   */
+  readonly trackerHome?: string
   /** Extra metrics sinks (a progress display, a tracking service). */
   readonly sinks?: ReadonlyArray<MetricsSink["Service"]>
   /** A resumed run continues after this checkpoint: what the files hold after it is dropped. */

@@ -19,7 +19,7 @@ export const runRecipeFile = (dir: string): string => join(dir, "recipe.json")
 export const holdsRun = (dir: string) => Effect.sync(() => existsSync(runRecipeFile(dir)))
 
 /** The files a run writes into its directory. */
-export const runFiles = ["recipe.json", "metrics.jsonl", "events.jsonl", "summary.json", "checkpoints"] as const
+export const runFiles = ["recipe.json", "metrics.jsonl", "events.jsonl", "summary.json", "checkpoints", "tensorboard", "mlflow-runs.json"] as const
 
 /** A run's files that `dir` holds, of `files`. */
 const filesIn = (dir: string, files: ReadonlyArray<string>) => files.filter((name) => existsSync(join(dir, name)))

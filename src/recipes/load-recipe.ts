@@ -10,6 +10,7 @@ import { type AnyRecipe, PipelineRecipe, pipelineProblems } from "./pipeline-rec
 import { RecipeError } from "./recipe-error.js"
 import { readChatTemplate } from "./read-chat-template.js"
 import type { Recipe } from "./recipe.js"
+import type { TrackerSection } from "./recipe-sections.js"
 
 const problem = (source: string, path: string, message: string, cause?: unknown) =>
   new RecipeError({ source, problems: [{ path, message }], cause })
@@ -69,6 +70,10 @@ const resolveKindPaths = (recipe: Recipe, baseDir: string): Partial<Recipe> => {
   } as Partial<Recipe>
 }
 
+/** A TensorBoard tracker's `dir`, relative to the recipe file; other trackers are URLs. */
+const resolveTrackerDir = (tracker: TrackerSection, baseDir: string): TrackerSection =>
+  tracker.kind === "tensorboard" && tracker.dir !== undefined ? { ...tracker, dir: resolveFrom(baseDir, tracker.dir) } : tracker
+
 /** Makes the recipe's file locations absolute, relative to the directory of the recipe file. */
 export const resolvePaths = (recipe: Recipe, baseDir: string): Recipe => ({
   ...recipe,
@@ -81,6 +86,7 @@ export const resolvePaths = (recipe: Recipe, baseDir: string): Recipe => ({
     ...recipe.checkpoint,
     ...(recipe.checkpoint.uri === undefined ? {} : { uri: resolveFrom(baseDir, recipe.checkpoint.uri) })
   },
+  ...(recipe.trackers === undefined ? {} : { trackers: recipe.trackers.map((tracker) => resolveTrackerDir(tracker, baseDir)) }),
   ...resolveKindPaths(recipe, baseDir)
 } as Recipe)
 

@@ -113,6 +113,7 @@ export const runAttempt = (options: AttemptOptions): Effect.Effect<SegmentEnd> =
     const kitchen = {
       runDir: attemptDirectory(runDir, attemptId),
       checkpointStore: runCheckpointStore(runDir),
+      trackerHome: runDir,
       attemptId,
       afterCheckpoint: options.afterCheckpoint,
       checkpointAsked: options.checkpointAsked,
