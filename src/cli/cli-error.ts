@@ -25,11 +25,13 @@ import type { ModelCatalogError } from "../jobs/model-catalog.js"
 import type { TenantsFileError } from "../jobs/tenants.js"
 import type { WebhookEventNotFound } from "../jobs/webhooks/index.js"
 import type { UsageError } from "./args.js"
+import type { ReportError } from "./report/report-error.js"
 
 /**
  * Every error a `sous` command can fail with: what the recipe, data, stores, backend and run
- * directory report, and a refused command line. The commands are typed to fail with these
- * only, so a new error a command can raise fails to compile until it is added here, and
+ * directory report, a run directory `sous report` cannot read, and a refused command line.
+ * The commands are typed to fail with these only, so a new error a command can raise fails
+ * to compile until it is added here, and
  * `describeError` gives each one its line.
  */
 export type CliError =
@@ -48,6 +50,7 @@ export type CliError =
   | ModelCatalogError
   | RecipeError
   | RendererError
+  | ReportError
   | ResumeRefusedError
   | RunControlError
   | RunDirectoryError
