@@ -35,3 +35,10 @@ export { type HubPublisherOptions, hubPublisherLayer, makeHubPublisher } from ".
 export { type HubAccessOptions } from "./hub/hub-client.js"
 export { formatHubUri, type HubLocation, type HubRepoType, parseHubUri } from "./hub/hub-uri.js"
 export { HubRequestError } from "./hub/hub-request-error.js"
+export {
+  OtlpTelemetry,
+  otlpTelemetryLayer,
+  type OtlpTelemetryOptions,
+  otlpTrackerLabel
+} from "./telemetry/otlp-telemetry.js"
+export { parseOtlpHeaders } from "./telemetry/otlp-headers.js"

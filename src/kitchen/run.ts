@@ -20,6 +20,7 @@ import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
 import { runWorkflow, type WorkflowResult } from "../workflows/index.js"
 import { checkAdapters, checkRecipe } from "./checks.js"
 import { kitchenLayer } from "./layers.js"
+import { withOtlpMetrics, withRecipeTelemetry } from "./otlp-telemetry.js"
 import type { CommittedCheckpoint, KitchenOptions } from "./options.js"
 import { prepareRunDirectory, refuseRunOutputs } from "./run-directory.js"
 import { checkpointStoreLayer, recipeTokenizer } from "./sources.js"
@@ -99,24 +100,31 @@ const claimRunDirectory = (options: KitchenOptions) => {
   return options.resumeAfter === undefined ? refuseRunOutputs(runDir) : Effect.void
 }
 
-/**
- * Compiles and runs a recipe to the end: the library entry point behind `sous run`.
- * Every check (`checkRecipe`: locations, adapters, sizes, data) passes before anything is
- * written, so a run that cannot start leaves no directory behind; a directory that holds
- * another run is refused untouched (see `KitchenOptions.newRun`). Resolves with the runner's
- * result (final step and state). Traced as `sous.runRecipe`, the root span of a run's trace.
- */
-export const runRecipe = Effect.fn("sous.runRecipe")(function*(recipe: Recipe, options: KitchenOptions) {
+// A new run, traced: `runRecipe` without the recipe's telemetry, which its caller provides.
+const runTraced = Effect.fn("sous.runRecipe")(function*(recipe: Recipe, options: KitchenOptions) {
   yield* checkRecipe(recipe, options.source ?? "recipe", options)
   yield* claimRunDirectory(options)
-  const compiled = compileRecipe(recipe, { runId: randomUUID(), recipeHash: recipeHash(recipe), startedAt: Date.now() }, options)
+  const runId = randomUUID()
+  yield* Effect.annotateCurrentSpan("sous.run.id", runId)
+  const compiled = compileRecipe(recipe, { runId, recipeHash: recipeHash(recipe), startedAt: Date.now() }, options)
   const tokenizer = yield* recipeTokenizer(recipe)
   const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(layersRecipe(recipe, options), options, tokenizer))
   return yield* Effect.gen(function*() {
     if (isChatRecipe(recipe) && recipe.model.from !== undefined) yield* loadStartingWeights
     return yield* asSegment(options, runWorkflow(compiled.workflow, { initialState: compiled.initialState }))
-  }).pipe(Effect.provide(ports))
+  }).pipe(withOtlpMetrics(runId), Effect.provide(ports))
 })
+
+/**
+ * Compiles and runs a recipe to the end: the library entry point behind `sous run`.
+ * Every check (`checkRecipe`: locations, adapters, sizes, data) passes before anything is
+ * written, so a run that cannot start leaves no directory behind; a directory that holds
+ * another run is refused untouched (see `KitchenOptions.newRun`). Resolves with the runner's
+ * result (final step and state). Traced as `sous.runRecipe`, the root span of a run's trace
+ * (with the run's id as `sous.run.id`), exported with the run's metrics to the recipe's otlp
+ * tracker, if it names one (`withRecipeTelemetry`).
+ */
+export const runRecipe = (recipe: Recipe, options: KitchenOptions) => withRecipeTelemetry(recipe, runTraced(recipe, options))
 
 /** Loads the checkpoint `model.from` names into the new client: its weights, a fresh optimizer. */
 const loadStartingWeights = Effect.gen(function*() {
@@ -162,19 +170,8 @@ export const runFinished = (recipe: Recipe, runDir: string) =>
     return names.includes("final") && (yield* finished(recipe, runDir, "final"))
   }).pipe(Effect.provide(checkpointStoreLayer(recipe, runDir)))
 
-/**
- * Continues a run from the newest committed checkpoint in its store, so that the result
- * equals an uninterrupted run: the weights and optimizer state are restored, the data cursor
- * and summary come back from the manifest, the data stages run again, training goes on after
- * the checkpoint stage, and what the metrics files hold after the checkpoint is dropped
- * before new lines are written. Retention and the index are brought up to date first, for a
- * run that died right after a commit. A damaged newest checkpoint is an error unless
- * `fallback` allows an older one. A run that died before its first checkpoint starts again
- * from step 0, which gives the same result. A finished run, or a checkpoint written with
- * another recipe, renderer, tokenizer or data, is refused with a `ResumeRefusedError`.
- * Traced as `sous.resumeRecipe`, the root span of a resumed run's trace.
- */
-export const resumeRecipe = Effect.fn("sous.resumeRecipe")(
+// A resumed run, traced: `resumeRecipe` without the recipe's telemetry.
+const resumeTraced = Effect.fn("sous.resumeRecipe")(
   function*(recipe: Recipe, options: KitchenOptions & { readonly fallback: boolean }) {
     yield* checkAdapters(recipe, options.source ?? "recipe", options)
     const checkpoint = yield* Effect.gen(function*() {
@@ -190,7 +187,7 @@ export const resumeRecipe = Effect.fn("sous.resumeRecipe")(
       return verified
     }).pipe(Effect.provide(checkpointStoreLayer(layersRecipe(recipe, options), options.runDir)))
     // Step -1: every metrics and events line of the dead run goes.
-    if (checkpoint === undefined) return yield* runRecipe(recipe, { ...options, resumeAfter: { step: -1 } })
+    if (checkpoint === undefined) return yield* runTraced(recipe, { ...options, resumeAfter: { step: -1 } })
     const { manifest } = checkpoint
     if (yield* finished(recipe, options.runDir, manifest.name)) {
       return yield* new ResumeRefusedError({
@@ -199,6 +196,7 @@ export const resumeRecipe = Effect.fn("sous.resumeRecipe")(
       })
     }
     const state = yield* decodeDurableRunState(manifest.name, manifest.resume.state)
+    yield* Effect.annotateCurrentSpan({ "sous.run.id": state.runInfo.runId, "sous.resume.checkpoint": manifest.name })
     const compiled = compileRecipe(recipe, state.runInfo, options)
     const tokenizer = yield* recipeTokenizer(recipe)
     const problem = mismatch(manifest, recipe, recipeRendererId(recipe), tokenizer.id)
@@ -212,6 +210,22 @@ export const resumeRecipe = Effect.fn("sous.resumeRecipe")(
         initialState: compiled.initialState,
         cursor: { position: manifest.resume.position, resume: "after", step: manifest.step, state }
       }))
-    }).pipe(Effect.provide(ports))
+    }).pipe(withOtlpMetrics(state.runInfo.runId), Effect.provide(ports))
   }
 )
+
+/**
+ * Continues a run from the newest committed checkpoint in its store, so that the result
+ * equals an uninterrupted run: the weights and optimizer state are restored, the data cursor
+ * and summary come back from the manifest, the data stages run again, training goes on after
+ * the checkpoint stage, and what the metrics files hold after the checkpoint is dropped
+ * before new lines are written. Retention and the index are brought up to date first, for a
+ * run that died right after a commit. A damaged newest checkpoint is an error unless
+ * `fallback` allows an older one. A run that died before its first checkpoint starts again
+ * from step 0, which gives the same result. A finished run, or a checkpoint written with
+ * another recipe, renderer, tokenizer or data, is refused with a `ResumeRefusedError`.
+ * Traced as `sous.resumeRecipe`, the root span of a resumed run's trace, exported like
+ * `runRecipe`'s.
+ */
+export const resumeRecipe = (recipe: Recipe, options: KitchenOptions & { readonly fallback: boolean }) =>
+  withRecipeTelemetry(recipe, resumeTraced(recipe, options))
