@@ -15,26 +15,40 @@
 // Ports: the services adapters implement and the vocabulary they speak.
 export * from "./ports/index.js"
 
-// Recipes: schemas by kind, loading with path-naming errors, compilation into a workflow.
+// Recipes: schemas by kind, constructors for recipes written in code, loading with
+// path-naming errors, compilation into a workflow.
 export {
   type AnyRecipe,
   ClassifyRecipe,
+  classifyRecipe,
+  type ClassifyRecipeInput,
   type CompiledRecipe,
   compileRecipe,
   decodeRecipe,
   DistillRecipe,
+  distillRecipe,
+  type DistillRecipeInput,
   loadAnyRecipe,
   loadRecipe,
   PipelineRecipe,
+  pipelineRecipe,
+  type PipelineRecipeInput,
   PreferenceRecipe,
+  preferenceRecipe,
+  type PreferenceRecipeInput,
   Recipe,
   RecipeError,
   recipeHash,
+  type RecipeInputOptions,
   type RecipeKind,
   recipeKinds,
   type RecipeProblem,
   RlRecipe,
-  SupervisedRecipe
+  rlRecipe,
+  type RlRecipeInput,
+  SupervisedRecipe,
+  supervisedRecipe,
+  type SupervisedRecipeInput
 } from "./recipes/index.js"
 
 // The workflow DSL: builders of a plain-data tree, its validator, runner and plan printer,

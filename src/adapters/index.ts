@@ -2,8 +2,8 @@
  * The built-in adapters, as the layers and constructors a composition root needs. The plain
  * TensorFlow.js pieces of the local backend are the `sous/local` subpath export.
  */
-export { type LocalBackendOptions, localBackendLayer, makeLocalBackend } from "./local/index.js"
-export { type LocalDevice } from "./local/index.js"
+export { type LocalBackendOptions, localBackendLayer, makeLocalBackend } from "./local/local-backend.js"
+export { type LocalDevice } from "./local/tf-runtime.js"
 export { makeTinkerBackend, type TinkerBackendOptions, tinkerBackendLayer } from "./tinker/index.js"
 export { fsBlobStoreLayer, makeFsBlobStore } from "./blob/fs-blob-store.js"
 export { makeMemoryBlobStore, memoryBlobStoreLayer } from "./blob/memory-blob-store.js"

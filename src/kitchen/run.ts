@@ -122,7 +122,9 @@ const runTraced = Effect.fn("sous.runRecipe")(function*(recipe: Recipe, options:
  * another run is refused untouched (see `KitchenOptions.newRun`). Resolves with the runner's
  * result (final step and state). Traced as `sous.runRecipe`, the root span of a run's trace
  * (with the run's id as `sous.run.id`), exported with the run's metrics to the recipe's otlp
- * tracker, if it names one (`withRecipeTelemetry`).
+ * tracker, if it names one (`withRecipeTelemetry`). A recipe written in code comes from the
+ * typed constructors (`supervisedRecipe` and the others, from `sous`), which check it as
+ * loading a file does.
  */
 export const runRecipe = (recipe: Recipe, options: KitchenOptions) => withRecipeTelemetry(recipe, runTraced(recipe, options))
 

@@ -18,6 +18,8 @@ const slowest: ReadonlyArray<readonly [string, number]> = [
   ["test/durable/pg-runs.test.ts", 90],
   ["test/durable/segment.test.ts", 80],
   ["test/cli/sft-arithmetic.test.ts", 55],
+  ["test/architecture/readme-snippets.test.ts", 50],
+  ["test/architecture/consumer-types.test.ts", 40],
   ["test/cli/cli-errors.test.ts", 50],
   ["test/cli/serve.test.ts", 50]
 ]
