@@ -1,3 +1,5 @@
+import { readFile } from "node:fs/promises"
+import { join } from "node:path"
 import { Cause, Effect, Exit, Fiber } from "effect"
 import { pinoLoggerLayer } from "../adapters/logging/pino-logger.js"
 import { checkAdapters, checkCredentials, checkRecipe, renderPreview, resumeRecipe, runRecipe } from "../kitchen/index.js"
@@ -9,36 +11,33 @@ import { RecipeError } from "../recipes/recipe-error.js"
 import { recipeHash, resolvedRecipeJson } from "../recipes/recipe-hash.js"
 import { messageOf } from "../ports/thrown-message.js"
 import { printPlan, validateWorkflow, WorkflowInvalidError } from "../workflows/index.js"
-import { parseArgs, type ParsedArgs, usage, UsageError } from "./args.js"
+import { checkCommandLine, commandWords, parseArgs, type ParsedArgs, unknownCommand, UsageError } from "./args.js"
 import type { CliError } from "./cli-error.js"
 import { describeCause } from "./describe-error.js"
-import { makeProgressSink } from "./progress-sink.js"
+import { helpFor, helpTopic, usage, verbNames } from "./help.js"
+import { keyNumbers, makeProgressSink } from "./progress-sink.js"
 import { serve, serveSettings } from "./serve-command.js"
 import { isRunCommand, runsCommand } from "./runs-command.js"
 import { isJobsCommand, jobsCommand } from "./jobs-command.js"
+import { reportCommand } from "./report-command.js"
+import { schemaCommand } from "./schema-command.js"
 import { holdsRun, prepareRunDirectory, RunDirectoryError, runFiles, runRecipeFile } from "../kitchen/run-directory.js"
-import { runPipeline } from "../kitchen/run-pipeline.js"
+import { runPipeline, stageRunDir } from "../kitchen/run-pipeline.js"
 import type { Recipe } from "../recipes/recipe.js"
+import { packageVersion } from "./version.js"
 
 const out = (text: string) => Effect.sync(() => process.stdout.write(`${text}\n`))
 
 const fileArgument = (args: ParsedArgs): string => {
+  // checkCommandLine refused the options the verb does not take.
   const what = args.verb === "resume" ? "run directory" : "recipe file"
-  const serveFlag = Object.keys(args.serve)[0]
-  if (serveFlag !== undefined) throw new UsageError({ message: `--${serveFlag} is an option of sous serve` })
-  const jobsFlag = Object.keys(args.jobs)[0] ?? (args.noWorker ? "no-worker" : undefined)
-  if (jobsFlag !== undefined) throw new UsageError({ message: `--${jobsFlag} is an option of sous jobs serve` })
   const [file, ...extra] = args.positionals
   if (file === undefined) throw new UsageError({ message: `sous ${args.verb} needs a ${what}` })
   if (extra.length > 0) throw new UsageError({ message: `unexpected argument ${extra[0]}` })
   if (args.verb === "run" && args.out === undefined) throw new UsageError({ message: "sous run needs --out <dir>" })
   if (args.overwrite && args.resume) throw new UsageError({ message: "--overwrite and --resume exclude each other" })
-  if (args.limit !== undefined && (args.verb !== "render" || !/^[1-9][0-9]*$/.test(args.limit))) {
-    throw new UsageError({ message: args.verb === "render" ? `--limit must be a positive integer, got ${args.limit}` : "--limit is an option of sous render" })
-  }
-  // A resumed run must be the run that was started; a changed recipe would silently differ.
-  if (args.verb === "resume" && args.sets.length > 0) {
-    throw new UsageError({ message: "sous resume takes no --set: a run resumes with the recipe it started with (its recipe.json)" })
+  if (args.limit !== undefined && !/^[1-9][0-9]*$/.test(args.limit)) {
+    throw new UsageError({ message: `--limit must be a positive integer, got ${args.limit}` })
   }
   return file
 }
@@ -88,7 +87,16 @@ const plan = (file: string, args: ParsedArgs) =>
     }
   })
 
-const done = (step: number, runDir: string) => out(`done: ${step} steps; metrics, checkpoints and summary.json in ${runDir}`)
+/** The summary.json a run wrote in `dir`; undefined when there is none to read (the run still succeeded). */
+const summaryIn = (dir: string) =>
+  Effect.promise(() => readFile(join(dir, "summary.json"), "utf8").then((text): unknown => JSON.parse(text), () => undefined))
+
+/** `300 steps, eval nll 1.297 (best 1.297 at step 300)`: a run's steps and the numbers of its summary. */
+const stepsAndNumbers = (steps: number, dir: string) =>
+  Effect.map(summaryIn(dir), (summary) => {
+    const numbers = keyNumbers(summary)
+    return `${steps} steps${numbers === undefined ? "" : `, ${numbers}`}`
+  })
 
 /** How often progress is printed: the recipe's `log.every`, or its first stage's. */
 const logEvery = (recipe: AnyRecipe): number => (recipe.kind === "pipeline" ? recipe.stages[0]!.recipe : recipe).log.every
@@ -99,7 +107,10 @@ const logEvery = (recipe: AnyRecipe): number => (recipe.kind === "pipeline" ? re
  */
 const execute = (recipe: AnyRecipe, file: string, runDir: string, args: ParsedArgs, newRun?: NewRun) =>
   Effect.gen(function*() {
-    const sinks = [makeProgressSink({ stream: process.stderr, every: logEvery(recipe) })]
+    const progress = makeProgressSink({ stream: process.stderr, every: logEvery(recipe) })
+    // A run that fails or is interrupted before its summary leaves the bar to be stopped here.
+    yield* Effect.addFinalizer(() => Effect.sync(progress.close))
+    const sinks = [progress]
     if (recipe.kind === "pipeline") {
       if (newRun !== undefined) {
         // Every stage is checked before the pipeline's directory is written; each stage's run
@@ -108,13 +119,15 @@ const execute = (recipe: AnyRecipe, file: string, runDir: string, args: ParsedAr
         yield* prepareRunDirectory(runDir, newRun.resolvedRecipe, newRun.overwrite, newRun.files)
       }
       const stages = yield* runPipeline(recipe, { runDir, sinks, fallback: args.fallback })
-      return yield* out(`done: ${stages.map((stage) => `${stage.name} ${stage.steps} steps`).join(", ")}; each stage's run in ${runDir}/<stage>, summary.json in ${runDir}`)
+      const done = yield* Effect.forEach(stages, (stage) =>
+        Effect.map(stepsAndNumbers(stage.steps, stageRunDir(runDir, stage.name)), (text) => `${stage.name}: ${text}`))
+      return yield* out(`done: ${done.join("; ")}; each stage's run in ${runDir}/<stage>, summary.json in ${runDir}`)
     }
     const result = newRun === undefined
       ? yield* resumeRecipe(recipe, { runDir, sinks, source: file, fallback: args.fallback })
       : yield* runRecipe(recipe, { runDir, sinks, source: file, newRun })
-    yield* done(result.step, runDir)
-  })
+    yield* out(`done: ${yield* stepsAndNumbers(result.step, runDir)}; metrics, checkpoints and summary.json in ${runDir}`)
+  }).pipe(Effect.scoped)
 
 /** Checks every recipe a file holds against this kitchen's adapters and the credentials they need. */
 const checkAll = (recipe: AnyRecipe, file: string) =>
@@ -193,19 +206,38 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   let program: Effect.Effect<void, CliError>
   try {
     args = parseArgs(argv)
-    if (args.help || args.verb === undefined) {
-      process.stdout.write(usage)
-      return args.help ? 0 : 2
+    if (args.version) {
+      process.stdout.write(`${packageVersion()}\n`)
+      return 0
     }
+    if (args.verb === undefined || (args.verb === "help" && args.positionals.length === 0 && !args.help)) {
+      process.stdout.write(usage)
+      return args.help || args.verb === "help" ? 0 : 2
+    }
+    if (args.help || args.verb === "help") {
+      // `sous help run` and `sous run --help` alike; `sous help --help` is help's own.
+      const words = args.verb === "help" && args.positionals.length > 0 ? args.positionals : [args.verb, ...args.positionals]
+      const topic = helpTopic(words)
+      if (topic === undefined) throw unknownCommand(words[0]!)
+      process.stdout.write(helpFor(topic) ?? "")
+      return 0
+    }
+    checkCommandLine(args)
     const verb = verbs[args.verb]
     if (args.verb === "serve") program = serve(serveSettings(args))
     else if (isRunCommand(args)) program = runsCommand(args)
     else if (isJobsCommand(args)) program = jobsCommand(args)
+    else if (args.verb === "report") program = reportCommand(args)
+    else if (args.verb === "schema") program = schemaCommand(args)
     else if (verb === undefined) throw new UsageError({ message: `unknown command '${args.verb}'` })
     else program = verb(fileArgument(args), args)
   } catch (error) {
-    // Usage errors are thrown while the command line is read, before anything runs.
-    process.stderr.write(`sous: ${messageOf(error)}\n\n${usage}`)
+    // Usage errors are thrown while the command line is read, before anything runs. The help
+    // of the command, if the line names one, says what it takes; else the list of commands.
+    const words = commandWords(argv)
+    const topic = helpTopic(words[0] === "help" ? words.slice(1) : words)
+    const help = topic === undefined ? `commands: ${verbNames.join(", ")}; sous --help describes them\n` : helpFor(topic)
+    process.stderr.write(`sous: ${messageOf(error)}\n\n${help}`)
     return 2
   }
   const logger = pinoLoggerLayer({ minimumLevel: args.verbose ? "Debug" : "Info" })

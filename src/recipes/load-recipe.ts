@@ -4,6 +4,7 @@ import { Effect, Exit, Schema } from "effect"
 import { parse as parseYaml } from "yaml"
 import { messageOf } from "../ports/thrown-message.js"
 import { schemaProblems, uriScheme } from "../ports/index.js"
+import { closestName } from "../ports/closest-name.js"
 import { decodeRecipe } from "./decode-recipe.js"
 import { maxRecipeBytes, parseRecipeText } from "./parse-recipe-text.js"
 import { type AnyRecipe, PipelineRecipe, pipelineProblems } from "./pipeline-recipe.js"
@@ -109,6 +110,8 @@ const decodeTrainingRecipe = (input: unknown, baseDir: string, source: string) =
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
 
+const stageKeys = ["name", "recipe", "set"]
+
 /**
  * Loads one stage of a pipeline file: `recipe` is the path of a recipe file (relative to the
  * pipeline file, `set` overrides applied to it) or a recipe written inline. Problems are
@@ -118,8 +121,12 @@ const loadStage = (entry: unknown, index: number, baseDir: string, source: strin
   Effect.gen(function*() {
     const path = `stages[${index}]`
     if (!isRecord(entry)) return yield* problem(source, path, "expected { name, recipe, set? }")
-    const unknownKey = Object.keys(entry).find((key) => !["name", "recipe", "set"].includes(key))
-    if (unknownKey !== undefined) return yield* problem(source, `${path}.${unknownKey}`, "unknown key (a stage has name, recipe and set)")
+    const unknownKey = Object.keys(entry).find((key) => !stageKeys.includes(key))
+    if (unknownKey !== undefined) {
+      const meant = closestName(unknownKey, stageKeys)
+      const hint = meant === undefined ? "" : `; did you mean "${meant}"?`
+      return yield* problem(source, `${path}.${unknownKey}`, `unknown key (a stage has name, recipe and set)${hint}`)
+    }
     const set = entry["set"] ?? []
     if (!Array.isArray(set) || !set.every((item) => typeof item === "string")) {
       return yield* problem(source, `${path}.set`, "expected a list of path=value overrides")

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest"
-import { parseArgs, UsageError } from "../../src/cli/args.js"
+import { checkCommandLine, parseArgs, UsageError } from "../../src/cli/args.js"
 import { isRunCommand } from "../../src/cli/runs-command.js"
 
 const refusal = (argv: ReadonlyArray<string>) => {
   try {
-    parseArgs(argv)
+    checkCommandLine(parseArgs(argv))
   } catch (error) {
     expect(error).toBeInstanceOf(UsageError)
     return (error as UsageError).message
@@ -46,6 +46,45 @@ describe("parseArgs", () => {
     expect(refusal(["run", "--", "r.yaml"])).toBe("unknown option --")
     expect(refusal(["run", "r.yaml", "--out"])).toBe("--out needs a value")
     expect(refusal(["serve", "--faults"])).toBe("--faults needs a value")
+  })
+
+  it("reads --version and -V, and lists the options given once each, in order", () => {
+    expect(parseArgs(["-V"]).version).toBe(true)
+    expect(parseArgs(["run", "--version"])).toMatchObject({ verb: "run", version: true })
+    expect(parseArgs(["run", "r.yaml", "--set", "a=1", "--out", "o", "--set=b=2", "--verbose"]).given).toEqual(["set", "out", "verbose"])
+  })
+
+  it("names the nearest option of the command for an unknown one, and none when nothing is close", () => {
+    expect(refusal(["run", "r.yaml", "--ovewrite"])).toBe("unknown option --ovewrite; did you mean --overwrite?")
+    expect(refusal(["--ovewrite=1", "run", "r.yaml"])).toBe("unknown option --ovewrite=1; did you mean --overwrite?")
+    expect(refusal(["serve", "--prot", "80"])).toBe("unknown option --prot; did you mean --port?")
+    expect(refusal(["jobs", "serve", "--tenant", "t.json"])).toBe("unknown option --tenant; did you mean --tenants?")
+    // --port is close, but sous run takes no --port: a guess it would refuse helps no one.
+    expect(refusal(["run", "r.yaml", "--prot", "80"])).toBe("unknown option --prot")
+    expect(refusal(["status", "id", "--wath"])).toBe("unknown option --wath; did you mean --watch?")
+  })
+
+  it("refuses an unknown command, naming the nearest", () => {
+    expect(refusal(["rnu", "r.yaml"])).toBe("unknown command 'rnu'; did you mean 'run'?")
+    expect(refusal(["valdiate", "r.yaml"])).toBe("unknown command 'valdiate'; did you mean 'validate'?")
+    expect(refusal(["bake", "r.yaml"])).toBe("unknown command 'bake'")
+  })
+
+  it("refuses an option of another command, naming the commands that take it", () => {
+    expect(refusal(["run", "r.yaml", "--port", "80"])).toBe("--port is not an option of sous run; it is an option of sous serve and jobs serve")
+    expect(refusal(["validate", "r.yaml", "--limit", "2"])).toBe("--limit is not an option of sous validate; it is an option of sous render")
+    expect(refusal(["jobs", "dead-letters", "--tenants", "t.json"])).toBe("--tenants is not an option of sous jobs dead-letters; it is an option of sous jobs serve")
+    expect(refusal(["pause", "run-mabc12-0a1b2c", "--checkpoint"])).toBe("--checkpoint is not an option of sous pause; it is an option of sous cancel")
+    expect(refusal(["resume", "runs/a", "--set", "a=1"])).toBe("sous resume takes no --set: a run resumes with the recipe it started with (its recipe.json)")
+  })
+
+  it("takes every option a command's help lists", () => {
+    const accepts = (argv: ReadonlyArray<string>) => expect(() => checkCommandLine(parseArgs(argv)), argv.join(" ")).not.toThrow()
+    accepts(["run", "r.yaml", "--out", "o", "--set", "a=1", "--resume", "--fallback", "--verbose"])
+    accepts(["jobs", "serve", "--tenants", "t", "--db", "d", "--home", "h", "--models", "m", "--port", "1", "--host", "h", "--no-worker"])
+    accepts(["serve", "--port", "1", "--host", "h", "--state-dir", "s", "--device", "cpu", "--api-key-env", "K", "--keys", "k", "--base-models", "b", "--faults", "f"])
+    accepts(["resume", "run-mabc12-0a1b2c", "--db", "d"])
+    accepts(["report", "runs/a", "runs/b", "--out", "r.html"])
   })
 
   it("sends resume to a durable run only for a run id that names no file, so resume <dir> works as before", () => {

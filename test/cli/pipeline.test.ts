@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { metricsTextWithoutSeconds, type PipelineSummary, readRecipe, readSummary } from "../support/run-directory.js"
+import { metricsTextWithoutSeconds, type PipelineSummary, readRecipe, readSummary, type RunSummary } from "../support/run-directory.js"
 import { testDirectory } from "../support/temp-directory.js"
 import { root, runCli } from "./run-cli.js"
 
@@ -38,6 +38,11 @@ describe("pipeline recipes", () => {
     expect(readRecipe(join(out, "second")).model.from).toEqual({ store: join(out, "first/checkpoints"), checkpoint: "final" })
     const summary = readSummary<PipelineSummary>(out)
     expect(summary.stages.map((stage) => [stage.name, stage.steps])).toEqual([["first", 20], ["second", 10]])
+    // The done line carries each stage's eval measure, last and best, as its summary holds them.
+    const nll = (value: number) => Number(value.toPrecision(4))
+    const done = (name: string, stage: RunSummary) =>
+      `${name}: ${stage.steps} steps, eval nll ${nll(stage.lastEval.metrics.eval_nll)} (best ${nll(stage.bestEval.metrics.eval_nll)} at step ${stage.bestEval.step})`
+    expect(result.stdout).toContain(`done: ${done("first", first)}; ${done("second", second)}; each stage's run in ${out}/<stage>`)
 
     // Lose the second stage: resume skips the finished first one and runs the second again,
     // to the same numbers.
@@ -48,6 +53,8 @@ describe("pipeline recipes", () => {
     expect(resumed.stderr).toContain("pipeline stage 1/2 (first, supervised) finished before; skipped")
     expect(resumed.stderr).toContain("pipeline stage 2/2 (second, supervised) starts")
     expect(metricsTextWithoutSeconds(join(out, "second"))).toBe(metrics)
+    // The skipped stage's numbers come from the summary it wrote before.
+    expect(resumed.stdout).toContain(`done: ${done("first", first)}; second: 10 steps, eval nll `)
   }, 240_000)
 
   it("plan shows every stage's workflow; validate refuses stages that cannot follow", () => {

@@ -125,7 +125,7 @@ describe("sous serve and the tinker backend refuse bad settings before starting"
     expect(runCli(["serve", "--faults", "5xx=2"]).stderr).toContain("--faults 5xx=2: faults.rate5xx must be in [0, 1], got 2")
     expect(runCli(["serve", "--faults", "5xx=2"]).code).toBe(2)
     expect(runCli(["serve", "--port", "http"]).code).toBe(2)
-    expect(runCli(["run", recipe, "--port", "80"]).stderr).toContain("--port is an option of sous serve")
+    expect(runCli(["run", recipe, "--port", "80"]).stderr).toContain("--port is not an option of sous run; it is an option of sous serve and jobs serve")
     const models = join(work, "models.json")
     writeFileSync(models, JSON.stringify({ tiny: { kind: "transformer", vocabSize: 256 } }))
     const badModels = runCli(["serve", "--base-models", models])
