@@ -1,13 +1,13 @@
 import { readFile, stat } from "node:fs/promises"
 import { dirname, isAbsolute, resolve } from "node:path"
-import { Effect, Exit, Schema } from "effect"
+import { Effect } from "effect"
 import { parse as parseYaml } from "yaml"
 import { messageOf } from "../ports/thrown-message.js"
-import { schemaProblems, uriScheme } from "../ports/index.js"
+import { uriScheme } from "../ports/index.js"
 import { closestName } from "../ports/closest-name.js"
 import { decodeRecipe } from "./decode-recipe.js"
 import { maxRecipeBytes, parseRecipeText } from "./parse-recipe-text.js"
-import { type AnyRecipe, PipelineRecipe, pipelineProblems } from "./pipeline-recipe.js"
+import { type AnyRecipe, decodePipeline } from "./pipeline-recipe.js"
 import { RecipeError } from "./recipe-error.js"
 import { readChatTemplate } from "./read-chat-template.js"
 import type { Recipe } from "./recipe.js"
@@ -146,14 +146,7 @@ const loadPipeline = (input: Record<string, unknown>, baseDir: string, source: s
     const stages = input["stages"]
     if (!Array.isArray(stages) || stages.length === 0) return yield* problem(source, "stages", "a pipeline needs a list of stages, one at least")
     const loaded = yield* Effect.forEach(stages, (entry, index) => loadStage(entry, index, baseDir, source))
-    const exit = Schema.decodeUnknownExit(PipelineRecipe)({ ...input, stages: loaded }, { errors: "all", onExcessProperty: "error" })
-    if (Exit.isFailure(exit)) {
-      const error = Exit.findErrorOption(exit)
-      if (error._tag === "None") return yield* Effect.die(exit.cause)
-      return yield* new RecipeError({ source, problems: schemaProblems(error.value, input) })
-    }
-    const problems = pipelineProblems(exit.value)
-    return problems.length === 0 ? exit.value : yield* new RecipeError({ source, problems })
+    return yield* decodePipeline({ ...input, stages: loaded }, source)
   })
 
 /**

@@ -1,6 +1,7 @@
-import { Schema } from "effect"
+import { Effect, Exit, Schema } from "effect"
+import { schemaProblems } from "../ports/index.js"
 import { type ChatRecipe, isChatRecipe, Recipe } from "./recipe.js"
-import type { RecipeProblem } from "./recipe-error.js"
+import { RecipeError, type RecipeProblem } from "./recipe-error.js"
 import type { CheckpointRef } from "./recipe-sections.js"
 import { withDefault } from "./schema-fields.js"
 
@@ -55,4 +56,19 @@ export const linkedStageRecipe = (stage: PipelineStage, previousStore: string | 
   const from: CheckpointRef = { store: previousStore, checkpoint: "final" }
   const recipe: ChatRecipe = stage.recipe
   return { ...recipe, model: { ...recipe.model, from } }
+}
+
+/**
+ * Decodes a pipeline whose stages hold decoded recipes (a file's, once each stage is loaded;
+ * or ones built in code), with every problem named by its path in `input`: the schema's, then
+ * `pipelineProblems`.
+ */
+export const decodePipeline = (input: object, source: string): Effect.Effect<PipelineRecipe, RecipeError> => {
+  const exit = Schema.decodeUnknownExit(PipelineRecipe)(input, { errors: "all", onExcessProperty: "error" })
+  if (Exit.isFailure(exit)) {
+    const error = Exit.findErrorOption(exit)
+    return error._tag === "None" ? Effect.die(exit.cause) : Effect.fail(new RecipeError({ source, problems: schemaProblems(error.value, input) }))
+  }
+  const problems = pipelineProblems(exit.value)
+  return problems.length === 0 ? Effect.succeed(exit.value) : Effect.fail(new RecipeError({ source, problems }))
 }

@@ -4,13 +4,12 @@
  * does, and returns the checked recipe `runRecipe` takes.
  */
 import { resolve } from "node:path"
-import { Cause, Effect, Exit, Schema } from "effect"
-import { schemaProblems } from "../ports/index.js"
+import { Cause, Effect, Exit } from "effect"
 import type { ClassifyRecipe } from "./classify-recipe.js"
 import { decodeRecipe } from "./decode-recipe.js"
 import type { DistillRecipe } from "./distill-recipe.js"
 import { resolvePaths } from "./load-recipe.js"
-import { PipelineRecipe, pipelineProblems } from "./pipeline-recipe.js"
+import { decodePipeline, type PipelineRecipe } from "./pipeline-recipe.js"
 import type { PreferenceRecipe } from "./preference-recipe.js"
 import { RecipeError } from "./recipe-error.js"
 import type { LocalBackendSection, TinkerBackendSection } from "./recipe-sections.js"
@@ -127,13 +126,5 @@ export const distillRecipe = (input: DistillRecipeInput, options: RecipeInputOpt
 export const pipelineRecipe = (input: PipelineRecipeInput): PipelineRecipe => {
   const source = "pipelineRecipe(...)"
   checkKind(input, "pipeline", source)
-  const exit = Schema.decodeUnknownExit(PipelineRecipe)({ ...input, kind: "pipeline" }, { errors: "all", onExcessProperty: "error" })
-  if (Exit.isFailure(exit)) {
-    const error = Exit.findErrorOption(exit)
-    if (error._tag === "None") throw Cause.squash(exit.cause)
-    throw new RecipeError({ source, problems: schemaProblems(error.value, input) })
-  }
-  const problems = pipelineProblems(exit.value)
-  if (problems.length > 0) throw new RecipeError({ source, problems })
-  return exit.value
+  return orThrow(decodePipeline({ ...input, kind: "pipeline" }, source))
 }
