@@ -17,6 +17,7 @@ const slowest: ReadonlyArray<readonly [string, number]> = [
   ["test/examples/loops.test.ts", 95],
   ["test/durable/pg-runs.test.ts", 90],
   ["test/durable/segment.test.ts", 80],
+  ["test/cli/pack-install.test.ts", 60],
   ["test/cli/sft-arithmetic.test.ts", 55],
   ["test/architecture/readme-snippets.test.ts", 50],
   ["test/architecture/consumer-types.test.ts", 40],
