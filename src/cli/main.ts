@@ -6,7 +6,18 @@ import { describeCause } from "./describe-error.js"
 import { helpFor, helpTopic, usage, verbNames } from "./help.js"
 import { packageVersion } from "./version.js"
 
-
+/**
+ * Reports a command line that cannot be understood, found before anything runs, and gives its
+ * exit code (2): the message, then the help of the command the line names, if it names one
+ * (what it takes), else the list of commands.
+ */
+const usageFailure = (argv: ReadonlyArray<string>, error: unknown): number => {
+  const words = commandWords(argv)
+  const topic = helpTopic(words[0] === "help" ? words.slice(1) : words)
+  const help = topic === undefined ? `commands: ${verbNames.join(", ")}; sous --help describes them\n` : helpFor(topic)
+  process.stderr.write(`sous: ${messageOf(error)}\n\n${help}`)
+  return 2
+}
 
 /**
  * Runs the `sous` command line and resolves with the exit code: 0 on success, 1 when the
@@ -35,18 +46,16 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
       return 0
     }
     checkCommandLine(args)
-    // Loaded here, not at the top: --version and --help answer without loading the training
-    // stack, which takes seconds of CPU to import.
-    const { commandProgram } = await import("./commands.js")
+  } catch (error) {
+    return usageFailure(argv, error)
+  }
+  // Loaded here, not at the top: --version and --help answer without loading the training
+  // stack, which takes seconds of CPU to import. A failure to load it is not a usage error.
+  const { commandProgram } = await import("./commands.js")
+  try {
     program = commandProgram(args.verb, args)
   } catch (error) {
-    // Usage errors are thrown while the command line is read, before anything runs. The help
-    // of the command, if the line names one, says what it takes; else the list of commands.
-    const words = commandWords(argv)
-    const topic = helpTopic(words[0] === "help" ? words.slice(1) : words)
-    const help = topic === undefined ? `commands: ${verbNames.join(", ")}; sous --help describes them\n` : helpFor(topic)
-    process.stderr.write(`sous: ${messageOf(error)}\n\n${help}`)
-    return 2
+    return usageFailure(argv, error)
   }
   const { pinoLoggerLayer } = await import("../adapters/logging/pino-logger.js")
   const logger = pinoLoggerLayer({ minimumLevel: args.verbose ? "Debug" : "Info" })

@@ -1,14 +1,15 @@
-import { readdirSync, readFileSync } from "node:fs"
+import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as net from "node:net"
 import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger, type LogLevel } from "effect"
 import { runRecipe } from "../../src/kitchen/index.js"
-import { trackerSinks } from "../../src/kitchen/trackers.js"
+import { mlflowRunsFile, trackerSinks } from "../../src/kitchen/trackers.js"
 import { loadRecipe } from "../../src/recipes/index.js"
 import { mlflowServer } from "../support/mlflow-server.js"
 import { readEvents, readMetrics } from "../support/run-directory.js"
 import { shortSftSets, sftRecipe } from "../support/short-sft.js"
+import { readEvents as readTensorboard } from "../support/tensorboard-reader.js"
 import { tempDirectory } from "../support/temp-directory.js"
 
 const steps = 4
@@ -95,8 +96,38 @@ describe("recipe trackers", () => {
       const [run, ...others] = server.runs()
       assert.strictEqual(others.length, 0)
       assert.strictEqual(run!.status, "FINISHED")
+      // MLflow keeps both values of a step logged again after a resume (TensorBoard drops one).
       assert.deepStrictEqual(run!.metrics.map((m) => [m.key, m.step]), [["loss", 3], ["loss", 3]])
-      assert.strictEqual(readdirSync(join(runDir, "tensorboard")).length, 2)
+      const files = readdirSync(join(runDir, "tensorboard")).sort()
+      assert.strictEqual(files.length, 2)
+      const restarts = files.map((file) => readTensorboard(join(runDir, "tensorboard", file)).filter((event) => event.sessionLog !== undefined))
+      assert.deepStrictEqual(restarts.map((events) => events.map((event) => [event.step, event.sessionLog!.status])), [[], [[3, "START"]]])
+    }))
+
+  it.live("start a new MLflow run when the record of the last one is damaged, and restart TensorBoard's series where event files are", () =>
+    Effect.gen(function*() {
+      const server = yield* mlflowServer()
+      const runDir = yield* tempDirectory("trackers")
+      const recipe = yield* loadRecipe(sftRecipe, [`trackers=[{kind: mlflow, uri: "${server.url}"}, {kind: tensorboard}]`])
+      const open = Effect.scoped(Effect.flatMap(trackerSinks(recipe, runDir), (sinks) => Effect.forEach(sinks, (sink) => sink.record(1, { loss: 1 }))))
+      yield* open
+      writeFileSync(mlflowRunsFile(runDir), "{not json")
+      // A durable run's second attempt after a first that died before any checkpoint.
+      yield* open
+      assert.deepStrictEqual(server.runs().map((run) => run.status), ["FINISHED", "FINISHED"])
+      const files = readdirSync(join(runDir, "tensorboard")).sort()
+      const restarts = files.map((file) => readTensorboard(join(runDir, "tensorboard", file)).filter((event) => event.sessionLog !== undefined))
+      assert.deepStrictEqual(restarts.map((events) => events.map((event) => [event.step ?? 0, event.sessionLog!.status])), [[], [[0, "START"]]])
+    }))
+
+  it.live("refuse an MLflow uri with a password in it, without ever printing the password", () =>
+    Effect.gen(function*() {
+      const runDir = yield* tempDirectory("trackers")
+      const { result, warnings } = yield* runWith(`[{kind: mlflow, uri: "http://user:s3cret@127.0.0.1:1"}]`, runDir)
+      assert.strictEqual(result.step, steps)
+      assert.strictEqual(warnings.length, 1)
+      assert.include(String(warnings[0]), "mlflow tracker at http://127.0.0.1:1 cannot start: its uri holds a user or password")
+      assert.notInclude(String(warnings[0]), "s3cret")
     }))
 
   it.effect("resolve a TensorBoard dir against the recipe file's directory", () =>

@@ -100,7 +100,9 @@ const finalStatus = (exit: Exit.Exit<unknown, unknown>): "FINISHED" | "FAILED" |
  * {@link mlflowKey}, non-finite values with {@link mlflowValue}. `close` sends what is left
  * and ends the run (`runs/update`): FINISHED when the sous run succeeded, KILLED when it was
  * interrupted, FAILED otherwise. Wrap the result with `tolerantSink` so a failing server
- * never fails the run.
+ * never fails the run. A resumed run logs again the steps between its checkpoint and where
+ * the run before it stopped: MLflow keeps both values of such a step (TensorBoard, told of
+ * the restart, drops the older ones).
  */
 export const openMlflowTracker = Effect.fn("MlflowTracker.open")(function*(options: MlflowTrackerOptions) {
   const client = makeMlflowClient(options)
@@ -117,9 +119,14 @@ export const openMlflowTracker = Effect.fn("MlflowTracker.open")(function*(optio
       tags: keyValues(options.tags ?? {}, mlflowLimits.tagValueLength)
     })
     const runId = (yield* decode(CreatedRun, created, "runs/create")).run.info.run_id
-    for (const params of inGroups(keyValues(options.params ?? {}, mlflowLimits.paramValueLength), mlflowLimits.paramsPerBatch)) {
-      yield* post("runs/log-batch", { run_id: runId, params })
-    }
+    const logParams = Effect.forEach(
+      inGroups(keyValues(options.params ?? {}, mlflowLimits.paramValueLength), mlflowLimits.paramsPerBatch),
+      (params) => post("runs/log-batch", { run_id: runId, params }),
+      { discard: true }
+    )
+    // A run the server refused params for would stay RUNNING in its UI forever: end it FAILED
+    // (once, best effort) before the tracker gives up.
+    yield* Effect.onError(logParams, () => Effect.ignore(client.call("POST", "runs/update", { run_id: runId, status: "FAILED" })))
     return runId
   })
   const resumeRun = (runId: string) =>
