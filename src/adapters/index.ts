@@ -42,3 +42,17 @@ export {
   otlpTrackerLabel
 } from "./telemetry/otlp-telemetry.js"
 export { parseOtlpHeaders } from "./telemetry/otlp-headers.js"
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  type SafeDtype,
+  type SafeTensor,
+  type SafetensorsContents,
+  SafetensorsError
+} from "./hf-model/safetensors.js"
+export {
+  type HfModelDirectory,
+  HfModelDirectoryError,
+  type HfWeightFile,
+  readHfModelDirectory
+} from "./hf-model/model-directory.js"
