@@ -56,3 +56,4 @@ export { decodeState, type DecodedState, encodeState, StateHeader } from "./stat
 export { generate, type Generated, type GenerateOptions, promptsLogprobs } from "./generate.js"
 export { samplerParams, samplerWeightsProblem } from "./sampler-weights.js"
 export { type SampledToken, sampleToken, seededUniform, type TokenSampling } from "./token-sampler.js"
+export * from "./hf/index.js"
