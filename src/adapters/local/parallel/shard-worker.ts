@@ -5,7 +5,7 @@
  * go back with each backward pass and are cleared.
  */
 import * as tf from "@tensorflow/tfjs"
-import { Effect } from "effect"
+import { Effect, References } from "effect"
 import { parentPort, workerData } from "node:worker_threads"
 import { messageOf } from "../../../ports/thrown-message.js"
 import { clearGradients, createTrainer, forwardBackwardPass, forwardPass, type LocalTrainer } from "../local-trainer.js"
@@ -33,7 +33,8 @@ const run = (trainer: LocalTrainer, command: ShardCommand): ShardReply => {
 
 const port = parentPort!
 const data = workerData as ShardWorkerData
-await Effect.runPromise(initTfRuntime(data.device))
+// The main thread has logged which backend runs; a shard says nothing unless it fails.
+await Effect.runPromise(initTfRuntime(data.device).pipe(Effect.provideService(References.MinimumLogLevel, "Warn")))
 const trainer = createTrainer(data.architecture, data.seed, data.lora)
 port.on("message", (command: ShardCommand) => {
   let reply: ShardReply
