@@ -231,6 +231,8 @@ const bench = (options: BenchOptions, runDir: string) =>
     return yield* Effect.gen(function*() {
       const info = yield* (yield* TrainingClient).info
       const architecture = recipeArchitecture(recipe, (yield* Tokenizer).vocabSize)
+      // The hand-written loop builds sous's own transformer only.
+      if (architecture.kind !== "transformer") return yield* Effect.die(new Error(`${recipeFile}: the bench compares sous's transformer, not model.hf`))
 
       // Untimed: read and render the chat data with the real stages.
       const setup = yield* runWorkflow(workflow({

@@ -3,6 +3,7 @@ import { totalmem } from "node:os"
 import { Effect, Result } from "effect"
 import { parseS3Uri } from "../adapters/blob/s3-uri.js"
 import { parseHubUri } from "../adapters/hub/hub-uri.js"
+import { architectureProblem } from "../adapters/local/architecture-problem.js"
 import { tinkerBaseUrlProblem } from "../adapters/tinker/index.js"
 import { uriScheme } from "../ports/index.js"
 import { RecipeError } from "../recipes/recipe-error.js"
@@ -82,6 +83,14 @@ export const checkAdapters = (
       // directory is written, and by validate and plan.
       const loaded = yield* Effect.result(recipeTokenizer(recipe))
       if (loaded._tag === "Failure") problems.push({ path: "tokenizer.path", message: loaded.failure.message })
+    }
+    // A Hugging Face model is read here too, so validate names what its config.json holds
+    // that the local backend cannot run, and the sizes that go beyond it.
+    if (isChatRecipe(recipe) && recipe.model.hf !== undefined && problems.length === 0) {
+      const tokenizer = yield* Effect.result(recipeTokenizer(recipe))
+      const vocabSize = tokenizer._tag === "Success" ? tokenizer.success.vocabSize : 1
+      const problem = architectureProblem({ kind: "hf", dir: recipe.model.hf, vocabSize, contextLength: recipe.model.contextLength })
+      if (problem !== undefined) problems.push({ path: "model.hf", message: problem })
     }
     const repo = isChatRecipe(recipe) ? recipe.publish?.repo : undefined
     if (repo !== undefined) {

@@ -4,7 +4,9 @@
  * refused with the field and the bytes they would need, instead of failing mid-run with
  * "Invalid array length" or running out of memory.
  */
+import { hfArchitectureOf } from "../adapters/local/hf/hf-model.js"
 import { activationsPerRow, estimateTrainingMemory } from "../adapters/local/memory-estimate.js"
+import type { ModelArchitecture } from "../ports/index.js"
 import { recipeModel } from "../recipes/compile-recipe.js"
 import type { RecipeProblem } from "../recipes/recipe-error.js"
 import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
@@ -48,7 +50,19 @@ export const runMemory = (recipe: Recipe, vocabSize: number): RunMemory => {
     parameters: training.parameters,
     trainStep: recipe.training.batchSize * perRow,
     // Without gradients, the forward pass frees each layer's tensors once the next has them.
-    evalStep: recipe.eval.batchSize * perRow / (model.architecture.kind === "transformer" ? model.architecture.layers : 1)
+    evalStep: recipe.eval.batchSize * perRow / layersOf(model.architecture)
+  }
+}
+
+/** Layers of a model (a classifier counts as one): an evaluation pass holds one layer's activations at a time. */
+const layersOf = (arch: ModelArchitecture): number => {
+  switch (arch.kind) {
+    case "transformer":
+      return arch.layers
+    case "hf":
+      return hfArchitectureOf(arch).layers
+    default:
+      return 1
   }
 }
 
@@ -71,6 +85,12 @@ const furthest = (fields: ReadonlyArray<readonly [path: string, value: number, u
 const modelPart = (recipe: Recipe, memory: RunMemory) => {
   if (!isChatRecipe(recipe)) return { path: "model", what: `the ${recipe.model.kind} of ${formatCount(memory.parameters)} parameters` }
   const { width, layers, contextLength } = recipe.model
+  if (recipe.model.hf !== undefined) {
+    return {
+      path: furthest([["model.hf", memory.parameters, 1e6], ["model.contextLength", contextLength, 64]]),
+      what: `the Hugging Face model at ${recipe.model.hf} (${formatCount(memory.parameters)} parameters, trained with AdamW) over context ${formatCount(contextLength)}`
+    }
+  }
   return {
     path: furthest([["model.width", width, 64], ["model.layers", layers, 2], ["model.contextLength", contextLength, 64]]),
     what: `a transformer of width ${formatCount(width)}, ${formatCount(layers)} layers and context ${formatCount(contextLength)} (${formatCount(memory.parameters)} parameters, trained with AdamW)`

@@ -17,6 +17,21 @@ export const TransformerArchitecture = Schema.Struct({
 export type TransformerArchitecture = typeof TransformerArchitecture.Type
 
 /**
+ * A Hugging Face causal language model read from the model directory `dir` (config.json and
+ * safetensors weights): its weights are the starting point, and the backend that trains it
+ * reads the rest of its shape from config.json. `vocabSize` is the token ids the data may
+ * hold (the tokenizer's size, at most the model's `vocab_size`); `contextLength` is the
+ * longest sequence trained or sampled (at most the positions the model has).
+ */
+export const HfModelArchitecture = Schema.Struct({
+  kind: Schema.Literal("hf"),
+  dir: Schema.String,
+  vocabSize: Positive,
+  contextLength: Positive
+})
+export type HfModelArchitecture = typeof HfModelArchitecture.Type
+
+/**
  * A multilayer perceptron classifier over one `float_tensor` input of `inputShape` (flattened):
  * ReLU hidden layers of the given widths, then `classes` logits.
  */
@@ -44,8 +59,15 @@ export const CnnArchitecture = Schema.Struct({
 export type CnnArchitecture = typeof CnnArchitecture.Type
 
 /** Every architecture a backend may be asked to build. */
-export const ModelArchitecture = Schema.Union([TransformerArchitecture, MlpArchitecture, CnnArchitecture])
+export const ModelArchitecture = Schema.Union([TransformerArchitecture, HfModelArchitecture, MlpArchitecture, CnnArchitecture])
 export type ModelArchitecture = typeof ModelArchitecture.Type
+
+/** The architectures that read token ids and score the next token: sous's transformer, a Hugging Face model. */
+export type LanguageModelArchitecture = TransformerArchitecture | HfModelArchitecture
+
+/** Whether an architecture reads token ids (rather than classifying a float tensor). */
+export const isLanguageModel = (arch: ModelArchitecture): arch is LanguageModelArchitecture =>
+  arch.kind === "transformer" || arch.kind === "hf"
 
 /** The architectures that classify one float tensor (their `target_tokens` hold class ids). */
 export type ClassifierArchitecture = MlpArchitecture | CnnArchitecture

@@ -15,6 +15,11 @@ export interface LoraConfig {
   readonly trainAttn?: boolean
   readonly trainMlp?: boolean
   readonly trainUnembed?: boolean
+  /**
+   * The modules that get adapters, by their Hugging Face names (`q_proj`, `c_attn`, ...), for
+   * Hugging Face models; absent, they follow `trainAttn` and `trainMlp`. A sous extension.
+   */
+  readonly targets?: ReadonlyArray<string>
 }
 
 /** What to train. `architecture` is read by backends that build models from scratch. */

@@ -2,11 +2,11 @@ import { Effect, Layer } from "effect"
 import {
   type BaseModelSource,
   type ClassifierArchitecture,
+  type LanguageModelArchitecture,
   type ModelArchitecture,
   Tokenizer,
   TrainingBackend,
-  TrainingClient,
-  type TransformerArchitecture
+  TrainingClient
 } from "../ports/index.js"
 import { emptySummary, rendererId, type RunInfo, RunKeys, type TrainStepConfig } from "../stages/index.js"
 import {
@@ -177,15 +177,21 @@ export const classifierArchitecture = (recipe: ClassifyRecipe): ClassifierArchit
   return { kind: "cnn", inputShape: [height, width, channels], filters: model.filters, kernelSize: model.kernelSize, hidden: model.hidden, classes }
 }
 
-/** The model a chat recipe asks for, over a tokenizer of `vocabSize` ids. */
-export const recipeArchitecture = (recipe: ChatRecipe, vocabSize: number): TransformerArchitecture => ({
-  kind: "transformer",
-  vocabSize,
-  contextLength: recipe.model.contextLength,
-  width: recipe.model.width,
-  layers: recipe.model.layers,
-  heads: recipe.model.heads
-})
+/**
+ * The model a chat recipe asks for, over a tokenizer of `vocabSize` ids: the Hugging Face
+ * model of `model.hf`, or sous's transformer of the recipe's shape.
+ */
+export const recipeArchitecture = (recipe: ChatRecipe, vocabSize: number): LanguageModelArchitecture =>
+  recipe.model.hf !== undefined
+    ? { kind: "hf", dir: recipe.model.hf, vocabSize, contextLength: recipe.model.contextLength }
+    : {
+      kind: "transformer",
+      vocabSize,
+      contextLength: recipe.model.contextLength,
+      width: recipe.model.width,
+      layers: recipe.model.layers,
+      heads: recipe.model.heads
+    }
 
 /** The model a recipe trains, as its client is created: base name, architecture and LoRA settings. */
 export interface RecipeModel {

@@ -1,5 +1,6 @@
 import { Effect, Exit, Schema } from "effect"
 import { schemaProblems } from "../ports/index.js"
+import { hfModelInputProblems } from "./hf-model-recipe.js"
 import { RecipeError, type RecipeProblem } from "./recipe-error.js"
 import type { ClassifyRecipe } from "./classify-recipe.js"
 import { type ChatRecipe, type Recipe, type RecipeKind, recipeKinds } from "./recipe.js"
@@ -79,11 +80,13 @@ export const decodeRecipe = (input: unknown, source: string): Effect.Effect<Reci
   }
   const schema: Schema.Codec<Recipe, unknown> = recipeKinds[kind as RecipeKind] as Schema.Codec<Recipe, unknown>
   const exit = Schema.decodeUnknownExit(schema)(withBackendKind(input as object), { errors: "all", onExcessProperty: "error" })
+  // Read from the recipe as written: decoding fills in the shape fields model.hf replaces.
+  const hfProblems = kind === "classify" ? [] : hfModelInputProblems(input)
   if (Exit.isSuccess(exit)) {
-    const problems = crossFieldProblems(exit.value)
+    const problems = [...hfProblems, ...crossFieldProblems(exit.value)]
     return problems.length === 0 ? Effect.succeed(exit.value) : Effect.fail(new RecipeError({ source, problems }))
   }
   const error = Exit.findErrorOption(exit)
   if (error._tag === "None") return Effect.die(exit.cause)
-  return Effect.fail(new RecipeError({ source, problems: explainMissing(kind as RecipeKind, schemaProblems(error.value, input)) }))
+  return Effect.fail(new RecipeError({ source, problems: [...hfProblems, ...explainMissing(kind as RecipeKind, schemaProblems(error.value, input))] }))
 }

@@ -10,6 +10,7 @@ import { maxRecipeBytes, parseRecipeText } from "./parse-recipe-text.js"
 import { type AnyRecipe, decodePipeline } from "./pipeline-recipe.js"
 import { RecipeError } from "./recipe-error.js"
 import { readChatTemplate } from "./read-chat-template.js"
+import { withHfModelDefaults } from "./hf-model-recipe.js"
 import type { Recipe } from "./recipe.js"
 import type { TrackerSection } from "./recipe-sections.js"
 
@@ -62,10 +63,14 @@ const resolveRef = <A extends { readonly store: string }>(baseDir: string, ref: 
 const resolveKindPaths = (recipe: Recipe, baseDir: string): Partial<Recipe> => {
   if (recipe.kind === "classify") return {}
   const { path } = recipe.tokenizer
-  const { from } = recipe.model
+  const { from, hf } = recipe.model
   return {
     tokenizer: { ...recipe.tokenizer, ...(path === undefined ? {} : { path: resolveFrom(baseDir, path) }) },
-    model: { ...recipe.model, ...(from === undefined ? {} : { from: resolveRef(baseDir, from) }) },
+    model: {
+      ...recipe.model,
+      ...(from === undefined ? {} : { from: resolveRef(baseDir, from) }),
+      ...(hf === undefined ? {} : { hf: resolveFrom(baseDir, hf) })
+    },
     ...(recipe.kind === "distill" ? { teacher: resolveRef(baseDir, recipe.teacher) } : {}),
     ...(recipe.kind === "rl" && "module" in recipe.env ? { env: { ...recipe.env, module: resolveFrom(baseDir, recipe.env.module) } } : {})
   } as Partial<Recipe>
@@ -101,10 +106,14 @@ const readRecipeFile = (file: string, overrides: ReadonlyArray<string>) =>
     return yield* applyOverrides(yield* parseRecipeText(text, file), overrides, file)
   })
 
-/** Decodes a parsed training recipe: reads its chat template, checks it, resolves its paths. */
+/**
+ * Decodes a parsed training recipe: fills in what its Hugging Face model directory gives,
+ * reads its chat template, checks it, resolves its paths.
+ */
 const decodeTrainingRecipe = (input: unknown, baseDir: string, source: string) =>
   Effect.gen(function*() {
-    const recipe = yield* decodeRecipe(yield* readChatTemplate(input, baseDir, source), source)
+    const withDefaults = yield* withHfModelDefaults(input, baseDir)
+    const recipe = yield* decodeRecipe(yield* readChatTemplate(withDefaults, baseDir, source), source)
     return resolvePaths(recipe, baseDir)
   })
 

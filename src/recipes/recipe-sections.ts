@@ -6,14 +6,18 @@ import { Decay, Fraction, Location, NonNegativeInt, PositiveInt, PositiveNumber,
 
 /**
  * Train low-rank adapters instead of every weight (protocol `LoraConfig`): adapters are
- * scaled by `alpha / rank`; the flags choose which projections get one.
+ * scaled by `alpha / rank`; the flags choose which projections get one. On a Hugging Face
+ * model (`model.hf`), `targets` names the modules instead (`q_proj`, ...; GPT-2's `c_attn`,
+ * `c_proj`, `c_fc`), as PEFT's `target_modules` does.
  */
 export const LoraSection = Schema.Struct({
   rank: PositiveInt,
   alpha: withDefault(PositiveNumber, 32),
   trainAttn: withDefault(Schema.Boolean, true),
   trainMlp: withDefault(Schema.Boolean, true),
-  trainUnembed: withDefault(Schema.Boolean, true)
+  trainUnembed: withDefault(Schema.Boolean, true),
+  // Optional rather than defaulted, so recipes without it keep their hash.
+  targets: Schema.optionalKey(Schema.Array(Schema.String).check(Schema.isMinLength(1)))
 })
 
 /**
@@ -29,8 +33,12 @@ export type CheckpointRef = typeof CheckpointRef.Type
 /**
  * The model to train. `layers` to `contextLength` shape a model the local backend builds
  * from scratch; `from` starts it from a checkpoint's weights instead (a fresh optimizer).
+ * `hf` names a Hugging Face model directory (relative to the recipe) whose config.json gives
+ * the shape and whose weights are the starting point; `contextLength` then bounds the
+ * sequences trained, within the model's positions.
  */
 export const ModelSection = Schema.Struct({
+  hf: Schema.optionalKey(Schema.String),
   base: withDefault(Schema.String, "sous/tiny-transformer"),
   layers: withDefault(PositiveInt, 2),
   width: withDefault(PositiveInt, 64),

@@ -1,5 +1,6 @@
 import type { ModelArchitecture } from "../../ports/index.js"
 import { cnnProblem } from "./classifiers.js"
+import { hfModelProblem } from "./hf/hf-model.js"
 import { transformerProblem } from "./transformer.js"
 
 type Dimension = readonly [name: string, value: number]
@@ -18,6 +19,8 @@ const dimensions = (arch: ModelArchitecture): Array<Dimension> => {
         ["layers", arch.layers],
         ["heads", arch.heads]
       ]
+    case "hf":
+      return [["vocabSize", arch.vocabSize], ["contextLength", arch.contextLength]]
     case "mlp":
       return [...each("inputShape", arch.inputShape), ...each("hidden", arch.hidden), ["classes", arch.classes]]
     case "cnn":
@@ -42,6 +45,8 @@ export const architectureProblem = (arch: ModelArchitecture): string | undefined
   switch (arch.kind) {
     case "transformer":
       return transformerProblem(arch)
+    case "hf":
+      return hfModelProblem(arch)
     case "mlp":
       return undefined
     case "cnn":

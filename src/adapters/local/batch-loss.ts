@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs"
-import type { ModelArchitecture } from "../../ports/index.js"
+import { isLanguageModel, type ModelArchitecture } from "../../ports/index.js"
 import type { DatumBatch, LossRequest } from "./datum-batch.js"
 import { positionLosses } from "./losses.js"
 import { type ModelFeed, modelLogits } from "./model.js"
@@ -49,6 +49,6 @@ export const batchLoss = (arch: ModelArchitecture, weight: WeightLookup, request
   })
   // A classifier scores one position, so every class's log-probability is cheap to return,
   // and it is what accuracy needs (the argmax), which target logprobs alone cannot give.
-  const classLogprobs = arch.kind === "transformer" ? undefined : tf.logSoftmax(logits.squeeze([1])) as tf.Tensor2D
+  const classLogprobs = isLanguageModel(arch) ? undefined : tf.logSoftmax(logits.squeeze([1])) as tf.Tensor2D
   return { loss: losses.sum() as tf.Scalar, positionLosses: losses, targetLogprobs: logprobs, classLogprobs }
 }

@@ -7,7 +7,8 @@ import {
   type LossFnType,
   type ModelArchitecture,
   type TensorData,
-  type TransformerArchitecture
+  isLanguageModel,
+  type LanguageModelArchitecture
 } from "../../ports/index.js"
 import { lossSpecs, resolveLossConfig } from "./losses.js"
 import { outputSize } from "./model.js"
@@ -72,7 +73,7 @@ const vectorProblem = (
   return undefined
 }
 
-const textFeed = (datum: Datum, arch: TransformerArchitecture): DatumFeed | string => {
+const textFeed = (datum: Datum, arch: LanguageModelArchitecture): DatumFeed | string => {
   const ids = tokenIds(datum.model_input, arch, "model_input")
   return typeof ids === "string" ? ids : { kind: "tokens", ids }
 }
@@ -96,7 +97,7 @@ const tensorFeed = (datum: Datum, arch: ClassifierArchitecture): DatumFeed | str
 
 /** One datum checked against the model and the loss, or what is wrong with it. */
 const checkDatum = (datum: Datum, arch: ModelArchitecture, inputKeys: ReadonlyArray<string>): CheckedDatum | string => {
-  const feed = arch.kind === "transformer" ? textFeed(datum, arch) : tensorFeed(datum, arch)
+  const feed = isLanguageModel(arch) ? textFeed(datum, arch) : tensorFeed(datum, arch)
   if (typeof feed === "string") return feed
   const length = feed.kind === "tokens" ? feed.ids.length : 1
   const targets = datum.loss_fn_inputs["target_tokens"]
@@ -104,7 +105,7 @@ const checkDatum = (datum: Datum, arch: ModelArchitecture, inputKeys: ReadonlyAr
   if (targetsProblem !== undefined) return `loss_fn_inputs.target_tokens ${targetsProblem}`
   const size = outputSize(arch)
   if (!targets!.data.every(isIdBelow(size))) {
-    return `loss_fn_inputs.target_tokens holds a ${arch.kind === "transformer" ? "token" : "class"} id outside [0, ${size})`
+    return `loss_fn_inputs.target_tokens holds a ${isLanguageModel(arch) ? "token" : "class"} id outside [0, ${size})`
   }
   const inputs: Array<ReadonlyArray<number>> = []
   for (const key of inputKeys) {
@@ -130,7 +131,7 @@ const padBatch = (arch: ModelArchitecture, rows: ReadonlyArray<CheckedDatum>, in
     row.inputs.forEach((values, k) => inputs[k]!.set(values, offset))
   })
   let feed: BatchFeed
-  if (arch.kind === "transformer") {
+  if (isLanguageModel(arch)) {
     const ids = new Int32Array(size)
     rows.forEach((row, r) => row.feed.kind === "tokens" && ids.set(row.feed.ids, r * length))
     feed = { kind: "tokens", ids }

@@ -1,10 +1,11 @@
 import * as tf from "@tensorflow/tfjs"
 import { targetLogprobs } from "./batch-loss.js"
 import { sampleToken, seededUniform, type TokenSampling } from "./token-sampler.js"
+import { languageModelStep, modelLogits, outputSize } from "./model.js"
 import { lookupIn } from "./parameters.js"
 import type { SamplerParams } from "./sampler-weights.js"
 import { makeStopCheck, type StopRule } from "./stop-sequences.js"
-import { type LayerCache, transformerLogits, transformerStep } from "./transformer.js"
+import type { LayerCache } from "./transformer.js"
 
 /** Settings of one generation call. */
 export interface GenerateOptions extends TokenSampling {
@@ -56,16 +57,16 @@ export const generate = (
   const stopChecks = outputs.map(() => makeStopCheck(options.stop))
   const running = new Set(outputs.keys())
   let step = tidyStep(() => {
-    const first = transformerStep(architecture, weight, tf.tensor2d([...prompt], [1, prompt.length], "int32"))
+    const first = languageModelStep(architecture, weight, tf.tensor2d([...prompt], [1, prompt.length], "int32"))
     const copies = (t: tf.Tensor4D) => tf.tile(t, [numSamples, 1, 1, 1]) as tf.Tensor4D
     return {
       logits: tf.tile(first.logits, [numSamples, 1]) as tf.Tensor2D,
       cache: first.cache.map(({ keys, values }) => ({ keys: copies(keys), values: copies(values) }))
     }
   })
+  const vocabSize = outputSize(architecture)
   try {
     for (let made = 0; ; made++) {
-      const vocabSize = architecture.vocabSize
       const logits = step.logits.dataSync() as Float32Array
       // A finished row rides along (equal lengths keep the batch unpadded); its logits are ignored.
       const next = outputs.map(() => 0)
@@ -82,7 +83,7 @@ export const generate = (
       }
       if (made + 1 >= room || running.size === 0) return outputs
       const previous = step
-      step = tidyStep(() => transformerStep(architecture, weight, tf.tensor2d(next, [numSamples, 1], "int32"), previous.cache))
+      step = tidyStep(() => languageModelStep(architecture, weight, tf.tensor2d(next, [numSamples, 1], "int32"), previous.cache))
       disposeStep(previous)
     }
   } finally {
@@ -123,7 +124,7 @@ export const promptsLogprobs = (
       const scored = tf.tidy(() => {
         const tokens = tf.tensor2d(rows.flat(), [rows.length, length], "int32")
         const targets = tf.tensor2d(rows.flatMap((prompt) => [...prompt.slice(1), 0]), [rows.length, length], "int32")
-        return targetLogprobs(transformerLogits(params.architecture, lookupIn(params), tokens), targets)
+        return targetLogprobs(modelLogits(params.architecture, lookupIn(params), { kind: "tokens", ids: tokens }), targets)
       })
       const logprobs = scored.dataSync() as Float32Array
       scored.dispose()

@@ -2,8 +2,9 @@ import { Effect, Layer, Scope } from "effect"
 import { availableParallelism } from "node:os"
 import { messageOf } from "../../ports/thrown-message.js"
 import { type BackendCapabilities, type BaseModelSource, type TrainingError, type LossFnType, BackendUnavailableError, InvalidRequestError, type StateRef, TrainingBackend, type TrainingClientConfig } from "../../ports/index.js"
-import { compute, computeAsync } from "./compute.js"
-import { createTrainer, disposeTrainer } from "./local-trainer.js"
+import { computeAsync } from "./compute.js"
+import { disposeTrainer } from "./local-trainer.js"
+import { startTrainer } from "./start-trainer.js"
 import { makeLocalSamplingClient } from "./local-sampling-client.js"
 import { makeLocalTrainingClient } from "./local-training-client.js"
 import { samplerWeightsProblem } from "./sampler-weights.js"
@@ -118,7 +119,7 @@ export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options
     const problem = architectureProblem(architecture)
     if (problem !== undefined) return Effect.fail(invalidSampling(problem))
     return Effect.acquireUseRelease(
-      compute("createSamplingClient", () => createTrainer(architecture, seed)),
+      startTrainer("createSamplingClient", architecture, seed),
       (trainer) => computeAsync("createSamplingClient", () => saveTrainer(trainer, source.baseModel, "weights")),
       (trainer) => Effect.sync(() => disposeTrainer(trainer))
     )

@@ -4,7 +4,6 @@ import { type AdamParams, type Datum, float32, type ForwardBackwardOutput, Inval
 import { compute, computeAsync } from "./compute.js"
 import { type LossRequest, lossRequest } from "./datum-batch.js"
 import {
-  createTrainer,
   disposeTrainer,
   forwardBackwardPass,
   forwardPass,
@@ -16,6 +15,7 @@ import type { LoraSettings } from "./lora.js"
 import { parameterCount } from "./model.js"
 import { type ShardPool, startShardPool } from "./parallel/shard-pool.js"
 import { makeSerialExecutor } from "./serial-executor.js"
+import { startTrainer } from "./start-trainer.js"
 import { decodeState } from "./state-codec.js"
 import type { LocalDevice } from "./tf-runtime.js"
 import { baseProblem, restoreTrainer, saveTrainer, stateProblem } from "./trainer-state.js"
@@ -93,9 +93,9 @@ const trainedCount = (trainer: LocalTrainer): number =>
  * the load's result.
  */
 export const makeLocalTrainingClient = Effect.fn("LocalTrainingClient.make")(
-  function*(options: LocalTrainingClientOptions): Effect.fn.Return<TrainingClient["Service"], TrainingError> {
+  function*(options: LocalTrainingClientOptions): Effect.fn.Return<TrainingClient["Service"], TrainingError | InvalidRequestError> {
     const { architecture, scope } = options
-    const trainer = yield* compute("createTrainingClient", () => createTrainer(architecture, options.seed, options.lora))
+    const trainer = yield* startTrainer("createTrainingClient", architecture, options.seed, options.lora)
     // Added before the worker starts, so it runs after the worker has stopped.
     yield* Scope.addFinalizer(scope, Effect.sync(() => disposeTrainer(trainer)))
     const executor = yield* makeSerialExecutor(scope)

@@ -1,4 +1,6 @@
 import type { LoraConfig, ModelArchitecture } from "../../ports/index.js"
+import { hfArchitectureOf } from "./hf/hf-model.js"
+import { resolveHfLoraModules } from "./hf/hf-lora-targets.js"
 import type { LoraSettings } from "./lora.js"
 
 /** The largest adapter rank the local backend accepts (its models are at most a few hundred wide). */
@@ -9,7 +11,9 @@ const defaultAlpha = 32
 
 /** A request's LoRA settings with defaults filled in, or why the model cannot take them. */
 export const resolveLora = (config: LoraConfig, architecture: ModelArchitecture): LoraSettings | string => {
-  if (architecture.kind !== "transformer") return `LoRA adapts transformer models, not ${architecture.kind} models`
+  if (architecture.kind !== "transformer" && architecture.kind !== "hf") {
+    return `LoRA adapts transformer models, not ${architecture.kind} models`
+  }
   if (!Number.isInteger(config.rank) || config.rank < 1 || config.rank > maxLoraRank) {
     return `lora.rank must be an integer in [1, ${maxLoraRank}], got ${config.rank}`
   }
@@ -22,6 +26,11 @@ export const resolveLora = (config: LoraConfig, architecture: ModelArchitecture)
     trainMlp: config.trainMlp ?? true,
     trainUnembed: config.trainUnembed ?? true
   }
+  if (architecture.kind === "hf") {
+    const modules = resolveHfLoraModules(hfArchitectureOf(architecture), settings, config.targets)
+    return typeof modules === "string" ? modules : { ...settings, modules }
+  }
+  if (config.targets !== undefined) return "lora.targets names Hugging Face modules; this model is sous's transformer (use trainAttn, trainMlp, trainUnembed)"
   if (!settings.trainAttn && !settings.trainMlp && !settings.trainUnembed) {
     return "lora trains nothing: trainAttn, trainMlp and trainUnembed are all false"
   }

@@ -1,6 +1,8 @@
 import * as tf from "@tensorflow/tfjs"
 import type { ModelArchitecture } from "../../ports/index.js"
 import { matMul2d } from "./fast-ops.js"
+import { hfLoraTargets } from "./hf/hf-lora-targets.js"
+import { hfArchitectureOf } from "./hf/hf-model.js"
 import { initParameters, normal, type ParameterSet, type ParameterSpec, type WeightLookup, zeros } from "./parameters.js"
 
 /** Low-rank adapter settings with defaults resolved (protocol `LoraConfig` plus `alpha`). */
@@ -11,6 +13,8 @@ export interface LoraSettings {
   readonly trainAttn: boolean
   readonly trainMlp: boolean
   readonly trainUnembed: boolean
+  /** The Hugging Face modules that get adapters (Hugging Face models only; absent otherwise). */
+  readonly modules?: ReadonlyArray<string>
 }
 
 /** Trainable low-rank adapters over some weights of a frozen base model. */
@@ -24,10 +28,12 @@ const adapterA = (target: string) => `${target}.lora_a`
 const adapterB = (target: string) => `${target}.lora_b`
 
 /**
- * The transformer weights that adapters cover: attention and MLP projections, the
- * unembedding. Throws for other models, which LoRA does not adapt.
+ * The weights that adapters cover: a transformer's attention and MLP projections and its
+ * unembedding as the flags say, a Hugging Face model's matrices of the modules `settings`
+ * names. Throws for other models, which LoRA does not adapt.
  */
 export const loraTargets = (arch: ModelArchitecture, settings: LoraSettings): Array<string> => {
+  if (arch.kind === "hf") return hfLoraTargets(hfArchitectureOf(arch), settings.modules ?? [])
   if (arch.kind !== "transformer") throw new Error(`LoRA adapts transformer models, not ${arch.kind} models`)
   const targets: Array<string> = []
   for (let layer = 0; layer < arch.layers; layer++) {

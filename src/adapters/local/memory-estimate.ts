@@ -1,6 +1,8 @@
-import type { LoraConfig, ModelArchitecture, TransformerArchitecture } from "../../ports/index.js"
+import type { HfModelArchitecture, LoraConfig, ModelArchitecture, TransformerArchitecture } from "../../ports/index.js"
 import { resolveLora } from "./lora-config.js"
 import type { LoraSettings } from "./lora.js"
+import { hfArchitectureOf } from "./hf/hf-model.js"
+import { loraTargets } from "./lora.js"
 import { modelSpecs } from "./model.js"
 import { specsSize } from "./parameters.js"
 
@@ -27,7 +29,10 @@ const transformerParameters = (arch: TransformerArchitecture): number => {
   return v * d + t * d + layers * (12 * d * d + 12 * d) + 2 * d + d * v
 }
 
-/** Weights of an architecture; classifiers list theirs (their size is bounded by the request that describes them). */
+/**
+ * Weights of an architecture; classifiers and Hugging Face models list theirs (a classifier's
+ * size is bounded by the request that describes it, a Hugging Face model's by its files).
+ */
 export const estimateParameters = (arch: ModelArchitecture): number =>
   arch.kind === "transformer" ? transformerParameters(arch) : specsSize(modelSpecs(arch))
 
@@ -42,6 +47,15 @@ const loraParameters = (arch: TransformerArchitecture, settings: LoraSettings): 
   return layers * perLayer + (settings.trainUnembed ? d * r + r * v : 0)
 }
 
+/** Weights of the adapters on a Hugging Face model: `A` [in, rank] and `B` [rank, out] per target matrix. */
+const hfLoraParameters = (arch: HfModelArchitecture, settings: LoraSettings): number => {
+  const shapes = new Map(modelSpecs(arch).map((spec) => [spec.name, spec.shape]))
+  return loraTargets(arch, settings).reduce((total, target) => {
+    const [inWidth, outWidth] = shapes.get(target)!
+    return total + settings.rank * (inWidth! + outWidth!)
+  }, 0)
+}
+
 /**
  * The memory a training client of the local backend holds: the model's weights, and for every
  * trained weight its gradient accumulator and AdamW's two moments (three more copies). With
@@ -52,10 +66,10 @@ const loraParameters = (arch: TransformerArchitecture, settings: LoraSettings): 
 export const estimateTrainingMemory = (arch: ModelArchitecture, lora?: LoraConfig): MemoryEstimate => {
   const parameters = estimateParameters(arch)
   const settings = lora === undefined ? undefined : resolveLora(lora, arch)
-  if (settings === undefined || typeof settings === "string" || arch.kind !== "transformer") {
+  if (settings === undefined || typeof settings === "string" || (arch.kind !== "transformer" && arch.kind !== "hf")) {
     return { parameters, trainedParameters: parameters, bytes: bytesPerFloat * 4 * parameters }
   }
-  const adapters = loraParameters(arch, settings)
+  const adapters = arch.kind === "transformer" ? loraParameters(arch, settings) : hfLoraParameters(arch, settings)
   return { parameters, trainedParameters: adapters, bytes: bytesPerFloat * (parameters + 4 * adapters) }
 }
 
@@ -73,6 +87,15 @@ export const activationsPerRow = (arch: ModelArchitecture, tokens?: number): num
       const t = tokens ?? arch.contextLength
       return t * (layers * (16 * d + 2 * heads * t) + 2 * v)
     }
+    case "hf": {
+      // As for the transformer, with the model's own widths: q, k, v and attention output
+      // (4 × heads × headDim at most), the residual and norms (4d), the MLP's three widths.
+      const model = hfArchitectureOf(arch)
+      const t = tokens ?? arch.contextLength
+      const [d, inner] = model.family === "llama" ? [model.hiddenSize, model.intermediateSize] : [model.width, model.innerSize]
+      const attention = model.family === "llama" ? model.heads * model.headDim : model.width
+      return t * (model.layers * (4 * d + 4 * attention + 3 * inner + 2 * model.heads * t) + 2 * model.vocabSize)
+    }
     case "mlp":
       return arch.inputShape.reduce((total, dim) => total * dim, 1) + 2 * (arch.hidden.reduce((a, b) => a + b, 0) + arch.classes)
     case "cnn": {
@@ -86,7 +109,7 @@ export const activationsPerRow = (arch: ModelArchitecture, tokens?: number): num
 
 /** Bytes the activations of one forward/backward pass over rows of `rowLengths` positions take, at the least. */
 export const estimateStepActivations = (arch: ModelArchitecture, rowLengths: ReadonlyArray<number>): number =>
-  bytesPerFloat * rowLengths.reduce((total, length) => total + activationsPerRow(arch, arch.kind === "transformer" ? length : undefined), 0)
+  bytesPerFloat * rowLengths.reduce((total, length) => total + activationsPerRow(arch, arch.kind === "transformer" || arch.kind === "hf" ? length : undefined), 0)
 
 /** The memory a sampling client of the local backend holds: the model's weights. */
 export const estimateSamplingMemory = (arch: ModelArchitecture): MemoryEstimate => {

@@ -1,5 +1,5 @@
 import type * as tf from "@tensorflow/tfjs"
-import type { ModelArchitecture } from "../../ports/index.js"
+import type { LanguageModelArchitecture, ModelArchitecture } from "../../ports/index.js"
 import { architectureProblem } from "./architecture-problem.js"
 import { cnnLogits, cnnSpecs, mlpLogits, mlpSpecs } from "./classifiers.js"
 import {
@@ -10,7 +10,9 @@ import {
   specsSize,
   type WeightLookup
 } from "./parameters.js"
-import { transformerLogits, transformerSpecs } from "./transformer.js"
+import { hfLogits, hfStep } from "./hf/hf-forward.js"
+import { hfArchitectureOf, hfParameterSpecs } from "./hf/hf-model.js"
+import { type LayerCache, transformerLogits, transformerSpecs, transformerStep } from "./transformer.js"
 
 /**
  * What a batch feeds a model: token ids [b, t] for a transformer, float features
@@ -30,6 +32,8 @@ export const modelSpecs = (arch: ModelArchitecture): ReadonlyArray<ParameterSpec
   switch (arch.kind) {
     case "transformer":
       return transformerSpecs(arch)
+    case "hf":
+      return hfParameterSpecs(arch)
     case "mlp":
       return mlpSpecs(arch)
     case "cnn":
@@ -38,15 +42,24 @@ export const modelSpecs = (arch: ModelArchitecture): ReadonlyArray<ParameterSpec
 }
 
 /** How many classes (or vocabulary entries) the model scores at each position. */
-export const outputSize = (arch: ModelArchitecture): number =>
-  arch.kind === "transformer" ? arch.vocabSize : arch.classes
+export const outputSize = (arch: ModelArchitecture): number => {
+  switch (arch.kind) {
+    case "transformer":
+      return arch.vocabSize
+    case "hf":
+      // The model's own vocabulary, which may be padded beyond the tokenizer's.
+      return hfArchitectureOf(arch).vocabSize
+    default:
+      return arch.classes
+  }
+}
 
 /** Number of scalar weights of an architecture. */
 export const parameterCount = (arch: ModelArchitecture): number => specsSize(modelSpecs(arch))
 
 /**
  * A model with weights drawn from `seed` (the same seed gives the same weights on every
- * backend). Throws when {@link architectureProblem} finds one. Free it with {@link disposeModel}.
+ * backend); a Hugging Face model's are zero until `loadHfStart` reads them. Throws when {@link architectureProblem} finds one. Free it with {@link disposeModel}.
  */
 export const initModel = (arch: ModelArchitecture, seed: number, trainable = true): ModelParams => {
   const problem = architectureProblem(arch)
@@ -65,11 +78,24 @@ const feedMismatch = (arch: ModelArchitecture, feed: ModelFeed): Error =>
  * classifier at its one position. Call inside `tf.tidy` (or `tf.variableGrads`).
  */
 export const modelLogits = (arch: ModelArchitecture, weight: WeightLookup, feed: ModelFeed): tf.Tensor3D => {
-  if (arch.kind === "transformer") {
+  if (arch.kind === "transformer" || arch.kind === "hf") {
     if (feed.kind !== "tokens") throw feedMismatch(arch, feed)
-    return transformerLogits(arch, weight, feed.ids)
+    return arch.kind === "hf" ? hfLogits(hfArchitectureOf(arch), weight, feed.ids) : transformerLogits(arch, weight, feed.ids)
   }
   if (feed.kind !== "features") throw feedMismatch(arch, feed)
   const logits = arch.kind === "mlp" ? mlpLogits(arch, weight, feed.values) : cnnLogits(arch, weight, feed.values)
   return logits.expandDims(1) as tf.Tensor3D
 }
+
+/**
+ * One decoding step of a language model: the next-token logits [b, vocab] of the last of
+ * `tokens` [b, t], which follow the positions `past` holds, and every layer's keys and values
+ * with `tokens` added. Call inside `tf.tidy`.
+ */
+export const languageModelStep = (
+  arch: LanguageModelArchitecture,
+  weight: WeightLookup,
+  tokens: tf.Tensor2D,
+  past?: ReadonlyArray<LayerCache>
+): { readonly logits: tf.Tensor2D; readonly cache: ReadonlyArray<LayerCache> } =>
+  arch.kind === "hf" ? hfStep(hfArchitectureOf(arch), weight, tokens, past) : transformerStep(arch, weight, tokens, past)

@@ -11,6 +11,8 @@ export const LoraHeader = Schema.Struct({
   trainAttn: Schema.Boolean,
   trainMlp: Schema.Boolean,
   trainUnembed: Schema.Boolean,
+  // The Hugging Face modules adapted; absent for sous's transformer, so its states read as before.
+  modules: Schema.optionalKey(Schema.Array(Schema.String)),
   baseDigest: Schema.String
 })
 export type LoraHeader = typeof LoraHeader.Type

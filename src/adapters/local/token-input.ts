@@ -1,4 +1,4 @@
-import { type ModelInput, toInts, type TransformerArchitecture } from "../../ports/index.js"
+import { type LanguageModelArchitecture, type ModelInput, toInts } from "../../ports/index.js"
 
 /** Whether `id` is an id among `size` (a token of the vocabulary, a class): an integer in [0, size). */
 export const isIdBelow = (size: number) => (id: number): boolean => Number.isInteger(id) && id >= 0 && id < size
@@ -10,7 +10,7 @@ export const isIdBelow = (size: number) => (id: number): boolean => Number.isInt
  */
 export const tokenIds = (
   input: ModelInput,
-  arch: TransformerArchitecture,
+  arch: LanguageModelArchitecture,
   subject: string
 ): ReadonlyArray<number> | string => {
   let count = 0

@@ -84,7 +84,7 @@ const serverCapabilities = (state: ServerState) => () =>
     const reply: GetServerCapabilitiesResponse = {
       supported_models: Object.entries(state.options.baseModels).map(([name, architecture]) => ({
         model_name: name,
-        ...(architecture.kind === "transformer" ? { max_context_length: architecture.contextLength } : {})
+        ...(architecture.kind === "transformer" || architecture.kind === "hf" ? { max_context_length: architecture.contextLength } : {})
       })),
       sous: {
         backend: capabilities.backend,

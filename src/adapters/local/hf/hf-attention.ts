@@ -22,11 +22,14 @@ export const splitHeads = (x: tf.Tensor, heads: number, headDim: number): tf.Ten
 export const withPast = (x: tf.Tensor4D, seen: tf.Tensor4D | undefined): tf.Tensor4D =>
   seen === undefined ? x : tf.concat([seen, x], 2)
 
-// transformers' repeat_kv: query head h reads key/value head floor(h / groups).
+// transformers' repeat_kv: query head h reads key/value head floor(h / groups). Tiled as
+// rank 3 ([b·kvHeads, 1, t·headDim]): tfjs cannot differentiate a rank-5 tile, and the wasm
+// backend has no kernel for a gather's gradient. The values are the same copies.
 const repeatHeads = (x: tf.Tensor4D, groups: number): tf.Tensor4D => {
   if (groups === 1) return x
   const [batch, kvHeads, length, headDim] = x.shape
-  return x.expandDims(2).tile([1, 1, groups, 1, 1]).reshape([batch, kvHeads * groups, length, headDim]) as tf.Tensor4D
+  return x.reshape([batch * kvHeads, 1, length * headDim]).tile([1, groups, 1])
+    .reshape([batch, kvHeads * groups, length, headDim]) as tf.Tensor4D
 }
 
 /**

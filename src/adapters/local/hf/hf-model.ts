@@ -1,0 +1,104 @@
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { Effect, Exit } from "effect"
+import type { HfModelArchitecture } from "../../../ports/index.js"
+import { messageOf } from "../../../ports/thrown-message.js"
+import { readHfModelDirectory } from "../../hf-model/model-directory.js"
+import { disposeParameters, type ParameterSet, type ParameterSpec, zeros } from "../parameters.js"
+import { decodeHfArchitecture, type HfArchitecture } from "./hf-architecture.js"
+import { hfWeightSpecs, loadHfWeights } from "./hf-weights.js"
+
+/** A Hugging Face model's config.json, decoded, with the one raw number the decoders leave out. */
+interface HfDecoded {
+  readonly arch: HfArchitecture
+  /** The longest sequence the model has positions for (`max_position_embeddings`, GPT-2's `n_positions`). */
+  readonly positions: number | undefined
+}
+
+// Decoded once per directory: every spec, estimate and forward pass of a model asks for it,
+// and a model directory does not change under a process that trains from it.
+const decodedConfigs = new Map<string, HfDecoded | string>()
+
+const decodeConfig = (dir: string): HfDecoded | string => {
+  const path = join(dir, "config.json")
+  let config: unknown
+  try {
+    config = JSON.parse(readFileSync(path, "utf8"))
+  } catch (error) {
+    return `cannot read ${path}: ${messageOf(error)}`
+  }
+  const exit = Effect.runSyncExit(decodeHfArchitecture(config, path))
+  if (Exit.isFailure(exit)) {
+    const error = Exit.findErrorOption(exit)
+    return error._tag === "Some" ? error.value.message : `cannot decode ${path}`
+  }
+  const arch = exit.value
+  const raw = (config as Record<string, unknown>)["max_position_embeddings"]
+  return { arch, positions: arch.family === "gpt2" ? arch.positions : typeof raw === "number" ? raw : undefined }
+}
+
+const decodedOf = (dir: string): HfDecoded | string => {
+  let decoded = decodedConfigs.get(dir)
+  if (decoded === undefined) {
+    decoded = decodeConfig(dir)
+    decodedConfigs.set(dir, decoded)
+  }
+  return decoded
+}
+
+/**
+ * Why a Hugging Face model cannot be trained as `arch` asks, or `undefined`: its config.json
+ * is unreadable or describes what the local backend does not run (each field named), the
+ * data's vocabulary is larger than the model's, or `contextLength` exceeds its positions or
+ * Mistral's attention window.
+ */
+export const hfModelProblem = (arch: HfModelArchitecture): string | undefined => {
+  const decoded = decodedOf(arch.dir)
+  if (typeof decoded === "string") return decoded
+  const { arch: model, positions } = decoded
+  if (arch.vocabSize > model.vocabSize) {
+    return `the tokenizer has ${arch.vocabSize} ids, more than the model's vocab_size ${model.vocabSize} (${arch.dir})`
+  }
+  if (positions !== undefined && arch.contextLength > positions) {
+    return `contextLength ${arch.contextLength} exceeds the ${positions} positions of the model at ${arch.dir}`
+  }
+  if (model.family === "llama" && model.slidingWindow !== undefined && arch.contextLength > model.slidingWindow) {
+    return `contextLength ${arch.contextLength} exceeds sliding_window ${model.slidingWindow} of the model at ${arch.dir} (sliding-window attention is not implemented)`
+  }
+  return undefined
+}
+
+/** The decoded architecture of a model {@link hfModelProblem} accepted; throws with its problem otherwise. */
+export const hfArchitectureOf = (arch: HfModelArchitecture): HfArchitecture => {
+  const decoded = decodedOf(arch.dir)
+  if (typeof decoded === "string") throw new Error(decoded)
+  return decoded.arch
+}
+
+/**
+ * The weights of a Hugging Face model as the local backend holds them, by their Hugging Face
+ * names, Linear weights [in, out]. They start at zero: {@link loadHfStart} fills them from
+ * the directory (a shard worker gets them from the main thread instead).
+ */
+export const hfParameterSpecs = (arch: HfModelArchitecture): ReadonlyArray<ParameterSpec> =>
+  hfWeightSpecs(hfArchitectureOf(arch)).map((spec) => ({
+    name: spec.name,
+    shape: spec.transposed ? [...spec.shape].reverse() : spec.shape,
+    init: zeros
+  }))
+
+/**
+ * Fills `model` (built from {@link hfParameterSpecs}) with the weights of the directory
+ * `arch` names: a base model's weights are its starting point. Fails naming the file or
+ * tensor at fault.
+ */
+export const loadHfStart = (model: ParameterSet, arch: HfModelArchitecture): Effect.Effect<void, Error> =>
+  Effect.gen(function*() {
+    const directory = yield* readHfModelDirectory(arch.dir)
+    const loaded = yield* loadHfWeights(hfArchitectureOf(arch), directory.tensors, arch.dir)
+    try {
+      for (const name of model.names) model.variables.get(name)!.assign(loaded.variables.get(name)!)
+    } finally {
+      disposeParameters(loaded)
+    }
+  }).pipe(Effect.mapError((error) => new Error(error.message)))

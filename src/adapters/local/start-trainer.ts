@@ -1,0 +1,26 @@
+import { Effect } from "effect"
+import { InvalidRequestError, type ModelArchitecture, type TrainingError } from "../../ports/index.js"
+import { compute } from "./compute.js"
+import { loadHfStart } from "./hf/hf-model.js"
+import { createTrainer, disposeTrainer, type LocalTrainer } from "./local-trainer.js"
+import type { LoraSettings } from "./lora.js"
+
+/**
+ * A trainer at its starting point: sous's models drawn from `seed`, a Hugging Face model with
+ * the weights of its directory (unreadable or misfit weights are refused, naming the file or
+ * tensor, and the half-built trainer freed). The caller frees the result with `disposeTrainer`.
+ */
+export const startTrainer = (
+  operation: string,
+  architecture: ModelArchitecture,
+  seed: number,
+  lora?: LoraSettings
+): Effect.Effect<LocalTrainer, TrainingError | InvalidRequestError> =>
+  Effect.flatMap(compute(operation, () => createTrainer(architecture, seed, lora)), (trainer) =>
+    architecture.kind !== "hf"
+      ? Effect.succeed(trainer)
+      : loadHfStart(trainer.model, architecture).pipe(
+        Effect.mapError((error) => new InvalidRequestError({ operation, message: error.message, cause: error })),
+        Effect.as(trainer),
+        Effect.onError(() => Effect.sync(() => disposeTrainer(trainer)))
+      ))
