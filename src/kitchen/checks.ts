@@ -4,6 +4,7 @@ import { Effect, Result } from "effect"
 import { parseS3Uri } from "../adapters/blob/s3-uri.js"
 import { parseHubUri } from "../adapters/hub/hub-uri.js"
 import { architectureProblem } from "../adapters/local/architecture-problem.js"
+import { resolveLora } from "../adapters/local/lora-config.js"
 import { tinkerBaseUrlProblem } from "../adapters/tinker/index.js"
 import { uriScheme } from "../ports/index.js"
 import { RecipeError } from "../recipes/recipe-error.js"
@@ -89,8 +90,11 @@ export const checkAdapters = (
     if (isChatRecipe(recipe) && recipe.model.hf !== undefined && problems.length === 0) {
       const tokenizer = yield* Effect.result(recipeTokenizer(recipe))
       const vocabSize = tokenizer._tag === "Success" ? tokenizer.success.vocabSize : 1
-      const problem = architectureProblem({ kind: "hf", dir: recipe.model.hf, vocabSize, contextLength: recipe.model.contextLength })
+      const architecture = { kind: "hf", dir: recipe.model.hf, vocabSize, contextLength: recipe.model.contextLength } as const
+      const problem = architectureProblem(architecture)
       if (problem !== undefined) problems.push({ path: "model.hf", message: problem })
+      const lora = problem === undefined && recipe.model.lora !== undefined ? resolveLora(recipe.model.lora, architecture) : undefined
+      if (typeof lora === "string") problems.push({ path: "model.lora", message: lora })
     }
     const repo = isChatRecipe(recipe) ? recipe.publish?.repo : undefined
     if (repo !== undefined) {

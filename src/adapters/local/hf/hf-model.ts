@@ -57,7 +57,8 @@ export const hfModelProblem = (arch: HfModelArchitecture): string | undefined =>
   if (typeof decoded === "string") return decoded
   const { arch: model, positions } = decoded
   if (arch.vocabSize > model.vocabSize) {
-    return `the tokenizer has ${arch.vocabSize} ids, more than the model's vocab_size ${model.vocabSize} (${arch.dir})`
+    return `the tokenizer has ${arch.vocabSize} ids, more than the model's vocab_size ${model.vocabSize} (${arch.dir}); ` +
+      "use the model's own tokenizer (its tokenizer.json, which a recipe without a tokenizer section takes)"
   }
   if (positions !== undefined && arch.contextLength > positions) {
     return `contextLength ${arch.contextLength} exceeds the ${positions} positions of the model at ${arch.dir}`
