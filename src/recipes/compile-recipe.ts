@@ -208,7 +208,8 @@ export const recipeModel = (recipe: Recipe, vocabSize: number): RecipeModel =>
   recipe.kind === "classify"
     ? { baseModel: recipe.model.kind, architecture: classifierArchitecture(recipe) }
     : {
-      baseModel: recipe.model.base,
+      // A Hugging Face model's name is its directory: what a model card and checkpoints should name.
+      baseModel: recipe.model.hf ?? recipe.model.base,
       architecture: recipeArchitecture(recipe, vocabSize),
       ...(recipe.model.lora === undefined ? {} : { lora: recipe.model.lora })
     }

@@ -1,9 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, References } from "effect"
 import { readFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
-import { localBackendLayer } from "../../../src/adapters/local/local-backend.js"
+import { localBackendLayer, makeLocalBackend } from "../../../src/adapters/local/local-backend.js"
 import { decodeState } from "../../../src/adapters/local/state-codec.js"
 import {
   type AdamParams,
@@ -12,7 +12,7 @@ import {
   type TrainingClient,
   TrainingBackend
 } from "../../../src/ports/index.js"
-import { awaitCall, bytesOf, sequenceDatum, weightBytes } from "./fixtures.js"
+import { awaitCall, bytesOf, maxAbsDiff, sequenceDatum, weightBytes, weightValues } from "./fixtures.js"
 
 // The local backend training Hugging Face models from their directories (the committed
 // tiny fixtures, vocab 96), full and LoRA, on the wasm backend.
@@ -60,7 +60,9 @@ const tensorsOf = (bytes: Uint8Array): Map<string, Float32Array> => {
   return tensors
 }
 
-const backendLayer = localBackendLayer({ device: "wasm", threads: 1 })
+/** `effect` with a one-thread wasm backend, quiet (the backend logs its device at info). */
+const withBackend = <A, E>(effect: Effect.Effect<A, E, TrainingBackend>) =>
+  effect.pipe(Effect.provide(localBackendLayer({ device: "wasm", threads: 1 })), Effect.provideService(References.MinimumLogLevel, "Warn"))
 
 describe("the local backend on Hugging Face models", () => {
   it.live("samples the base model as transformers does: greedy tokens equal the fixture's", () =>
@@ -73,7 +75,7 @@ describe("the local backend on Hugging Face models", () => {
       assert.deepStrictEqual(response.sequences[0]!.tokens, tokens)
       assert.strictEqual(response.sequences[0]!.logprobs!.length, tokens.length)
       assert.isTrue(response.sequences[0]!.logprobs!.every((logprob) => logprob <= 0 && Number.isFinite(logprob)))
-    }).pipe(Effect.scoped, Effect.provide(backendLayer)))
+    }).pipe(Effect.scoped, withBackend))
 
   it.live("fine-tunes Llama and GPT-2 fully: the loss falls by half in 30 steps, and the same seed gives the same weights", () =>
     Effect.gen(function*() {
@@ -89,7 +91,7 @@ describe("the local backend on Hugging Face models", () => {
         assert.isBelow(losses.at(-1)!, losses[0]! / 2, `${name}: ${losses[0]} → ${losses.at(-1)}`)
         assert.deepStrictEqual(runs[1]!.weights, runs[0]!.weights, name)
       }
-    }).pipe(Effect.provide(backendLayer)), 60_000)
+    }).pipe(withBackend), 60_000)
 
   it.live("trains LoRA on Hugging Face module names: the base stays bit-identical, the loss falls, sampling works", () =>
     Effect.gen(function*() {
@@ -122,7 +124,7 @@ describe("the local backend on Hugging Face models", () => {
         assert.isTrue(sequence.tokens.every((token) => token >= 0 && token < 96))
         assert.strictEqual(sequence.logprobs!.length, 5)
       }
-    }).pipe(Effect.scoped, Effect.provide(backendLayer)), 30_000)
+    }).pipe(Effect.scoped, withBackend), 30_000)
 
   it.live("saves and resumes: a restored client steps to the very weights the first one reaches", () =>
     Effect.gen(function*() {
@@ -138,7 +140,19 @@ describe("the local backend on Hugging Face models", () => {
         yield* train(resumed, 2)
         assert.deepStrictEqual(yield* weightBytes(resumed), yield* weightBytes(first), lora === undefined ? "full" : "lora")
       }
-    }).pipe(Effect.scoped, Effect.provide(backendLayer)), 30_000)
+    }).pipe(Effect.scoped, withBackend), 30_000)
+
+  it.effect("cuts batches across threads: the workers get the directory's weights (the compiled worker: npm run build first)", () =>
+    Effect.gen(function*() {
+      const results = []
+      for (const threads of [1, 2]) {
+        const backend = yield* makeLocalBackend({ device: "wasm", threads })
+        const client = yield* backend.createTrainingClient({ baseModel: "llama", architecture: hfModel("llama"), seed: 3, lora: { rank: 2 } })
+        results.push({ losses: yield* train(client, 3), weights: yield* weightValues(client) })
+      }
+      assert.isBelow(maxAbsDiff(results[1]!.losses, results[0]!.losses), 1e-4 * results[0]!.losses[0]!)
+      assert.isBelow(maxAbsDiff(results[1]!.weights, results[0]!.weights), 1e-4)
+    }).pipe(Effect.scoped, Effect.provideService(References.MinimumLogLevel, "Warn")), 30_000)
 
   it.live("refuses what it cannot do, naming it", () =>
     Effect.gen(function*() {
@@ -161,5 +175,5 @@ describe("the local backend on Hugging Face models", () => {
         yield* refused({ baseModel: "llama", architecture: { ...hfModel("llama"), vocabSize: 200 }, seed: 0 }),
         "the tokenizer has 200 ids, more than the model's vocab_size 96"
       )
-    }).pipe(Effect.scoped, Effect.provide(backendLayer)))
+    }).pipe(Effect.scoped, withBackend))
 })

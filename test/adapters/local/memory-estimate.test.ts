@@ -1,6 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
+import { dirname, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
 import { makeLocalBackend } from "../../../src/adapters/local/local-backend.js"
 import { createTrainer, disposeTrainer } from "../../../src/adapters/local/local-trainer.js"
 import { estimateSamplingMemory, estimateTrainingMemory } from "../../../src/adapters/local/memory-estimate.js"
@@ -12,6 +14,13 @@ const backend = makeLocalBackend({ device: "wasm" })
 // Odd sizes, so a term of the closed form that is off by a factor cannot hide behind another.
 const transformer: ModelArchitecture = { kind: "transformer", vocabSize: 19, contextLength: 7, width: 12, layers: 3, heads: 2 }
 const mlp: ModelArchitecture = { kind: "mlp", inputShape: [5, 3], hidden: [11, 6], classes: 4 }
+// The tiny Llama fixture (grouped-query attention, untied lm_head), read from its config.json.
+const hf: ModelArchitecture = {
+  kind: "hf",
+  dir: resolve(dirname(fileURLToPath(import.meta.url)), "../../fixtures/hf/llama"),
+  vocabSize: 96,
+  contextLength: 16
+}
 
 /** The bytes of tensors a trainer really allocates, as TensorFlow.js counts them. */
 const builtBytes = (arch: ModelArchitecture, lora?: Parameters<typeof createTrainer>[2]) => {
@@ -26,7 +35,7 @@ describe("the local backend's memory estimate", () => {
   it.effect("counts the parameters a built model has, and the bytes its trainer allocates", () =>
     Effect.gen(function*() {
       yield* backend
-      for (const arch of [transformer, mlp]) {
+      for (const arch of [transformer, mlp, hf]) {
         const estimate = estimateTrainingMemory(arch)
         assert.strictEqual(estimate.parameters, parameterCount(arch), arch.kind)
         assert.strictEqual(estimate.bytes, builtBytes(arch), arch.kind)
@@ -43,6 +52,11 @@ describe("the local backend's memory estimate", () => {
         assert.strictEqual(estimate.bytes, built, JSON.stringify(targets))
         assert.isBelow(estimate.trainedParameters, estimate.parameters)
       }
+      const modules = ["q_proj", "k_proj", "down_proj", "lm_head"]
+      const estimate = estimateTrainingMemory(hf, { rank: 3, targets: modules })
+      const flags = { trainAttn: true, trainMlp: true, trainUnembed: true }
+      assert.strictEqual(estimate.bytes, builtBytes(hf, { rank: 3, alpha: 32, ...flags, modules }))
+      assert.isBelow(estimate.trainedParameters, estimate.parameters)
     }))
 
   it("works out a huge architecture at once, without building anything", () => {
