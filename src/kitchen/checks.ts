@@ -7,6 +7,7 @@ import { architectureProblem } from "../adapters/local/architecture-problem.js"
 import { resolveLora } from "../adapters/local/lora-config.js"
 import { tinkerBaseUrlProblem } from "../adapters/tinker/index.js"
 import { uriScheme } from "../ports/index.js"
+import { recipeArchitecture } from "../recipes/compile-recipe.js"
 import { RecipeError } from "../recipes/recipe-error.js"
 import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
 import { missingApiKey, type ProcessEnv } from "./backend.js"
@@ -86,11 +87,13 @@ export const checkAdapters = (
       if (loaded._tag === "Failure") problems.push({ path: "tokenizer.path", message: loaded.failure.message })
     }
     // A Hugging Face model is read here too, so validate names what its config.json holds
-    // that the local backend cannot run, and the sizes that go beyond it.
-    if (isChatRecipe(recipe) && recipe.model.hf !== undefined && problems.length === 0) {
-      const tokenizer = yield* Effect.result(recipeTokenizer(recipe))
-      const vocabSize = tokenizer._tag === "Success" ? tokenizer.success.vocabSize : 1
-      const architecture = { kind: "hf", dir: recipe.model.hf, vocabSize, contextLength: recipe.model.contextLength } as const
+    // that the local backend cannot run, and the sizes that go beyond it. Only once the
+    // tokenizer loaded: the model is checked against its vocabulary.
+    const tokenizer = isChatRecipe(recipe) && recipe.model.hf !== undefined && problems.length === 0
+      ? yield* Effect.result(recipeTokenizer(recipe))
+      : undefined
+    if (isChatRecipe(recipe) && tokenizer?._tag === "Success") {
+      const architecture = recipeArchitecture(recipe, tokenizer.success.vocabSize)
       const problem = architectureProblem(architecture)
       if (problem !== undefined) problems.push({ path: "model.hf", message: problem })
       const lora = problem === undefined && recipe.model.lora !== undefined ? resolveLora(recipe.model.lora, architecture) : undefined

@@ -30,6 +30,12 @@ const chatProblems = (recipe: ChatRecipe): Array<RecipeProblem> => {
   if (recipe.model.width % recipe.model.heads !== 0) {
     problems.push({ path: "model.heads", message: `must divide model.width (${recipe.model.width}), got ${recipe.model.heads}` })
   }
+  if (recipe.model.lora?.targets !== undefined && recipe.model.hf === undefined) {
+    problems.push({
+      path: "model.lora.targets",
+      message: "names Hugging Face modules, which a model.hf model has; sous's own transformer takes trainAttn, trainMlp and trainUnembed"
+    })
+  }
   if (recipe.tokenizer.kind === "huggingface" && recipe.tokenizer.path === undefined) {
     problems.push({ path: "tokenizer.path", message: "a huggingface tokenizer needs the path of its tokenizer.json" })
   }

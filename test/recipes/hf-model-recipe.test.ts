@@ -31,7 +31,7 @@ const problems = (lines: string, check = false) =>
   })
 
 describe("model.hf in a recipe", () => {
-  it.live("is refused beside the shape fields its config.json gives, and as an hf:// source, by name", () =>
+  it.live("is refused beside the shape fields its config.json gives and as an hf:// source; lora.targets needs it", () =>
     Effect.gen(function*() {
       assert.deepStrictEqual(yield* problems("model: { hf: model, width: 32, layers: 2 }"), [
         "model.layers: the model's config.json gives its shape; remove model.layers when model.hf is set",
@@ -39,6 +39,9 @@ describe("model.hf in a recipe", () => {
       ])
       const [hub] = yield* problems("model: { hf: hf://HuggingFaceTB/SmolLM2-135M }")
       assert.include(hub, "model.hf: sous reads Hugging Face models from a local directory")
+      assert.deepStrictEqual(yield* problems("model: { lora: { rank: 2, targets: [q_proj] } }"), [
+        "model.lora.targets: names Hugging Face modules, which a model.hf model has; sous's own transformer takes trainAttn, trainMlp and trainUnembed"
+      ])
     }))
 
   it.live("is checked against the directory: LoRA targets with a did-you-mean, the context and the tokenizer against the model", () =>

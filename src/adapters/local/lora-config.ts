@@ -1,6 +1,6 @@
 import type { LoraConfig, ModelArchitecture } from "../../ports/index.js"
-import { hfArchitectureOf } from "./hf/hf-model.js"
 import { resolveHfLoraModules } from "./hf/hf-lora-targets.js"
+import { hfArchitectureOf } from "./hf/hf-model.js"
 import type { LoraSettings } from "./lora.js"
 
 /** The largest adapter rank the local backend accepts (its models are at most a few hundred wide). */

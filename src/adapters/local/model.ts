@@ -59,7 +59,8 @@ export const parameterCount = (arch: ModelArchitecture): number => specsSize(mod
 
 /**
  * A model with weights drawn from `seed` (the same seed gives the same weights on every
- * backend); a Hugging Face model's are zero until `loadHfStart` reads them. Throws when {@link architectureProblem} finds one. Free it with {@link disposeModel}.
+ * backend); a Hugging Face model's are zero until `loadHfStart` reads them from its directory.
+ * Throws when {@link architectureProblem} finds one. Free it with {@link disposeModel}.
  */
 export const initModel = (arch: ModelArchitecture, seed: number, trainable = true): ModelParams => {
   const problem = architectureProblem(arch)
