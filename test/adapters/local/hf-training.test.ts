@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, References } from "effect"
-import { readFileSync } from "node:fs"
+import { cpSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { localBackendLayer, makeLocalBackend } from "../../../src/adapters/local/local-backend.js"
@@ -12,6 +12,7 @@ import {
   type TrainingClient,
   TrainingBackend
 } from "../../../src/ports/index.js"
+import { tempDirectory } from "../../support/temp-directory.js"
 import { awaitCall, bytesOf, maxAbsDiff, sequenceDatum, weightBytes, weightValues } from "./fixtures.js"
 
 // The local backend training Hugging Face models from their directories (the committed
@@ -175,5 +176,13 @@ describe("the local backend on Hugging Face models", () => {
         yield* refused({ baseModel: "llama", architecture: { ...hfModel("llama"), vocabSize: 200 }, seed: 0 }),
         "the tokenizer has 200 ids, more than the model's vocab_size 96"
       )
+      // A config fixed after a refusal is read again (a long-lived server sees the fix).
+      const dir = yield* tempDirectory("hf-config")
+      cpSync(join(fixtures, "gpt2"), dir, { recursive: true })
+      const config = readFileSync(join(dir, "config.json"), "utf8")
+      writeFileSync(join(dir, "config.json"), config.replace(`"gelu_new"`, `"relu"`))
+      assert.include(yield* refused({ baseModel: "gpt2", architecture: { ...hfModel("gpt2"), dir }, seed: 0 }), `activation_function: "relu" is not supported`)
+      writeFileSync(join(dir, "config.json"), config)
+      yield* backend.createTrainingClient({ baseModel: "gpt2", architecture: { ...hfModel("gpt2"), dir }, seed: 0 })
     }).pipe(Effect.scoped, withBackend))
 })

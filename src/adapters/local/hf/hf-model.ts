@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs"
+import { readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { Effect, Exit } from "effect"
 import type { HfModelArchitecture } from "../../../ports/index.js"
@@ -14,10 +14,6 @@ interface HfDecoded {
   /** The longest sequence the model has positions for (`max_position_embeddings`, GPT-2's `n_positions`). */
   readonly positions: number | undefined
 }
-
-// Decoded once per directory: every spec, estimate and forward pass of a model asks for it,
-// and a model directory does not change under a process that trains from it.
-const decodedConfigs = new Map<string, HfDecoded | string>()
 
 const decodeConfig = (dir: string): HfDecoded | string => {
   const path = join(dir, "config.json")
@@ -37,12 +33,24 @@ const decodeConfig = (dir: string): HfDecoded | string => {
   return { arch, positions: arch.family === "gpt2" ? arch.positions : typeof raw === "number" ? raw : undefined }
 }
 
+// Decoded once per version of a directory's config.json: every spec, estimate and forward
+// pass of a model asks for it. Keyed by the file's modification time and size too, so a
+// long-lived process (a server, the job service) sees a config that changed, and failures
+// are not kept, so a fixed file is read again.
+const decodedConfigs = new Map<string, { readonly version: string; readonly decoded: HfDecoded }>()
+
 const decodedOf = (dir: string): HfDecoded | string => {
-  let decoded = decodedConfigs.get(dir)
-  if (decoded === undefined) {
-    decoded = decodeConfig(dir)
-    decodedConfigs.set(dir, decoded)
+  let version: string
+  try {
+    const stats = statSync(join(dir, "config.json"))
+    version = `${stats.mtimeMs}:${stats.size}`
+  } catch (error) {
+    return `cannot read ${join(dir, "config.json")}: ${messageOf(error)}`
   }
+  const cached = decodedConfigs.get(dir)
+  if (cached?.version === version) return cached.decoded
+  const decoded = decodeConfig(dir)
+  if (typeof decoded !== "string") decodedConfigs.set(dir, { version, decoded })
   return decoded
 }
 
