@@ -10,7 +10,7 @@ import { readMetrics, readSummary } from "../support/run-directory.js"
 import { tempDirectory } from "../support/temp-directory.js"
 import { tinyCharTokenizerJson } from "../support/tiny-char-tokenizer.js"
 
-// A supervised recipe on a copy of a tiny Hugging Face fixture, its tokenizer.json beside
+// Recipes on a copy of a tiny Hugging Face fixture, its tokenizer.json beside
 // the weights, so the recipe needs only the model directory and the data.
 const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), "../fixtures/hf")
 
@@ -40,7 +40,25 @@ const recipeDirectory = (name: string, lora = "") =>
     return dir
   })
 
-describe("a supervised recipe on a Hugging Face model directory", () => {
+// Preference pairs (prefer the sum over the difference) over the same sums.
+const pairs = Array.from({ length: 16 }, (_, i) => {
+  const [a, b] = [i % 5, (i * 3) % 4]
+  const reply = (content: string) => [{ role: "assistant", content }]
+  return JSON.stringify({ prompt: [{ role: "user", content: `${a}+${b}` }], chosen: reply(`${a + b}`), rejected: reply(`${Math.abs(a - b)}`) })
+})
+
+/** Runs a recipe of `kind` (its own sections given) in a directory like {@link recipeDirectory}'s. */
+const runKind = (kind: string, sections: string, data: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const dir = yield* recipeDirectory("qwen3")
+    writeFileSync(join(dir, "train.jsonl"), data.join("\n") + "\n")
+    writeFileSync(join(dir, "recipe.yaml"), recipeYaml("").replace("kind: supervised", `kind: ${kind}`).replace("steps: 30", "steps: 4") + sections)
+    const runDir = join(dir, "run")
+    yield* runRecipe(yield* loadRecipe(join(dir, "recipe.yaml")), { runDir })
+    return readMetrics(runDir)
+  })
+
+describe("recipes on a Hugging Face model directory", () => {
   it.live("takes the directory's tokenizer and trains Llama and GPT-2: the loss falls by half in 30 steps", () =>
     Effect.gen(function*() {
       for (const name of ["llama", "gpt2"]) {
@@ -67,5 +85,18 @@ describe("a supervised recipe on a Hugging Face model directory", () => {
       yield* runRecipe(recipe, { runDir })
       const losses = readMetrics(runDir).map((line) => line.loss!)
       assert.isBelow(losses.at(-1)!, losses[0]! * 0.75, `${losses[0]} → ${losses.at(-1)}`)
+    }), 60_000)
+
+  it.live("runs preference and RL recipes too: the reference model and the rollouts come from the directory", () =>
+    Effect.gen(function*() {
+      const preference = yield* runKind("preference", "preference: { beta: 0.1 }\n", pairs)
+      assert.strictEqual(preference.length, 4)
+      assert.isTrue(preference.every((line) => Number.isFinite(line.loss)))
+      // At step 1 the policy is the reference (the directory's weights): DPO's loss is log 2.
+      assert.approximately(preference[0]!.loss!, Math.log(2), 1e-4)
+      const rl = yield* runKind("rl", "env: { builtin: arithmetic }\nrl: { groupSize: 4, maxTokens: 3 }\n", conversations)
+      assert.strictEqual(rl.length, 4)
+      // Every step sampled its rollouts from the model: 8 groups of 4, at most 3 tokens each.
+      assert.isTrue(rl.every((line) => line.sampled_tokens! > 0 && line.sampled_tokens! <= 8 * 4 * 3), JSON.stringify(rl))
     }), 60_000)
 })
