@@ -12,6 +12,7 @@ import { RecipeError } from "../recipes/recipe-error.js"
 import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
 import { missingApiKey, type ProcessEnv } from "./backend.js"
 import { checkRowsOf } from "./data-checks.js"
+import { resolveHfModel } from "./hf-model-source.js"
 import { memoryProblems } from "./memory-check.js"
 import { recipeEnvironment } from "./environment.js"
 import type { KitchenOptions } from "./options.js"
@@ -88,8 +89,9 @@ export const checkAdapters = (
     }
     // A Hugging Face model is read here too, so validate names what its config.json holds
     // that the local backend cannot run, and the sizes that go beyond it. Only once the
-    // tokenizer loaded: the model is checked against its vocabulary.
-    const tokenizer = isChatRecipe(recipe) && recipe.model.hf !== undefined && problems.length === 0
+    // tokenizer loaded: the model is checked against its vocabulary. An hf:// model is checked
+    // once `checkRecipe` has downloaded it: `plan` and the credential checks download nothing.
+    const tokenizer = isChatRecipe(recipe) && recipe.model.hf !== undefined && !recipe.model.hf.startsWith("hf://") && problems.length === 0
       ? yield* Effect.result(recipeTokenizer(recipe))
       : undefined
     if (isChatRecipe(recipe) && tokenizer?._tag === "Success") {
@@ -129,9 +131,12 @@ export const checkMemory = (recipe: Recipe, vocabSize: number, source: string, b
  * Every check of a recipe that `sous validate` makes and `runRecipe` makes before it writes
  * anything: its locations and adapters (`checkAdapters`), its sizes against this machine's
  * memory (`checkMemory`), then every data row (`checkData`). `source` names the recipe file.
+ * An `hf://` model is downloaded into the cache first (`resolveHfModel`), since the checks
+ * read its config.json and tokenizer.
  */
-export const checkRecipe = (recipe: Recipe, source: string, given: Pick<KitchenOptions, "env"> = {}) =>
+export const checkRecipe = (written: Recipe, source: string, given: Pick<KitchenOptions, "env"> = {}) =>
   Effect.gen(function*() {
+    const { local: recipe } = yield* resolveHfModel(written, source)
     yield* checkAdapters(recipe, source, given)
     const tokenizer = yield* recipeTokenizer(recipe)
     yield* checkMemory(recipe, tokenizer.vocabSize, source)

@@ -15,10 +15,11 @@ import {
 } from "../ports/index.js"
 import { CheckpointAttempt, committedNames, decodeDurableRunState, newestCheckpoint, restoreCheckpoint, retainAndIndex } from "../stages/index.js"
 import { compileRecipe, recipeRendererId } from "../recipes/compile-recipe.js"
-import { recipeHash } from "../recipes/recipe-hash.js"
+import { recipeHash, resolvedRecipeJson } from "../recipes/recipe-hash.js"
 import { isChatRecipe, type Recipe } from "../recipes/recipe.js"
 import { runWorkflow, type WorkflowResult } from "../workflows/index.js"
 import { checkAdapters, checkRecipe } from "./checks.js"
+import { resolveHfModel } from "./hf-model-source.js"
 import { kitchenLayer } from "./layers.js"
 import { withOtlpMetrics, withRecipeTelemetry } from "./otlp-telemetry.js"
 import type { CommittedCheckpoint, KitchenOptions } from "./options.js"
@@ -101,12 +102,16 @@ const claimRunDirectory = (options: KitchenOptions) => {
 }
 
 // A new run, traced: `runRecipe` without the recipe's telemetry, which its caller provides.
-const runTraced = Effect.fn("sous.runRecipe")(function*(recipe: Recipe, options: KitchenOptions) {
+// An `hf://` model is downloaded first (`resolveHfModel`): the local recipe runs, the pinned
+// one is hashed and recorded in recipe.json, so resuming from it reads the same commit.
+const runTraced = Effect.fn("sous.runRecipe")(function*(written: Recipe, options: KitchenOptions) {
+  const { local: recipe, pinned } = yield* resolveHfModel(written, options.source ?? "recipe")
   yield* checkRecipe(recipe, options.source ?? "recipe", options)
-  yield* claimRunDirectory(options)
+  const { newRun } = options
+  yield* claimRunDirectory(newRun === undefined || pinned === written ? options : { ...options, newRun: { ...newRun, resolvedRecipe: resolvedRecipeJson(pinned) } })
   const runId = randomUUID()
   yield* Effect.annotateCurrentSpan("sous.run.id", runId)
-  const compiled = compileRecipe(recipe, { runId, recipeHash: recipeHash(recipe), startedAt: Date.now() }, options)
+  const compiled = compileRecipe(recipe, { runId, recipeHash: recipeHash(pinned), startedAt: Date.now() }, options)
   const tokenizer = yield* recipeTokenizer(recipe)
   const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(layersRecipe(recipe, options), options, tokenizer))
   return yield* Effect.gen(function*() {
@@ -139,6 +144,7 @@ const loadStartingWeights = Effect.gen(function*() {
 
 /** A checkpoint that was written for another recipe, renderer or tokenizer than the one resuming. */
 const mismatch = (manifest: CheckpointManifest, recipe: Recipe, rendererId: string, tokenizerId: string) => {
+  // A changed `model.hf` revision shows in the hash of the recipe pinned to its commit.
   const differences = [
     manifest.recipeHash === recipeHash(recipe) ? undefined : `recipe hash ${manifest.recipeHash} (now ${recipeHash(recipe)})`,
     manifest.rendererId === rendererId ? undefined : `renderer ${manifest.rendererId} (now ${rendererId})`,
@@ -174,7 +180,8 @@ export const runFinished = (recipe: Recipe, runDir: string) =>
 
 // A resumed run, traced: `resumeRecipe` without the recipe's telemetry.
 const resumeTraced = Effect.fn("sous.resumeRecipe")(
-  function*(recipe: Recipe, options: KitchenOptions & { readonly fallback: boolean }) {
+  function*(written: Recipe, options: KitchenOptions & { readonly fallback: boolean }) {
+    const { local: recipe, pinned } = yield* resolveHfModel(written, options.source ?? "recipe")
     yield* checkAdapters(recipe, options.source ?? "recipe", options)
     const checkpoint = yield* Effect.gen(function*() {
       const store = yield* BlobStoreTag
@@ -189,7 +196,7 @@ const resumeTraced = Effect.fn("sous.resumeRecipe")(
       return verified
     }).pipe(Effect.provide(checkpointStoreLayer(layersRecipe(recipe, options), options.runDir)))
     // Step -1: every metrics and events line of the dead run goes.
-    if (checkpoint === undefined) return yield* runTraced(recipe, { ...options, resumeAfter: { step: -1 } })
+    if (checkpoint === undefined) return yield* runTraced(written, { ...options, resumeAfter: { step: -1 } })
     const { manifest } = checkpoint
     if (yield* finished(recipe, options.runDir, manifest.name)) {
       return yield* new ResumeRefusedError({
@@ -201,7 +208,7 @@ const resumeTraced = Effect.fn("sous.resumeRecipe")(
     yield* Effect.annotateCurrentSpan({ "sous.run.id": state.runInfo.runId, "sous.resume.checkpoint": manifest.name })
     const compiled = compileRecipe(recipe, state.runInfo, options)
     const tokenizer = yield* recipeTokenizer(recipe)
-    const problem = mismatch(manifest, recipe, recipeRendererId(recipe), tokenizer.id)
+    const problem = mismatch(manifest, pinned, recipeRendererId(recipe), tokenizer.id)
     if (problem !== undefined) return yield* problem
     const resumeAfter = { step: manifest.step, checkpoint: manifest.name }
     const ports = Layer.provideMerge(compiled.clientLayer, kitchenLayer(layersRecipe(recipe, options), { ...options, resumeAfter }, tokenizer))

@@ -1,9 +1,10 @@
 import { access } from "node:fs/promises"
 import { isAbsolute, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { uriScheme } from "../ports/index.js"
 import type { RecipeProblem } from "./recipe-error.js"
+import { ModelSection } from "./recipe-sections.js"
 
 // A recipe's model section with `hf` gives the model by its directory (see `ModelSection`):
 // these are the checks and defaults that need the recipe as written, before its defaults
@@ -14,6 +15,7 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
 
 /** The fields of sous's own transformer, which a Hugging Face model's config.json gives instead. */
 const shapeFields = ["layers", "width", "heads"] as const
+const shapeDefaults = Schema.decodeUnknownSync(ModelSection)({})
 
 /** `model.hf` of a parsed recipe, when it is a string. */
 const hfOf = (input: unknown): string | undefined => {
@@ -23,22 +25,26 @@ const hfOf = (input: unknown): string | undefined => {
 }
 
 /**
- * What is wrong with `model.hf` in a recipe as written: an `hf://` source (not downloaded
- * yet), or a shape field beside it, which the model's config.json gives.
+ * What is wrong with `model.hf` in a recipe as written: a source that is neither a local
+ * directory nor `hf://` (which the kitchen downloads), or a shape field beside it, which the
+ * model's config.json gives.
  */
 export const hfModelInputProblems = (input: unknown): Array<RecipeProblem> => {
   const hf = hfOf(input)
   if (hf === undefined) return []
   const model = (input as Record<string, unknown>)["model"] as Record<string, unknown>
   const problems: Array<RecipeProblem> = []
-  if (uriScheme(hf) !== undefined && uriScheme(hf) !== "file") {
+  const scheme = uriScheme(hf)
+  if (scheme !== undefined && scheme !== "file" && scheme !== "hf") {
     problems.push({
       path: "model.hf",
-      message: `sous reads Hugging Face models from a local directory; ${JSON.stringify(hf)} is not one (download it, e.g. with huggingface-cli download, and give its directory)`
+      message: `sous reads Hugging Face models from a local directory or hf://org/name[@revision]; ${JSON.stringify(hf)} is neither`
     })
   }
   for (const field of shapeFields) {
-    if (field in model) {
+    // A run's recipe.json holds every field, these at their defaults (ignored beside model.hf),
+    // and must load again to resume; only another value was written by hand.
+    if (field in model && model[field] !== shapeDefaults[field]) {
       problems.push({ path: `model.${field}`, message: `the model's config.json gives its shape; remove model.${field} when model.hf is set` })
     }
   }

@@ -40,6 +40,8 @@ export interface HubServer {
    * is called, so a test can show a reader streams instead of buffering.
    */
   readonly holdDownloads: () => () => void
+  /** Every request so far, as `METHOD /path?query`, oldest first: for counting downloads. */
+  readonly requests: () => ReadonlyArray<string>
 }
 
 /** Tuning knobs: small pages exercise the client's pagination. */
@@ -124,6 +126,7 @@ export const hubServer = (options: HubServerOptions = {}): Effect.Effect<HubServ
   const lfsObjects = new Map<string, Uint8Array>()
   let commitCounter = 0
   let hold: Promise<void> | undefined
+  const requestLog: Array<string> = []
 
   const storedFile = (bytes: Uint8Array, lfs: boolean): StoredFile => ({ bytes, oid: gitBlobOid(bytes), lfs })
 
@@ -358,6 +361,7 @@ export const hubServer = (options: HubServerOptions = {}): Effect.Effect<HubServ
   return Effect.acquireRelease(
     Effect.callback<http.Server>((resume) => {
       const server = http.createServer((request, response) => {
+        requestLog.push(`${request.method} ${request.url}`)
         const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
         route(request, response, baseUrl).catch((error: unknown) => {
           if (response.headersSent) return response.destroy()
@@ -376,6 +380,7 @@ export const hubServer = (options: HubServerOptions = {}): Effect.Effect<HubServ
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     token,
     commits: (repo, repoType = "model") => repos.get(repoKey(repoType, repo))?.commits.map(({ oid, title, paths }) => ({ oid, title, paths })) ?? [],
+    requests: () => [...requestLog],
     isPrivate: (repo, repoType = "model") => repos.get(repoKey(repoType, repo))?.private,
     seed: (repo, repoType, files) => {
       const target = repos.get(repoKey(repoType, repo)) ?? createRepo(repoType, repo, false)
