@@ -21,6 +21,10 @@ export interface ParsedArgs {
   readonly watch: boolean
   /** `--checkpoint` (cancel): checkpoint the running segment before the run is cancelled. */
   readonly checkpoint: boolean
+  /** `--format hf|peft` (export): what checkpoint to write. */
+  readonly format: string | undefined
+  /** The values of `sous sample`'s options (`--prompt`, `--max-tokens`, `--temperature`, `--seed`), by flag name without dashes. */
+  readonly sample: Readonly<Record<string, string>>
   /** The options of `sous serve` (`--port`, `--host`, `--state-dir`, ...), by flag name without dashes. */
   readonly serve: Readonly<Record<string, string>>
   /** The options of `sous jobs serve` besides `--port` and `--host` (`--home`, `--tenants`, `--models`). */
@@ -67,6 +71,13 @@ const options = {
   home: value,
   tenants: value,
   models: value,
+  format: value,
+  prompt: value,
+  "max-tokens": value,
+  temperature: value,
+  seed: value,
+  chat: flag,
+  json: flag,
   "no-worker": flag,
   verbose: flag,
   watch: flag,
@@ -89,6 +100,9 @@ const serveOptions = ["port", "host", "state-dir", "device", "api-key-env", "key
 
 /** The options of `sous jobs serve` of its own. */
 const jobsOptions = ["home", "tenants", "models"] as const satisfies ReadonlyArray<OptionName>
+
+/** The options of `sous sample` that take a value. */
+const sampleOptions = ["prompt", "max-tokens", "temperature", "seed"] as const satisfies ReadonlyArray<OptionName>
 
 const isOption = (name: string): name is OptionName => Object.hasOwn(options, name)
 
@@ -148,8 +162,10 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
     concurrency: values.concurrency,
     watch: flags.has("watch"),
     checkpoint: flags.has("checkpoint"),
+    format: values.format,
     serve: valuesOf(serveOptions),
     jobs: valuesOf(jobsOptions),
+    sample: valuesOf(sampleOptions),
     noWorker: flags.has("no-worker"),
     verbose: flags.has("verbose"),
     overwrite: flags.has("overwrite"),

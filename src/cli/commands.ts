@@ -2,9 +2,11 @@
 import type { Effect } from "effect"
 import { type ParsedArgs, UsageError } from "./args.js"
 import type { CliError } from "./cli-error.js"
+import { exportCommand } from "./export-command.js"
 import { isJobsCommand, jobsCommand } from "./jobs-command.js"
 import { recipeCommand } from "./recipe-commands.js"
 import { reportCommand } from "./report-command.js"
+import { sampleCommand } from "./sample-command.js"
 import { isRunCommand, runsCommand } from "./runs-command.js"
 import { schemaCommand } from "./schema-command.js"
 import { serve, serveSettings } from "./serve-command.js"
@@ -18,6 +20,8 @@ export const commandProgram = (verb: string, args: ParsedArgs): Effect.Effect<vo
   if (isRunCommand(args)) return runsCommand(args)
   if (isJobsCommand(args)) return jobsCommand(args)
   if (verb === "report") return reportCommand(args)
+  if (verb === "export") return exportCommand(args)
+  if (verb === "sample") return sampleCommand(args)
   if (verb === "schema") return schemaCommand(args)
   const program = recipeCommand(verb, args)
   if (program === undefined) throw new UsageError({ message: `unknown command '${verb}'` })

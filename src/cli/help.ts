@@ -30,6 +30,13 @@ const optionHelp: Readonly<Record<OptionName, OptionHelp>> = {
   home: { value: "DIR", text: "where uploaded files and jobs go (default ./sous-jobs)" },
   tenants: { value: "FILE", text: "a JSON file of tenants, their API keys and webhooks" },
   models: { value: "FILE", text: "a JSON catalog of base models (default sous's own)" },
+  format: { value: "hf|peft", text: "hf: a merged Hugging Face model directory (default); peft: the LoRA adapter" },
+  prompt: { value: "TEXT", text: "the text to complete" },
+  "max-tokens": { value: "N", text: "the most tokens to sample (default 64)" },
+  temperature: { value: "T", text: "0 picks the likeliest token each step (the default); above 0 samples, flatter as T grows" },
+  seed: { value: "N", text: "the seed of sampling at a temperature above 0 (default 0)" },
+  chat: { text: "render the prompt as a user turn in the model's chat format; stop where the assistant's turn ends" },
+  json: { text: "print {prompt, completion, tokens: [{id, text, logprob}], stop_reason} as JSON" },
   "no-worker": { text: "train nothing in this process; run sous worker on the same --db" },
   watch: { text: "print the status again as it changes, until the run ends" },
   checkpoint: { text: "checkpoint the running segment before the run is cancelled" },
@@ -111,6 +118,25 @@ export const commands: ReadonlyArray<CommandHelp> = [
       "on one page for comparison.",
     options: [["out", "the HTML file to write (default report.html)"]],
     example: "sous report runs/sft-arithmetic runs/lora --out compare.html"
+  },
+  {
+    name: "export",
+    synopsis: "<run-dir|checkpoint-dir> --out <dir> [--format hf|peft]",
+    description: "Write the final checkpoint of a model.hf run (or the checkpoint <checkpoint-dir> names, such as " +
+      "<run-dir>/checkpoints/step-00000100) as a Hugging Face model directory, LoRA merged in, in the source " +
+      "model's dtype, with its config and tokenizer files; or, with --format peft, a LoRA run's adapter as PEFT " +
+      "loads it over the source model.",
+    options: [["out", "the directory to write (new or empty)"], "format"],
+    example: "sous export runs/lora --out exported --format peft"
+  },
+  {
+    name: "sample",
+    synopsis: "<model-dir|run-dir|checkpoint-dir> --prompt TEXT [--chat] [--max-tokens N] [--temperature T] [--seed N] [--json]",
+    description: "Complete a prompt with a Hugging Face model directory (its tokenizer.json, and for --chat its " +
+      "tokenizer_config.json, required), a run directory's newest checkpoint, or one checkpoint " +
+      "(<run-dir>/checkpoints/<name>). Stops at the model's EOS or after --max-tokens; prints the completion.",
+    options: ["prompt", "chat", "max-tokens", "temperature", "seed", "json"],
+    example: "sous sample runs/sft-arithmetic --prompt \"12+7=\" --max-tokens 8 --json"
   },
   {
     name: "schema",

@@ -91,7 +91,7 @@ describe("the sous command's help, version and did-you-mean", () => {
     })
     const foreign = await inProcess(["jobs", "serve", "--tenants", "t.json", "--out", "x"])
     expect(foreign.code).toBe(2)
-    expect(foreign.stderr).toBe(`sous: --out is not an option of sous jobs serve; it is an option of sous run, report and submit\n\n${helpFor("jobs serve")}`)
+    expect(foreign.stderr).toBe(`sous: --out is not an option of sous jobs serve; it is an option of sous run, report, export and submit\n\n${helpFor("jobs serve")}`)
   })
 })
 

@@ -1,0 +1,194 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as tf from "@tensorflow/tfjs"
+import { Effect, References } from "effect"
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { dirname, join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+import { readHfModelDirectory } from "../../src/adapters/hf-model/model-directory.js"
+import { decodeSafetensors, encodeSafetensors } from "../../src/adapters/hf-model/safetensors.js"
+import { decodeHfArchitecture, type HfArchitecture, hfLogits, loadHfWeights } from "../../src/adapters/local/hf/index.js"
+import { hfLoraTargets } from "../../src/adapters/local/hf/hf-lora-targets.js"
+import { type LoraAdapters, loraWeights } from "../../src/adapters/local/lora.js"
+import { disposeParameters, lookupIn, type WeightLookup } from "../../src/adapters/local/parameters.js"
+import { decodeState, decodeStateTensors } from "../../src/adapters/local/state-codec.js"
+import { initTfRuntime } from "../../src/adapters/local/tf-runtime.js"
+import { parseArgs } from "../../src/cli/args.js"
+import { exportCommand } from "../../src/cli/export-command.js"
+import { exportRun } from "../../src/kitchen/export-run.js"
+import { runRecipe } from "../../src/kitchen/index.js"
+import { loadRecipe } from "../../src/recipes/load-recipe.js"
+import { resolvedRecipeJson } from "../../src/recipes/recipe-hash.js"
+import { tempDirectory } from "../support/temp-directory.js"
+import { tinyCharTokenizerJson } from "../support/tiny-char-tokenizer.js"
+
+// `sous export` of a short LoRA run on a copy of the tiny Llama fixture: the merged Hugging
+// Face directory computes the logits sous computed with the adapters, and the PEFT adapter
+// holds the same update. With SOUS_EXPORT_CHECK_DIR set, the exports and sous's logits are
+// also copied there, for scripts/hf-fixtures/check-export.py (transformers and peft).
+const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), "../fixtures/hf")
+const runtime = initTfRuntime("wasm")
+const inputIds = [[1, 20, 31, 42, 53, 64, 75, 86, 9, 10, 11, 12], [1, 5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 2]]
+
+const conversations = Array.from({ length: 24 }, (_, i) => {
+  const [a, b] = [i % 5, (i * 3) % 4]
+  return JSON.stringify({ messages: [{ role: "user", content: `${a}+${b}` }, { role: "assistant", content: `${a + b}` }] })
+})
+
+const recipeYaml = (lora: string) => `kind: supervised
+model: { hf: model, contextLength: 32${lora} }
+renderer: { format: role-colon }
+data: { train: train.jsonl, shuffle: false }
+training: { steps: 4, batchSize: 8 }
+optimizer: { lr: 0.02, schedule: constant }
+eval: { every: 0, batchSize: 8 }
+backend: { device: wasm, threads: 1 }
+`
+
+/** A finished run of a recipe on a copy of the llama fixture (its tokenizer beside it). */
+const trainedRun = (lora: string) =>
+  Effect.gen(function*() {
+    const dir = yield* tempDirectory("export")
+    cpSync(join(fixtures, "llama"), join(dir, "model"), { recursive: true })
+    writeFileSync(join(dir, "model", "tokenizer.json"), JSON.stringify(tinyCharTokenizerJson()))
+    writeFileSync(join(dir, "train.jsonl"), conversations.join("\n") + "\n")
+    writeFileSync(join(dir, "recipe.yaml"), recipeYaml(lora))
+    const recipe = yield* loadRecipe(join(dir, "recipe.yaml"))
+    // As `sous run` starts it: recipe.json written into the run directory.
+    yield* runRecipe(recipe, { runDir: join(dir, "run"), newRun: { resolvedRecipe: resolvedRecipeJson(recipe), overwrite: false } }).pipe(
+      Effect.provideService(References.MinimumLogLevel, "Warn")
+    )
+    return dir
+  })
+
+/** Logits [2, 12, vocab] of {@link inputIds}, as plain numbers. */
+const logitsOf = (arch: HfArchitecture, weight: WeightLookup): Array<Array<Array<number>>> =>
+  tf.tidy(() => hfLogits(arch, weight, tf.tensor2d(inputIds, undefined, "int32")).arraySync())
+
+const maxAbsDiff = (a: Array<Array<Array<number>>>, b: Array<Array<Array<number>>>) =>
+  Math.max(...a.flat(2).map((value, i) => Math.abs(value - b.flat(2)[i]!)))
+
+/** The model directory's weights, as the local backend loads them. */
+const loadDirectory = (dir: string) =>
+  Effect.gen(function*() {
+    const directory = yield* readHfModelDirectory(dir)
+    const arch = yield* decodeHfArchitecture(directory.config, join(dir, "config.json"))
+    return { directory, arch, weights: yield* loadHfWeights(arch, directory.tensors, dir) }
+  })
+
+/** The decoded state of a run's `final` checkpoint. */
+const finalState = (run: string) => {
+  const store = join(run, "checkpoints")
+  const manifest = JSON.parse(readFileSync(join(store, "final", "manifest.json"), "utf8")) as { state: { key: string } }
+  return decodeState(readFileSync(join(store, manifest.state.key)))
+}
+
+describe("sous export", () => {
+  it.live("merges a LoRA run into a Hugging Face directory that gives sous's logits, and writes its PEFT adapter", () =>
+    Effect.gen(function*() {
+      yield* runtime
+      const dir = yield* trainedRun(", lora: { rank: 4, alpha: 8, targets: [q_proj, v_proj, down_proj] }")
+      const run = join(dir, "run")
+      const merged = join(dir, "merged")
+      const peft = join(dir, "peft")
+      const files = yield* exportRun({ source: run, out: merged, format: "hf" })
+      assert.deepStrictEqual(files, ["model.safetensors", "config.json", "generation_config.json", "tokenizer.json"])
+      assert.deepStrictEqual(yield* exportRun({ source: run, out: peft, format: "peft" }), ["adapter_model.safetensors", "adapter_config.json"])
+
+      // sous's own forward pass of the trained model: the base weights under the adapters.
+      const base = yield* loadDirectory(join(dir, "model"))
+      const state = finalState(run)
+      const adapters = decodeStateTensors(state)
+      const lora: LoraAdapters = {
+        names: Object.keys(adapters),
+        variables: new Map(Object.entries(adapters).map(([name, tensor]) => [name.slice("lora/".length), tensor as tf.Variable])),
+        settings: state.header.lora!,
+        targets: hfLoraTargets(base.arch, state.header.lora!.modules!)
+      }
+      const ours = tf.tidy(() => logitsOf(base.arch, loraWeights(base.weights, lora)))
+      const before = logitsOf(base.arch, lookupIn(base.weights))
+      const exported = yield* loadDirectory(merged)
+      const theirs = logitsOf(exported.arch, lookupIn(exported.weights))
+      // The adapters moved the logits, and the merged weights move them the same way.
+      assert.isAbove(maxAbsDiff(ours, before), 1e-3)
+      assert.isBelow(maxAbsDiff(ours, theirs), 1e-5)
+      assert.deepStrictEqual(exported.directory.files[0]!.metadata, { format: "pt" })
+
+      // PEFT's layout: A [r, in], B [out, r], and (alpha / r) · B·A is the merged update.
+      const adapter = yield* decodeSafetensors(readFileSync(join(peft, "adapter_model.safetensors")), "adapter")
+      const q = "base_model.model.model.layers.1.self_attn.q_proj"
+      assert.deepStrictEqual(adapter.tensors.get(`${q}.lora_A.weight`)!.shape, [4, 32])
+      assert.deepStrictEqual(adapter.tensors.get(`${q}.lora_B.weight`)!.shape, [32, 4])
+      assert.strictEqual(adapter.tensors.size, 2 * 3 * 2)
+      const a = adapter.tensors.get(`${q}.lora_A.weight`)!.values
+      const b = adapter.tensors.get(`${q}.lora_B.weight`)!.values
+      const w0 = base.directory.tensors.get("model.layers.1.self_attn.q_proj.weight")!.values
+      const w1 = exported.directory.tensors.get("model.layers.1.self_attn.q_proj.weight")!.values
+      let worst = 0
+      for (let o = 0; o < 32; o++) {
+        for (let i = 0; i < 32; i++) {
+          let update = 0
+          for (let k = 0; k < 4; k++) update += b[o * 4 + k]! * a[k * 32 + i]!
+          worst = Math.max(worst, Math.abs(w0[o * 32 + i]! + 2 * update - w1[o * 32 + i]!))
+        }
+      }
+      assert.isBelow(worst, 1e-6)
+      const config = JSON.parse(readFileSync(join(peft, "adapter_config.json"), "utf8"))
+      assert.deepInclude(config, { peft_type: "LORA", task_type: "CAUSAL_LM", r: 4, lora_alpha: 8, bias: "none", fan_in_fan_out: false })
+      assert.deepStrictEqual(config.target_modules, ["q_proj", "v_proj", "down_proj"])
+      assert.strictEqual(config.base_model_name_or_path, join(dir, "model"))
+
+      const check = process.env["SOUS_EXPORT_CHECK_DIR"]
+      if (check !== undefined) {
+        mkdirSync(check, { recursive: true })
+        for (const [from, to] of [[merged, "merged"], [peft, "peft"]] as const) cpSync(from, join(check, to), { recursive: true })
+        writeFileSync(join(check, "sous-logits.json"), JSON.stringify({ input_ids: inputIds, logits: ours }))
+      }
+
+      // Adapters are merged only into the weights they were trained on.
+      const changed = new Map(base.directory.tensors)
+      const norm = changed.get("model.norm.weight")!
+      changed.set("model.norm.weight", { ...norm, values: norm.values.map((value) => value * 2) })
+      writeFileSync(join(dir, "model", "model.safetensors"), encodeSafetensors(changed, { format: "pt" }))
+      const stale = yield* Effect.flip(exportRun({ source: run, out: join(dir, "stale"), format: "hf" }))
+      assert.include(stale.message, `its adapters were trained on other base weights than the model directory holds now (${join(dir, "model")})`)
+      tf.dispose(Object.values(adapters))
+      disposeParameters(base.weights)
+      disposeParameters(exported.weights)
+    }), 60_000)
+
+  it.live("exports a full run as it computes, and refuses its PEFT export and a directory that is not empty", () =>
+    Effect.gen(function*() {
+      yield* runtime
+      const dir = yield* trainedRun("")
+      const run = join(dir, "run")
+      // A full run's weights, exported, compute what they computed in sous.
+      yield* exportRun({ source: run, out: join(dir, "full"), format: "hf" })
+      const trained = decodeStateTensors(finalState(run))
+      const exported = yield* loadDirectory(join(dir, "full"))
+      const ours = logitsOf(exported.arch, (name) => trained[`params/${name}`]!)
+      assert.isBelow(maxAbsDiff(ours, logitsOf(exported.arch, lookupIn(exported.weights))), 1e-6)
+      tf.dispose(Object.values(trained))
+      disposeParameters(exported.weights)
+      const refusal = yield* Effect.flip(exportRun({ source: join(run, "checkpoints", "final"), out: join(dir, "peft"), format: "peft" }))
+      assert.match(refusal.message, /holds full weights, not LoRA adapters: export it with --format hf/)
+      assert.isFalse(existsSync(join(dir, "peft")))
+      const busy = yield* Effect.flip(exportRun({ source: run, out: join(dir, "model"), format: "hf" }))
+      assert.strictEqual(busy.message, `${join(dir, "model")} is not empty; choose a new --out directory`)
+      const notRun = yield* Effect.flip(exportRun({ source: dir, out: join(dir, "x"), format: "hf" }))
+      assert.match(notRun.message, /is neither a run directory \(no recipe\.json\) nor a checkpoint directory/)
+    }), 60_000)
+
+  it("checks its command line before reading anything", () => {
+    const usage = (argv: ReadonlyArray<string>) => {
+      try {
+        exportCommand(parseArgs(["export", ...argv]))
+        return "accepted"
+      } catch (error) {
+        return (error as Error).message
+      }
+    }
+    assert.strictEqual(usage(["run"]), "sous export needs --out <dir>")
+    assert.strictEqual(usage(["--out", "x"]), "sous export needs one run or checkpoint directory")
+    assert.strictEqual(usage(["run", "--out", "x", "--format", "gguf"]), "--format \"gguf\" is not one of hf, peft")
+  })
+})
