@@ -20,6 +20,7 @@ import { loadRecipe } from "../../src/recipes/load-recipe.js"
 import { resolvedRecipeJson } from "../../src/recipes/recipe-hash.js"
 import { tempDirectory } from "../support/temp-directory.js"
 import { tinyCharTokenizerJson } from "../support/tiny-char-tokenizer.js"
+import { hfSftRecipeYaml, sumConversations } from "../support/hf-sft-recipe.js"
 
 // `sous export` of a short LoRA run on a copy of the tiny Llama fixture: the merged Hugging
 // Face directory computes the logits sous computed with the adapters, and the PEFT adapter
@@ -29,29 +30,14 @@ const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), "../fixtures/h
 const runtime = initTfRuntime("wasm")
 const inputIds = [[1, 20, 31, 42, 53, 64, 75, 86, 9, 10, 11, 12], [1, 5, 6, 7, 8, 5, 6, 7, 8, 5, 6, 2]]
 
-const conversations = Array.from({ length: 24 }, (_, i) => {
-  const [a, b] = [i % 5, (i * 3) % 4]
-  return JSON.stringify({ messages: [{ role: "user", content: `${a}+${b}` }, { role: "assistant", content: `${a + b}` }] })
-})
-
-const recipeYaml = (lora: string) => `kind: supervised
-model: { hf: model, contextLength: 32${lora} }
-renderer: { format: role-colon }
-data: { train: train.jsonl, shuffle: false }
-training: { steps: 4, batchSize: 8 }
-optimizer: { lr: 0.02, schedule: constant }
-eval: { every: 0, batchSize: 8 }
-backend: { device: wasm, threads: 1 }
-`
-
 /** A finished run of a recipe on a copy of the llama fixture (its tokenizer beside it). */
 const trainedRun = (lora: string) =>
   Effect.gen(function*() {
     const dir = yield* tempDirectory("export")
     cpSync(join(fixtures, "llama"), join(dir, "model"), { recursive: true })
     writeFileSync(join(dir, "model", "tokenizer.json"), JSON.stringify(tinyCharTokenizerJson()))
-    writeFileSync(join(dir, "train.jsonl"), conversations.join("\n") + "\n")
-    writeFileSync(join(dir, "recipe.yaml"), recipeYaml(lora))
+    writeFileSync(join(dir, "train.jsonl"), sumConversations.join("\n") + "\n")
+    writeFileSync(join(dir, "recipe.yaml"), hfSftRecipeYaml({ steps: 4, lr: 0.02, model: lora }))
     const recipe = yield* loadRecipe(join(dir, "recipe.yaml"))
     // As `sous run` starts it: recipe.json written into the run directory.
     yield* runRecipe(recipe, { runDir: join(dir, "run"), newRun: { resolvedRecipe: resolvedRecipeJson(recipe), overwrite: false } }).pipe(

@@ -12,27 +12,13 @@ import { hubServer } from "../support/hub-server.js"
 import { readManifest, readMetrics, readRecipe } from "../support/run-directory.js"
 import { tempDirectory } from "../support/temp-directory.js"
 import { tinyCharTokenizerJson } from "../support/tiny-char-tokenizer.js"
+import { hfSftRecipeYaml, sumConversations } from "../support/hf-sft-recipe.js"
 
 // A recipe whose model.hf is hf://org/tiny@main, served by the stand-in Hub (found through
 // HF_ENDPOINT) from the sharded fixture with the tiny char tokenizer beside it, and cached
 // under SOUS_HF_CACHE in the test's directory. Both variables come from a ConfigProvider:
 // Effect reads process.env once, so a test cannot change them there.
 const fixture = resolve(dirname(fileURLToPath(import.meta.url)), "../fixtures/hf/llama-bf16-sharded")
-
-const conversations = Array.from({ length: 24 }, (_, i) => {
-  const [a, b] = [i % 5, (i * 3) % 4]
-  return JSON.stringify({ messages: [{ role: "user", content: `${a}+${b}` }, { role: "assistant", content: `${a + b}` }] })
-})
-
-const recipeYaml = (hf: string) => `kind: supervised
-model: { hf: "${hf}", contextLength: 32 }
-renderer: { format: role-colon }
-data: { train: train.jsonl, shuffle: false }
-training: { steps: 10, batchSize: 8 }
-optimizer: { lr: 0.01, schedule: constant }
-eval: { every: 0, batchSize: 8 }
-backend: { device: wasm, threads: 1 }
-`
 
 const setup = (hf: string) =>
   Effect.gen(function*() {
@@ -42,8 +28,8 @@ const setup = (hf: string) =>
       "tokenizer.json": JSON.stringify(tinyCharTokenizerJson())
     })
     const dir = yield* tempDirectory("hf-download-run")
-    writeFileSync(join(dir, "train.jsonl"), conversations.join("\n") + "\n")
-    writeFileSync(join(dir, "recipe.yaml"), recipeYaml(hf))
+    writeFileSync(join(dir, "train.jsonl"), sumConversations.join("\n") + "\n")
+    writeFileSync(join(dir, "recipe.yaml"), hfSftRecipeYaml({ hf, steps: 10, lr: 0.01 }))
     const downloads = () => server.requests().filter((request) => request.includes("/resolve/")).length
     const environment = ConfigProvider.layer(ConfigProvider.fromEnv({ env: { HF_ENDPOINT: server.url, SOUS_HF_CACHE: join(dir, "cache") } }))
     const run = (runDir: string) =>

@@ -9,25 +9,11 @@ import { asSupervised } from "../support/as-supervised.js"
 import { readMetrics, readSummary } from "../support/run-directory.js"
 import { tempDirectory } from "../support/temp-directory.js"
 import { tinyCharTokenizerJson } from "../support/tiny-char-tokenizer.js"
+import { hfSftRecipeYaml, sumConversations } from "../support/hf-sft-recipe.js"
 
 // Recipes on a copy of a tiny Hugging Face fixture, its tokenizer.json beside
 // the weights, so the recipe needs only the model directory and the data.
 const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), "../fixtures/hf")
-
-const conversations = Array.from({ length: 24 }, (_, i) => {
-  const [a, b] = [i % 5, (i * 3) % 4]
-  return JSON.stringify({ messages: [{ role: "user", content: `${a}+${b}` }, { role: "assistant", content: `${a + b}` }] })
-})
-
-const recipeYaml = (lora: string) => `kind: supervised
-model: { hf: model, contextLength: 32${lora} }
-renderer: { format: role-colon }
-data: { train: train.jsonl, shuffle: false }
-training: { steps: 30, batchSize: 8 }
-optimizer: { lr: 0.01, schedule: constant }
-eval: { every: 0, batchSize: 8 }
-backend: { device: wasm, threads: 1 }
-`
 
 /** A recipe directory with a copy of fixture `name` in model/, its tokenizer and the data. */
 const recipeDirectory = (name: string, lora = "") =>
@@ -35,8 +21,8 @@ const recipeDirectory = (name: string, lora = "") =>
     const dir = yield* tempDirectory(`hf-${name}`)
     cpSync(join(fixtures, name), join(dir, "model"), { recursive: true })
     writeFileSync(join(dir, "model", "tokenizer.json"), JSON.stringify(tinyCharTokenizerJson()))
-    writeFileSync(join(dir, "train.jsonl"), conversations.join("\n") + "\n")
-    writeFileSync(join(dir, "recipe.yaml"), recipeYaml(lora))
+    writeFileSync(join(dir, "train.jsonl"), sumConversations.join("\n") + "\n")
+    writeFileSync(join(dir, "recipe.yaml"), hfSftRecipeYaml({ steps: 30, lr: 0.01, model: lora }))
     return dir
   })
 
@@ -52,7 +38,7 @@ const runKind = (kind: string, sections: string, data: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const dir = yield* recipeDirectory("qwen3")
     writeFileSync(join(dir, "train.jsonl"), data.join("\n") + "\n")
-    writeFileSync(join(dir, "recipe.yaml"), recipeYaml("").replace("kind: supervised", `kind: ${kind}`).replace("steps: 30", "steps: 4") + sections)
+    writeFileSync(join(dir, "recipe.yaml"), hfSftRecipeYaml({ steps: 4, lr: 0.01 }).replace("kind: supervised", `kind: ${kind}`) + sections)
     const runDir = join(dir, "run")
     yield* runRecipe(yield* loadRecipe(join(dir, "recipe.yaml")), { runDir })
     return readMetrics(runDir)
@@ -94,7 +80,7 @@ describe("recipes on a Hugging Face model directory", () => {
       assert.isTrue(preference.every((line) => Number.isFinite(line.loss)))
       // At step 1 the policy is the reference (the directory's weights): DPO's loss is log 2.
       assert.approximately(preference[0]!.loss!, Math.log(2), 1e-4)
-      const rl = yield* runKind("rl", "env: { builtin: arithmetic }\nrl: { groupSize: 4, maxTokens: 3 }\n", conversations)
+      const rl = yield* runKind("rl", "env: { builtin: arithmetic }\nrl: { groupSize: 4, maxTokens: 3 }\n", sumConversations)
       assert.strictEqual(rl.length, 4)
       // Every step sampled its rollouts from the model: 8 groups of 4, at most 3 tokens each.
       assert.isTrue(rl.every((line) => line.sampled_tokens! > 0 && line.sampled_tokens! <= 8 * 4 * 3), JSON.stringify(rl))
