@@ -3,6 +3,7 @@
  * Hugging Face fixtures (vocab 96): space, newline, digits, letters and a little
  * punctuation, then `<|bos|>` and `<|eos|>`, the special tokens the role-colon format writes.
  */
+import { addedToken, byteLevelBpeJson } from "./byte-level-bpe-json.js"
 
 // Byte-level BPE spells a space as U+0120 and a newline as U+010A.
 const symbols = [
@@ -18,33 +19,9 @@ export const tinyCharSpecials = ["<|bos|>", "<|eos|>"] as const
 export const tinyCharVocabSize = symbols.length + tinyCharSpecials.length
 
 /** The tokenizer.json, as an object to write with JSON.stringify. */
-export const tinyCharTokenizerJson = () => ({
-  version: "1.0",
-  truncation: null,
-  padding: null,
-  added_tokens: tinyCharSpecials.map((content, index) => ({
-    id: symbols.length + index,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true
-  })),
-  normalizer: null,
-  pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
-  post_processor: null,
-  decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
-  model: {
-    type: "BPE",
-    dropout: null,
-    unk_token: null,
-    continuing_subword_prefix: null,
-    end_of_word_suffix: null,
-    fuse_unk: false,
-    byte_fallback: false,
-    ignore_merges: false,
+export const tinyCharTokenizerJson = () =>
+  byteLevelBpeJson({
     vocab: Object.fromEntries(symbols.map((symbol, index) => [symbol, index])),
-    merges: []
-  }
-})
+    merges: [],
+    added: tinyCharSpecials.map((content, index) => addedToken(content, symbols.length + index, true))
+  })

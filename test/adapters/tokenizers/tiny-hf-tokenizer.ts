@@ -3,6 +3,7 @@
  * download: the byte-level symbols of space, newline and printable ASCII, three merges, and
  * added tokens after them.
  */
+import { addedToken, byteLevelBpeJson } from "../../support/byte-level-bpe-json.js"
 
 // Byte-level BPE spells a space as U+0120 and a newline as U+010A; printable ASCII is itself.
 const space = "\u0120"
@@ -35,43 +36,18 @@ export const tinyTokenizerJson = (options: { readonly extraMerge?: readonly [str
   symbols.forEach((symbol, index) => (vocab[symbol] = index))
   merges.forEach(([left, right], index) => (vocab[left + right] = symbols.length + index))
   if (options.extraMerge !== undefined) vocab[options.extraMerge.join("")] = tinyIds.vocabSize
-  const added = (content: string, id: number, special: boolean) => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special
-  })
-  return {
-    version: "1.0",
-    truncation: null,
-    padding: null,
-    added_tokens: [
-      ...tinySpecials.map((content, index) => added(content, tinyIds.firstSpecial + index, true)),
-      added(tinyPlainAdded, tinyIds.plainAdded, false)
+  return byteLevelBpeJson({
+    vocab,
+    merges: allMerges,
+    added: [
+      ...tinySpecials.map((content, index) => addedToken(content, tinyIds.firstSpecial + index, true)),
+      addedToken(tinyPlainAdded, tinyIds.plainAdded, false)
     ],
-    normalizer: null,
-    pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: {
+    postProcessor: {
       type: "TemplateProcessing",
       single: [{ SpecialToken: { id: "<|bos|>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
       pair: [],
       special_tokens: { "<|bos|>": { id: "<|bos|>", ids: [tinyIds.firstSpecial], tokens: ["<|bos|>"] } }
-    },
-    decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: "BPE",
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: false,
-      vocab,
-      merges: allMerges
     }
-  }
+  })
 }
