@@ -121,14 +121,14 @@ export interface PeftAdapter {
 /**
  * The adapters of a LoRA state as PEFT saves them: `base_model.model.<module>.lora_A.weight`
  * [r, in] and `.lora_B.weight` [out, r] (sous holds A [in, r] and B [r, out]), float32, with
- * the adapter_config.json that loads them over `baseModel`. Returns a refusal (a string) for
- * a state without adapters, and for GPT-2, whose Conv1D modules PEFT adapts with
- * `fan_in_fan_out`, a layout this export has not been checked against.
+ * the adapter_config.json that loads them over `baseModel`. GPT-2's Conv1D modules take the
+ * same shapes: PEFT sizes A and B from the module's in and out features whatever way its
+ * weight is stored, and `fan_in_fan_out: true` makes it transpose the merged update `B·A` to
+ * the Conv1D weight's [in, out]. Returns a refusal (a string) for a state without adapters.
  */
 export const peftAdapter = (arch: HfArchitecture, state: DecodedState, baseModel: string): PeftAdapter | string => {
   const lora = state.header.lora
   if (lora === undefined) return "the checkpoint holds full weights, not LoRA adapters: export it with --format hf"
-  if (arch.family === "gpt2") return "PEFT export of GPT-2 adapters is not supported (its Conv1D modules need fan_in_fan_out); export it with --format hf"
   const tensors = new Map<string, SafeTensor>()
   for (const [name, { shape, values }] of stateValues(state)) {
     const match = /^lora\/(.+)\.weight\.lora_([ab])$/.exec(name)
@@ -150,7 +150,9 @@ export const peftAdapter = (arch: HfArchitecture, state: DecodedState, baseModel
     lora_dropout: 0,
     target_modules: [...(lora.modules ?? [])],
     bias: "none",
-    fan_in_fan_out: false,
+    // GPT-2's projections are Conv1D ([in, out] weights). PEFT fixes the flag per module by its
+    // type anyway, warning when the config says otherwise (as it will for an untied lm_head).
+    fan_in_fan_out: arch.family === "gpt2",
     use_rslora: false,
     inference_mode: true
   }
