@@ -10,6 +10,9 @@
 #     (adding all of /usr/lib/python3/dist-packages would shadow pyenv's pydantic 2);
 #   - pyqwest is not needed: `sous serve` tells the SDK to use httpx's own transport;
 #   - a stub tinker-0.25.0.dist-info gives importlib.metadata the version tinker/_version.py reads.
+# The first server also serves the tiny Llama fixture (test/fixtures/hf/llama) as the base model
+# `tiny-llama`, given in its --base-models file as a Hugging Face directory, which the check
+# LoRA-trains and samples as the SDK does any named model (TINKER_HF_BASE_MODEL).
 # Usage: bash scripts/run-tinker-sdk-check.sh   (env: REPO, PORT, SKIP_BUILD=1, PYTHON, MIRROR)
 set -euo pipefail
 
@@ -48,8 +51,9 @@ export PYTHONPATH="$SDK/src:$DEPS"
 # 3. Build sous and start the server with a fresh state directory.
 cd "$REPO"
 [ "${SKIP_BUILD:-}" = 1 ] || npm run build
+printf '{"tiny-llama": {"hf": "%s/test/fixtures/hf/llama"}}\n' "$REPO" > "$STATE-models.json"
 SOUS_SERVE_API_KEY=$KEY node_modules/.bin/node bin/sous serve --port "$PORT" --device wasm --state-dir "$STATE" \
-  > "$STATE.log" 2>&1 &
+  --base-models "$STATE-models.json" > "$STATE.log" 2>&1 &
 server=$!
 # A second server that injects 410s into polls (issue 17 item 5): the check trains and samples there too.
 FAULTS_PORT=${FAULTS_PORT:-$((PORT + 1))}
@@ -68,4 +72,5 @@ done
 
 # 4. The check itself (exit status 0 and "OK" on success). Server logs: $STATE.log, $STATE-faults.log
 TINKER_BASE_URL="http://127.0.0.1:$PORT" TINKER_FAULTS_BASE_URL="http://127.0.0.1:$FAULTS_PORT" TINKER_API_KEY=$KEY \
+  TINKER_HF_BASE_MODEL=tiny-llama \
   "$PYTHON" scripts/tinker-sdk-check.py

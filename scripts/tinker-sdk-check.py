@@ -24,6 +24,12 @@ a 408 (it keeps a training result until it is retrieved; the SDK cannot survive 
 while a sample's poll gets the 410 and the SDK submits the sample again. The losses must equal
 the fault-free run's step for step (each step applied exactly once), and the seeded samples
 too. Any failure exits non-zero.
+
+With TINKER_HF_BASE_MODEL naming a base model that the server's `--base-models` file gives as
+a Hugging Face directory (run-tinker-sdk-check.sh serves the tiny Llama fixture as
+`tiny-llama`), it also LoRA-trains that model as the SDK trains any named model, with no sous
+extension: on two token sequences that end in the model's EOS (id 2), then samples greedily.
+Without `stop` the sample must end at that EOS; with `stop=[]` it must run to max_tokens.
 """
 
 import asyncio
@@ -49,9 +55,8 @@ def check(condition: bool, message: str) -> None:
         sys.exit(f"FAILED: {message}")
 
 
-def next_token_datum(text: bytes) -> types.Datum:
-    """A byte sequence as one next-token-prediction example: inputs t[:-1], targets t[1:]."""
-    tokens = list(text)
+def next_token_datum(tokens: list[int]) -> types.Datum:
+    """A token sequence (bytes, for the tiny model) as one next-token-prediction example: inputs t[:-1], targets t[1:]."""
     return types.Datum(
         model_input=types.ModelInput.from_ints(tokens[:-1]),
         loss_fn_inputs={"target_tokens": tokens[1:], "weights": [1.0] * (len(tokens) - 1)},
@@ -63,7 +68,7 @@ async def train(service: tinker.ServiceClient) -> tuple[tinker.TrainingClient, l
     training = await service.create_lora_training_client_async(
         "sous-tiny", rank=4, seed=0, user_metadata={"sous": {"architecture": ARCHITECTURE, "seed": 0}}
     )
-    data = [next_token_datum(text) for text in TEXTS]
+    data = [next_token_datum(list(text)) for text in TEXTS]
     tokens = sum(len(text) - 1 for text in TEXTS)
     losses = []
     for step in range(STEPS):
@@ -121,6 +126,10 @@ async def main() -> None:
     print("loaded:", loaded.path)
     await check_rest_api(service, training, info.model_id, state.path, sampler.path)
 
+    hf_model = os.environ.get("TINKER_HF_BASE_MODEL")
+    if hf_model:
+        await check_hf_base_model(service, hf_model, capabilities)
+
     faults_url = os.environ.get("TINKER_FAULTS_BASE_URL")
     if faults_url:
         await check_under_faults(tinker.ServiceClient(base_url=faults_url), losses, tokens_of(first))
@@ -137,6 +146,40 @@ async def check_many_samplers(service, training, sampler_path: str, sampling, ex
     check(tokens_of(await sampling.sample_async(PROMPT, num_samples=2, sampling_params=PARAMS)) == expected, "the first sampler samples otherwise")
     check(tokens_of(await saved[0].sample_async(PROMPT, num_samples=2, sampling_params=PARAMS)) == expected, "the first unnamed sampler samples otherwise")
     print(f"samplers: {SAMPLERS + 1} made, the first ones still sample as before")
+
+
+# Token ids of the tiny Llama fixture (vocab 96), each sequence ending in its EOS.
+HF_EOS = 2
+HF_SEQUENCES = [[5, 6, 7, 8, 9, HF_EOS], [40, 41, 42, 43, HF_EOS]]
+HF_STEPS = 16
+
+
+async def check_hf_base_model(service: tinker.ServiceClient, name: str, capabilities) -> None:
+    """LoRA on a Hugging Face base model named by the server: the loss falls tenfold, sampling stops at its EOS."""
+    listed = {m.model_name: m.max_context_length for m in capabilities.supported_models}
+    check(name in listed, f"{name} is not among the server's models: {listed}")
+    training = await service.create_lora_training_client_async(name, rank=8, seed=0)
+    data = [next_token_datum(tokens) for tokens in HF_SEQUENCES]
+    targets = sum(len(tokens) - 1 for tokens in HF_SEQUENCES)
+    losses = []
+    for _ in range(HF_STEPS):
+        fwd_bwd = await training.forward_backward_async(data, "cross_entropy")
+        optim = await training.optim_step_async(types.AdamParams(learning_rate=1e-2))
+        losses.append((await fwd_bwd).metrics["loss:sum"] / targets)
+        await optim
+    print(f"{name} (context {listed[name]}): LoRA rank 8, loss per token {losses[0]:.4f} -> {losses[-1]:.4f} in {HF_STEPS} steps")
+    check(losses[-1] < losses[0] / 10, f"{name}: loss did not fall tenfold: {losses}")
+    state = await (await training.save_state_async("hf-state"))
+    print(f"{name} state:", state.path)
+    sampling = await training.save_weights_and_get_sampling_client_async()
+    prompt = types.ModelInput.from_ints([5, 6, 7])
+    greedy = types.SamplingParams(max_tokens=8, temperature=0.0, seed=1)
+    stopped = (await sampling.sample_async(prompt, num_samples=1, sampling_params=greedy)).sequences[0]
+    print(f"{name} sample:", list(stopped.tokens), stopped.stop_reason)
+    check(list(stopped.tokens) == [8, 9, HF_EOS] and stopped.stop_reason == "stop", f"{name}: sample did not end at EOS: {stopped}")
+    unstopped = (await sampling.sample_async(prompt, num_samples=1, sampling_params=types.SamplingParams(max_tokens=8, temperature=0.0, seed=1, stop=[]))).sequences[0]
+    print(f"{name} sample with stop=[]:", list(unstopped.tokens), unstopped.stop_reason)
+    check(len(unstopped.tokens) == 8 and unstopped.stop_reason == "length", f"{name}: stop=[] still stopped: {unstopped}")
 
 
 async def check_under_faults(service, expected_losses: list[float], expected_tokens: list[list[int]]) -> None:

@@ -22,7 +22,7 @@ const optionHelp: Readonly<Record<OptionName, OptionHelp>> = {
   device: { value: "auto|gpu|cpu|wasm", text: "the TensorFlow.js backend to train on (default auto)" },
   "api-key-env": { value: "NAME", text: "the environment variable that holds the API key (default SOUS_SERVE_API_KEY)" },
   keys: { value: "FILE", text: "a JSON file of API keys: {\"keys\": [{\"name\", \"key\" or \"sha256\", \"quota\"?}]}" },
-  "base-models": { value: "FILE", text: "a JSON file of base model names and the architectures they build" },
+  "base-models": { value: "FILE", text: "a JSON file of base model names: architectures, or Hugging Face directories {\"hf\": DIR}" },
   faults: { value: "SPEC", text: "inject failures for testing clients, e.g. 5xx=0.02,429=0.02,drop=0.02,latency=50,seed=1" },
   db: { value: "FILE|URL", text: "the runs database: a SQLite file (default ./sous-runs.db) or a postgres:// URL" },
   "runner-address": { value: "host:port", text: "where other workers reach this one (PostgreSQL; default 127.0.0.1 and a free port)" },
@@ -152,8 +152,8 @@ export const commands: ReadonlyArray<CommandHelp> = [
       "[--api-key-env SOUS_SERVE_API_KEY] [--keys FILE] [--base-models FILE] [--faults SPEC]",
     description: "Serve the local backend over the Tinker training protocol, so recipes with backend.kind tinker " +
       "(and the Tinker Python SDK) train on this machine. Clients send the key held in the variable --api-key-env " +
-      "names, or one of the keys in --keys, each seeing only what it made. --base-models names architectures " +
-      "for clients that send only a base model name (the Python SDK).",
+      "names, or one of the keys in --keys, each seeing only what it made. --base-models names the models " +
+      "(architectures or Hugging Face directories) clients that send only a base model name (the Python SDK) get.",
     options: [["port", "the port to listen on (default 8000; 0: any free port)"], "host", "state-dir", "device", "api-key-env", "keys", "base-models", "faults"],
     example: "SOUS_SERVE_API_KEY=tml-secret sous serve --port 8000 --state-dir sous-serve"
   },

@@ -1,12 +1,12 @@
-import { readFileSync } from "node:fs"
 import { resolve } from "node:path"
 import { Worker } from "node:worker_threads"
-import { Effect, Schema } from "effect"
+import { Effect } from "effect"
 import { localBackendLayer } from "../adapters/local/local-backend.js"
 import { messageOf } from "../ports/thrown-message.js"
-import { BackendUnavailableError, ModelArchitecture } from "../ports/index.js"
+import { BackendUnavailableError, type ModelArchitecture } from "../ports/index.js"
 import { type ApiKeyConfig, type FaultOptions, readKeysFile, ServeError, startServer } from "../server/index.js"
 import { type ParsedArgs, UsageError } from "./args.js"
+import { readBaseModels } from "./base-models-file.js"
 import { parseFaultSpec } from "./fault-spec.js"
 
 const devices = ["auto", "gpu", "cpu", "wasm"] as const
@@ -24,24 +24,6 @@ export interface ServeSettings {
   readonly faults: FaultOptions | undefined
   readonly baseModels: Readonly<Record<string, ModelArchitecture>>
   readonly verbose: boolean
-}
-
-const BaseModels = Schema.Record(Schema.String, ModelArchitecture)
-
-/** Reads `--base-models`: a JSON object from base model names to the architectures they build. */
-const readBaseModels = (file: string | undefined): Readonly<Record<string, ModelArchitecture>> => {
-  if (file === undefined) return {}
-  let json: unknown
-  try {
-    json = JSON.parse(readFileSync(file, "utf8"))
-  } catch (error) {
-    throw new UsageError({ message: `--base-models ${file}: ${messageOf(error)}`, cause: error })
-  }
-  try {
-    return Schema.decodeUnknownSync(BaseModels)(json)
-  } catch (error) {
-    throw new UsageError({ message: `--base-models ${file}: expected {"name": architecture, ...}: ${messageOf(error)}`, cause: error })
-  }
 }
 
 /** Reads `--keys`: a JSON keys file (see `readKeysFile`); its errors never show a key. */

@@ -7,6 +7,7 @@ import { existsSync, statSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import { Effect, type Scope } from "effect"
+import { readHfEosIds } from "../adapters/hf-model/model-directory.js"
 import { decodeHfArchitecture } from "../adapters/local/hf/index.js"
 import { localBackendLayer } from "../adapters/local/local-backend.js"
 import { makeHfTokenizer } from "../adapters/tokenizers/hf-tokenizer.js"
@@ -57,17 +58,8 @@ const readJson = (path: string): Effect.Effect<Record<string, unknown>, RunDirec
 const ids = (value: unknown): ReadonlyArray<number> =>
   typeof value === "number" ? [value] : Array.isArray(value) ? value.filter((id): id is number => typeof id === "number") : []
 
-/**
- * The EOS ids of a Hugging Face model directory: generation_config.json's `eos_token_id` (an
- * id or a list), as transformers' `generate` reads it, else config.json's.
- */
-const hfEosIds = (dir: string, config: Record<string, unknown>) =>
-  Effect.gen(function*() {
-    const path = join(dir, "generation_config.json")
-    const generation = existsSync(path) ? yield* readJson(path) : {}
-    const fromGeneration = ids(generation["eos_token_id"])
-    return fromGeneration.length > 0 ? fromGeneration : ids(config["eos_token_id"])
-  })
+/** The EOS ids of a Hugging Face model directory (see `readHfEosIds`), its errors as this module's. */
+const hfEos = (dir: string) => readHfEosIds(dir).pipe(Effect.mapError((error) => fail(dir, error.message, error)))
 
 // The tokenizer's own end of text, for sous's models, which have no generation config.
 const tokenizerEos = (tokenizer: Tokenizer["Service"]): ReadonlyArray<number> =>
@@ -125,7 +117,7 @@ const hfDirectoryModel = (dir: string, request: SampleRequest) =>
       architecture: { kind: "hf", dir, vocabSize: model.vocabSize, contextLength: positions === undefined ? wanted : Math.min(wanted, positions) },
       seed: 0
     })
-    const eos = yield* hfEosIds(dir, config)
+    const eos = yield* hfEos(dir)
     return { description: dir, client, tokenizer, promptTokens: prompt.tokens, stopTokens: [...new Set([...eos, ...prompt.stop])] }
   })
 
@@ -175,7 +167,7 @@ const runModel = (runDir: string, name: string | undefined, request: SampleReque
     }
     const prompt = yield* renderPrompt(request, tokenizer, recipe.renderer.format, recipe.renderer.chatTemplate, runDir)
     const client = yield* checkpointClient(recipe, tokenizer, checkpoint.state)
-    const eos = recipe.model.hf === undefined ? tokenizerEos(tokenizer) : yield* hfEosIds(recipe.model.hf, yield* readJson(join(recipe.model.hf, "config.json")))
+    const eos = recipe.model.hf === undefined ? tokenizerEos(tokenizer) : yield* hfEos(recipe.model.hf)
     return {
       description: `${runDir} (checkpoint ${checkpoint.manifest.name}, step ${checkpoint.manifest.step})`,
       client,

@@ -175,3 +175,22 @@ export const readHfModelDirectory = Effect.fn("HfModelDirectory.read")(function*
   const result: HfModelDirectory = { dir, config, generationConfig, tensors, dtype: checkpointDtype(tensors), files }
   return result
 })
+
+const tokenIds = (value: unknown): ReadonlyArray<number> =>
+  typeof value === "number" ? [value] : Array.isArray(value) ? value.filter((id): id is number => typeof id === "number") : []
+
+/**
+ * The ids that end the text of the model in `dir`: generation_config.json's `eos_token_id`
+ * (an id or a list), as transformers' `generate` reads it, else config.json's; none when
+ * neither gives one.
+ */
+export const readHfEosIds = Effect.fn("HfModelDirectory.readEosIds")(function*(dir: string) {
+  const read = (name: string) =>
+    Effect.gen(function*() {
+      const path = join(dir, name)
+      const bytes = yield* readIfPresent(path, readBytes)
+      return bytes === undefined ? {} : yield* readJsonObject(path, bytes)
+    })
+  const fromGeneration = tokenIds((yield* read("generation_config.json"))["eos_token_id"])
+  return fromGeneration.length > 0 ? fromGeneration : tokenIds((yield* read("config.json"))["eos_token_id"])
+})

@@ -5,8 +5,9 @@ import {
   type SampleResponse,
   type SamplingClient,
   type SamplingParams,
-  type TrainingError
+  TrainingError
 } from "../../ports/index.js"
+import { readHfEosIds } from "../hf-model/model-directory.js"
 import { compute } from "./compute.js"
 import { generate, promptsLogprobs } from "./generate.js"
 import { disposeParameters } from "./parameters.js"
@@ -49,7 +50,8 @@ const samplingProblem = (numSamples: number, params: SamplingParams): string | u
 /**
  * A {@link SamplingClient} over frozen weights decoded from a saved state. Calls run one at
  * a time in submission order; a call without a seed draws one from Effect's `Random`.
- * Stop strings need `options.decode`; without it a request that has them is refused.
+ * Stop strings need `options.decode`; without it a request that has them is refused. A
+ * request without `stop` ends at a Hugging Face model's EOS ids, as Tinker's sampler does.
  * Logprobs are rounded to float32, the protocol's dtype for them, so a run gets the same
  * numbers in-process as through a Tinker-protocol server over this backend.
  */
@@ -61,6 +63,14 @@ export const makeLocalSamplingClient = Effect.fn("LocalSamplingClient.make")(
   ): Effect.fn.Return<SamplingClient["Service"], TrainingError> {
     const params = yield* compute("createSamplingClient", () => samplerParams(state))
     yield* Scope.addFinalizer(scope, Effect.sync(() => disposeParameters(params)))
+    // As the protocol says, a request without `stop` ends at the model's EOS (`[]`: nowhere).
+    // sous's own transformer has no EOS; a Hugging Face model's directory names it.
+    const { architecture } = params
+    const eos = architecture.kind === "hf"
+      ? yield* readHfEosIds(architecture.dir).pipe(
+        Effect.mapError((error) => new TrainingError({ operation: "createSamplingClient", message: error.message, retryable: false, cause: error }))
+      )
+      : []
     const executor = yield* makeSerialExecutor(scope)
 
     const sample = Effect.fn("LocalSamplingClient.sample")(
@@ -68,7 +78,7 @@ export const makeLocalSamplingClient = Effect.fn("LocalSamplingClient.make")(
         const tokens = yield* promptTokens("sample", prompt, params)
         const problem = samplingProblem(numSamples, sampling)
         if (problem !== undefined) return yield* invalid("sample", problem)
-        const stop = stopRule(sampling.stop, options.decode)
+        const stop = stopRule(sampling.stop ?? eos, options.decode)
         if (typeof stop === "string") return yield* invalid("sample", stop)
         const seed = sampling.seed ?? (yield* Random.nextIntBetween(0, 2 ** 31))
         const generateOptions = {

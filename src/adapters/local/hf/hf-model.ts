@@ -9,7 +9,7 @@ import { decodeHfArchitecture, type HfArchitecture } from "./hf-architecture.js"
 import { hfWeightSpecs, loadHfWeights } from "./hf-weights.js"
 
 /** A Hugging Face model's config.json, decoded, with the one raw number the decoders leave out. */
-interface HfDecoded {
+export interface HfDecoded {
   readonly arch: HfArchitecture
   /** The longest sequence the model has positions for (`max_position_embeddings`, GPT-2's `n_positions`). */
   readonly positions: number | undefined
@@ -39,7 +39,11 @@ const decodeConfig = (dir: string): HfDecoded | string => {
 // are not kept, so a fixed file is read again.
 const decodedConfigs = new Map<string, { readonly version: string; readonly decoded: HfDecoded }>()
 
-const decodedOf = (dir: string): HfDecoded | string => {
+/**
+ * The config.json of the model directory `dir`, decoded (kept per version of the file), or why
+ * it cannot be: unreadable, or a model the local backend does not run (each field named).
+ */
+export const decodedHfConfig = (dir: string): HfDecoded | string => {
   let version: string
   try {
     const stats = statSync(join(dir, "config.json"))
@@ -61,7 +65,7 @@ const decodedOf = (dir: string): HfDecoded | string => {
  * Mistral's attention window.
  */
 export const hfModelProblem = (arch: HfModelArchitecture): string | undefined => {
-  const decoded = decodedOf(arch.dir)
+  const decoded = decodedHfConfig(arch.dir)
   if (typeof decoded === "string") return decoded
   const { arch: model, positions } = decoded
   if (arch.vocabSize > model.vocabSize) {
@@ -79,7 +83,7 @@ export const hfModelProblem = (arch: HfModelArchitecture): string | undefined =>
 
 /** The decoded architecture of a model {@link hfModelProblem} accepted; throws with its problem otherwise. */
 export const hfArchitectureOf = (arch: HfModelArchitecture): HfArchitecture => {
-  const decoded = decodedOf(arch.dir)
+  const decoded = decodedHfConfig(arch.dir)
   if (typeof decoded === "string") throw new Error(decoded)
   return decoded.arch
 }
