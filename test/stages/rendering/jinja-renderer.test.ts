@@ -84,15 +84,51 @@ describe("makeJinjaRenderer", () => {
       assert.deepStrictEqual(rendered, expected([["[user] ", 0], ["hi", 0], [";", 0], ["[assistant] ", 0], ["4", 1], [";", 1]]))
     }))
 
-  it.effect("fails clearly on a template that rewrites earlier turns", () =>
+  it.effect("cuts a template that writes the last turn differently into turns as it writes the whole conversation", () =>
     Effect.gen(function*() {
-      const rewriting = {
-        source: "rewrite-test",
+      const markingLast = {
+        source: "last-test",
         template: "{% for message in messages %}{% if loop.last %}>{% endif %}{{ message.role }}: {{ message.content }}\n{% endfor %}"
       }
+      assert.deepStrictEqual(yield* renderJinja(markingLast, conversation), expected([
+        ["system: ", 0], ["Be brief.", 0], ["\n", 0],
+        ["user: ", 0], ["2+2?", 0], ["\n", 0],
+        ["assistant: ", 0], ["4", 1], ["\n", 1],
+        ["user: ", 0], ["and 3+3?", 0], ["\n", 0],
+        [">assistant: ", 0], ["6", 1], ["\n", 1]
+      ]))
+    }))
+
+  it.effect("fails clearly on a template that ends a turn otherwise when a message follows", () =>
+    Effect.gen(function*() {
+      const endingLast = {
+        source: "end-test",
+        template: "{% for message in messages %}{{ message.role }}: {{ message.content }}{% if loop.last %}</s>{% else %}\n{% endif %}{% endfor %}"
+      }
       assert.strictEqual(
-        yield* failure(renderJinja(rewriting, conversation)),
-        "chat template rewrite-test rewrites earlier turns: the text of messages 1..2 does not start with the text of messages 1..1, so message 2's turn cannot be told apart"
+        yield* failure(renderJinja(endingLast, conversation)),
+        `chat template end-test ends message 1's turn with "</s>" when it is the last message but not when another follows, so its end marker cannot be told apart`
+      )
+    }))
+
+  it.effect("fails clearly on a template whose framing depends on the content", () =>
+    Effect.gen(function*() {
+      const byLength = {
+        source: "length-test",
+        template: "{% for message in messages %}{{ message.role }}{% if message.content | length > 3 %}+{% endif %}: {{ message.content }}\n{% endfor %}"
+      }
+      assert.strictEqual(
+        yield* failure(renderJinja(byLength, conversation)),
+        "chat template length-test frames message 3 differently depending on its content, so its content cannot be found"
+      )
+    }))
+
+  it.effect("fails clearly on a template that writes the messages out of order", () =>
+    Effect.gen(function*() {
+      const reversed = { source: "reverse-test", template: "{% for message in messages | reverse %}{{ message.role }}: {{ message.content }}\n{% endfor %}" }
+      assert.strictEqual(
+        yield* failure(renderJinja(reversed, conversation)),
+        "chat template reverse-test writes message 2's content before message 1's end marker, so their turns cannot be told apart"
       )
     }))
 
@@ -101,7 +137,7 @@ describe("makeJinjaRenderer", () => {
       const hiding = { source: "hide-test", template: "{% for message in messages %}{% if message.role != 'system' %}{{ message.content }}{% endif %}{% endfor %}" }
       assert.strictEqual(
         yield* failure(renderJinja(hiding, conversation)),
-        "chat template hide-test does not write message 1's content once in its turn, so its content cannot be found"
+        "chat template hide-test does not write message 1's content exactly once, so its content cannot be found"
       )
     }))
 
@@ -109,7 +145,7 @@ describe("makeJinjaRenderer", () => {
     Effect.gen(function*() {
       assert.include(yield* failure(renderJinja({ source: "broken", template: "{% for %}" }, conversation)), "chat template broken cannot be parsed: ")
       const raising = { source: "raising", template: "{{ raise_exception('roles must alternate') }}" }
-      assert.strictEqual(yield* failure(renderJinja(raising, conversation)), "chat template raising fails on messages 1..1: roles must alternate")
+      assert.strictEqual(yield* failure(renderJinja(raising, conversation)), "chat template raising fails on messages 1..5: roles must alternate")
     }))
 })
 
@@ -135,7 +171,7 @@ describe("renderChatData", () => {
       const raising = { source: "raising", template: "{{ raise_exception('roles must alternate') }}" }
       assert.strictEqual(
         yield* failure(run({ ...settings, format: "jinja", chatTemplate: raising })),
-        "memory://chat line 1: chat template raising fails on messages 1..1: roles must alternate"
+        "memory://chat line 1: chat template raising fails on messages 1..5: roles must alternate"
       )
     }))
 
