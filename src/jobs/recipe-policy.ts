@@ -4,7 +4,8 @@
  * tenant could read the server's files (`data.train: /etc/passwd`), send a secret from its
  * environment to a host of theirs (`backend.apiKeyEnv`, `backend.baseUrl`), load another
  * tenant's weights (`model.from`), write with the server's credentials (`checkpoint.uri`,
- * `publish`) or run a module of the server's disk (`env.module`). Those fields are the
+ * `publish`), read a model directory of the server's or download a private repository with its
+ * `HF_TOKEN` (`model.hf`) or run a module of the server's disk (`env.module`). Those fields are the
  * service's to set (the job's data, a fine-tuned model's checkpoint, the catalog's backend),
  * never the tenant's.
  */
@@ -21,6 +22,7 @@ const serverOnly: ReadonlyArray<string> = [
   "backend.apiKeyEnv",
   "checkpoint.uri",
   "model.from",
+  "model.hf",
   "tokenizer.path",
   "renderer.chatTemplate",
   "data.train",

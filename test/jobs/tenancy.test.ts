@@ -401,6 +401,8 @@ describe("jobs", () => {
     await refused({ set: [`model.from.store=${join(home, "jobs")}`] }, "sous.set[0]")
     expect(await refused({ set: ["model={from: {store: /tmp}}"] }, "sous.set[0]")).toContain("model (it holds model.from)")
     await refused({ set: ["checkpoint.uri=s3://bucket/x"] }, "sous.set[0]")
+    await refused({ recipe: { kind: "supervised", model: { hf: "/srv/models/private" } } }, "sous.recipe.model.hf")
+    await refused({ set: ["model.hf=hf://org/private-model"] }, "sous.set[0]")
     await refused({ recipe: { kind: "rl", env: { module: "/tmp/evil.js" } } }, "sous.recipe.env.module")
     expect((await acme.fineTuning.jobs.list({ limit: 100 })).data.length).toBe(before)
   })
