@@ -1,6 +1,6 @@
 import { Effect, Exit, Schema } from "effect"
 import { schemaProblems } from "../ports/index.js"
-import { hfModelInputProblems } from "./hf-model-recipe.js"
+import { classifyHfProblem, hfModelInputProblems, isHubModel } from "./hf-model-recipe.js"
 import { RecipeError, type RecipeProblem } from "./recipe-error.js"
 import type { ClassifyRecipe } from "./classify-recipe.js"
 import { type ChatRecipe, type Recipe, type RecipeKind, recipeKinds } from "./recipe.js"
@@ -35,6 +35,10 @@ const chatProblems = (recipe: ChatRecipe): Array<RecipeProblem> => {
       path: "model.lora.targets",
       message: "names Hugging Face modules, which a model.hf model has; sous's own transformer takes trainAttn, trainMlp and trainUnembed"
     })
+  }
+  // An hf:// model's tokenizer_config.json is read once the kitchen has downloaded it.
+  if (recipe.renderer.format === "jinja" && recipe.renderer.chatTemplate === undefined && !isHubModel(recipe.model.hf)) {
+    problems.push({ path: "renderer.chatTemplate", message: "the jinja format needs the path of a tokenizer_config.json with a chat_template" })
   }
   if (recipe.tokenizer.kind === "huggingface" && recipe.tokenizer.path === undefined) {
     problems.push({ path: "tokenizer.path", message: "a huggingface tokenizer needs the path of its tokenizer.json" })
@@ -87,12 +91,16 @@ export const decodeRecipe = (input: unknown, source: string): Effect.Effect<Reci
   const schema: Schema.Codec<Recipe, unknown> = recipeKinds[kind as RecipeKind] as Schema.Codec<Recipe, unknown>
   const exit = Schema.decodeUnknownExit(schema)(withBackendKind(input as object), { errors: "all", onExcessProperty: "error" })
   // Read from the recipe as written: decoding fills in the shape fields model.hf replaces.
-  const hfProblems = kind === "classify" ? [] : hfModelInputProblems(input)
+  const hfProblems = hfModelInputProblems(input)
   if (Exit.isSuccess(exit)) {
     const problems = [...hfProblems, ...crossFieldProblems(exit.value)]
     return problems.length === 0 ? Effect.succeed(exit.value) : Effect.fail(new RecipeError({ source, problems }))
   }
   const error = Exit.findErrorOption(exit)
   if (error._tag === "None") return Effect.die(exit.cause)
-  return Effect.fail(new RecipeError({ source, problems: [...hfProblems, ...explainMissing(kind as RecipeKind, schemaProblems(error.value, input))] }))
+  // The schema's words for a classify model.hf ("excess property", or no union member
+  // matched) say less than the refusal does.
+  const refusesHf = hfProblems.includes(classifyHfProblem)
+  const problems = schemaProblems(error.value, input).filter((problem) => !refusesHf || (problem.path !== "model" && problem.path !== "model.hf"))
+  return Effect.fail(new RecipeError({ source, problems: [...hfProblems, ...explainMissing(kind as RecipeKind, problems)] }))
 }

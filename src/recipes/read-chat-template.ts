@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { messageOf } from "../ports/thrown-message.js"
 import { RecipeError } from "./recipe-error.js"
+import type { ChatTemplate } from "../stages/rendering/index.js"
 
 const problem = (source: string, message: string, cause?: unknown) =>
   new RecipeError({ source, problems: [{ path: "renderer.chatTemplate", message }], cause })
@@ -24,20 +25,12 @@ const templateText = (value: unknown): string | undefined => {
 }
 
 /**
- * Reads the chat template a parsed recipe points at: when `renderer.chatTemplate` is a path
- * (relative to `baseDir`, the recipe's directory) or a `file://` URI, it is replaced with what the
- * `tokenizer_config.json` there holds, `{ source, template, bosToken?, eosToken? }`, the
- * shape the recipe schema decodes. Anything else is left for the schema to judge, so a
- * resolved recipe, which holds the template already, loads as it is. Errors name the file.
+ * The chat template of the `tokenizer_config.json` at `file`, in the shape the recipe schema
+ * decodes: `{ source, template, bosToken?, eosToken? }`, `source` being `file`. Errors are
+ * at `renderer.chatTemplate` of `source` (the recipe) and name the file.
  */
-export const readChatTemplate = (input: unknown, baseDir: string, source: string): Effect.Effect<unknown, RecipeError> =>
+export const readChatTemplateFile = (file: string, source: string): Effect.Effect<ChatTemplate, RecipeError> =>
   Effect.gen(function*() {
-    if (!isRecord(input)) return input
-    const renderer = input["renderer"]
-    if (!isRecord(renderer) || typeof renderer["chatTemplate"] !== "string") return input
-    const location = renderer["chatTemplate"]
-    // An absolute path stays as it is; a relative one is relative to the recipe.
-    const file = location.startsWith("file://") ? fileURLToPath(location) : resolve(baseDir, location)
     const text = yield* Effect.tryPromise({
       try: () => readFile(file, "utf8"),
       catch: (cause) => problem(source, `cannot read ${file}: ${messageOf(cause)}`, cause)
@@ -52,11 +45,29 @@ export const readChatTemplate = (input: unknown, baseDir: string, source: string
     }
     const bosToken = tokenText(config["bos_token"])
     const eosToken = tokenText(config["eos_token"])
-    const chatTemplate = {
+    return {
       source: file,
       template,
       ...(bosToken === undefined ? {} : { bosToken }),
       ...(eosToken === undefined ? {} : { eosToken })
     }
+  })
+
+/**
+ * Reads the chat template a parsed recipe points at: when `renderer.chatTemplate` is a path
+ * (relative to `baseDir`, the recipe's directory) or a `file://` URI, it is replaced with what the
+ * `tokenizer_config.json` there holds (see {@link readChatTemplateFile}). Anything else is
+ * left for the schema to judge, so a resolved recipe, which holds the template already, loads
+ * as it is. Errors name the file.
+ */
+export const readChatTemplate = (input: unknown, baseDir: string, source: string): Effect.Effect<unknown, RecipeError> =>
+  Effect.gen(function*() {
+    if (!isRecord(input)) return input
+    const renderer = input["renderer"]
+    if (!isRecord(renderer) || typeof renderer["chatTemplate"] !== "string") return input
+    const location = renderer["chatTemplate"]
+    // An absolute path stays as it is; a relative one is relative to the recipe.
+    const file = location.startsWith("file://") ? fileURLToPath(location) : resolve(baseDir, location)
+    const chatTemplate = yield* readChatTemplateFile(file, source)
     return { ...input, renderer: { ...renderer, chatTemplate } }
   })

@@ -74,16 +74,15 @@ export const ChatTemplateSection = Schema.Struct({
  * a model's own chat template: in a recipe file `chatTemplate` is the path of the model's
  * `tokenizer_config.json`, relative to the recipe, and loading the recipe puts the template
  * it holds in its place. So the resolved recipe, and its hash, carry the very template the
- * run trained with, and a resumed run does not depend on the file.
+ * run trained with, and a resumed run does not depend on the file. That jinja needs a
+ * template is checked with the model section (`decodeRecipe`): an `hf://` model gives its
+ * own once it is downloaded.
  */
 export const RendererSection = Schema.Struct({
   format: withDefault(Schema.Literals(["role-colon", "chatml", "llama3", "jinja"]), "role-colon"),
   trainOn: withDefault(Schema.Literals(["assistant", "last_assistant", "all"]), "assistant"),
   chatTemplate: Schema.optionalKey(ChatTemplateSection)
 }).check(Schema.makeFilter((renderer) => {
-  if (renderer.format === "jinja" && renderer.chatTemplate === undefined) {
-    return { path: ["chatTemplate"], issue: "the jinja format needs the path of a tokenizer_config.json with a chat_template" }
-  }
   if (renderer.format !== "jinja" && renderer.chatTemplate !== undefined) {
     return { path: ["format"], issue: "must be jinja to render with renderer.chatTemplate" }
   }

@@ -5,6 +5,7 @@ import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { checkRecipe } from "../../src/kitchen/checks.js"
 import { runRecipe } from "../../src/kitchen/index.js"
+import { decodeRecipe } from "../../src/recipes/decode-recipe.js"
 import { loadRecipe } from "../../src/recipes/load-recipe.js"
 import { recipeHash, resolvedRecipeJson } from "../../src/recipes/recipe-hash.js"
 import { asSupervised } from "../support/as-supervised.js"
@@ -20,16 +21,25 @@ import { hfSftRecipeYaml, sumConversations } from "../support/hf-sft-recipe.js"
 // Effect reads process.env once, so a test cannot change them there.
 const fixture = resolve(dirname(fileURLToPath(import.meta.url)), "../fixtures/hf/llama-bf16-sharded")
 
-const setup = (hf: string) =>
+const fixtureFiles = Object.fromEntries(readdirSync(fixture).map((name) => [name, new Uint8Array(readFileSync(join(fixture, name)))]))
+
+// A chat template in the char tokenizer's alphabet, as a model's tokenizer_config.json holds it.
+const tokenizerConfig = {
+  bos_token: "<|bos|>",
+  eos_token: "<|eos|>",
+  chat_template: "{{ bos_token }}{% for message in messages %}{{ message['role'] + ': ' + message['content'] + eos_token + '\\n' }}{% endfor %}"
+}
+
+/** The served repos: org/tiny, the fixture with the char tokenizer; org/chat, that and a tokenizer_config.json. */
+const setup = (hf: string, renderer = "role-colon") =>
   Effect.gen(function*() {
     const server = yield* hubServer()
-    server.seed("org/tiny", "model", {
-      ...Object.fromEntries(readdirSync(fixture).map((name) => [name, new Uint8Array(readFileSync(join(fixture, name)))])),
-      "tokenizer.json": JSON.stringify(tinyCharTokenizerJson())
-    })
+    const files = { ...fixtureFiles, "tokenizer.json": JSON.stringify(tinyCharTokenizerJson()) }
+    server.seed("org/tiny", "model", files)
+    server.seed("org/chat", "model", { ...files, "tokenizer_config.json": JSON.stringify(tokenizerConfig) })
     const dir = yield* tempDirectory("hf-download-run")
     writeFileSync(join(dir, "train.jsonl"), sumConversations.join("\n") + "\n")
-    writeFileSync(join(dir, "recipe.yaml"), hfSftRecipeYaml({ hf, steps: 10, lr: 0.01 }))
+    writeFileSync(join(dir, "recipe.yaml"), hfSftRecipeYaml({ hf, steps: 10, lr: 0.01 }).replace("format: role-colon", `format: ${renderer}`))
     const downloads = () => server.requests().filter((request) => request.includes("/resolve/")).length
     const environment = ConfigProvider.layer(ConfigProvider.fromEnv({ env: { HF_ENDPOINT: server.url, SOUS_HF_CACHE: join(dir, "cache") } }))
     const run = (runDir: string) =>
@@ -64,6 +74,37 @@ describe("recipes on an hf:// model", () => {
       assert.strictEqual(downloads(), afterFirst, "the second run fetched files")
       assert.deepStrictEqual(readMetrics(join(dir, "run2")).map((line) => line.loss!), losses)
     }), 60_000)
+
+  it.live("renders with the chat template of the downloaded tokenizer_config.json, as for a local directory, and records it in recipe.json and the hash", () =>
+    Effect.gen(function*() {
+      const { server, dir, run } = yield* setup("hf://org/chat", "jinja")
+      const head = server.commits("org/chat").at(-1)!.oid
+      yield* run("hub")
+      const template = { source: `hf://org/chat@${head}/tokenizer_config.json`, template: tokenizerConfig.chat_template, bosToken: "<|bos|>", eosToken: "<|eos|>" }
+      const written = readRecipe(join(dir, "hub"))
+      assert.deepStrictEqual((written["renderer"] as { readonly chatTemplate?: unknown }).chatTemplate, template)
+      assert.strictEqual(readManifest(join(dir, "hub"), "final").recipeHash, recipeHash(yield* decodeRecipe(written, "recipe.json")))
+
+      // The same files as a local directory: loading reads the same template, and the run trains the same.
+      const local = join(dir, "cache", "org", "chat", head)
+      writeFileSync(join(dir, "local.yaml"), readFileSync(join(dir, "recipe.yaml"), "utf8").replace("hf://org/chat", local))
+      const recipe = asSupervised(yield* loadRecipe(join(dir, "local.yaml")))
+      assert.deepStrictEqual(recipe.renderer.chatTemplate, { ...template, source: join(local, "tokenizer_config.json") })
+      yield* runRecipe(recipe, { runDir: join(dir, "local") })
+      const losses = (runDir: string) => readMetrics(join(dir, runDir)).map((line) => line.loss!)
+      assert.deepStrictEqual(losses("hub"), losses("local"))
+      assert.isBelow(losses("hub").at(-1)!, losses("hub")[0]!)
+    }), 60_000)
+
+  it.live("refuses jinja on a downloaded model without tokenizer_config.json, naming the pinned repo", () =>
+    Effect.gen(function*() {
+      const { server, dir, run, check } = yield* setup("hf://org/tiny", "jinja")
+      const head = server.commits("org/tiny").at(-1)!.oid
+      const error = yield* Effect.flip(check)
+      assert.strictEqual(error.message, yield* Effect.map(Effect.flip(run("run")), (failure) => failure.message))
+      assert.include(error.message, `renderer.chatTemplate: the jinja format needs a chat template and hf://org/tiny@${head} has no tokenizer_config.json; give renderer.chatTemplate`)
+      assert.isFalse(existsSync(join(dir, "run")))
+    }), 30_000)
 
   it.live("refuses an unknown repo before writing the run directory, and so does validate's check", () =>
     Effect.gen(function*() {

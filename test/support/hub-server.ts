@@ -6,10 +6,12 @@ import { Effect, type Scope } from "effect"
 /**
  * A local stand-in for the Hugging Face Hub, speaking the wire formats @huggingface/hub
  * 2.17.5 uses (read from its source): repo info and creation, tree listing with `Link`
- * pagination, commit listing, `resolve`/`raw` downloads with the `Range: bytes=0-0` probe,
- * preupload, the LFS batch API with `basic` transfer, and NDJSON commits with
- * `parentCommit`. Repos live in memory; each commit is a new immutable snapshot, so a
- * commit applies all of its files or none, and old revisions stay readable by commit id.
+ * pagination, commit listing, `resolve`/`raw` downloads with `Range` requests (the
+ * `bytes=0-0` probe, a download resumed with `bytes=<n>-`), preupload, the LFS batch API
+ * with `basic` transfer, and NDJSON commits with `parentCommit`. Repos live in memory; each
+ * commit is a new immutable snapshot, so a commit applies all of its files or none, and old
+ * revisions stay readable by commit id. Faults a real Hub or network shows can be switched
+ * on: a download whose connection drops mid-body, a server that ignores `Range`.
  */
 
 /** The repo kinds the stand-in serves. */
@@ -40,8 +42,18 @@ export interface HubServer {
    * is called, so a test can show a reader streams instead of buffering.
    */
   readonly holdDownloads: () => () => void
+  /**
+   * Makes the next downloads of the file at `path` (in any repo) send their headers and the
+   * first `lengths[i]` bytes of their body, then drop the connection: one download per
+   * entry, in order, the bytes counted from the start of the body that was asked for.
+   */
+  readonly cutDownloads: (path: string, lengths: ReadonlyArray<number>) => void
+  /** Makes every download ignore `Range` from now on, answering 200 and the whole file. */
+  readonly ignoreRanges: () => void
   /** Every request so far, as `METHOD /path?query`, oldest first: for counting downloads. */
   readonly requests: () => ReadonlyArray<string>
+  /** The `Range` header (undefined: none) of each GET of the file at `path`, oldest first. */
+  readonly downloadRanges: (path: string) => ReadonlyArray<string | undefined>
 }
 
 /** Tuning knobs: small pages exercise the client's pagination. */
@@ -52,6 +64,9 @@ export interface HubServerOptions {
 
 // Files at least this large go through LFS, as do files with a NUL byte (binary).
 const lfsThreshold = 1024 * 1024
+// How long a download cut short waits, its bytes sent, before it drops the connection.
+const cutDelayMs = 250
+const goesThroughLfs = (size: number, sample: Uint8Array): boolean => size >= lfsThreshold || sample.includes(0)
 
 interface StoredFile {
   readonly bytes: Uint8Array
@@ -126,7 +141,10 @@ export const hubServer = (options: HubServerOptions = {}): Effect.Effect<HubServ
   const lfsObjects = new Map<string, Uint8Array>()
   let commitCounter = 0
   let hold: Promise<void> | undefined
-  const requestLog: Array<string> = []
+  let rangesIgnored = false
+  // Per file path, the body lengths after which its next downloads drop the connection.
+  const cuts = new Map<string, Array<number>>()
+  const requestLog: Array<{ readonly line: string; readonly range: string | undefined }> = []
 
   const storedFile = (bytes: Uint8Array, lfs: boolean): StoredFile => ({ bytes, oid: gitBlobOid(bytes), lfs })
 
@@ -222,6 +240,19 @@ export const hubServer = (options: HubServerOptions = {}): Effect.Effect<HubServ
     return [...entries.values()].sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0)
   }
 
+  /** Sends `body`, or with `cut`, its first `cut` bytes and then drops the connection. */
+  const sendBody = (response: http.ServerResponse, body: Uint8Array, cut: number | undefined): void => {
+    if (cut === undefined) {
+      response.end(body)
+      return
+    }
+    // The headers promised the whole body; once these bytes are out, the socket closes. Not at
+    // once: fetch drops what it has received but not yet handed on when the connection dies,
+    // and a test wants the client to have read the bytes that were sent.
+    response.flushHeaders()
+    response.write(body.subarray(0, cut), () => setTimeout(() => response.socket?.destroy(), cut === 0 ? 0 : cutDelayMs))
+  }
+
   const serveFile = async (request: http.IncomingMessage, response: http.ServerResponse, repo: Repo, revision: string, path: string) => {
     const commit = findRevision(repo, revision)
     const file = commit.files.get(path)
@@ -233,7 +264,8 @@ export const hubServer = (options: HubServerOptions = {}): Effect.Effect<HubServ
       response.end()
       return
     }
-    const range = /^bytes=(\d+)-(\d*)$/.exec(request.headers.range ?? "")
+    const range = rangesIgnored ? null : /^bytes=(\d+)-(\d*)$/.exec(request.headers.range ?? "")
+    const cut = cuts.get(path)?.shift()
     if (range !== null) {
       const start = Number(range[1])
       const end = Math.min(range[2] === "" ? size - 1 : Number(range[2]), size - 1)
@@ -244,10 +276,11 @@ export const hubServer = (options: HubServerOptions = {}): Effect.Effect<HubServ
         return
       }
       response.writeHead(206, { ...headers, "Content-Range": `bytes ${start}-${end}/${size}`, "Content-Length": end - start + 1 })
-      response.end(file.bytes.subarray(start, end + 1))
+      sendBody(response, file.bytes.subarray(start, end + 1), cut)
       return
     }
     response.writeHead(200, { ...headers, "Content-Length": size })
+    if (cut !== undefined) return sendBody(response, file.bytes, cut)
     const gate = hold
     if (gate === undefined) {
       response.end(file.bytes)
@@ -315,7 +348,7 @@ export const hubServer = (options: HubServerOptions = {}): Effect.Effect<HubServ
           files: body.files.map((file) => ({
             path: file.path,
             // Like the Hub: large or binary files go through LFS, small text files inline.
-            uploadMode: file.size >= lfsThreshold || Buffer.from(file.sample, "base64").includes(0) ? "lfs" : "regular"
+            uploadMode: goesThroughLfs(file.size, Buffer.from(file.sample, "base64")) ? "lfs" : "regular"
           }))
         })
       } else if (action === "commit" && method === "POST") {
@@ -361,7 +394,7 @@ export const hubServer = (options: HubServerOptions = {}): Effect.Effect<HubServ
   return Effect.acquireRelease(
     Effect.callback<http.Server>((resume) => {
       const server = http.createServer((request, response) => {
-        requestLog.push(`${request.method} ${request.url}`)
+        requestLog.push({ line: `${request.method} ${request.url}`, range: request.headers.range })
         const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
         route(request, response, baseUrl).catch((error: unknown) => {
           if (response.headersSent) return response.destroy()
@@ -380,13 +413,21 @@ export const hubServer = (options: HubServerOptions = {}): Effect.Effect<HubServ
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     token,
     commits: (repo, repoType = "model") => repos.get(repoKey(repoType, repo))?.commits.map(({ oid, title, paths }) => ({ oid, title, paths })) ?? [],
-    requests: () => [...requestLog],
+    requests: () => requestLog.map(({ line }) => line),
+    downloadRanges: (path) =>
+      requestLog.filter(({ line }) => line.startsWith("GET ") && line.includes("/resolve/") && line.endsWith(`/${path}`)).map(({ range }) => range),
+    cutDownloads: (path, lengths) => cuts.set(path, [...lengths]),
+    ignoreRanges: () => {
+      rangesIgnored = true
+    },
     isPrivate: (repo, repoType = "model") => repos.get(repoKey(repoType, repo))?.private,
     seed: (repo, repoType, files) => {
       const target = repos.get(repoKey(repoType, repo)) ?? createRepo(repoType, repo, false)
       const next = new Map(head(target).files)
       for (const [path, content] of Object.entries(files)) {
-        next.set(path, storedFile(typeof content === "string" ? new TextEncoder().encode(content) : content, false))
+        const bytes = typeof content === "string" ? new TextEncoder().encode(content) : content
+        // As a push to the Hub would store them: large or binary files in LFS.
+        next.set(path, storedFile(bytes, goesThroughLfs(bytes.length, bytes)))
       }
       target.commits.push(makeCommit("seed", next, Object.keys(files)))
     },

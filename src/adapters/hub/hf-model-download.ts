@@ -1,15 +1,10 @@
-import { createHash, randomBytes } from "node:crypto"
-import { createReadStream, createWriteStream } from "node:fs"
-import { mkdir, readFile, rename, rm, stat } from "node:fs/promises"
+import { mkdir, readFile } from "node:fs/promises"
 import { homedir } from "node:os"
 import { join } from "node:path"
-import { Readable } from "node:stream"
-import { pipeline } from "node:stream/promises"
-import type { ReadableStream as WebReadableStream } from "node:stream/web"
-import { downloadFile, listCommits, type ListFileEntry, listFiles } from "@huggingface/hub"
+import { listCommits, type ListFileEntry, listFiles } from "@huggingface/hub"
 import { Config, Effect, Option } from "effect"
+import { downloadRepoFile, hubFailure } from "./hf-file-download.js"
 import { type HubAccessOptions, type HubClient, makeHubClient } from "./hub-client.js"
-import { urlPath } from "./hub-repo.js"
 import { HubRequestError } from "./hub-request-error.js"
 import { repoNameProblem } from "./hub-uri.js"
 
@@ -60,43 +55,6 @@ const configFiles = ["config.json", "generation_config.json", "tokenizer.json", 
 const singleWeights = "model.safetensors"
 const shardIndex = "model.safetensors.index.json"
 
-const digest = (algorithm: "sha1" | "sha256", path: string, prefix?: string): Promise<string> => {
-  const hash = createHash(algorithm)
-  if (prefix !== undefined) hash.update(prefix)
-  return pipeline(createReadStream(path), async (chunks: AsyncIterable<Buffer>) => {
-    for await (const chunk of chunks) hash.update(chunk)
-  }).then(() => hash.digest("hex"))
-}
-
-/**
- * Whether `path` holds the file the listing describes: its size, and its SHA-256 (LFS files)
- * or git blob id (other files). A file the Hub gives no hash for is judged by its size. One
- * that cannot be read counts as absent: fetching it again says what is wrong with the path.
- */
-const isComplete = async (path: string, entry: ListFileEntry): Promise<boolean> => {
-  const size = await stat(path).then((info) => info.size, () => undefined)
-  if (size !== entry.size) return false
-  const matches = (algorithm: "sha1" | "sha256", expected: string, prefix?: string) =>
-    digest(algorithm, path, prefix).then((actual) => actual === expected, () => false)
-  if (entry.lfs !== undefined) return matches("sha256", entry.lfs.oid)
-  if (entry.oid !== undefined) return matches("sha1", entry.oid, `blob ${size}\0`)
-  return true
-}
-
-/** Streams `blob` to a temporary name beside `path`, then renames it, so `path` is only ever whole. */
-const writeWhole = async (blob: Blob, path: string): Promise<void> => {
-  const partial = `${path}.partial-${randomBytes(4).toString("hex")}`
-  try {
-    await pipeline(Readable.fromWeb(blob.stream() as WebReadableStream<Uint8Array>), createWriteStream(partial))
-    await rename(partial, path)
-  } finally {
-    await rm(partial, { force: true })
-  }
-}
-
-const fail = (client: HubClient, operation: string, message: string) =>
-  new HubRequestError({ operation, uri: client.uri, message: `${operation} on ${client.uri} failed: ${message}` })
-
 /** The commit id `revision` names. */
 const resolveCommit = (client: HubClient, revision: string) =>
   client.call(`resolve revision ${revision}`, async (target) => {
@@ -104,30 +62,16 @@ const resolveCommit = (client: HubClient, revision: string) =>
     const first = await commits.next()
     await commits.return(undefined)
     return first.done === true ? undefined : first.value.oid
-  }).pipe(Effect.flatMap((commit) => commit === undefined ? Effect.fail(fail(client, `resolve revision ${revision}`, "the revision has no commits")) : Effect.succeed(commit)))
-
-/** Fetches `entry` into `dir` unless a complete copy is there; answers whether it fetched. */
-const fetchFile = (client: HubClient, commit: string, dir: string, entry: ListFileEntry) =>
-  Effect.gen(function*() {
-    const path = join(dir, entry.path)
-    if (yield* Effect.promise(() => isComplete(path, entry))) return false
-    const operation = `download ${entry.path}@${commit}`
-    const blob = yield* client.call(operation, (target) => downloadFile({ ...target, path: urlPath(entry.path), revision: commit }))
-    if (blob === null) return yield* fail(client, operation, "the file is missing")
-    yield* Effect.tryPromise({ try: () => writeWhole(blob, path), catch: (error) => client.toError(operation, error) })
-    if (!(yield* Effect.promise(() => isComplete(path, entry)))) {
-      return yield* fail(client, operation, `the downloaded file does not match the size or hash the Hub lists (${entry.size} bytes)`)
-    }
-    return true
-  })
+  }).pipe(Effect.flatMap((commit) => commit === undefined ? Effect.fail(hubFailure(client, `resolve revision ${revision}`, "the revision has no commits")) : Effect.succeed(commit)))
 
 /**
  * Downloads the Hugging Face model `uri` (`hf://org/name[@revision]`) into
  * `<cache>/<org>/<name>/<commit>`: config.json, generation_config.json, tokenizer.json,
  * tokenizer_config.json (those the repo holds) and model.safetensors, or its index and the
  * shards the index names. A file already complete in the cache (size and hash as the Hub
- * lists them) is not fetched again; a download goes to a temporary name and is renamed
- * once whole. The token (`HF_TOKEN`) never appears in a message.
+ * lists them) is not fetched again; an interrupted download is resumed where it stopped,
+ * and a file takes its name only once whole (see `downloadRepoFile`). The token
+ * (`HF_TOKEN`) never appears in a message.
  */
 export const downloadHfModel = Effect.fn("HfModel.download")(function*(uri: string, options: HfDownloadOptions = {}) {
   const ref = yield* parseHfModelUri(uri)
@@ -138,9 +82,9 @@ export const downloadHfModel = Effect.fn("HfModel.download")(function*(uri: stri
     for await (const entry of listFiles({ ...target, revision: commit })) if (entry.type === "file") found.set(entry.path, entry)
     return found
   })
-  if (!entries.has("config.json")) return yield* fail(client, "read model", `${ref.repo}@${commit} has no config.json: it is not a Transformers model repo`)
+  if (!entries.has("config.json")) return yield* hubFailure(client, "read model", `${ref.repo}@${commit} has no config.json: it is not a Transformers model repo`)
   const cacheDir = options.cacheDir ?? Option.getOrElse(
-    yield* Effect.mapError(environmentCacheDir, (error) => fail(client, "configure", `cannot read SOUS_HF_CACHE: ${error.message}`)),
+    yield* Effect.mapError(environmentCacheDir, (error) => hubFailure(client, "configure", `cannot read SOUS_HF_CACHE: ${error.message}`)),
     () => join(homedir(), ".cache", "sous", "hf")
   )
   const dir = join(cacheDir, ...ref.repo.split("/"), commit)
@@ -148,17 +92,17 @@ export const downloadHfModel = Effect.fn("HfModel.download")(function*(uri: stri
   const present = (paths: ReadonlyArray<string>) => paths.flatMap((path) => entries.get(path) ?? [])
   const fetched: Array<string> = []
   const fetch = (wanted: ReadonlyArray<ListFileEntry>) =>
-    Effect.forEach(wanted, (entry) => Effect.map(fetchFile(client, commit, dir, entry), (got) => got && fetched.push(entry.path)), { discard: true })
+    Effect.forEach(wanted, (entry) => Effect.map(downloadRepoFile(client, commit, dir, entry), (got) => got && fetched.push(entry.path)), { discard: true })
   yield* fetch(present([...configFiles, entries.has(singleWeights) ? singleWeights : shardIndex]))
   if (!entries.has(singleWeights)) {
-    if (!entries.has(shardIndex)) return yield* fail(client, "read model", `${ref.repo}@${commit} has neither ${singleWeights} nor ${shardIndex}`)
+    if (!entries.has(shardIndex)) return yield* hubFailure(client, "read model", `${ref.repo}@${commit} has neither ${singleWeights} nor ${shardIndex}`)
     const index = yield* Effect.tryPromise({
       try: async () => JSON.parse(await readFile(join(dir, shardIndex), "utf8")) as { weight_map?: Record<string, string> },
       catch: (error) => client.toError(`read ${shardIndex}`, error)
     })
     const shards = [...new Set(Object.values(index.weight_map ?? {}))]
     const missing = shards.filter((shard) => !entries.has(shard))
-    if (missing.length > 0) return yield* fail(client, "read model", `${shardIndex} names shards the repo does not hold: ${missing.join(", ")}`)
+    if (missing.length > 0) return yield* hubFailure(client, "read model", `${shardIndex} names shards the repo does not hold: ${missing.join(", ")}`)
     yield* fetch(present(shards))
   }
   return { dir, commit, pinned: `hf://${ref.repo}@${commit}`, fetched } satisfies DownloadedHfModel
