@@ -7,11 +7,10 @@ import { runRecipe } from "../../src/kitchen/index.js"
 import { runPipeline } from "../../src/kitchen/run-pipeline.js"
 import type { PipelineRecipe } from "../../src/recipes/pipeline-recipe.js"
 import { loadAnyRecipe, loadRecipe } from "../../src/recipes/load-recipe.js"
-import { addedToken } from "../support/byte-level-bpe-json.js"
 import { hfSftRecipeYaml, sumConversations } from "../support/hf-sft-recipe.js"
 import { readMetrics, readRecipe, readSummary } from "../support/run-directory.js"
 import { tempDirectory } from "../support/temp-directory.js"
-import { tinyCharTokenizerJson, tinyCharVocabSize } from "../support/tiny-char-tokenizer.js"
+import { tinyCharTokenizerJson } from "../support/tiny-char-tokenizer.js"
 
 // The recipe kinds not covered by hf-model-run.test.ts on a Hugging Face model directory:
 // distillation (an HF student, its teacher a checkpoint of the same model), a pipeline
@@ -19,20 +18,15 @@ import { tinyCharTokenizerJson, tinyCharVocabSize } from "../support/tiny-char-t
 
 const fixtures = resolve(dirname(fileURLToPath(import.meta.url)), "../fixtures/hf")
 
-// The char tokenizer padded with unused special tokens to the fixtures' vocab_size (96):
-// sampling draws from every id the model's head has, and the teacher scores only ids the
-// tokenizer knows, so distilling needs a tokenizer that covers the head.
-const paddedTokenizerJson = () => {
-  const json = tinyCharTokenizerJson()
-  const unused = Array.from({ length: 96 - tinyCharVocabSize }, (_, i) => addedToken(`<|unused${i}|>`, tinyCharVocabSize + i, true))
-  return { ...json, added_tokens: [...json.added_tokens, ...unused] }
-}
-
-/** A directory with a copy of the Qwen3 fixture in model/ (the padded tokenizer beside it) and the sums as data. */
+/**
+ * A directory with a copy of the Qwen3 fixture in model/ and the sums as data. The char
+ * tokenizer has fewer ids than the model's head (96), as Qwen's real one does: sampling must
+ * draw only ids the tokenizer (and so the teacher) knows.
+ */
 const recipeDirectory = Effect.gen(function*() {
   const dir = yield* tempDirectory("hf-kinds")
   cpSync(join(fixtures, "qwen3"), join(dir, "model"), { recursive: true })
-  writeFileSync(join(dir, "model", "tokenizer.json"), JSON.stringify(paddedTokenizerJson()))
+  writeFileSync(join(dir, "model", "tokenizer.json"), JSON.stringify(tinyCharTokenizerJson()))
   writeFileSync(join(dir, "train.jsonl"), sumConversations.join("\n") + "\n")
   return dir
 })

@@ -65,6 +65,8 @@ export const generate = (
     }
   })
   const vocabSize = outputSize(architecture)
+  // A Hugging Face model's head may be padded beyond the tokenizer's ids, which are all it draws.
+  const drawable = architecture.kind === "hf" ? architecture.vocabSize : vocabSize
   try {
     for (let made = 0; ; made++) {
       const logits = step.logits.dataSync() as Float32Array
@@ -72,7 +74,7 @@ export const generate = (
       const next = outputs.map(() => 0)
       for (const row of running) {
         const output = outputs[row]!
-        const { token, logprob } = sampleToken(logits.subarray(row * vocabSize, (row + 1) * vocabSize), options, uniform)
+        const { token, logprob } = sampleToken(logits.subarray(row * vocabSize, (row + 1) * vocabSize), options, uniform, drawable)
         next[row] = token
         output.tokens.push(token)
         output.logprobs.push(logprob)

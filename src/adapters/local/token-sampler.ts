@@ -36,17 +36,27 @@ const logSoftmax = (values: ArrayLike<number>): Float64Array => {
  * Picks the next token from one row of logits. The reported log-probability is the token's
  * under the temperature-scaled distribution before top-k / top-p truncation (under the raw
  * logits when greedy), which is what importance weights against the model need.
+ *
+ * Only ids below `drawable` are picked (default: all): a Hugging Face model's head may be
+ * padded beyond its tokenizer (Qwen's is), and an id the tokenizer lacks can be neither
+ * decoded nor scored by a teacher. Like top-k, this truncates the candidates, not the
+ * distribution the log-probability is taken under, so it stays the one training computes.
  */
-export const sampleToken = (logits: ArrayLike<number>, sampling: TokenSampling, uniform: () => number): SampledToken => {
+export const sampleToken = (
+  logits: ArrayLike<number>,
+  sampling: TokenSampling,
+  uniform: () => number,
+  drawable: number = logits.length
+): SampledToken => {
   if (sampling.temperature === 0) {
     const logprobs = logSoftmax(logits)
     let best = 0
-    for (let i = 1; i < logprobs.length; i++) if (logprobs[i]! > logprobs[best]!) best = i
+    for (let i = 1; i < drawable; i++) if (logprobs[i]! > logprobs[best]!) best = i
     return { token: best, logprob: logprobs[best]! }
   }
   const logprobs = logSoftmax(Array.from(logits, (z) => z / sampling.temperature))
   const massOf = (tokens: ReadonlyArray<number>) => tokens.reduce((sum, token) => sum + Math.exp(logprobs[token]!), 0)
-  let candidates = Array.from(logprobs.keys()).sort((a, b) => logprobs[b]! - logprobs[a]!)
+  let candidates = Array.from(logprobs.keys()).filter((token) => token < drawable).sort((a, b) => logprobs[b]! - logprobs[a]!)
   if (sampling.topK > 0) candidates = candidates.slice(0, sampling.topK)
   if (sampling.topP < 1) {
     // The smallest set of most likely tokens whose probability reaches top_p, measured (as

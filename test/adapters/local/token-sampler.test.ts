@@ -32,6 +32,17 @@ describe("sampleToken", () => {
     assert.strictEqual(topTwo[2], 0)
   })
 
+  it("draws only ids below drawable, reporting their log-probability over every logit", () => {
+    // Token 0 is the likeliest but past what may be drawn (a head padded beyond the tokenizer).
+    const padded = [Math.log(0.5), Math.log(0.3), Math.log(0.2)].reverse()
+    assert.deepStrictEqual(sampleToken(padded, { temperature: 0, topK: -1, topP: 1 }, seededUniform(1), 2), { token: 1, logprob: Math.log(0.3) })
+    const uniform = seededUniform(5)
+    const drawn = Array.from({ length: 2000 }, () => sampleToken(padded, { temperature: 1, topK: -1, topP: 1 }, uniform, 2))
+    assert.isTrue(drawn.every(({ token }) => token < 2))
+    assert.closeTo(drawn.filter(({ token }) => token === 0).length / drawn.length, 0.2 / 0.5, 0.04)
+    assert.closeTo(drawn.find(({ token }) => token === 0)!.logprob, Math.log(0.2), 1e-9)
+  })
+
   it("measures top_p over the top_k tokens renormalised, as Hugging Face and vLLM do", () => {
     const even = [0.3, 0.3, 0.2, 0.2].map(Math.log)
     const uniform = seededUniform(5)
