@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { targetLogprobs } from "./batch-loss.js"
 import { sampleToken, seededUniform, type TokenSampling } from "./token-sampler.js"
-import { languageModelStep, modelLogits, outputSize } from "./model.js"
+import { decodingWeights, languageModelStep, modelLogits, outputSize } from "./model.js"
 import { lookupIn } from "./parameters.js"
 import type { SamplerParams } from "./sampler-weights.js"
 import { makeStopCheck, type StopRule } from "./stop-sequences.js"
@@ -46,7 +46,6 @@ export const generate = (
   options: GenerateOptions
 ): Array<Generated> => {
   const { architecture } = params
-  const weight = lookupIn(params)
   const uniform = seededUniform(options.seed)
   const room = Math.min(options.maxTokens, architecture.contextLength - prompt.length)
   const outputs: Array<Generated> = Array.from(
@@ -54,42 +53,50 @@ export const generate = (
     () => ({ tokens: [], logprobs: [], stopReason: "length" })
   )
   if (room <= 0) return outputs
-  const stopChecks = outputs.map(() => makeStopCheck(options.stop))
-  const running = new Set(outputs.keys())
-  let step = tidyStep(() => {
-    const first = languageModelStep(architecture, weight, tf.tensor2d([...prompt], [1, prompt.length], "int32"))
-    const copies = (t: tf.Tensor4D) => tf.tile(t, [numSamples, 1, 1, 1]) as tf.Tensor4D
-    return {
-      logits: tf.tile(first.logits, [numSamples, 1]) as tf.Tensor2D,
-      cache: first.cache.map(({ keys, values }) => ({ keys: copies(keys), values: copies(values) }))
-    }
-  })
-  const vocabSize = outputSize(architecture)
-  // A Hugging Face model's head may be padded beyond the tokenizer's ids, which are all it draws.
-  const drawable = architecture.kind === "hf" ? architecture.vocabSize : vocabSize
-  try {
-    for (let made = 0; ; made++) {
-      const logits = step.logits.dataSync() as Float32Array
-      // A finished row rides along (equal lengths keep the batch unpadded); its logits are ignored.
-      const next = outputs.map(() => 0)
-      for (const row of running) {
-        const output = outputs[row]!
-        const { token, logprob } = sampleToken(logits.subarray(row * vocabSize, (row + 1) * vocabSize), options, uniform, drawable)
-        next[row] = token
-        output.tokens.push(token)
-        output.logprobs.push(logprob)
-        if (stopChecks[row]!(output.tokens)) {
-          outputs[row] = { ...output, stopReason: "stop" }
-          running.delete(row)
-        }
+  const { weight, dispose } = decodingWeights(architecture, lookupIn(params))
+  const decode = (): Array<Generated> => {
+    const stopChecks = outputs.map(() => makeStopCheck(options.stop))
+    const running = new Set(outputs.keys())
+    let step = tidyStep(() => {
+      const first = languageModelStep(architecture, weight, tf.tensor2d([...prompt], [1, prompt.length], "int32"))
+      const copies = (t: tf.Tensor4D) => tf.tile(t, [numSamples, 1, 1, 1]) as tf.Tensor4D
+      return {
+        logits: tf.tile(first.logits, [numSamples, 1]) as tf.Tensor2D,
+        cache: first.cache.map(({ keys, values }) => ({ keys: copies(keys), values: copies(values) }))
       }
-      if (made + 1 >= room || running.size === 0) return outputs
-      const previous = step
-      step = tidyStep(() => languageModelStep(architecture, weight, tf.tensor2d(next, [numSamples, 1], "int32"), previous.cache))
-      disposeStep(previous)
+    })
+    const vocabSize = outputSize(architecture)
+    // A Hugging Face model's head may be padded beyond the tokenizer's ids, which are all it draws.
+    const drawable = architecture.kind === "hf" ? architecture.vocabSize : vocabSize
+    try {
+      for (let made = 0; ; made++) {
+        const logits = step.logits.dataSync() as Float32Array
+        // A finished row rides along (equal lengths keep the batch unpadded); its logits are ignored.
+        const next = outputs.map(() => 0)
+        for (const row of running) {
+          const output = outputs[row]!
+          const { token, logprob } = sampleToken(logits.subarray(row * vocabSize, (row + 1) * vocabSize), options, uniform, drawable)
+          next[row] = token
+          output.tokens.push(token)
+          output.logprobs.push(logprob)
+          if (stopChecks[row]!(output.tokens)) {
+            outputs[row] = { ...output, stopReason: "stop" }
+            running.delete(row)
+          }
+        }
+        if (made + 1 >= room || running.size === 0) return outputs
+        const previous = step
+        step = tidyStep(() => languageModelStep(architecture, weight, tf.tensor2d(next, [numSamples, 1], "int32"), previous.cache))
+        disposeStep(previous)
+      }
+    } finally {
+      disposeStep(step)
     }
+  }
+  try {
+    return decode()
   } finally {
-    disposeStep(step)
+    dispose()
   }
 }
 

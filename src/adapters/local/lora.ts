@@ -3,7 +3,7 @@ import type { ModelArchitecture } from "../../ports/index.js"
 import { matMul2d } from "./fast-ops.js"
 import { hfLoraTargets } from "./hf/hf-lora-targets.js"
 import { hfArchitectureOf } from "./hf/hf-model.js"
-import { initParameters, normal, type ParameterSet, type ParameterSpec, type WeightLookup, zeros } from "./parameters.js"
+import { initParameters, normal, type ParameterSet, type ParameterSpec, type WeightAdapter, type WeightLookup, zeros } from "./parameters.js"
 
 /** Low-rank adapter settings with defaults resolved (protocol `LoraConfig` plus `alpha`). */
 export interface LoraSettings {
@@ -60,26 +60,37 @@ export const initLora = (base: ParameterSet, targets: ReadonlyArray<string>, set
   return { ...initParameters(specs, seed, true), settings, targets }
 }
 
+/** The adapter of one target: its frozen base weight, A, B and `alpha / rank`. */
+const adapterOf = (base: ParameterSet, lora: LoraAdapters, target: string): WeightAdapter => ({
+  base: base.variables.get(target)! as tf.Tensor2D,
+  a: lora.variables.get(adapterA(target))! as tf.Tensor2D,
+  b: lora.variables.get(adapterB(target))! as tf.Tensor2D,
+  scale: lora.settings.alpha / lora.settings.rank
+})
+
 /** `W + (alpha / rank) · A·B` for one target. */
 const adapted = (base: ParameterSet, lora: LoraAdapters, target: string): tf.Tensor => {
-  const a = lora.variables.get(adapterA(target))! as tf.Tensor2D
-  const b = lora.variables.get(adapterB(target))! as tf.Tensor2D
-  return base.variables.get(target)!.add(matMul2d(a, b).mul(lora.settings.alpha / lora.settings.rank))
+  const { base: weight, a, b, scale } = adapterOf(base, lora, target)
+  return weight.add(matMul2d(a, b).mul(scale))
 }
 
 /**
- * The weights the model reads under adapters: adapted targets, plain base weights elsewhere.
- * Adapting the weight rather than adding `x·A·B` beside it costs one small matmul per target
- * and step, and lets every model use one forward pass. Call inside `tf.tidy`.
+ * The weights the model reads under adapters: adapted targets (merged, `W + scale · A·B`),
+ * plain base weights elsewhere, and each target's adapter through `adapter`. sous's own
+ * transformer reads the merged weights: one small matmul per target and step, and one forward
+ * pass for every model. A Hugging Face model's projections take the adapters apart, since a
+ * merged copy of every adapted matrix (kept for the backward pass) does not fit beside a
+ * 135M-weight model in the wasm heap. Call inside `tf.tidy`.
  */
 export const loraWeights = (base: ParameterSet, lora: LoraAdapters): WeightLookup => {
   const targets = new Set(lora.targets)
-  return (name) => {
+  const lookup = (name: string): tf.Tensor => {
     if (targets.has(name)) return adapted(base, lora, name)
     const variable = base.variables.get(name)
     if (variable === undefined) throw new Error(`Model parameter ${name} is missing`)
     return variable
   }
+  return Object.assign(lookup, { adapter: (name: string) => (targets.has(name) ? adapterOf(base, lora, name) : undefined) })
 }
 
 /** The merged weights (adapters folded into the base), one new tensor per base weight, in base order. */

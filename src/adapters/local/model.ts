@@ -10,7 +10,7 @@ import {
   specsSize,
   type WeightLookup
 } from "./parameters.js"
-import { hfLogits, hfStep } from "./hf/hf-forward.js"
+import { fixedOutput, hfLogits, hfStep } from "./hf/hf-forward.js"
 import { hfArchitectureOf, hfParameterSpecs } from "./hf/hf-model.js"
 import { type LayerCache, transformerLogits, transformerSpecs, transformerStep } from "./transformer.js"
 
@@ -87,6 +87,16 @@ export const modelLogits = (arch: ModelArchitecture, weight: WeightLookup, feed:
   const logits = arch.kind === "mlp" ? mlpLogits(arch, weight, feed.values) : cnnLogits(arch, weight, feed.values)
   return logits.expandDims(1) as tf.Tensor3D
 }
+
+/**
+ * `weight` for the steps of one decoding, whose weights do not change: what can be made once
+ * for all of them is (a Hugging Face model's tied output layer). Call `dispose` after the last.
+ */
+export const decodingWeights = (
+  arch: LanguageModelArchitecture,
+  weight: WeightLookup
+): { readonly weight: WeightLookup; readonly dispose: () => void } =>
+  arch.kind === "hf" ? fixedOutput(hfArchitectureOf(arch), weight) : { weight, dispose: () => {} }
 
 /**
  * One decoding step of a language model: the next-token logits [b, vocab] of the last of

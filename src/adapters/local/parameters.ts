@@ -19,8 +19,26 @@ export interface ParameterSet {
   readonly variables: ReadonlyMap<string, tf.Variable>
 }
 
-/** The tensor a model uses for a named weight: a variable, or an expression of several (LoRA). */
-export type WeightLookup = (name: string) => tf.Tensor
+/** A low-rank adapter on a base weight W [in, out]: the model reads `W + scale · A·B`. */
+export interface WeightAdapter {
+  readonly base: tf.Tensor2D
+  /** [in, rank] */
+  readonly a: tf.Tensor2D
+  /** [rank, out] */
+  readonly b: tf.Tensor2D
+  readonly scale: number
+}
+
+/**
+ * The tensor a model uses for a named weight: a variable, or an expression of several (LoRA).
+ * Under LoRA, `adapter` also answers the adapter of a target weight, so a forward pass can
+ * add `scale · (x·A)·B` beside `x·W` instead of reading the merged weight (see `projectThrough`).
+ */
+export type WeightLookup = ((name: string) => tf.Tensor) & {
+  readonly adapter?: (name: string) => WeightAdapter | undefined
+  /** The output layer [width, vocab], made once for steps over weights that do not change (see `fixedOutput`). */
+  readonly unembedding?: tf.Tensor2D
+}
 
 export const zeros: Init = { kind: "zeros" }
 export const ones: Init = { kind: "ones" }

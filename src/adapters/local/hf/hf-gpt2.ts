@@ -5,7 +5,7 @@ import type { LayerCache } from "../transformer.js"
 import type { HfGpt2Architecture } from "./hf-architecture.js"
 import { attend, causalMask, splitHeads, withPast } from "./hf-attention.js"
 import type { HfHidden } from "./hf-llama.js"
-import { dense, layerNorm } from "./hf-ops.js"
+import { layerNorm, projectThrough } from "./hf-ops.js"
 
 /**
  * The final hidden states [b, t, width] (after ln_f) of GPT-2 for token ids [b, t] that follow
@@ -34,17 +34,17 @@ export const gpt2Hidden = (
     const p = `transformer.h.${layer}`
     const normed = layerNorm(x, weight(`${p}.ln_1.weight`), weight(`${p}.ln_1.bias`), eps)
     // One fused projection: queries, keys and values side by side, in that order.
-    const [q, k, v] = tf.split(dense(normed, weight(`${p}.attn.c_attn.weight`), weight(`${p}.attn.c_attn.bias`)), 3, 2)
+    const [q, k, v] = tf.split(projectThrough(normed, weight, `${p}.attn.c_attn.weight`, weight(`${p}.attn.c_attn.bias`)), 3, 2)
     const layerCache = {
       keys: withPast(splitHeads(k!, heads, headDim), past?.[layer]?.keys),
       values: withPast(splitHeads(v!, heads, headDim), past?.[layer]?.values)
     }
     cache.push(layerCache)
     const attended = attend(splitHeads(q!, heads, headDim), layerCache, mask)
-    x = x.add(dense(attended, weight(`${p}.attn.c_proj.weight`), weight(`${p}.attn.c_proj.bias`)))
+    x = x.add(projectThrough(attended, weight, `${p}.attn.c_proj.weight`, weight(`${p}.attn.c_proj.bias`)))
     const mlpInput = layerNorm(x, weight(`${p}.ln_2.weight`), weight(`${p}.ln_2.bias`), eps)
-    const hidden = gelu(dense(mlpInput, weight(`${p}.mlp.c_fc.weight`), weight(`${p}.mlp.c_fc.bias`)))
-    x = x.add(dense(hidden, weight(`${p}.mlp.c_proj.weight`), weight(`${p}.mlp.c_proj.bias`)))
+    const hidden = gelu(projectThrough(mlpInput, weight, `${p}.mlp.c_fc.weight`, weight(`${p}.mlp.c_fc.bias`)))
+    x = x.add(projectThrough(hidden, weight, `${p}.mlp.c_proj.weight`, weight(`${p}.mlp.c_proj.bias`)))
   }
   const final = layerNorm(x, weight("transformer.ln_f.weight"), weight("transformer.ln_f.bias"), eps)
   return { hidden: final as tf.Tensor3D, cache }

@@ -4,7 +4,7 @@ import type { WeightLookup } from "../parameters.js"
 import type { LayerCache } from "../transformer.js"
 import type { HfLlamaArchitecture } from "./hf-architecture.js"
 import { attend, causalMask, splitHeads, withPast } from "./hf-attention.js"
-import { dense, rmsNorm, silu } from "./hf-ops.js"
+import { projectThrough, rmsNorm, silu } from "./hf-ops.js"
 import { applyRope, ropeInverseFrequencies, ropeTables } from "./hf-rope.js"
 
 /** Final hidden states and every layer's keys and values, the new positions included. */
@@ -44,7 +44,7 @@ export const llamaHidden = (
     const normed = rmsNorm(x, weight(`${p}.input_layernorm.weight`), eps)
     const project = (proj: "q" | "k" | "v", count: number) => {
       const bias = arch.qkvBias ? weight(`${a}.${proj}_proj.bias`) : undefined
-      const projected = dense(normed, weight(`${a}.${proj}_proj.weight`), bias)
+      const projected = projectThrough(normed, weight, `${a}.${proj}_proj.weight`, bias)
       // Qwen3 normalises each head (over headDim) before the rotation.
       return splitHeads(
         arch.qkNorm && proj !== "v"
@@ -61,10 +61,10 @@ export const llamaHidden = (
     }
     cache.push(layerCache)
     const attended = attend(q, layerCache, mask)
-    x = x.add(dense(attended, weight(`${a}.o_proj.weight`), arch.outputBias ? weight(`${a}.o_proj.bias`) : undefined))
+    x = x.add(projectThrough(attended, weight, `${a}.o_proj.weight`, arch.outputBias ? weight(`${a}.o_proj.bias`) : undefined))
     const mlpInput = rmsNorm(x, weight(`${p}.post_attention_layernorm.weight`), eps)
-    const gate = silu(dense(mlpInput, weight(`${p}.mlp.gate_proj.weight`)))
-    x = x.add(dense(gate.mul(dense(mlpInput, weight(`${p}.mlp.up_proj.weight`))), weight(`${p}.mlp.down_proj.weight`)))
+    const gate = silu(projectThrough(mlpInput, weight, `${p}.mlp.gate_proj.weight`))
+    x = x.add(projectThrough(gate.mul(projectThrough(mlpInput, weight, `${p}.mlp.up_proj.weight`)), weight, `${p}.mlp.down_proj.weight`))
   }
   return { hidden: rmsNorm(x, weight("model.norm.weight"), eps) as tf.Tensor3D, cache }
 }
