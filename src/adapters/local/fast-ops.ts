@@ -22,6 +22,23 @@ export const matMul2d: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.cust
 }) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D
 
 /**
+ * `a · w` for a weight that is not trained (a LoRA base): the gradient goes to `a` alone.
+ * `matMul2d` would also make `aᵀ · dy`, a tensor the size of `w`, for every frozen matrix of
+ * the model, which a 135M-weight model cannot hold beside itself in the wasm heap.
+ */
+export const frozenMatMul = (a: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D =>
+  tf.customGrad((...args) => {
+    const [rows, save] = args as [tf.Tensor2D, tf.GradSaveFunc]
+    // Saved, not captured: a weight made in the forward pass (a tied output layer) is
+    // disposed with its scope before the backward pass runs.
+    save([w])
+    return {
+      value: tf.matMul(rows, w),
+      gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) => tf.matMul(dy as tf.Tensor2D, tf.transpose(saved[0]!))
+    }
+  })(a) as tf.Tensor2D
+
+/**
  * Rows `ids` of `table` ([n] int32 → [n, width]): a gather forward, and as gradient the
  * one-hot product `onehot(ids)ᵀ · dy` (the wasm backend has no kernel for gather's own
  * gradient, and a one-hot product forward costs a [n, vocab] × [vocab, width] matmul).

@@ -1,13 +1,19 @@
 import * as tf from "@tensorflow/tfjs"
-import { matMul2d } from "../fast-ops.js"
+import { frozenMatMul, matMul2d } from "../fast-ops.js"
 import type { WeightLookup } from "../parameters.js"
 
+const affine = (product: (rows: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D) =>
+  (x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor3D => {
+    const [batch, length, inWidth] = x.shape as [number, number, number]
+    const out = product(x.reshape([batch * length, inWidth]) as tf.Tensor2D, w as tf.Tensor2D)
+    return (b === undefined ? out : out.add(b)).reshape([batch, length, w.shape[1]!])
+  }
+
 /** [b, t, in] → [b, t, out] with `w` [in, out]: the same affine map at every position (no bias when `b` is absent). */
-export const dense = (x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor3D => {
-  const [batch, length, inWidth] = x.shape as [number, number, number]
-  const product = matMul2d(x.reshape([batch * length, inWidth]) as tf.Tensor2D, w as tf.Tensor2D)
-  return (b === undefined ? product : product.add(b)).reshape([batch, length, w.shape[1]!])
-}
+export const dense = affine(matMul2d)
+
+/** {@link dense} with a weight that is not trained (a LoRA base; its bias is frozen too). */
+const frozenDense = affine(frozenMatMul)
 
 /**
  * `x · W (+ b)` for the Linear weight `name`; under a LoRA adapter on it, plus
@@ -17,7 +23,7 @@ export const dense = (x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor3D =>
 export const projectThrough = (x: tf.Tensor, weight: WeightLookup, name: string, b?: tf.Tensor): tf.Tensor3D => {
   const adapter = weight.adapter?.(name)
   if (adapter === undefined) return dense(x, weight(name), b)
-  return dense(x, adapter.base, b).add(dense(dense(x, adapter.a), adapter.b).mul(adapter.scale))
+  return frozenDense(x, adapter.base, b).add(dense(dense(x, adapter.a), adapter.b).mul(adapter.scale))
 }
 
 /** RMSNorm over the last axis, as transformers computes it: `w · x / sqrt(mean(x²) + eps)`. */
