@@ -13,7 +13,9 @@ import {
 } from "./local-trainer.js"
 import type { LoraSettings } from "./lora.js"
 import { parameterCount } from "./model.js"
+import { estimateStepActivations } from "./memory-estimate.js"
 import { type ShardPool, startShardPool } from "./parallel/shard-pool.js"
+import { joinResults, splitRequest } from "./parallel/shard-request.js"
 import { makeSerialExecutor } from "./serial-executor.js"
 import { startTrainer } from "./start-trainer.js"
 import { decodeState } from "./state-codec.js"
@@ -38,6 +40,8 @@ export interface LocalTrainingClientOptions {
   readonly minParallelWork: number
   /** The TensorFlow.js backend the worker threads start, the one this thread runs. */
   readonly workerDevice: LocalDevice
+  /** Bytes of estimated activations one pass on this thread may keep (see `LocalBackendOptions`). */
+  readonly activationBudget: number
   /** Owns the client's tensors and worker: closing it frees both. */
   readonly scope: Scope.Scope
 }
@@ -62,6 +66,22 @@ const adamProblem = (adam: AdamParams): string | undefined => {
  * extension, as their float_tensor inputs are); metrics summed (`loss:sum`, and `weights:sum`
  * for cross-entropy).
  */
+/**
+ * A loss pass over a request, in consecutive parts of its datums when its estimated
+ * activations would pass `budget` bytes: the losses are sums over datums, so the parts'
+ * gradients accumulate to the whole batch's, and their results join in order. Decided by the
+ * request alone, so a resumed run cuts every batch as the first run did.
+ */
+const passInParts = (
+  pass: (trainer: LocalTrainer, request: LossRequest) => LossResult,
+  trainer: LocalTrainer,
+  request: LossRequest,
+  budget: number
+): LossResult => {
+  const parts = Math.ceil(estimateStepActivations(trainer.model.architecture, request.batch.lengths) / budget)
+  return parts <= 1 ? pass(trainer, request) : joinResults(splitRequest(request, parts).map((part) => pass(trainer, part)))
+}
+
 const lossOutput = (request: LossRequest, result: LossResult): ForwardBackwardOutput => {
   const metrics: Record<string, number> = { "loss:sum": result.loss }
   const weights = request.batch.inputs.get("weights")
@@ -124,7 +144,7 @@ export const makeLocalTrainingClient = Effect.fn("LocalTrainingClient.make")(
             compute(operation, () => poolFor(request)),
             (shards) =>
               shards === undefined
-                ? compute(operation, () => lossOutput(request, pass(trainer, request)))
+                ? compute(operation, () => lossOutput(request, passInParts(pass, trainer, request, options.activationBudget)))
                 : computeAsync(operation, async () => lossOutput(request, await shards.run(request, backward)))
           ))
         }

@@ -76,4 +76,20 @@ describe("data-parallel local training (threads)", () => {
         assert.strictEqual(error.message, `threads must be "auto" or an integer >= 1, got ${threads}`)
       }
     }))
+
+  it.effect("a batch past the activation budget runs in parts on one thread and trains as the whole batch does", () =>
+    Effect.gen(function*() {
+      const whole = yield* makeLocalBackend({ device: "wasm", threads: 1 })
+      // A budget of one byte cuts every batch into one datum per part.
+      const parts = yield* makeLocalBackend({ device: "wasm", threads: 1, activationBudget: 1 })
+      for (const lora of [false, true]) {
+        const alone = yield* train(whole, lora)
+        const cut = yield* train(parts, lora)
+        // The bars of the thread test above: the same sums in another order.
+        assert.isBelow(maxAbsDiff(cut.weights, alone.weights), 1e-4)
+        assert.isBelow(maxAbsDiff(cut.losses, alone.losses), 1e-4 * Math.max(...alone.losses.map(Math.abs)))
+        assert.isBelow(maxAbsDiff(cut.logprobs, alone.logprobs), 1e-4)
+        assert.notDeepEqual(Array.from(cut.weights), Array.from(alone.weights), "one part per datum rounds differently from the whole batch")
+      }
+    }), 60_000)
 })
