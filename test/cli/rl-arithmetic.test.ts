@@ -8,10 +8,10 @@ import { root, runCli } from "./run-cli.js"
 // for SFT_STEPS (instead of 800), then that example's RL recipe, unchanged but for RL_STEPS
 // steps (instead of 50), as the pipeline's second stage. So this one test covers both
 // examples. With seed 0 both stages are deterministic. The claim is the example's: exact
-// match on held-out sums rises by at least 20 points (measured: 0 → 0.35 at step 10, 0.275
-// at step 20).
+// match on held-out sums rises by at least 20 points (measured: 0 → 0.425 at step 10; 20
+// steps, as this test once ran, reached 0.275, so the rise comes early).
 const SFT_STEPS = 600
-const RL_STEPS = 20
+const RL_STEPS = 10
 const RL_BATCH = 16
 
 const sets = (values: ReadonlyArray<string>) => `[${values.map((value) => JSON.stringify(value)).join(", ")}]`
