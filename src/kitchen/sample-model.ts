@@ -15,7 +15,7 @@ import { BlobStore, type SamplingClient, type StateRef, type Tokenizer, Training
 import { messageOf } from "../ports/thrown-message.js"
 import { recipeModel } from "../recipes/compile-recipe.js"
 import { loadAnyRecipe } from "../recipes/load-recipe.js"
-import { readChatTemplate } from "../recipes/read-chat-template.js"
+import { readChatTemplateFile } from "../recipes/read-chat-template.js"
 import { type ChatRecipe, isChatRecipe } from "../recipes/recipe.js"
 import { committedNames } from "../stages/checkpoints/checkpoint-store.js"
 import { newestFirst, readCheckpoint } from "../stages/checkpoints/restore-checkpoint.js"
@@ -100,9 +100,7 @@ const hfDirectoryModel = (dir: string, request: SampleRequest) =>
     const model = yield* decodeHfArchitecture(config, configPath).pipe(Effect.mapError((error) => fail(configPath, error.message, error)))
     const tokenizer = yield* makeHfTokenizer(join(dir, "tokenizer.json"))
     const chatTemplate = request.chat
-      ? yield* readChatTemplate({ renderer: { chatTemplate: join(dir, "tokenizer_config.json") } }, dir, dir).pipe(
-        Effect.map((input) => ((input as { renderer: { chatTemplate: ChatTemplate } }).renderer.chatTemplate))
-      )
+      ? yield* readChatTemplateFile(join(dir, "tokenizer_config.json"), dir)
       : undefined
     const prompt = yield* renderPrompt(request, tokenizer, "jinja", chatTemplate, dir)
     const positions = model.family === "gpt2" ? model.positions : ids(config["max_position_embeddings"])[0]
