@@ -38,7 +38,15 @@ const chatProblems = (recipe: ChatRecipe): Array<RecipeProblem> => {
   }
   // An hf:// model's tokenizer_config.json is read once the kitchen has downloaded it.
   if (recipe.renderer.format === "jinja" && recipe.renderer.chatTemplate === undefined && !isHubModel(recipe.model.hf)) {
-    problems.push({ path: "renderer.chatTemplate", message: "the jinja format needs the path of a tokenizer_config.json with a chat_template" })
+    // A local model directory gives its template when it has one (withHfModelDefaults): name
+    // the directory that gave none, which may be a mistyped or missing one.
+    const hf = recipe.model.hf
+    problems.push({
+      path: "renderer.chatTemplate",
+      message: hf === undefined
+        ? "the jinja format needs the path of a tokenizer_config.json with a chat_template"
+        : `the jinja format needs a chat template and model.hf ${JSON.stringify(hf)} has no tokenizer_config.json (is it the model's directory?); give renderer.chatTemplate`
+    })
   }
   if (recipe.tokenizer.kind === "huggingface" && recipe.tokenizer.path === undefined) {
     problems.push({ path: "tokenizer.path", message: "a huggingface tokenizer needs the path of its tokenizer.json" })

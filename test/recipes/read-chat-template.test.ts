@@ -78,6 +78,12 @@ describe("renderer.chatTemplate", () => {
         path: "renderer.chatTemplate",
         message: "the jinja format needs the path of a tokenizer_config.json with a chat_template"
       }])
+      // A model directory that gives no template (here: none at all) is named.
+      const [withoutTemplate] = yield* problems(loadRecipe(base, ["renderer.format=jinja", "model.hf=./nope"]))
+      assert.deepStrictEqual(withoutTemplate, {
+        path: "renderer.chatTemplate",
+        message: "the jinja format needs a chat template and model.hf \"./nope\" has no tokenizer_config.json (is it the model's directory?); give renderer.chatTemplate"
+      })
       const config = file("model/plain.json", JSON.stringify({ chat_template: "T" }))
       assert.deepStrictEqual(yield* problems(loadRecipe(base, ["renderer.format=chatml", `renderer.chatTemplate=${config}`])), [{
         path: "renderer.format",
