@@ -4,6 +4,7 @@ import { Effect, Semaphore } from "effect"
 import { createRequire } from "node:module"
 import { dirname } from "node:path"
 import { BackendUnavailableError } from "../../ports/index.js"
+import { shareIdentityOnWasm } from "./wasm-shared-identity.js"
 
 /**
  * Which TensorFlow.js backend to run. `auto` takes the fastest one installed
@@ -94,6 +95,7 @@ const useWasm: Effect.Effect<TfRuntime | undefined> = Effect.gen(function*() {
   setWasmPaths(`${wasmDir}/`)
   const ok = yield* Effect.promise(() => tf.setBackend("wasm").catch(() => false)).pipe(withoutNewProcessHandlers)
   if (!ok) return undefined
+  shareIdentityOnWasm()
   const simd = yield* Effect.promise(() => tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"))
   // tfjs only enables wasm threads in browsers (they crash under Node), so it is one thread.
   return { backend: "wasm", device: `wasm (${simd === true ? "SIMD" : "no SIMD"}, 1 thread)`, reason: "" }
