@@ -16,7 +16,13 @@ export const matMul2d: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.cust
     value: tf.matMul(a, b),
     gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) => {
       const [left, right] = saved as [tf.Tensor2D, tf.Tensor2D]
-      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(right)), tf.matMul(tf.transpose(left), dy as tf.Tensor2D)]
+      // Each product in its own scope: a transposed copy (and XNNPACK's packed copy of it)
+      // would otherwise live until the whole backward pass ends, one per weight, which a
+      // fully trained 135M-weight model cannot hold beside itself in the wasm heap.
+      return [
+        tf.tidy(() => tf.matMul(dy as tf.Tensor2D, tf.transpose(right))),
+        tf.tidy(() => tf.matMul(tf.transpose(left), dy as tf.Tensor2D))
+      ]
     }
   }
 }) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D
