@@ -158,7 +158,7 @@ const handWrittenLoop = (config: HandWrittenLoopConfig) => {
           const logprobs = targetLogprobs(logits, tf.tensor2d(batch.targets, batch.shape, "int32"))
           return logprobs.mul(tf.tensor2d(batch.weights, batch.shape)).sum().neg() as tf.Scalar
         }, variables)
-        const byName = new Map(params.names.map((name, j) => [name, grads[variables[j]!.name]!]))
+        const byName = new Map(params.names.map((name, j) => [name, grads[variables[j]!.name]!.dataSync() as Float32Array]))
         adamWStep(params.variables, byName, optimizer, { ...config.adam, learning_rate: learningRate })
         return value
       })

@@ -1,13 +1,19 @@
 import * as tf from "@tensorflow/tfjs"
 import type { AdamParams } from "../../ports/index.js"
+import { float32Tensor, withFloat32Values } from "./tensor-memory.js"
 
 /**
  * The whole AdamW state, explicit so it can be saved and restored bit for bit: the first
  * and second moments of every parameter (by parameter name) and the number of steps taken.
+ *
+ * The moments are float32 arrays in JavaScript memory, not tensors. tfjs-wasm's heap cannot
+ * grow past 4 GiB, and the moments are twice the trained weights: a fully trained 135M-weight
+ * model with them in the heap left too little room for its gradients and activations. Their
+ * update is elementwise, which a plain loop does in one pass with no temporaries.
  */
 export interface AdamWState {
-  readonly m: ReadonlyMap<string, tf.Variable>
-  readonly v: ReadonlyMap<string, tf.Variable>
+  readonly m: ReadonlyMap<string, Float32Array>
+  readonly v: ReadonlyMap<string, Float32Array>
   step: number
 }
 
@@ -19,41 +25,35 @@ export interface AdamWStepResult {
   readonly clipScale: number
 }
 
-const zeroVariable = (like: tf.Tensor): tf.Variable => tf.tidy(() => tf.variable(tf.zerosLike(like), false))
-
 /** Zero moments for every variable, step 0. */
 export const initAdamW = (variables: ReadonlyMap<string, tf.Variable>): AdamWState => {
-  const m = new Map<string, tf.Variable>()
-  const v = new Map<string, tf.Variable>()
+  const m = new Map<string, Float32Array>()
+  const v = new Map<string, Float32Array>()
   for (const [name, variable] of variables) {
-    m.set(name, zeroVariable(variable))
-    v.set(name, zeroVariable(variable))
+    m.set(name, new Float32Array(variable.size))
+    v.set(name, new Float32Array(variable.size))
   }
   return { m, v, step: 0 }
 }
 
 /** Sets every moment back to zero and the step count to 0. */
 export const resetAdamW = (state: AdamWState): void => {
-  tf.tidy(() => {
-    for (const moment of [...state.m.values(), ...state.v.values()]) moment.assign(tf.zerosLike(moment))
-  })
+  for (const moment of [...state.m.values(), ...state.v.values()]) moment.fill(0)
   state.step = 0
 }
 
-/** Frees the moments. */
-export const disposeAdamW = (state: AdamWState): void => {
-  for (const moment of [...state.m.values(), ...state.v.values()]) moment.dispose()
+const moment = (moments: ReadonlyMap<string, Float32Array>, name: string): Float32Array => {
+  const values = moments.get(name)
+  if (values === undefined) throw new Error(`AdamW has no moment for parameter ${name}`)
+  return values
 }
 
-const moment = (moments: ReadonlyMap<string, tf.Variable>, name: string): tf.Variable => {
-  const variable = moments.get(name)
-  if (variable === undefined) throw new Error(`AdamW has no moment for parameter ${name}`)
-  return variable
+/** Global L2 norm of a set of arrays, accumulated in float64. */
+export const globalNorm = (arrays: ReadonlyArray<Float32Array>): number => {
+  let sum = 0
+  for (const values of arrays) for (let i = 0; i < values.length; i++) sum += values[i]! * values[i]!
+  return Math.sqrt(sum)
 }
-
-/** Global L2 norm of a set of tensors, read back to JavaScript. */
-export const globalNorm = (tensors: ReadonlyArray<tf.Tensor>): number =>
-  tf.tidy(() => Math.sqrt(tf.addN(tensors.map((t) => t.square().sum())).dataSync()[0]!))
 
 /**
  * One AdamW step with torch's semantics: gradients clipped to a global norm of
@@ -61,40 +61,41 @@ export const globalNorm = (tensors: ReadonlyArray<tf.Tensor>): number =>
  * `m ← β1·m + (1−β1)·g` and `v ← β2·v + (1−β2)·g²`, decoupled weight decay
  * `p ← p·(1 − lr·wd)`, then `p ← p − lr/(1−β1^t) · m / (√v / √(1−β2^t) + eps)`.
  * Weight decay applies to every parameter, as torch does when given one parameter group.
+ * `grads` holds every parameter's gradient by name. Arithmetic is float64, rounded to
+ * float32 where a value is stored.
  */
 export const adamWStep = (
   variables: ReadonlyMap<string, tf.Variable>,
-  grads: ReadonlyMap<string, tf.Tensor>,
+  grads: ReadonlyMap<string, Float32Array>,
   state: AdamWState,
   adam: AdamParams
 ): AdamWStepResult => {
-  const names = [...variables.keys()]
-  const gradient = (name: string): tf.Tensor => {
-    const grad = grads.get(name)
-    if (grad === undefined) throw new Error(`AdamW got no gradient for parameter ${name}`)
-    return grad
-  }
-  const gradNorm = globalNorm(names.map(gradient))
+  const gradNorm = globalNorm([...grads.values()])
   const clipScale = adam.grad_clip_norm > 0 ? Math.min(1, adam.grad_clip_norm / (gradNorm + 1e-6)) : 1
   const step = state.step + 1
   const { learning_rate: lr, beta1, beta2, eps, weight_decay: wd } = adam
   const stepSize = lr / (1 - beta1 ** step)
   const sqrtBiasCorrection2 = Math.sqrt(1 - beta2 ** step)
-  tf.tidy(() => {
-    for (const name of names) {
-      const p = variables.get(name)!
-      const m = moment(state.m, name)
-      const v = moment(state.v, name)
-      const g = clipScale === 1 ? gradient(name) : gradient(name).mul(clipScale)
-      const mNext = m.mul(beta1).add(g.mul(1 - beta1))
-      const vNext = v.mul(beta2).add(g.square().mul(1 - beta2))
-      const denominator = vNext.sqrt().div(sqrtBiasCorrection2).add(eps)
-      const decayed = wd === 0 ? p : p.mul(1 - lr * wd)
-      p.assign(decayed.sub(mNext.div(denominator).mul(stepSize)))
-      m.assign(mNext)
-      v.assign(vNext)
-    }
-  })
+  const decay = 1 - lr * wd
+  // One array for every parameter's new values in turn (float32Tensor copies it).
+  let next = new Float32Array(0)
+  for (const [name, p] of variables) {
+    const m = moment(state.m, name)
+    const v = moment(state.v, name)
+    const g = grads.get(name)
+    if (g === undefined) throw new Error(`AdamW got no gradient for parameter ${name}`)
+    if (next.length < p.size) next = new Float32Array(p.size)
+    const updated = next.subarray(0, p.size)
+    withFloat32Values(p, (values) => {
+      for (let i = 0; i < values.length; i++) {
+        const gi = g[i]! * clipScale
+        m[i] = beta1 * m[i]! + (1 - beta1) * gi
+        v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi
+        updated[i] = values[i]! * decay - stepSize * m[i]! / (Math.sqrt(v[i]!) / sqrtBiasCorrection2 + eps)
+      }
+    })
+    tf.tidy(() => p.assign(float32Tensor(updated, p.shape)))
+  }
   state.step = step
   return { gradNorm, clipScale }
 }

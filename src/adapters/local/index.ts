@@ -39,7 +39,7 @@ export { type BatchLoss, batchLoss, targetLogprobs } from "./batch-loss.js"
 export { type DatumBatch, type LossRequest, lossRequest } from "./datum-batch.js"
 export { lossSpecs, positionLosses, resolveLossConfig } from "./losses.js"
 export { initLora, type LoraAdapters, type LoraSettings, loraWeights, mergeLora } from "./lora.js"
-export { adamWStep, type AdamWState, type AdamWStepResult, disposeAdamW, globalNorm, initAdamW } from "./adamw.js"
+export { adamWStep, type AdamWState, type AdamWStepResult, globalNorm, initAdamW } from "./adamw.js"
 export {
   clearGradients,
   createTrainer,

@@ -1,24 +1,30 @@
 import * as tf from "@tensorflow/tfjs"
 import type { AdamParams, ModelArchitecture } from "../../ports/index.js"
-import { adamWStep, type AdamWState, type AdamWStepResult, disposeAdamW, initAdamW, resetAdamW } from "./adamw.js"
+import { adamWStep, type AdamWState, type AdamWStepResult, initAdamW, resetAdamW } from "./adamw.js"
 import { batchLoss } from "./batch-loss.js"
 import type { LossRequest } from "./datum-batch.js"
 import { initLora, type LoraAdapters, type LoraSettings, loraTargets, loraWeights } from "./lora.js"
 import { disposeModel, initModel, type ModelParams } from "./model.js"
 import { disposeParameters, lookupIn, type ParameterSet, type WeightLookup } from "./parameters.js"
+import { withFloat32Values } from "./tensor-memory.js"
 
 /**
  * Everything one training client owns: the model, the adapters when it trains LoRA (the
  * base is then frozen), the gradients of the trained weights accumulated since the last
- * optimizer step (non-trainable variables, so separate forward/backward calls can add up
- * before one step) and the AdamW state. Plain TensorFlow.js, no Effect.
+ * optimizer step (so separate forward/backward calls can add up before one step) and the
+ * AdamW state. Plain TensorFlow.js, no Effect.
  */
 export interface LocalTrainer {
   readonly model: ModelParams
   readonly lora: LoraAdapters | undefined
   /** What gradients and the optimizer cover: the whole model, or the adapters alone. */
   readonly trained: ParameterSet
-  readonly gradients: ReadonlyMap<string, tf.Variable>
+  /**
+   * By trained weight, what the passes since the last step added up (zero after a step), in
+   * JavaScript memory as AdamW's moments are (see `AdamWState`): in the wasm heap, the sum
+   * and a backward pass's own gradients would be two copies of the trained weights at once.
+   */
+  readonly gradients: ReadonlyMap<string, Float32Array>
   readonly optimizer: AdamWState
 }
 
@@ -42,10 +48,7 @@ export const createTrainer = (architecture: ModelArchitecture, seed: number, lor
   const model = initModel(architecture, seed, lora === undefined)
   const adapters = lora === undefined ? undefined : initLora(model, targets, lora, seed)
   const trained: ParameterSet = adapters ?? model
-  const gradients = new Map<string, tf.Variable>()
-  for (const [name, variable] of trained.variables) {
-    gradients.set(name, tf.tidy(() => tf.variable(tf.zerosLike(variable), false)))
-  }
+  const gradients = new Map([...trained.variables].map(([name, variable]) => [name, new Float32Array(variable.size)]))
   return { model, lora: adapters, trained, gradients, optimizer: initAdamW(trained.variables) }
 }
 
@@ -53,8 +56,6 @@ export const createTrainer = (architecture: ModelArchitecture, seed: number, lor
 export const disposeTrainer = (trainer: LocalTrainer): void => {
   disposeModel(trainer.model)
   if (trainer.lora !== undefined) disposeParameters(trainer.lora)
-  for (const gradient of trainer.gradients.values()) gradient.dispose()
-  disposeAdamW(trainer.optimizer)
 }
 
 /** The weights the model reads: its own, or adapted by LoRA. */
@@ -111,10 +112,7 @@ export const forwardBackwardPass = (trainer: LocalTrainer, request: LossRequest)
         kept = [tf.keep(result.targetLogprobs), tf.keep(result.positionLosses), classes]
         return result.loss
       }, trained)
-      names.forEach((name, i) => {
-        const accumulated = trainer.gradients.get(name)!
-        accumulated.assign(accumulated.add(grads[trained[i]!.name]!))
-      })
+      names.forEach((name, i) => withFloat32Values(grads[trained[i]!.name]!, (values) => addGradient(trainer, name, values)))
       return [value, ...kept!] as PassTensors
     })
   )
@@ -126,11 +124,15 @@ export const optimizerStep = (trainer: LocalTrainer, adam: AdamParams): AdamWSte
   return result
 }
 
+/** Adds `gradient` to what the trained weight `name` has accumulated. */
+export const addGradient = (trainer: LocalTrainer, name: string, gradient: Float32Array): void => {
+  const accumulated = trainer.gradients.get(name)!
+  for (let i = 0; i < accumulated.length; i++) accumulated[i]! += gradient[i]!
+}
+
 /** Forgets the gradients accumulated since the last step. */
 export const clearGradients = (trainer: LocalTrainer): void => {
-  tf.tidy(() => {
-    for (const gradient of trainer.gradients.values()) gradient.assign(tf.zerosLike(gradient))
-  })
+  for (const gradient of trainer.gradients.values()) gradient.fill(0)
 }
 
 /** Resets the optimizer to its initial state (zero moments, step 0). */

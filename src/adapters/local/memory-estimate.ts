@@ -58,7 +58,8 @@ const hfLoraParameters = (arch: HfModelArchitecture, settings: LoraSettings): nu
 
 /**
  * The memory a training client of the local backend holds: the model's weights, and for every
- * trained weight its gradient accumulator and AdamW's two moments (three more copies). With
+ * trained weight its gradient accumulator and AdamW's two moments (three more copies, held in
+ * JavaScript memory rather than the backend's; see `AdamWState`). With
  * LoRA the base is frozen and the adapters, a fourth set of weights, carry those. LoRA
  * settings the backend would refuse count as full fine-tuning, an upper bound (the build is
  * refused anyway).

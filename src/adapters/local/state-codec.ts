@@ -39,6 +39,14 @@ export const StateHeader = Schema.Struct({
 })
 export type StateHeader = typeof StateHeader.Type
 
+/**
+ * A tensor to save: one of the backend's, or float32 values held in JavaScript memory (as
+ * AdamW's moments are).
+ */
+export type StateTensor = tf.Tensor | { readonly shape: ReadonlyArray<number>; readonly values: Float32Array }
+
+const isHeld = (tensor: StateTensor): tensor is Exclude<StateTensor, tf.Tensor> => !(tensor instanceof tf.Tensor)
+
 /** What a state file holds, before it is encoded. */
 export interface StateContents {
   readonly name: string
@@ -46,7 +54,7 @@ export interface StateContents {
   readonly architecture: ModelArchitecture
   readonly step: number
   readonly lora?: LoraHeader | undefined
-  readonly tensors: ReadonlyArray<{ readonly name: string; readonly tensor: tf.Tensor }>
+  readonly tensors: ReadonlyArray<{ readonly name: string; readonly tensor: StateTensor }>
 }
 
 // Layout: 8 magic bytes, the header length (uint32, little endian), the UTF-8 JSON header,
@@ -72,13 +80,13 @@ export const encodeState = (contents: StateContents): Uint8Array => {
     step: contents.step,
     ...(contents.lora === undefined ? {} : { lora: contents.lora }),
     tensors: contents.tensors.map(({ name, tensor }) => {
-      if (tensor.dtype !== "float32") throw new Error(`State tensor ${name} is ${tensor.dtype}, not float32`)
-      return { name, shape: tensor.shape, dtype: tensor.dtype }
+      if (!isHeld(tensor) && tensor.dtype !== "float32") throw new Error(`State tensor ${name} is ${tensor.dtype}, not float32`)
+      return { name, shape: [...tensor.shape], dtype: "float32" as const }
     })
   }
   const headerBytes = new TextEncoder().encode(JSON.stringify(header))
   const dataStart = prefixLength + headerBytes.length
-  const dataBytes = contents.tensors.reduce((total, { tensor }) => total + 4 * tensor.size, 0)
+  const dataBytes = header.tensors.reduce((total, { shape }) => total + 4 * shapeSize(shape), 0)
   const bytes = new Uint8Array(dataStart + dataBytes)
   bytes.set(magic, 0)
   new DataView(bytes.buffer).setUint32(magic.length, headerBytes.length, true)
@@ -86,11 +94,13 @@ export const encodeState = (contents: StateContents): Uint8Array => {
   let offset = dataStart
   for (const { name, tensor } of contents.tensors) {
     const at = offset
-    withFloat32Values(tensor, (values) => {
+    const write = (values: Float32Array) => {
       refuseNonFinite(name, values)
       bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), at)
-    })
-    offset += 4 * tensor.size
+      offset += values.byteLength
+    }
+    if (isHeld(tensor)) write(tensor.values)
+    else withFloat32Values(tensor, write)
   }
   return bytes
 }
@@ -150,20 +160,40 @@ export const tensorShapesProblem = (
   return undefined
 }
 
+/** The bytes of each tensor of a decoded state, by name, with its shape, in file order. */
+const stateBytes = (state: DecodedState): Map<string, { readonly shape: ReadonlyArray<number>; readonly bytes: Uint8Array }> => {
+  const entries = new Map<string, { readonly shape: ReadonlyArray<number>; readonly bytes: Uint8Array }>()
+  let offset = 0
+  for (const { name, shape } of state.header.tensors) {
+    const size = 4 * shapeSize(shape)
+    entries.set(name, { shape, bytes: state.data.subarray(offset, offset + size) })
+    offset += size
+  }
+  return entries
+}
+
 /**
- * The tensors of a decoded state, by name, each a copy of its bytes. The caller owns (and
- * disposes) them. Inside `tf.tidy`, so a tensor that fails to decode frees those decoded
- * before it.
+ * The tensors of a decoded state, by name, each a copy of its bytes: all of them, or those
+ * `only` names. The caller owns (and disposes) them. Inside `tf.tidy`, so a tensor that
+ * fails to decode frees those decoded before it.
  */
-export const decodeStateTensors = (state: DecodedState): tf.NamedTensorMap =>
+export const decodeStateTensors = (state: DecodedState, only?: ReadonlySet<string>): tf.NamedTensorMap =>
   tf.tidy(() => {
-    const sizes = state.header.tensors.map((t) => 4 * shapeSize(t.shape))
-    const makeTensor = float32TensorMaker(Math.max(0, ...sizes))
+    const wanted = [...stateBytes(state)].filter(([name]) => only === undefined || only.has(name))
+    const makeTensor = float32TensorMaker(Math.max(0, ...wanted.map(([, { bytes }]) => bytes.length)))
     const tensors: tf.NamedTensorMap = {}
-    let offset = 0
-    state.header.tensors.forEach((t, i) => {
-      tensors[t.name] = makeTensor(state.data.subarray(offset, offset + sizes[i]!), t.shape)
-      offset += sizes[i]!
-    })
+    for (const [name, { shape, bytes }] of wanted) tensors[name] = makeTensor(bytes, shape)
     return tensors
   })
+
+/**
+ * Copies the values of the state's tensor `name` into `target`, which must be of its size
+ * (checked with {@link tensorShapesProblem} first), without making a tensor.
+ */
+export const readStateValues = (state: DecodedState, name: string, target: Float32Array): void => {
+  const entry = stateBytes(state).get(name)
+  if (entry === undefined || entry.bytes.length !== target.byteLength) {
+    throw new Error(`the state has no tensor ${name} of ${target.length} values`)
+  }
+  new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(entry.bytes)
+}

@@ -22,21 +22,24 @@ export const withFloat32Values = <A>(tensor: tf.Tensor, use: (values: Float32Arr
 }
 
 /**
+ * A float32 tensor of `values`, which the caller may then reuse: the wasm backend copies
+ * values into its heap as it makes a tensor, other backends (the cpu one keeps the array it
+ * is given) get a copy.
+ */
+export const float32Tensor = (values: Float32Array, shape: ReadonlyArray<number>): tf.Tensor =>
+  tf.tensor(tf.backend() instanceof BackendWasm ? values : values.slice(), [...shape], "float32")
+
+/**
  * Makes float32 tensors from little-endian bytes, each its own copy (a tensor never aliases
- * the bytes, which the caller may reuse). The wasm backend copies values into its heap as it
- * makes a tensor, so there the bytes go straight in when aligned, or through one scratch
- * array reused for every tensor when not; other backends (the cpu one keeps the array it is
- * given) get a fresh array per tensor.
+ * the bytes). Aligned bytes go straight in; others through one scratch array reused for
+ * every tensor, sized by the `largestBytes` of them.
  */
 export const float32TensorMaker = (largestBytes: number): (bytes: Uint8Array, shape: ReadonlyArray<number>) => tf.Tensor => {
-  if (!(tf.backend() instanceof BackendWasm)) {
-    return (bytes, shape) => tf.tensor(new Float32Array(bytes.slice().buffer), [...shape], "float32")
-  }
   let scratch: Uint8Array | undefined
   return (bytes, shape) => {
-    if (bytes.byteOffset % 4 === 0) return tf.tensor(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), [...shape], "float32")
+    if (bytes.byteOffset % 4 === 0) return float32Tensor(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4), shape)
     scratch ??= new Uint8Array(largestBytes)
     scratch.set(bytes)
-    return tf.tensor(new Float32Array(scratch.buffer, 0, bytes.byteLength / 4), [...shape], "float32")
+    return float32Tensor(new Float32Array(scratch.buffer, 0, bytes.byteLength / 4), shape)
   }
 }

@@ -4,6 +4,7 @@ import {
   type DecodedState,
   decodeStateTensors,
   encodeState,
+  readStateValues,
   type LoraHeader,
   tensorShapesProblem
 } from "./state-codec.js"
@@ -63,29 +64,36 @@ export const saveTrainer = async (trainer: LocalTrainer, name: string, kind: "st
     }
   }
   const key = trainedKey(trainer)
-  const tensors = trained.names.flatMap((n) => [
-    { name: key(n), tensor: trained.variables.get(n)! as tf.Tensor },
-    { name: firstMomentKey(n), tensor: optimizer.m.get(n)! as tf.Tensor },
-    { name: secondMomentKey(n), tensor: optimizer.v.get(n)! as tf.Tensor }
-  ])
+  const tensors = trained.names.flatMap((n) => {
+    const { shape } = trained.variables.get(n)!
+    return [
+      { name: key(n), tensor: trained.variables.get(n)! as tf.Tensor },
+      { name: firstMomentKey(n), tensor: { shape, values: optimizer.m.get(n)! } },
+      { name: secondMomentKey(n), tensor: { shape, values: optimizer.v.get(n)! } }
+    ]
+  })
   return encodeState({ name, kind, architecture, step: optimizer.step, tensors, lora: loraHeader(trainer) })
 }
 
-/** What a load writes: (state key, variable) pairs. */
-const loadTargets = (trainer: LocalTrainer, state: DecodedState, optimizer: boolean): Array<[string, tf.Variable]> => {
+/** The weights a load writes: (state key, variable) pairs. */
+const weightTargets = (trainer: LocalTrainer, state: DecodedState): Array<[string, tf.Variable]> => {
   if (state.header.lora === undefined && trainer.lora !== undefined) {
     // Full weights into a LoRA client: they become its frozen base.
     return trainer.model.names.map((n) => [paramKey(n), trainer.model.variables.get(n)!])
   }
-  const { trained } = trainer
   const key = trainedKey(trainer)
-  return trained.names.flatMap((n): Array<[string, tf.Variable]> => [
-    [key(n), trained.variables.get(n)!],
-    ...(optimizer
-      ? [[firstMomentKey(n), trainer.optimizer.m.get(n)!], [secondMomentKey(n), trainer.optimizer.v.get(n)!]]
-      : []) as Array<[string, tf.Variable]>
-  ])
+  return trainer.trained.names.map((n) => [key(n), trainer.trained.variables.get(n)!])
 }
+
+/** The moments a load with optimizer state writes: (state key, shape, values) triples. */
+const momentTargets = (trainer: LocalTrainer): Array<[string, ReadonlyArray<number>, Float32Array]> =>
+  trainer.trained.names.flatMap((n) => {
+    const { shape } = trainer.trained.variables.get(n)!
+    return [
+      [firstMomentKey(n), shape, trainer.optimizer.m.get(n)!],
+      [secondMomentKey(n), shape, trainer.optimizer.v.get(n)!]
+    ] as Array<[string, ReadonlyArray<number>, Float32Array]>
+  })
 
 /**
  * Why a decoded state cannot be loaded into this trainer, or `undefined` when it can, as far
@@ -114,7 +122,10 @@ export const stateProblem = (trainer: LocalTrainer, state: DecodedState, optimiz
   } else if (trainer.lora !== undefined && optimizer) {
     return `"${header.name}" holds full weights, which load into a LoRA client as its base, without optimizer state`
   }
-  return tensorShapesProblem(state, loadTargets(trainer, state, optimizer).map(([key, variable]) => [key, variable.shape]))
+  return tensorShapesProblem(state, [
+    ...weightTargets(trainer, state).map(([key, variable]) => [key, variable.shape] as const),
+    ...(optimizer ? momentTargets(trainer).map(([key, shape]) => [key, shape] as const) : [])
+  ])
 }
 
 /**
@@ -136,12 +147,14 @@ export const baseProblem = (trainer: LocalTrainer, state: DecodedState): string 
  * Accumulated gradients are cleared.
  */
 export const restoreTrainer = (trainer: LocalTrainer, state: DecodedState, optimizer: boolean): void => {
-  const tensors = decodeStateTensors(state)
+  const targets = weightTargets(trainer, state)
+  const tensors = decodeStateTensors(state, new Set(targets.map(([key]) => key)))
   try {
-    for (const [key, variable] of loadTargets(trainer, state, optimizer)) variable.assign(tensors[key]!)
+    for (const [key, variable] of targets) variable.assign(tensors[key]!)
   } finally {
     for (const tensor of Object.values(tensors)) tensor.dispose()
   }
+  if (optimizer) for (const [key, , values] of momentTargets(trainer)) readStateValues(state, key, values)
   if (state.header.lora === undefined && trainer.lora !== undefined) {
     // A new base: zero B so the adapters add nothing until trained again.
     tf.tidy(() => {

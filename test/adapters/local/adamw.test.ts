@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
-import { adamWStep, disposeAdamW, initAdamW } from "../../../src/adapters/local/adamw.js"
+import { adamWStep, initAdamW } from "../../../src/adapters/local/adamw.js"
 import { initTfRuntime } from "../../../src/adapters/local/tf-runtime.js"
 import { adamParams } from "../../../src/ports/index.js"
 import { maxAbsDiff } from "./fixtures.js"
@@ -35,18 +35,14 @@ const runAdamW = (start: ReadonlyArray<number>, gradients: ReadonlyArray<Readonl
   const variables = new Map([["p", tf.variable(tf.tensor1d([...start]))]])
   const state = initAdamW(variables)
   const results = gradients.map((g) => {
-    const grad = tf.tensor1d([...g])
-    const result = adamWStep(variables, new Map([["p", grad]]), state, adam)
-    grad.dispose()
-    return result
+    return adamWStep(variables, new Map([["p", Float32Array.from(g)]]), state, adam)
   })
   const out = {
     p: Array.from(variables.get("p")!.dataSync()),
-    m: Array.from(state.m.get("p")!.dataSync()),
+    m: Array.from(state.m.get("p")!),
     step: state.step,
     results
   }
-  disposeAdamW(state)
   variables.get("p")!.dispose()
   return out
 }
@@ -83,5 +79,33 @@ describe("AdamW", () => {
       assert.isBelow(maxAbsDiff(loose.m, [0.3, 0.4]), 1e-6)
       const off = runAdamW([0, 0], gradients, adamParams({ grad_clip_norm: 0 }))
       assert.strictEqual(off.results[0]!.clipScale, 1)
+    }))
+
+  it.effect("steps several parameters at once, each as if alone", () =>
+    Effect.gen(function*() {
+      yield* cpu
+      const h = { lr: 0.05, beta1: 0.9, beta2: 0.99, eps: 1e-8, wd: 0.01 }
+      const adam = adamParams({ learning_rate: h.lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weight_decay: h.wd })
+      const starts = { big: [1, -2, 0.5, 3, 0.25], small: [0.5, -1], idle: [2, -3] }
+      const gradients = { big: [[0.5, -0.25, 0, 2, 1], [0.1, 0.3, -0.2, 2, -1]], small: [[1, -1], [0.5, 0.5]] }
+      const variables = new Map(Object.entries(starts).map(([name, start]) => [name, tf.variable(tf.tensor1d(start))]))
+      const state = initAdamW(variables)
+      for (const step of [0, 1]) {
+        const grads = new Map([
+          ["big", Float32Array.from(gradients.big[step]!)],
+          ["small", Float32Array.from(gradients.small[step]!)],
+          ["idle", new Float32Array(2)]
+        ])
+        adamWStep(variables, grads, state, adam)
+      }
+      const got = (name: string) => Array.from(variables.get(name)!.dataSync())
+      // The large parameter goes first: the smaller ones' values must not land in its tensor.
+      assert.isBelow(maxAbsDiff(got("big"), handAdamW([...starts.big], gradients.big, h)), 1e-6)
+      assert.isBelow(maxAbsDiff(got("small"), handAdamW([...starts.small], gradients.small, h)), 1e-6)
+      assert.isBelow(maxAbsDiff(got("idle"), handAdamW([...starts.idle], [[0, 0], [0, 0]], h)), 1e-6)
+      // Weight decay alone moved it: a zero gradient leaves the moments at zero.
+      assert.deepStrictEqual(Array.from(state.m.get("idle")!), [0, 0])
+      assert.notDeepEqual(got("idle"), starts.idle)
+      tf.dispose([...variables.values()])
     }))
 })

@@ -105,7 +105,7 @@ const direction = (trainer: LocalTrainer, seed: number): Map<string, tf.Tensor> 
   const { names, variables } = trainer.trained
   const mixed = tf.tidy(() => {
     const random = unit(names.map((name, i) => tf.randomNormal(variables.get(name)!.shape, 0, 1, "float32", seed * 1000 + i)))
-    const gradient = unit(names.map((name) => trainer.gradients.get(name)!))
+    const gradient = unit(names.map((name) => tf.tensor(trainer.gradients.get(name)!, variables.get(name)!.shape)))
     return unit(names.map((_, i) => random[i]!.add(gradient[i]!)))
   })
   return new Map(names.map((name, i) => [name, mixed[i]!]))
@@ -122,7 +122,10 @@ const shift = (trainer: LocalTrainer, dir: Map<string, tf.Tensor>, scale: number
 
 /** g·d: the directional derivative the accumulated gradients give. */
 const gradientAlong = (trainer: LocalTrainer, dir: Map<string, tf.Tensor>): number =>
-  [...dir].reduce((total, [name, d]) => total + trainer.gradients.get(name)!.mul(d).sum().dataSync()[0]!, 0)
+  [...dir].reduce((total, [name, d]) => {
+    const gradient = trainer.gradients.get(name)!
+    return total + (d.dataSync() as Float32Array).reduce((sum, value, i) => sum + value * gradient[i]!, 0)
+  }, 0)
 
 /**
  * The derivative of `lossOf` along `dir` by central differences (L(θ + εd) − L(θ − εd)) / 2ε

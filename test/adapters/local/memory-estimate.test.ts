@@ -22,11 +22,15 @@ const hf: ModelArchitecture = {
   contextLength: 16
 }
 
-/** The bytes of tensors a trainer really allocates, as TensorFlow.js counts them. */
+/**
+ * The bytes a trainer really allocates: its tensors, as TensorFlow.js counts them, and the
+ * arrays of its gradients and AdamW moments.
+ */
 const builtBytes = (arch: ModelArchitecture, lora?: Parameters<typeof createTrainer>[2]) => {
   const before = tf.memory().numBytes
   const trainer = createTrainer(arch, 3, lora)
-  const bytes = tf.memory().numBytes - before
+  const arrays = [...trainer.gradients.values(), ...trainer.optimizer.m.values(), ...trainer.optimizer.v.values()]
+  const bytes = tf.memory().numBytes - before + arrays.reduce((total, array) => total + array.byteLength, 0)
   disposeTrainer(trainer)
   return bytes
 }

@@ -1,9 +1,8 @@
-import * as tf from "@tensorflow/tfjs"
 import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Worker } from "node:worker_threads"
 import type { LossRequest } from "../datum-batch.js"
-import { forwardBackwardPass, forwardPass, type LocalTrainer, type LossResult } from "../local-trainer.js"
+import { addGradient, forwardBackwardPass, forwardPass, type LocalTrainer, type LossResult } from "../local-trainer.js"
 import type { ParameterSet } from "../parameters.js"
 import type { ShardCommand, ShardReply, ShardWorkerData, WeightValues } from "./shard-protocol.js"
 import { joinResults, splitRequest } from "./shard-request.js"
@@ -88,14 +87,9 @@ export const startShardPool = (trainer: LocalTrainer, data: ShardWorkerData, wor
       return answer
     })
     if (backward) {
-      tf.tidy(() => {
-        for (const { gradients } of results) {
-          trainer.trained.names.forEach((name, i) => {
-            const accumulated = trainer.gradients.get(name)!
-            accumulated.assign(accumulated.add(tf.tensor(gradients[i]!, accumulated.shape, "float32")))
-          })
-        }
-      })
+      for (const { gradients } of results) {
+        trainer.trained.names.forEach((name, i) => addGradient(trainer, name, gradients[i]!))
+      }
     }
     return joinResults([result, ...results.map((answer) => answer.result)])
   }

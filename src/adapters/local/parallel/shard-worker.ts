@@ -26,7 +26,7 @@ const run = (trainer: LocalTrainer, command: ShardCommand): ShardReply => {
   if (!command.backward) return { type: "result", result: forwardPass(trainer, command.request), gradients: [] }
   const result = forwardBackwardPass(trainer, command.request)
   // Copies that own their buffers, so the buffers can move to the main thread.
-  const gradients = trainer.trained.names.map((name) => new Float32Array(trainer.gradients.get(name)!.dataSync() as Float32Array))
+  const gradients = trainer.trained.names.map((name) => trainer.gradients.get(name)!.slice())
   clearGradients(trainer)
   return { type: "result", result, gradients }
 }
