@@ -40,11 +40,10 @@ export const frozenMatMul = (a: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D =>
     save([w])
     return {
       value: tf.matMul(rows, w),
-      // The transposed product, not matMul2d's copy of the weight transposed: slower on wasm,
-      // but every copy made in a backward pass lives until it ends, and with XNNPACK's
-      // packed copy of each, the frozen matrices' transposes alone filled a 135M-weight
-      // model's heap.
-      gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) => tf.matMul(dy as tf.Tensor2D, saved[0]! as tf.Tensor2D, false, true)
+      // As matMul2d: the weight transposed, freed (with XNNPACK's packed copy of it) as soon
+      // as the product is made.
+      gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) =>
+        tf.tidy(() => tf.matMul(dy as tf.Tensor2D, tf.transpose(saved[0]! as tf.Tensor2D)))
     }
   })(a) as tf.Tensor2D
 

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { embedRows, gelu, matMul2d } from "../../../src/adapters/local/fast-ops.js"
+import { embedRows, frozenMatMul, gelu, matMul2d } from "../../../src/adapters/local/fast-ops.js"
 import { initTfRuntime } from "../../../src/adapters/local/tf-runtime.js"
 
 // The ops with hand-written gradients against tfjs's autodiff of the plain formulas, on the
@@ -32,6 +32,18 @@ describe("fast ops (hand-written gradients for the wasm backend)", () => {
     const plain = valueAndGrads((x, y) => tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D), [a, b])
     expectClose([fast.value], [plain.value])
     fast.grads.forEach((grad, i) => expectClose(grad, plain.grads[i]!))
+  })
+
+  it("frozenMatMul: tf.matMul's value and its gradient to the input, none to the weight", async () => {
+    await runtime
+    const a = tf.randomNormal([37, 19], 0, 1, "float32", 1)
+    const w = tf.randomNormal([19, 23], 0, 1, "float32", 2)
+    const fast = valueAndGrads((x) => frozenMatMul(x as tf.Tensor2D, w), [a])
+    const plain = valueAndGrads((x) => tf.matMul(x as tf.Tensor2D, w), [a])
+    expectClose([fast.value], [plain.value])
+    expectClose(fast.grads[0]!, plain.grads[0]!)
+    // Asked for the weight's gradient too, tfjs finds no path to it.
+    expect(() => valueAndGrads((x, y) => frozenMatMul(x as tf.Tensor2D, y as tf.Tensor2D), [a, w])).toThrow(/gradient/)
   })
 
   it("gelu: the tanh formula's value and gradient, at zero, near it and in both tails", async () => {
