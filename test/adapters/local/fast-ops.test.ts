@@ -37,7 +37,7 @@ describe("fast ops (hand-written gradients for the wasm backend)", () => {
   it("frozenMatMul: tf.matMul's value and its gradient to the input, none to the weight", async () => {
     await runtime
     const a = tf.randomNormal([37, 19], 0, 1, "float32", 1)
-    const w = tf.randomNormal([19, 23], 0, 1, "float32", 2)
+    const w = tf.randomNormal([19, 23], 0, 1, "float32", 2) as tf.Tensor2D
     const fast = valueAndGrads((x) => frozenMatMul(x as tf.Tensor2D, w), [a])
     const plain = valueAndGrads((x) => tf.matMul(x as tf.Tensor2D, w), [a])
     expectClose([fast.value], [plain.value])
