@@ -39,13 +39,15 @@ export interface LossResult {
 }
 
 /**
- * A fresh model from `seed` (frozen, with fresh adapters, when `lora` is given), zero
- * gradients, zero optimizer state. Throws on an architecture that cannot be built.
+ * A fresh model from `seed`, or one holding the weights `start` (a Hugging Face model's, read
+ * trainable unless `lora` is given; the trainer takes them over, and the caller frees them if
+ * this throws). Frozen, with fresh adapters, when `lora` is given; zero gradients, zero
+ * optimizer state. Throws on an architecture that cannot be built.
  */
-export const createTrainer = (architecture: ModelArchitecture, seed: number, lora?: LoraSettings): LocalTrainer => {
+export const createTrainer = (architecture: ModelArchitecture, seed: number, lora?: LoraSettings, start?: ParameterSet): LocalTrainer => {
   // Found first: loraTargets throws for a model LoRA cannot adapt, before any tensor is made.
   const targets = lora === undefined ? [] : loraTargets(architecture, lora)
-  const model = initModel(architecture, seed, lora === undefined)
+  const model = start === undefined ? initModel(architecture, seed, lora === undefined) : { architecture, ...start }
   const adapters = lora === undefined ? undefined : initLora(model, targets, lora, seed)
   const trained: ParameterSet = adapters ?? model
   const gradients = new Map([...trained.variables].map(([name, variable]) => [name, new Float32Array(variable.size)]))

@@ -2,7 +2,8 @@ import { Effect } from "effect"
 import { InvalidRequestError, type ModelArchitecture, type TrainingError } from "../../ports/index.js"
 import { compute } from "./compute.js"
 import { loadHfStart } from "./hf/hf-model.js"
-import { createTrainer, disposeTrainer, type LocalTrainer } from "./local-trainer.js"
+import { createTrainer, type LocalTrainer } from "./local-trainer.js"
+import { disposeParameters } from "./parameters.js"
 import type { LoraSettings } from "./lora.js"
 
 /**
@@ -16,11 +17,14 @@ export const startTrainer = (
   seed: number,
   lora?: LoraSettings
 ): Effect.Effect<LocalTrainer, TrainingError | InvalidRequestError> =>
-  Effect.flatMap(compute(operation, () => createTrainer(architecture, seed, lora)), (trainer) =>
-    architecture.kind !== "hf"
-      ? Effect.succeed(trainer)
-      : loadHfStart(trainer.model, architecture).pipe(
-        Effect.mapError((error) => new InvalidRequestError({ operation, message: error.message, cause: error })),
-        Effect.as(trainer),
-        Effect.onError(() => Effect.sync(() => disposeTrainer(trainer)))
-      ))
+  architecture.kind !== "hf"
+    ? compute(operation, () => createTrainer(architecture, seed, lora))
+    : loadHfStart(architecture, lora === undefined).pipe(
+      Effect.mapError((error) => new InvalidRequestError({ operation, message: error.message, cause: error })),
+      // Built around the loaded weights: zeros first, then the checkpoint, held the model twice.
+      Effect.flatMap((weights) =>
+        compute(operation, () => createTrainer(architecture, seed, lora, weights)).pipe(
+          Effect.onError(() => Effect.sync(() => disposeParameters(weights)))
+        )
+      )
+    )

@@ -4,7 +4,7 @@ import { Effect, Exit } from "effect"
 import type { HfModelArchitecture } from "../../../ports/index.js"
 import { messageOf } from "../../../ports/thrown-message.js"
 import { readHfModelDirectory } from "../../hf-model/model-directory.js"
-import { disposeParameters, type ParameterSet, type ParameterSpec, zeros } from "../parameters.js"
+import { type ParameterSet, type ParameterSpec, zeros } from "../parameters.js"
 import { decodeHfArchitecture, type HfArchitecture } from "./hf-architecture.js"
 import { hfWeightSpecs, loadHfWeights } from "./hf-weights.js"
 
@@ -90,8 +90,8 @@ export const hfArchitectureOf = (arch: HfModelArchitecture): HfArchitecture => {
 
 /**
  * The weights of a Hugging Face model as the local backend holds them, by their Hugging Face
- * names, Linear weights [in, out]. They start at zero: {@link loadHfStart} fills them from
- * the directory (a shard worker gets them from the main thread instead).
+ * names, Linear weights [in, out]. Built from these, they start at zero: a trainer takes
+ * {@link loadHfStart}'s weights instead, and a shard worker gets them from the main thread.
  */
 export const hfParameterSpecs = (arch: HfModelArchitecture): ReadonlyArray<ParameterSpec> =>
   hfWeightSpecs(hfArchitectureOf(arch)).map((spec) => ({
@@ -101,17 +101,14 @@ export const hfParameterSpecs = (arch: HfModelArchitecture): ReadonlyArray<Param
   }))
 
 /**
- * Fills `model` (built from {@link hfParameterSpecs}) with the weights of the directory
- * `arch` names: a base model's weights are its starting point. Fails naming the file or
- * tensor at fault.
+ * The weights of the directory `arch` names, as {@link hfParameterSpecs} lays them out
+ * (trainable variables when `trainable`): a base model's weights are its starting point.
+ * Fails naming the file or tensor at fault. Free the result with `disposeParameters`.
  */
-export const loadHfStart = (model: ParameterSet, arch: HfModelArchitecture): Effect.Effect<void, Error> =>
+export const loadHfStart = (arch: HfModelArchitecture, trainable: boolean): Effect.Effect<ParameterSet, Error> =>
   Effect.gen(function*() {
+    const decoded = decodedHfConfig(arch.dir)
+    if (typeof decoded === "string") return yield* Effect.fail(new Error(decoded))
     const directory = yield* readHfModelDirectory(arch.dir)
-    const loaded = yield* loadHfWeights(hfArchitectureOf(arch), directory.tensors, arch.dir)
-    try {
-      for (const name of model.names) model.variables.get(name)!.assign(loaded.variables.get(name)!)
-    } finally {
-      disposeParameters(loaded)
-    }
+    return yield* loadHfWeights(decoded.arch, directory.tensors, arch.dir, trainable)
   }).pipe(Effect.mapError((error) => new Error(error.message)))
