@@ -1,11 +1,12 @@
 import { Effect, Layer, Scope } from "effect"
 import { availableParallelism } from "node:os"
 import { messageOf } from "../../ports/thrown-message.js"
-import { type BackendCapabilities, type BaseModelSource, type TrainingError, type LossFnType, BackendUnavailableError, InvalidRequestError, type StateRef, TrainingBackend, type TrainingClientConfig } from "../../ports/index.js"
+import { type BackendCapabilities, type BaseModelSource, type TrainingError, type LossFnType, BackendUnavailableError, InvalidRequestError, type ModelArchitecture, type StateRef, TrainingBackend, type TrainingClientConfig } from "../../ports/index.js"
 import { computeAsync } from "./compute.js"
 import { disposeTrainer } from "./local-trainer.js"
 import { startTrainer } from "./start-trainer.js"
-import { makeLocalSamplingClient } from "./local-sampling-client.js"
+import { loadHfStart } from "./hf/hf-model.js"
+import { makeLocalSamplingClient, samplingClientOver } from "./local-sampling-client.js"
 import { makeLocalTrainingClient } from "./local-training-client.js"
 import { samplerWeightsProblem } from "./sampler-weights.js"
 import { decodeState } from "./state-codec.js"
@@ -120,8 +121,12 @@ export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options
 
   const invalidSampling = (message: string, cause?: unknown) => new InvalidRequestError({ operation: "createSamplingClient", message, cause })
 
-  // A base model of the local backend is the seeded initialisation of an architecture.
-  const baseWeights = (source: BaseModelSource): Effect.Effect<Uint8Array, InvalidRequestError | TrainingError> => {
+  /**
+   * The architecture of a base model: the seeded initialisation of an architecture, or the
+   * weights of a Hugging Face directory. Checked as createTrainingClient checks it, so a bad
+   * one is refused, not a failed build.
+   */
+  const baseArchitecture = (source: BaseModelSource): Effect.Effect<ModelArchitecture, InvalidRequestError> => {
     const { architecture, seed } = source
     if (architecture === undefined || seed === undefined) {
       return Effect.fail(invalidSampling(
@@ -129,22 +134,31 @@ export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options
           "give an architecture and a seed, or sample from saveWeightsForSampler's bytes"
       ))
     }
-    // Checked as createTrainingClient checks it, so a bad one is refused, not a failed build.
     const problem = architectureProblem(architecture)
-    if (problem !== undefined) return Effect.fail(invalidSampling(problem))
-    return Effect.acquireUseRelease(
-      startTrainer("createSamplingClient", architecture, seed),
+    return problem === undefined ? Effect.succeed(architecture) : Effect.fail(invalidSampling(problem))
+  }
+
+  // A seeded base model's weights, saved as a trainer's would be.
+  const seededWeights = (source: BaseModelSource, architecture: ModelArchitecture): Effect.Effect<Uint8Array, InvalidRequestError | TrainingError> =>
+    Effect.acquireUseRelease(
+      startTrainer("createSamplingClient", architecture, source.seed!),
       (trainer) => computeAsync("createSamplingClient", () => saveTrainer(trainer, source.baseModel, "weights")),
       (trainer) => Effect.sync(() => disposeTrainer(trainer))
     )
-  }
 
   const createSamplingClient = Effect.fn("LocalBackend.createSamplingClient")(
     function*(source: StateRef | BaseModelSource) {
       if ("_tag" in source && source._tag === "Remote") {
         return yield* invalidSampling(`the local backend loads weights from bytes, not from ${source.path}`)
       }
-      const bytes = "_tag" in source ? source.bytes : yield* baseWeights(source)
+      const base = "_tag" in source ? undefined : yield* baseArchitecture(source)
+      if (base?.kind === "hf") {
+        // Read straight into frozen weights: through a trainer and saved bytes, the model was
+        // held twice in the heap and took half as long again to load.
+        const weights = yield* loadHfStart(base, false).pipe(Effect.mapError((error) => invalidSampling(error.message, error)))
+        return yield* samplingClientOver({ architecture: base, ...weights }, yield* Scope.Scope, { decode: options.decode })
+      }
+      const bytes = "_tag" in source ? source.bytes : yield* seededWeights(source, base!)
       const state = yield* Effect.try({ try: () => decodeState(bytes), catch: (e) => invalidSampling(messageOf(e), e) })
       const problem = samplerWeightsProblem(state)
       if (problem !== undefined) return yield* invalidSampling(problem)

@@ -61,7 +61,20 @@ export const makeLocalSamplingClient = Effect.fn("LocalSamplingClient.make")(
     scope: Scope.Scope,
     options: LocalSamplingClientOptions = {}
   ): Effect.fn.Return<SamplingClient["Service"], TrainingError> {
-    const params = yield* compute("createSamplingClient", () => samplerParams(state))
+    return yield* samplingClientOver(yield* compute("createSamplingClient", () => samplerParams(state)), scope, options)
+  }
+)
+
+/**
+ * {@link makeLocalSamplingClient} over frozen weights already built (a Hugging Face
+ * directory's, read straight into them), which it takes over: they are freed when `scope` closes.
+ */
+export const samplingClientOver = Effect.fn("LocalSamplingClient.over")(
+  function*(
+    params: SamplerParams,
+    scope: Scope.Scope,
+    options: LocalSamplingClientOptions = {}
+  ): Effect.fn.Return<SamplingClient["Service"], TrainingError> {
     yield* Scope.addFinalizer(scope, Effect.sync(() => disposeParameters(params)))
     // As the protocol says, a request without `stop` ends at the model's EOS (`[]`: nowhere).
     // sous's own transformer has no EOS; a Hugging Face model's directory names it.
