@@ -122,11 +122,11 @@ export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options
   const invalidSampling = (message: string, cause?: unknown) => new InvalidRequestError({ operation: "createSamplingClient", message, cause })
 
   /**
-   * The architecture of a base model: the seeded initialisation of an architecture, or the
-   * weights of a Hugging Face directory. Checked as createTrainingClient checks it, so a bad
-   * one is refused, not a failed build.
+   * The architecture and seed of a base model: the seeded initialisation of an architecture,
+   * or the weights of a Hugging Face directory. Checked as createTrainingClient checks it, so a
+   * bad one is refused, not a failed build.
    */
-  const baseArchitecture = (source: BaseModelSource): Effect.Effect<ModelArchitecture, InvalidRequestError> => {
+  const baseModel = (source: BaseModelSource): Effect.Effect<{ readonly architecture: ModelArchitecture; readonly seed: number }, InvalidRequestError> => {
     const { architecture, seed } = source
     if (architecture === undefined || seed === undefined) {
       return Effect.fail(invalidSampling(
@@ -135,14 +135,14 @@ export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options
       ))
     }
     const problem = architectureProblem(architecture)
-    return problem === undefined ? Effect.succeed(architecture) : Effect.fail(invalidSampling(problem))
+    return problem === undefined ? Effect.succeed({ architecture, seed }) : Effect.fail(invalidSampling(problem))
   }
 
   // A seeded base model's weights, saved as a trainer's would be.
-  const seededWeights = (source: BaseModelSource, architecture: ModelArchitecture): Effect.Effect<Uint8Array, InvalidRequestError | TrainingError> =>
+  const seededWeights = (name: string, architecture: ModelArchitecture, seed: number): Effect.Effect<Uint8Array, InvalidRequestError | TrainingError> =>
     Effect.acquireUseRelease(
-      startTrainer("createSamplingClient", architecture, source.seed!),
-      (trainer) => computeAsync("createSamplingClient", () => saveTrainer(trainer, source.baseModel, "weights")),
+      startTrainer("createSamplingClient", architecture, seed),
+      (trainer) => computeAsync("createSamplingClient", () => saveTrainer(trainer, name, "weights")),
       (trainer) => Effect.sync(() => disposeTrainer(trainer))
     )
 
@@ -151,14 +151,19 @@ export const makeLocalBackend = Effect.fn("LocalBackend.make")(function*(options
       if ("_tag" in source && source._tag === "Remote") {
         return yield* invalidSampling(`the local backend loads weights from bytes, not from ${source.path}`)
       }
-      const base = "_tag" in source ? undefined : yield* baseArchitecture(source)
-      if (base?.kind === "hf") {
-        // Read straight into frozen weights: through a trainer and saved bytes, the model was
-        // held twice in the heap and took half as long again to load.
-        const weights = yield* loadHfStart(base, false).pipe(Effect.mapError((error) => invalidSampling(error.message, error)))
-        return yield* samplingClientOver({ architecture: base, ...weights }, yield* Scope.Scope, { decode: options.decode })
+      let bytes: Uint8Array
+      if ("_tag" in source) {
+        bytes = source.bytes
+      } else {
+        const { architecture, seed } = yield* baseModel(source)
+        if (architecture.kind === "hf") {
+          // Read straight into frozen weights: through a trainer and saved bytes, the model was
+          // held twice in the heap and took half as long again to load.
+          const weights = yield* loadHfStart(architecture, false).pipe(Effect.mapError((error) => invalidSampling(error.message, error)))
+          return yield* samplingClientOver({ architecture, ...weights }, yield* Scope.Scope, { decode: options.decode })
+        }
+        bytes = yield* seededWeights(source.baseModel, architecture, seed)
       }
-      const bytes = "_tag" in source ? source.bytes : yield* seededWeights(source, base!)
       const state = yield* Effect.try({ try: () => decodeState(bytes), catch: (e) => invalidSampling(messageOf(e), e) })
       const problem = samplerWeightsProblem(state)
       if (problem !== undefined) return yield* invalidSampling(problem)

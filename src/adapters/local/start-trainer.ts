@@ -9,7 +9,8 @@ import type { LoraSettings } from "./lora.js"
 /**
  * A trainer at its starting point: sous's models drawn from `seed`, a Hugging Face model with
  * the weights of its directory (unreadable or misfit weights are refused, naming the file or
- * tensor, and the half-built trainer freed). The caller frees the result with `disposeTrainer`.
+ * tensor; loaded weights are freed if the trainer cannot be built around them). The caller
+ * frees the result with `disposeTrainer`.
  */
 export const startTrainer = (
   operation: string,

@@ -187,13 +187,16 @@ export const decodeStateTensors = (state: DecodedState, only?: ReadonlySet<strin
   })
 
 /**
- * Copies the values of the state's tensor `name` into `target`, which must be of its size
- * (checked with {@link tensorShapesProblem} first), without making a tensor.
+ * Copies the values of each of the state's tensors `name` into its `target`, which must be of
+ * its size (checked with {@link tensorShapesProblem} first), without making tensors.
  */
-export const readStateValues = (state: DecodedState, name: string, target: Float32Array): void => {
-  const entry = stateBytes(state).get(name)
-  if (entry === undefined || entry.bytes.length !== target.byteLength) {
-    throw new Error(`the state has no tensor ${name} of ${target.length} values`)
+export const readStateValues = (state: DecodedState, targets: ReadonlyArray<readonly [string, Float32Array]>): void => {
+  const entries = stateBytes(state)
+  for (const [name, target] of targets) {
+    const entry = entries.get(name)
+    if (entry === undefined || entry.bytes.length !== target.byteLength) {
+      throw new Error(`the state has no tensor ${name} of ${target.length} values`)
+    }
+    new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(entry.bytes)
   }
-  new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(entry.bytes)
 }

@@ -65,9 +65,10 @@ export const saveTrainer = async (trainer: LocalTrainer, name: string, kind: "st
   }
   const key = trainedKey(trainer)
   const tensors = trained.names.flatMap((n) => {
-    const { shape } = trained.variables.get(n)!
+    const variable = trained.variables.get(n)!
+    const { shape } = variable
     return [
-      { name: key(n), tensor: trained.variables.get(n)! as tf.Tensor },
+      { name: key(n), tensor: variable as tf.Tensor },
       { name: firstMomentKey(n), tensor: { shape, values: optimizer.m.get(n)! } },
       { name: secondMomentKey(n), tensor: { shape, values: optimizer.v.get(n)! } }
     ]
@@ -154,7 +155,7 @@ export const restoreTrainer = (trainer: LocalTrainer, state: DecodedState, optim
   } finally {
     for (const tensor of Object.values(tensors)) tensor.dispose()
   }
-  if (optimizer) for (const [key, , values] of momentTargets(trainer)) readStateValues(state, key, values)
+  if (optimizer) readStateValues(state, momentTargets(trainer).map(([key, , values]) => [key, values] as const))
   if (state.header.lora === undefined && trainer.lora !== undefined) {
     // A new base: zero B so the adapters add nothing until trained again.
     tf.tidy(() => {
