@@ -9,7 +9,7 @@ import * as tf from "@tensorflow/tfjs"
  * [704, 64] × [64, 256] product). Transposing the operand first is a copy, far cheaper than
  * the slow product. The products are the same sums, so only rounding can differ.
  */
-export const matMul2d: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.customGrad((...args) => {
+const matMul2dWithGradient: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.customGrad((...args) => {
   const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc]
   save([a, b])
   return {
@@ -26,6 +26,23 @@ export const matMul2d: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D = tf.cust
     }
   }
 }) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D
+
+/**
+ * Whether a gradient tape is recording. Outside one (sampling, scoring) the ops below skip
+ * their custom gradients: a custom gradient opens a scope of its own around its kernels,
+ * overhead that a generation step of a small model pays dozens of times.
+ */
+export const recording = (): boolean => tf.engine().isTapeOn()
+
+/** See {@link matMul2dWithGradient}; a plain product when no tape records. */
+export const matMul2d = (a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D => recording() ? matMul2dWithGradient(a, b) : tf.matMul(a, b)
+
+/**
+ * `a · w + bias` for 2-D `a`: under a tape, {@link matMul2d} then the sum; otherwise one
+ * fused kernel (on wasm, XNNPACK adds the bias as it multiplies).
+ */
+export const affine2d = (a: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor): tf.Tensor2D =>
+  recording() ? matMul2d(a, w).add<tf.Tensor2D>(bias) : tf.fused.matMul({ a, b: w, bias }) as tf.Tensor2D
 
 /**
  * `a · w` for a weight that is not trained (a LoRA base): the gradient goes to `a` alone.
@@ -53,7 +70,7 @@ export const frozenMatMul = (a: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D =>
  * gradient, and a one-hot product forward costs a [n, vocab] × [vocab, width] matmul).
  */
 export const embedRows = (table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D =>
-  tf.customGrad((...args) => {
+  !recording() ? tf.gather(table, ids) : tf.customGrad((...args) => {
     const [rows, save] = args as [tf.Tensor2D, tf.GradSaveFunc]
     // Saved, not captured: the caller's scope disposes `ids` before the backward pass runs.
     save([ids])
@@ -63,29 +80,3 @@ export const embedRows = (table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D =>
         tf.matMul(tf.transpose(tf.oneHot(saved[0] as tf.Tensor1D, table.shape[0]).toFloat()), dy as tf.Tensor2D)
     }
   })(table) as tf.Tensor2D
-
-const geluScale = Math.sqrt(2 / Math.PI)
-const geluCubic = 0.044715
-
-/**
- * GELU, tanh approximation (as GPT-2), with its derivative written out:
- * y = x/2 · (1 + tanh u), u = c·(x + 0.044715·x³), and
- * dy/dx = (1 + tanh u)/2 + x/2 · (1 − tanh² u) · c·(1 + 3·0.044715·x²).
- * Autodiff of the same formula records about twice the kernels, `pow`'s gradient among them.
- */
-export const gelu: (x: tf.Tensor) => tf.Tensor = tf.customGrad((...args) => {
-  const [x, save] = args as [tf.Tensor, tf.GradSaveFunc]
-  const squared = x.square()
-  const t = tf.tanh(x.mul(squared.mul(geluCubic).add(1)).mul(geluScale))
-  save([x, squared, t])
-  return {
-    value: x.mul(t.add(1)).mul(0.5),
-    gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) => {
-      const [input, inputSquared, tanhU] = saved as [tf.Tensor, tf.Tensor, tf.Tensor]
-      const slope = tanhU.add(1).mul(0.5).add(
-        input.mul(0.5 * geluScale).mul(tf.sub(1, tanhU.square())).mul(inputSquared.mul(3 * geluCubic).add(1))
-      )
-      return dy.mul(slope)
-    }
-  }
-}) as (x: tf.Tensor) => tf.Tensor

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs"
 import type { TransformerArchitecture } from "../../ports/index.js"
-import { embedRows, gelu, matMul2d } from "./fast-ops.js"
+import { affine2d, embedRows, matMul2d } from "./fast-ops.js"
+import { gelu, layerNorm } from "./fused-kernels.js"
 import { normal, ones, type ParameterSpec, type WeightLookup, zeros } from "./parameters.js"
 
 /** The parameters an architecture has, in their canonical order (GPT-2 style init). */
@@ -48,17 +49,15 @@ export const transformerSpecs = (arch: TransformerArchitecture): ReadonlyArray<P
 export const transformerProblem = (arch: TransformerArchitecture): string | undefined =>
   arch.width % arch.heads === 0 ? undefined : `width ${arch.width} is not divisible by heads ${arch.heads}`
 
-const layerNorm = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor => {
-  const { mean, variance } = tf.moments(x, -1, true)
-  return x.sub(mean).mul(tf.rsqrt(variance.add(1e-5))).mul(gamma).add(beta)
-}
+/** The layer norms' epsilon (torch's default). */
+const layerNormEps = 1e-5
 
 /** [b, t, in] → [b, t, out]: the same affine map at every position (no bias when `b` is absent). */
 const dense = (x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor => {
   const [batch, length, inWidth] = x.shape as [number, number, number]
   const outWidth = w.shape[1] as number
-  const product = matMul2d(x.reshape([batch * length, inWidth]) as tf.Tensor2D, w as tf.Tensor2D)
-  return (b === undefined ? product : product.add(b)).reshape([batch, length, outWidth])
+  const rows = x.reshape([batch * length, inWidth]) as tf.Tensor2D
+  return (b === undefined ? matMul2d(rows, w as tf.Tensor2D) : affine2d(rows, w as tf.Tensor2D, b)).reshape([batch, length, outWidth])
 }
 
 /**
@@ -130,15 +129,15 @@ const transformerHidden = (
   const cache: Array<LayerCache> = []
   for (let layer = 0; layer < layers; layer++) {
     const p = `layers.${layer}`
-    const attnInput = layerNorm(x, weight(`${p}.ln1.gamma`), weight(`${p}.ln1.beta`))
+    const attnInput = layerNorm(x, weight(`${p}.ln1.gamma`), weight(`${p}.ln1.beta`), layerNormEps)
     const attended = attention(arch, weight, `${p}.attn`, attnInput, mask, past?.[layer])
     cache.push(attended.cache)
     x = x.add(attended.output)
-    const normed = layerNorm(x, weight(`${p}.ln2.gamma`), weight(`${p}.ln2.beta`))
+    const normed = layerNorm(x, weight(`${p}.ln2.gamma`), weight(`${p}.ln2.beta`), layerNormEps)
     const hidden = gelu(dense(normed, weight(`${p}.mlp.w1`), weight(`${p}.mlp.b1`)))
     x = x.add(dense(hidden, weight(`${p}.mlp.w2`), weight(`${p}.mlp.b2`)))
   }
-  return { hidden: layerNorm(x, weight("ln_final.gamma"), weight("ln_final.beta")), cache }
+  return { hidden: layerNorm(x, weight("ln_final.gamma"), weight("ln_final.beta"), layerNormEps), cache }
 }
 
 /** Next-token logits [b, t, vocab] for int32 token ids [b, t] (t ≤ contextLength). Call inside `tf.tidy`. */

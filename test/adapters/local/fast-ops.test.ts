@@ -1,27 +1,13 @@
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { embedRows, frozenMatMul, gelu, matMul2d } from "../../../src/adapters/local/fast-ops.js"
+import { affine2d, embedRows, frozenMatMul, matMul2d } from "../../../src/adapters/local/fast-ops.js"
 import { initTfRuntime } from "../../../src/adapters/local/tf-runtime.js"
+import { expectClose, valueAndGrads } from "../../support/gradient-check.js"
 
 // The ops with hand-written gradients against tfjs's autodiff of the plain formulas, on the
 // wasm backend they are written for: same values, same gradients (up to float32 rounding).
 const runtime = Effect.runPromise(initTfRuntime("wasm"))
-
-/** Value and gradients of `sum(f(...) · weights)` with respect to each input. */
-const valueAndGrads = (f: (...inputs: Array<tf.Tensor>) => tf.Tensor, inputs: Array<tf.Tensor>) =>
-  tf.tidy(() => {
-    const weights = tf.randomNormal(f(...inputs).shape, 0, 1, "float32", 7)
-    const { value, grads } = tf.valueAndGrads((...xs: Array<tf.Tensor>) => f(...xs).mul(weights).sum())(inputs)
-    return { value: value.arraySync() as number, grads: grads.map((grad) => Array.from(grad.dataSync())) }
-  })
-
-const expectClose = (actual: ReadonlyArray<number>, expected: ReadonlyArray<number>) => {
-  expect(actual).toHaveLength(expected.length)
-  const scale = Math.max(...expected.map(Math.abs))
-  const worst = Math.max(...actual.map((value, i) => Math.abs(value - expected[i]!)))
-  expect(worst).toBeLessThan(1e-5 * scale)
-}
 
 describe("fast ops (hand-written gradients for the wasm backend)", () => {
   it("matMul2d: tf.matMul's value and both gradients", async () => {
@@ -46,16 +32,6 @@ describe("fast ops (hand-written gradients for the wasm backend)", () => {
     expect(() => valueAndGrads((x, y) => frozenMatMul(x as tf.Tensor2D, y as tf.Tensor2D), [a, w])).toThrow(/gradient/)
   })
 
-  it("gelu: the tanh formula's value and gradient, at zero, near it and in both tails", async () => {
-    await runtime
-    const x = tf.concat([tf.tensor1d([0, -1e-3, 1e-3, -8, 8, -3, 3]), tf.randomNormal([200], 0, 2, "float32", 3)])
-    const formula = (v: tf.Tensor) => v.mul(0.5).mul(tf.tanh(v.add(v.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI))).add(1))
-    const fast = valueAndGrads((v) => gelu(v), [x])
-    const plain = valueAndGrads(formula, [x])
-    expectClose([fast.value], [plain.value])
-    expectClose(fast.grads[0]!, plain.grads[0]!)
-  })
-
   it("embedRows: a one-hot product's value and gradient, repeated ids summed", async () => {
     await runtime
     const table = tf.randomNormal([11, 6], 0, 1, "float32", 4)
@@ -66,5 +42,19 @@ describe("fast ops (hand-written gradients for the wasm backend)", () => {
     expectClose(fast.grads[0]!, plain.grads[0]!)
     // Rows no id names get no gradient.
     expect(fast.grads[0]!.slice(6, 12).every((value) => value === 0)).toBe(true)
+  })
+
+  it("outside a gradient tape: the same values from plain kernels, the bias fused into the product", async () => {
+    await runtime
+    const a = tf.randomNormal([37, 19], 0, 1, "float32", 1) as tf.Tensor2D
+    const w = tf.randomNormal([19, 23], 0, 1, "float32", 2) as tf.Tensor2D
+    const bias = tf.randomNormal([23], 0, 1, "float32", 5)
+    const ids = tf.tensor1d([3, 0, 3, 10], "int32")
+    expectClose(Array.from(affine2d(a, w, bias).dataSync()), Array.from(tf.matMul(a, w).add(bias).dataSync()))
+    expectClose(Array.from(embedRows(w, ids).dataSync()), Array.from(tf.gather(w, ids).dataSync()))
+    const kernels = async (f: () => tf.Tensor) => (await tf.profile(f)).kernels.map((kernel) => kernel.name)
+    expect(await kernels(() => affine2d(a, w, bias))).not.toContain("Add")
+    expect(await kernels(() => embedRows(w, ids))).toEqual(["GatherV2"])
+    expect(await kernels(() => matMul2d(a, w))).toEqual(["BatchMatMul"])
   })
 })

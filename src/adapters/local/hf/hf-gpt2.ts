@@ -1,11 +1,12 @@
 import * as tf from "@tensorflow/tfjs"
-import { embedRows, gelu } from "../fast-ops.js"
+import { embedRows } from "../fast-ops.js"
+import { gelu, layerNorm } from "../fused-kernels.js"
 import type { WeightLookup } from "../parameters.js"
 import type { LayerCache } from "../transformer.js"
 import type { HfGpt2Architecture } from "./hf-architecture.js"
 import { attend, causalMask, splitHeads, withPast } from "./hf-attention.js"
 import type { HfHidden } from "./hf-llama.js"
-import { layerNorm, projectThrough } from "./hf-ops.js"
+import { projectThrough } from "./hf-ops.js"
 
 /**
  * The final hidden states [b, t, width] (after ln_f) of GPT-2 for token ids [b, t] that follow

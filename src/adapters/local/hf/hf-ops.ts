@@ -30,11 +30,5 @@ export const projectThrough = (x: tf.Tensor, weight: WeightLookup, name: string,
 export const rmsNorm = (x: tf.Tensor, w: tf.Tensor, eps: number): tf.Tensor =>
   x.mul(tf.rsqrt(x.square().mean(-1, true).add(eps))).mul(w)
 
-/** LayerNorm over the last axis (biased variance, as torch). */
-export const layerNorm = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor => {
-  const { mean, variance } = tf.moments(x, -1, true)
-  return x.sub(mean).mul(tf.rsqrt(variance.add(eps))).mul(w).add(b)
-}
-
 /** SiLU (swish): `x · sigmoid(x)`. */
 export const silu = (x: tf.Tensor): tf.Tensor => x.mul(tf.sigmoid(x))

@@ -1,0 +1,191 @@
+import * as tf from "@tensorflow/tfjs"
+import { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
+import { fastTanh } from "./fast-tanh.js"
+
+// Small models spend most of a step in per-kernel overhead (about 8 µs a kernel on wasm under
+// Node), not arithmetic: a layer norm written with tfjs ops runs about 10 kernels forward and
+// 20 backward, a tanh GELU 9 forward. These kernels do each in one pass of plain JavaScript
+// over the tensors' memory (the wasm heap read in place, or the cpu backend's arrays), in
+// float64, rounded once where a value is stored. They are registered for the `wasm` and `cpu`
+// backends; on any other backend (tfjs-node) the ops below fall back to the tfjs formulas.
+
+const layerNormKernel = "SousLayerNorm"
+const layerNormGradKernel = "SousLayerNormGrad"
+const geluKernel = "SousGelu"
+const geluGradKernel = "SousGeluGrad"
+const fusedBackends = ["wasm", "cpu"] as const
+
+/** What these kernels use of the cpu backend, which keeps each tensor's values as one array. */
+interface CpuBackend {
+  readSync(dataId: tf.DataId): tf.backend_util.BackendValues
+  makeTensorInfo(shape: Array<number>, dtype: tf.DataType, values: tf.backend_util.BackendValues): tf.TensorInfo
+}
+
+/**
+ * Runs `compute` over float32 arrays of `inputs` and of fresh outputs of `outputShapes`. On
+ * wasm the arrays are views of the heap, made after every output is allocated (an allocation
+ * may move the heap); on cpu the inputs are the backend's own arrays.
+ */
+const runOnArrays = (
+  backend: unknown,
+  inputs: ReadonlyArray<tf.TensorInfo>,
+  outputShapes: ReadonlyArray<ReadonlyArray<number>>,
+  compute: (ins: ReadonlyArray<Float32Array>, outs: ReadonlyArray<Float32Array>) => void
+): Array<tf.TensorInfo> => {
+  if (backend instanceof BackendWasm) {
+    const outs = outputShapes.map((shape) => backend.makeOutput([...shape], "float32"))
+    compute(
+      inputs.map((t) => backend.typedArrayFromHeap(t) as Float32Array),
+      outs.map((t) => backend.typedArrayFromHeap(t) as Float32Array)
+    )
+    return outs
+  }
+  const cpu = backend as CpuBackend
+  const outs = outputShapes.map((shape) => new Float32Array(tf.util.sizeFromShape([...shape])))
+  compute(inputs.map((t) => cpu.readSync(t.dataId) as Float32Array), outs)
+  return outs.map((values, i) => cpu.makeTensorInfo([...outputShapes[i]!], "float32", values))
+}
+
+/** Mean and 1/√(variance + eps) of `width` values of `x` from `offset` (two passes, float64). */
+const rowStats = (x: Float32Array, offset: number, width: number, eps: number): readonly [number, number] => {
+  let sum = 0
+  for (let j = 0; j < width; j++) sum += x[offset + j]!
+  const mean = sum / width
+  let squares = 0
+  for (let j = 0; j < width; j++) {
+    const centred = x[offset + j]! - mean
+    squares += centred * centred
+  }
+  return [mean, 1 / Math.sqrt(squares / width + eps)]
+}
+
+const layerNormForward: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, gamma, beta } = inputs as Record<"x" | "gamma" | "beta", tf.TensorInfo>
+  const eps = attrs!["eps"] as number
+  const width = x.shape[x.shape.length - 1]!
+  return runOnArrays(backend, [x, gamma, beta], [x.shape], ([xs, g, b], [y]) => {
+    for (let offset = 0; offset < xs!.length; offset += width) {
+      const [mean, rstd] = rowStats(xs!, offset, width, eps)
+      for (let j = 0; j < width; j++) y![offset + j] = (xs![offset + j]! - mean) * rstd * g![j]! + b![j]!
+    }
+  })[0]!
+}
+
+// With x̂ = (x − mean)·rstd and g = dy·γ, the input gradient of a row is
+// rstd · (g − mean(g) − x̂ · mean(g·x̂)); γ's gradient sums dy·x̂ over rows and β's sums dy.
+const layerNormBackward: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, gamma, dy } = inputs as Record<"x" | "gamma" | "dy", tf.TensorInfo>
+  const eps = attrs!["eps"] as number
+  const width = x.shape[x.shape.length - 1]!
+  return runOnArrays(backend, [x, gamma, dy], [x.shape, [width], [width]], ([xs, g, dys], [dx, dg, db]) => {
+    const gammaSums = new Float64Array(width)
+    const betaSums = new Float64Array(width)
+    for (let offset = 0; offset < xs!.length; offset += width) {
+      const [mean, rstd] = rowStats(xs!, offset, width, eps)
+      let sumG = 0
+      let sumGx = 0
+      for (let j = 0; j < width; j++) {
+        const d = dys![offset + j]!
+        const normed = (xs![offset + j]! - mean) * rstd
+        const scaled = d * g![j]!
+        sumG += scaled
+        sumGx += scaled * normed
+        gammaSums[j] += d * normed
+        betaSums[j] += d
+      }
+      const meanG = sumG / width
+      const meanGx = sumGx / width
+      for (let j = 0; j < width; j++) {
+        const normed = (xs![offset + j]! - mean) * rstd
+        dx![offset + j] = rstd * (dys![offset + j]! * g![j]! - meanG - normed * meanGx)
+      }
+    }
+    dg!.set(gammaSums)
+    db!.set(betaSums)
+  })
+}
+
+const geluScale = Math.sqrt(2 / Math.PI)
+const geluCubic = 0.044715
+
+// The forward kernel also outputs tanh u, which the gradient needs: computing it costs more
+// than the rest of GELU together.
+const geluForward: tf.KernelFunc = ({ inputs, backend }) => {
+  const { x } = inputs as Record<"x", tf.TensorInfo>
+  return runOnArrays(backend, [x], [x.shape, x.shape], ([xs], [y, tanhU]) => {
+    for (let i = 0; i < xs!.length; i++) {
+      const v = xs![i]!
+      const t = fastTanh(geluScale * (v + geluCubic * v * v * v))
+      tanhU![i] = t
+      y![i] = 0.5 * v * (1 + t)
+    }
+  })
+}
+
+// dy/dx = (1 + tanh u)/2 + x/2 · (1 − tanh² u) · c·(1 + 3·0.044715·x²), u = c·(x + 0.044715·x³).
+const geluBackward: tf.KernelFunc = ({ inputs, backend }) => {
+  const { x, tanhU, dy } = inputs as Record<"x" | "tanhU" | "dy", tf.TensorInfo>
+  return runOnArrays(backend, [x, tanhU, dy], [x.shape], ([xs, ts, dys], [dx]) => {
+    for (let i = 0; i < xs!.length; i++) {
+      const v = xs![i]!
+      const t = ts![i]!
+      const slope = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * geluScale * (1 + 3 * geluCubic * v * v)
+      dx![i] = dys![i]! * slope
+    }
+  })[0]!
+}
+
+for (const backendName of fusedBackends) {
+  tf.registerKernel({ kernelName: layerNormKernel, backendName, kernelFunc: layerNormForward })
+  tf.registerKernel({ kernelName: layerNormGradKernel, backendName, kernelFunc: layerNormBackward })
+  tf.registerKernel({ kernelName: geluKernel, backendName, kernelFunc: geluForward })
+  tf.registerKernel({ kernelName: geluGradKernel, backendName, kernelFunc: geluBackward })
+}
+
+tf.registerGradient({
+  kernelName: layerNormKernel,
+  inputsToSave: ["x", "gamma"],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, gamma] = saved as [tf.Tensor, tf.Tensor]
+    // One kernel makes all three gradients, here rather than in the functions below: the engine
+    // runs each of those in its own tidy scope, which would free the other two. One that no
+    // input asks for (a frozen gamma) is freed with the backward pass's scope.
+    const [dx, dgamma, dbeta] = tf.engine().runKernel(
+      layerNormGradKernel,
+      { x, gamma, dy: dy as tf.Tensor },
+      attrs as tf.NamedAttrMap
+    ) as Array<tf.Tensor>
+    return { x: () => dx!, gamma: () => dgamma!, beta: () => dbeta! }
+  }
+})
+
+tf.registerGradient({
+  kernelName: geluKernel,
+  inputsToSave: ["x"],
+  outputsToSave: [false, true],
+  gradFunc: (dys, saved) => {
+    const [x, tanhU] = saved as [tf.Tensor, tf.Tensor]
+    const dy = (dys as Array<tf.Tensor>)[0]!
+    return { x: () => tf.engine().runKernel(geluGradKernel, { x, tanhU, dy }) as tf.Tensor }
+  }
+})
+
+const fused = (kernelName: string): boolean => tf.getKernel(kernelName, tf.getBackend()) !== undefined
+
+/** LayerNorm over the last axis with `gamma` and `beta` [width] (biased variance, as torch). */
+export const layerNorm = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor => {
+  if (fused(layerNormKernel)) return tf.engine().runKernel(layerNormKernel, { x, gamma, beta }, { eps }) as tf.Tensor
+  const { mean, variance } = tf.moments(x, -1, true)
+  return x.sub(mean).mul(tf.rsqrt(variance.add(eps))).mul(gamma).add(beta)
+}
+
+/** GELU, tanh approximation (GPT-2's): y = x/2 · (1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+export const gelu = (x: tf.Tensor): tf.Tensor => {
+  if (fused(geluKernel)) {
+    const [y, tanhU] = tf.engine().runKernel(geluKernel, { x }) as Array<tf.Tensor>
+    // The gradient keeps its own reference to tanh u.
+    tanhU!.dispose()
+    return y!
+  }
+  return x.mul(tf.tanh(x.add(x.pow(3).mul(geluCubic)).mul(geluScale)).add(1)).mul(0.5)
+}
