@@ -59,9 +59,10 @@ export const generate = (
     const running = new Set(outputs.keys())
     let step = tidyStep(() => {
       const first = languageModelStep(architecture, weight, tf.tensor2d([...prompt], [1, prompt.length], "int32"))
-      const copies = (t: tf.Tensor4D) => tf.tile(t, [numSamples, 1, 1, 1]) as tf.Tensor4D
+      // Concatenated copies, not tf.tile: wasm's Tile kernel took about 0.6 ms a cache here.
+      const copies = <T extends tf.Tensor>(t: T) => tf.concat(Array.from({ length: numSamples }, () => t)) as T
       return {
-        logits: tf.tile(first.logits, [numSamples, 1]) as tf.Tensor2D,
+        logits: copies(first.logits),
         cache: first.cache.map(({ keys, values }) => ({ keys: copies(keys), values: copies(values) }))
       }
     })
