@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs"
 import type { TransformerArchitecture } from "../../ports/index.js"
+import { batchMatMul } from "./batch-matmul.js"
 import { affine2d, embedRows, matMul2d } from "./fast-ops.js"
 import { gelu, layerNorm } from "./fused-kernels.js"
 import { normal, ones, type ParameterSpec, type WeightLookup, zeros } from "./parameters.js"
@@ -97,9 +98,9 @@ const attention = (
   const q = split(dense(x, weight(`${p}.wq`), weight(`${p}.bq`)))
   const k = withPast(split(dense(x, weight(`${p}.wk`))), past?.keys)
   const v = withPast(split(dense(x, weight(`${p}.wv`), weight(`${p}.bv`))), past?.values)
-  const scaled = tf.matMul(q, k, false, true).mul(1 / Math.sqrt(headWidth))
+  const scaled = batchMatMul(q, k, false, true).mul(1 / Math.sqrt(headWidth))
   const scores = mask === undefined ? scaled : scaled.add(mask)
-  const mixed = tf.matMul(tf.softmax(scores), v).transpose([0, 2, 1, 3]).reshape([batch, length, width])
+  const mixed = batchMatMul(tf.softmax(scores), v).transpose([0, 2, 1, 3]).reshape([batch, length, width])
   return { output: dense(mixed, weight(`${p}.wo`), weight(`${p}.bo`)), cache: { keys: k, values: v } }
 }
 

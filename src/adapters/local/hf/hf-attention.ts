@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs"
+import { batchMatMul } from "../batch-matmul.js"
 import type { LayerCache } from "../transformer.js"
 
 /**
@@ -42,7 +43,7 @@ export const attend = (q: tf.Tensor4D, cache: LayerCache, mask: tf.Tensor2D | un
   const groups = heads / cache.keys.shape[1]
   const keys = repeatHeads(cache.keys, groups)
   const values = repeatHeads(cache.values, groups)
-  const scaled = tf.matMul(q, keys, false, true).mul(1 / Math.sqrt(headDim))
+  const scaled = batchMatMul(q, keys, false, true).mul(1 / Math.sqrt(headDim))
   const scores = mask === undefined ? scaled : scaled.add(mask)
-  return tf.matMul(tf.softmax(scores), values).transpose([0, 2, 1, 3]).reshape([batch, length, heads * headDim]) as tf.Tensor3D
+  return batchMatMul(tf.softmax(scores), values).transpose([0, 2, 1, 3]).reshape([batch, length, heads * headDim]) as tf.Tensor3D
 }

@@ -1,0 +1,109 @@
+import * as tf from "@tensorflow/tfjs"
+import { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
+import { batchMatmulWasm } from "./kernels/batch-matmul-wasm.js"
+
+// tfjs-wasm multiplies with XNNPACK only one untransposed 2-D pair at a time; a batched or
+// transposed product (attention's [batch, heads, t, t] ones, forward and backward) runs on its
+// scalar loop at about 2.7 GFLOP/s. This kernel (kernels/batch-matmul.wat, 128-bit SIMD) works
+// on the backend's own heap: its module imports the heap's memory, so tensors are read and
+// written in place.
+
+const kernelName = "SousBatchMatMul"
+
+// The WebAssembly API this file uses (the project's TypeScript libraries do not declare it).
+declare const WebAssembly: {
+  readonly Module: new (bytes: Uint8Array) => object
+  readonly Instance: new (module: object, imports: object) => { readonly exports: object }
+}
+type WasmMemory = object
+
+interface KernelExports {
+  readonly batchMatMul: (
+    a: number, b: number, out: number,
+    batch: number, m: number, k: number, n: number,
+    aBatch: number, aRow: number, aCol: number, bBatch: number
+  ) => void
+}
+
+/** What the kernel uses of the wasm backend beyond its public API: the heap and where a tensor lies in it. */
+interface WasmInternals {
+  readonly wasm: { readonly asm: { readonly memory: WasmMemory } }
+  readonly dataIdMap: { get(dataId: tf.DataId): { readonly memoryOffset: number } | undefined }
+}
+
+let compiled: object | undefined
+const instances = new WeakMap<WasmMemory, KernelExports>()
+
+/** The kernel instantiated over `backend`'s heap (once per heap). */
+const kernelOn = (backend: WasmInternals): KernelExports => {
+  const memory = backend.wasm.asm.memory
+  let exports = instances.get(memory)
+  if (exports === undefined) {
+    compiled ??= new WebAssembly.Module(Buffer.from(batchMatmulWasm, "base64"))
+    exports = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as KernelExports
+    instances.set(memory, exports)
+  }
+  return exports
+}
+
+const offsetOf = (backend: WasmInternals, tensor: tf.TensorInfo): number => {
+  const data = backend.dataIdMap.get(tensor.dataId)
+  if (data === undefined) throw new Error(`${kernelName}: a tensor is not in the wasm heap`)
+  return data.memoryOffset
+}
+
+const product: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { a, b } = inputs as Record<"a" | "b", tf.TensorInfo>
+  const transposeA = attrs!["transposeA"] === true
+  const rank = a.shape.length
+  const lead = a.shape.slice(0, -2)
+  const [rowsA, colsA] = a.shape.slice(-2) as [number, number]
+  const [m, k] = transposeA ? [colsA, rowsA] : [rowsA, colsA]
+  const [kB, n] = b.shape.slice(-2) as [number, number]
+  if (rank < 2 || b.shape.length !== rank || b.shape.slice(0, -2).join() !== lead.join() || kB !== k) {
+    throw new Error(`${kernelName}: cannot multiply [${a.shape.join(", ")}]${transposeA ? "ᵀ" : ""} by [${b.shape.join(", ")}]`)
+  }
+  const wasm = backend as BackendWasm
+  const out = wasm.makeOutput([...lead, m, n], "float32")
+  const internals = backend as unknown as WasmInternals
+  const batch = tf.util.sizeFromShape(lead)
+  kernelOn(internals).batchMatMul(
+    offsetOf(internals, a), offsetOf(internals, b), offsetOf(internals, out),
+    batch, m, k, n,
+    m * k, transposeA ? 1 : k, transposeA ? m : 1, k * n
+  )
+  return out
+}
+
+tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc: product })
+
+// With C = op(A)·B: for op(A) = A, dA = dC·Bᵀ and dB = Aᵀ·dC; for op(A) = Aᵀ (A stored
+// [k, m]), dA = B·dCᵀ and dB = A·dC.
+tf.registerGradient({
+  kernelName,
+  inputsToSave: ["a", "b"],
+  gradFunc: (dy, saved, attrs) => {
+    const [a, b] = saved as [tf.Tensor, tf.Tensor]
+    const dc = dy as tf.Tensor
+    return attrs!["transposeA"] === true
+      ? { a: () => batchMatMul(b, dc, false, true), b: () => batchMatMul(a, dc) }
+      : { a: () => batchMatMul(dc, b, false, true), b: () => batchMatMul(a, dc, true) }
+  }
+})
+
+/** `t` with its last two axes swapped, as a contiguous copy. */
+const swapLastAxes = (t: tf.Tensor): tf.Tensor => {
+  const axes = t.shape.map((_, axis) => axis)
+  axes.push(...axes.splice(-2).reverse())
+  return tf.transpose(t, axes)
+}
+
+/**
+ * `op(a) · op(b)` over the leading (batch) axes of two tensors of the same rank ≥ 2, `op`
+ * transposing the last two axes where asked, as `tf.matMul` (without broadcasting). On wasm
+ * it runs {@link product}, `b` made contiguous first when transposed; elsewhere `tf.matMul`.
+ */
+export const batchMatMul = (a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor =>
+  tf.getKernel(kernelName, tf.getBackend()) === undefined
+    ? tf.matMul(a, b, transposeA, transposeB)
+    : tf.engine().runKernel(kernelName, { a, b: transposeB ? swapLastAxes(b) : b }, { transposeA }) as tf.Tensor
