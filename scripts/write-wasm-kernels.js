@@ -1,7 +1,7 @@
 // Compiles the WebAssembly kernels of the local backend (src/adapters/local/kernels/*.wat) and
 // writes each as base64 into a TypeScript module beside it (<name>-wasm.ts), so the package
 // ships them inside its JavaScript and loads no file at run time: node scripts/write-wasm-kernels.js
-// test/adapters/local/batch-matmul.test.ts fails while a written module differs from its .wat.
+// test/adapters/local/wasm-kernels.test.ts fails while a written module differs from its .wat.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import wabt from "wabt"

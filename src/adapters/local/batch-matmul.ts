@@ -1,21 +1,14 @@
 import * as tf from "@tensorflow/tfjs"
 import { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
 import { batchMatmulWasm } from "./kernels/batch-matmul-wasm.js"
+import { heapKernels, heapOffset } from "./wasm-heap.js"
 
 // tfjs-wasm multiplies with XNNPACK only one untransposed 2-D pair at a time; a batched or
 // transposed product (attention's [batch, heads, t, t] ones, forward and backward) runs on its
 // scalar loop at about 2.7 GFLOP/s. This kernel (kernels/batch-matmul.wat, 128-bit SIMD) works
-// on the backend's own heap: its module imports the heap's memory, so tensors are read and
-// written in place.
+// on the backend's own heap (see wasm-heap.ts).
 
 const kernelName = "SousBatchMatMul"
-
-// The WebAssembly API this file uses (the project's TypeScript libraries do not declare it).
-declare const WebAssembly: {
-  readonly Module: new (bytes: Uint8Array) => object
-  readonly Instance: new (module: object, imports: object) => { readonly exports: object }
-}
-type WasmMemory = object
 
 interface KernelExports {
   readonly batchMatMul: (
@@ -25,32 +18,7 @@ interface KernelExports {
   ) => void
 }
 
-/** What the kernel uses of the wasm backend beyond its public API: the heap and where a tensor lies in it. */
-interface WasmInternals {
-  readonly wasm: { readonly asm: { readonly memory: WasmMemory } }
-  readonly dataIdMap: { get(dataId: tf.DataId): { readonly memoryOffset: number } | undefined }
-}
-
-let compiled: object | undefined
-const instances = new WeakMap<WasmMemory, KernelExports>()
-
-/** The kernel instantiated over `backend`'s heap (once per heap). */
-const kernelOn = (backend: WasmInternals): KernelExports => {
-  const memory = backend.wasm.asm.memory
-  let exports = instances.get(memory)
-  if (exports === undefined) {
-    compiled ??= new WebAssembly.Module(Buffer.from(batchMatmulWasm, "base64"))
-    exports = new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as KernelExports
-    instances.set(memory, exports)
-  }
-  return exports
-}
-
-const offsetOf = (backend: WasmInternals, tensor: tf.TensorInfo): number => {
-  const data = backend.dataIdMap.get(tensor.dataId)
-  if (data === undefined) throw new Error(`${kernelName}: a tensor is not in the wasm heap`)
-  return data.memoryOffset
-}
+const kernelOn = heapKernels<KernelExports>(batchMatmulWasm)
 
 const product: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { a, b } = inputs as Record<"a" | "b", tf.TensorInfo>
@@ -63,12 +31,10 @@ const product: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   if (rank < 2 || b.shape.length !== rank || b.shape.slice(0, -2).join() !== lead.join() || kB !== k) {
     throw new Error(`${kernelName}: cannot multiply [${a.shape.join(", ")}]${transposeA ? "ᵀ" : ""} by [${b.shape.join(", ")}]`)
   }
-  const wasm = backend as BackendWasm
-  const out = wasm.makeOutput([...lead, m, n], "float32")
-  const internals = backend as unknown as WasmInternals
+  const out = (backend as BackendWasm).makeOutput([...lead, m, n], "float32")
   const batch = tf.util.sizeFromShape(lead)
-  kernelOn(internals).batchMatMul(
-    offsetOf(internals, a), offsetOf(internals, b), offsetOf(internals, out),
+  kernelOn(backend).batchMatMul(
+    heapOffset(backend, a.dataId), heapOffset(backend, b.dataId), heapOffset(backend, out.dataId),
     batch, m, k, n,
     m * k, transposeA ? 1 : k, transposeA ? m : 1, k * n
   )

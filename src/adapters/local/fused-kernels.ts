@@ -1,12 +1,15 @@
 import * as tf from "@tensorflow/tfjs"
 import { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
 import { fastTanh } from "./fast-tanh.js"
+import { geluWasm } from "./kernels/gelu-wasm.js"
+import { heapKernels, heapOffset } from "./wasm-heap.js"
 
 // Small models spend most of a step in per-kernel overhead (about 8 µs a kernel on wasm under
 // Node), not arithmetic: a layer norm written with tfjs ops runs about 10 kernels forward and
-// 20 backward, a tanh GELU 9 forward. These kernels do each in one pass of plain JavaScript
-// over the tensors' memory (the wasm heap read in place, or the cpu backend's arrays), in
-// float64, rounded once where a value is stored. They are registered for the `wasm` and `cpu`
+// 20 backward, a tanh GELU 9 forward. These kernels do each in one pass over the tensors'
+// memory (the wasm heap read in place, or the cpu backend's arrays): layer norm in JavaScript,
+// in float64, rounded once where a value is stored; GELU in float32 SIMD on wasm
+// (kernels/gelu.wat), in JavaScript elsewhere. They are registered for the `wasm` and `cpu`
 // backends; on any other backend (tfjs-node) the ops below fall back to the tfjs formulas.
 
 const layerNormKernel = "SousLayerNorm"
@@ -21,22 +24,35 @@ interface CpuBackend {
   makeTensorInfo(shape: Array<number>, dtype: tf.DataType, values: tf.backend_util.BackendValues): tf.TensorInfo
 }
 
+/** On wasm, the backend and the byte offsets in its heap of a kernel's inputs and outputs. */
+interface HeapTensors {
+  readonly backend: BackendWasm
+  readonly inputs: ReadonlyArray<number>
+  readonly outputs: ReadonlyArray<number>
+}
+
 /**
  * Runs `compute` over float32 arrays of `inputs` and of fresh outputs of `outputShapes`. On
  * wasm the arrays are views of the heap, made after every output is allocated (an allocation
- * may move the heap); on cpu the inputs are the backend's own arrays.
+ * may move the heap), and `heap` locates the tensors for a WebAssembly kernel; on cpu the
+ * inputs are the backend's own arrays.
  */
 const runOnArrays = (
   backend: unknown,
   inputs: ReadonlyArray<tf.TensorInfo>,
   outputShapes: ReadonlyArray<ReadonlyArray<number>>,
-  compute: (ins: ReadonlyArray<Float32Array>, outs: ReadonlyArray<Float32Array>) => void
+  compute: (ins: ReadonlyArray<Float32Array>, outs: ReadonlyArray<Float32Array>, heap?: HeapTensors) => void
 ): Array<tf.TensorInfo> => {
   if (backend instanceof BackendWasm) {
     const outs = outputShapes.map((shape) => backend.makeOutput([...shape], "float32"))
     compute(
       inputs.map((t) => backend.typedArrayFromHeap(t) as Float32Array),
-      outs.map((t) => backend.typedArrayFromHeap(t) as Float32Array)
+      outs.map((t) => backend.typedArrayFromHeap(t) as Float32Array),
+      {
+        backend,
+        inputs: inputs.map((t) => heapOffset(backend, t.dataId)),
+        outputs: outs.map((t) => heapOffset(backend, t.dataId))
+      }
     )
     return outs
   }
@@ -108,12 +124,25 @@ const layerNormBackward: tf.KernelFunc = ({ inputs, backend, attrs }) => {
 const geluScale = Math.sqrt(2 / Math.PI)
 const geluCubic = 0.044715
 
+interface GeluExports {
+  readonly geluForward: (x: number, y: number, tanhU: number, count: number) => void
+  readonly geluBackward: (x: number, tanhU: number, dy: number, dx: number, count: number) => void
+}
+
+/** On wasm, kernels/gelu.wat (SIMD, float32) runs the elements in whole vectors of 4. */
+const geluSimd = heapKernels<GeluExports>(geluWasm)
+
+/** Where the JavaScript loop starts: after the elements SIMD takes on wasm, at 0 elsewhere. */
+const afterVectors = (count: number, heap: HeapTensors | undefined): number => (heap === undefined ? 0 : count - (count % 4))
+
 // The forward kernel also outputs tanh u, which the gradient needs: computing it costs more
 // than the rest of GELU together.
 const geluForward: tf.KernelFunc = ({ inputs, backend }) => {
   const { x } = inputs as Record<"x", tf.TensorInfo>
-  return runOnArrays(backend, [x], [x.shape, x.shape], ([xs], [y, tanhU]) => {
-    for (let i = 0; i < xs!.length; i++) {
+  return runOnArrays(backend, [x], [x.shape, x.shape], ([xs], [y, tanhU], heap) => {
+    const from = afterVectors(xs!.length, heap)
+    if (heap !== undefined) geluSimd(heap.backend).geluForward(heap.inputs[0]!, heap.outputs[0]!, heap.outputs[1]!, from)
+    for (let i = from; i < xs!.length; i++) {
       const v = xs![i]!
       const t = fastTanh(geluScale * (v + geluCubic * v * v * v))
       tanhU![i] = t
@@ -125,8 +154,10 @@ const geluForward: tf.KernelFunc = ({ inputs, backend }) => {
 // dy/dx = (1 + tanh u)/2 + x/2 · (1 − tanh² u) · c·(1 + 3·0.044715·x²), u = c·(x + 0.044715·x³).
 const geluBackward: tf.KernelFunc = ({ inputs, backend }) => {
   const { x, tanhU, dy } = inputs as Record<"x" | "tanhU" | "dy", tf.TensorInfo>
-  return runOnArrays(backend, [x, tanhU, dy], [x.shape], ([xs, ts, dys], [dx]) => {
-    for (let i = 0; i < xs!.length; i++) {
+  return runOnArrays(backend, [x, tanhU, dy], [x.shape], ([xs, ts, dys], [dx], heap) => {
+    const from = afterVectors(xs!.length, heap)
+    if (heap !== undefined) geluSimd(heap.backend).geluBackward(heap.inputs[0]!, heap.inputs[1]!, heap.inputs[2]!, heap.outputs[0]!, from)
+    for (let i = from; i < xs!.length; i++) {
       const v = xs![i]!
       const t = ts![i]!
       const slope = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * geluScale * (1 + 3 * geluCubic * v * v)

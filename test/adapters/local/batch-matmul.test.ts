@@ -1,6 +1,5 @@
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
-import { readFileSync } from "node:fs"
 import { describe, expect, it } from "vitest"
 import { batchMatMul } from "../../../src/adapters/local/batch-matmul.js"
 import { initTfRuntime } from "../../../src/adapters/local/tf-runtime.js"
@@ -8,18 +7,7 @@ import { expectClose, valueAndGrads } from "../../support/gradient-check.js"
 
 const runtime = Effect.runPromise(initTfRuntime("wasm"))
 
-/** The script that compiles the kernels (JavaScript, so typed here by hand). */
-const kernelScript = import("../../../scripts/write-wasm-kernels.js" as string) as Promise<{
-  readonly kernelsDir: string
-  readonly kernelModule: (watFile: string) => Promise<string>
-}>
-
 describe("batchMatMul (the SIMD kernel on tfjs-wasm's heap)", () => {
-  it("ships the compiled batch-matmul.wat (regenerate: node scripts/write-wasm-kernels.js)", async () => {
-    const { kernelsDir, kernelModule } = await kernelScript
-    expect(readFileSync(`${kernelsDir}batch-matmul-wasm.ts`, "utf8")).toBe(await kernelModule("batch-matmul.wat"))
-  })
-
   it("gives tf.matMul's values and gradients, transposed either way, at widths around its 16- and 4-column paths", async () => {
     await runtime
     for (const [m, k, n] of [[3, 5, 1], [7, 2, 3], [44, 44, 16], [5, 9, 17], [2, 3, 21], [39, 16, 39], [1, 1, 4]] as const) {
