@@ -125,8 +125,8 @@ const geluScale = Math.sqrt(2 / Math.PI)
 const geluCubic = 0.044715
 
 interface GeluExports {
-  readonly geluForward: (x: number, y: number, tanhU: number, count: number) => void
-  readonly geluBackward: (x: number, tanhU: number, dy: number, dx: number, count: number) => void
+  readonly geluForward: (x: number, y: number, count: number) => void
+  readonly geluBackward: (x: number, dy: number, dx: number, count: number) => void
 }
 
 /** On wasm, kernels/gelu.wat (SIMD, float32) runs the elements in whole vectors of 4. */
@@ -135,33 +135,29 @@ const geluSimd = heapKernels<GeluExports>(geluWasm)
 /** Where the JavaScript loop starts: after the elements SIMD takes on wasm, at 0 elsewhere. */
 const afterVectors = (count: number, heap: HeapTensors | undefined): number => (heap === undefined ? 0 : count - (count % 4))
 
-// The forward kernel also outputs tanh u, which the gradient needs: computing it costs more
-// than the rest of GELU together.
+const geluTanh = (x: number): number => fastTanh(geluScale * (x + geluCubic * x * x * x))
+
+// The gradient computes tanh u again rather than have the forward kernel output it: tfjs
+// fills the gradient of an output nothing uses with zeros, which cost more.
 const geluForward: tf.KernelFunc = ({ inputs, backend }) => {
   const { x } = inputs as Record<"x", tf.TensorInfo>
-  return runOnArrays(backend, [x], [x.shape, x.shape], ([xs], [y, tanhU], heap) => {
+  return runOnArrays(backend, [x], [x.shape], ([xs], [y], heap) => {
     const from = afterVectors(xs!.length, heap)
-    if (heap !== undefined) geluSimd(heap.backend).geluForward(heap.inputs[0]!, heap.outputs[0]!, heap.outputs[1]!, from)
-    for (let i = from; i < xs!.length; i++) {
-      const v = xs![i]!
-      const t = fastTanh(geluScale * (v + geluCubic * v * v * v))
-      tanhU![i] = t
-      y![i] = 0.5 * v * (1 + t)
-    }
-  })
+    if (heap !== undefined) geluSimd(heap.backend).geluForward(heap.inputs[0]!, heap.outputs[0]!, from)
+    for (let i = from; i < xs!.length; i++) y![i] = 0.5 * xs![i]! * (1 + geluTanh(xs![i]!))
+  })[0]!
 }
 
 // dy/dx = (1 + tanh u)/2 + x/2 · (1 − tanh² u) · c·(1 + 3·0.044715·x²), u = c·(x + 0.044715·x³).
 const geluBackward: tf.KernelFunc = ({ inputs, backend }) => {
-  const { x, tanhU, dy } = inputs as Record<"x" | "tanhU" | "dy", tf.TensorInfo>
-  return runOnArrays(backend, [x, tanhU, dy], [x.shape], ([xs, ts, dys], [dx], heap) => {
+  const { x, dy } = inputs as Record<"x" | "dy", tf.TensorInfo>
+  return runOnArrays(backend, [x, dy], [x.shape], ([xs, dys], [dx], heap) => {
     const from = afterVectors(xs!.length, heap)
-    if (heap !== undefined) geluSimd(heap.backend).geluBackward(heap.inputs[0]!, heap.inputs[1]!, heap.inputs[2]!, heap.outputs[0]!, from)
+    if (heap !== undefined) geluSimd(heap.backend).geluBackward(heap.inputs[0]!, heap.inputs[1]!, heap.outputs[0]!, from)
     for (let i = from; i < xs!.length; i++) {
       const v = xs![i]!
-      const t = ts![i]!
-      const slope = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * geluScale * (1 + 3 * geluCubic * v * v)
-      dx![i] = dys![i]! * slope
+      const t = geluTanh(v)
+      dx![i] = dys![i]! * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * geluScale * (1 + 3 * geluCubic * v * v))
     }
   })[0]!
 }
@@ -193,12 +189,9 @@ tf.registerGradient({
 tf.registerGradient({
   kernelName: geluKernel,
   inputsToSave: ["x"],
-  outputsToSave: [false, true],
-  gradFunc: (dys, saved) => {
-    const [x, tanhU] = saved as [tf.Tensor, tf.Tensor]
-    const dy = (dys as Array<tf.Tensor>)[0]!
-    return { x: () => tf.engine().runKernel(geluGradKernel, { x, tanhU, dy }) as tf.Tensor }
-  }
+  gradFunc: (dy, saved) => ({
+    x: () => tf.engine().runKernel(geluGradKernel, { x: saved[0]!, dy: dy as tf.Tensor }) as tf.Tensor
+  })
 })
 
 const fused = (kernelName: string): boolean => tf.getKernel(kernelName, tf.getBackend()) !== undefined
@@ -212,11 +205,6 @@ export const layerNorm = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: 
 
 /** GELU, tanh approximation (GPT-2's): y = x/2 · (1 + tanh(√(2/π)·(x + 0.044715·x³))). */
 export const gelu = (x: tf.Tensor): tf.Tensor => {
-  if (fused(geluKernel)) {
-    const [y, tanhU] = tf.engine().runKernel(geluKernel, { x }) as Array<tf.Tensor>
-    // The gradient keeps its own reference to tanh u.
-    tanhU!.dispose()
-    return y!
-  }
+  if (fused(geluKernel)) return tf.engine().runKernel(geluKernel, { x }) as tf.Tensor
   return x.mul(tf.tanh(x.add(x.pow(3).mul(geluCubic)).mul(geluScale)).add(1)).mul(0.5)
 }

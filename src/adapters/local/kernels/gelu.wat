@@ -9,8 +9,9 @@
 ;; tanh u = sign(u)·(1 − e)/(1 + e) with e = exp(−2|u|), |u| capped at 20 (tanh is 1 in float32
 ;; well before). exp(y) = 2^k·exp(r) with k = round(y/ln2) and r = y − k·ln2 (ln2 in two parts,
 ;; so r keeps its precision), exp(r) by its Taylor series to r⁷ (|r| ≤ 0.35: error below 1e-8),
-;; and 2^k made from its exponent bits. Both exports handle `count` elements, a multiple of 4;
-;; pointers are byte offsets.
+;; and 2^k made from its exponent bits. The gradient computes tanh u again: a second output of
+;; the forward kernel would cost more, as tfjs fills the gradient of an unused output with
+;; zeros. Both exports handle `count` elements, a multiple of 4; pointers are byte offsets.
 (module
   (import "env" "memory" (memory 1))
 
@@ -38,34 +39,37 @@
       (f32x4.div (f32x4.sub (v128.const f32x4 1 1 1 1) (local.get $e)) (f32x4.add (v128.const f32x4 1 1 1 1) (local.get $e)))
       (v128.and (local.get $u) (v128.const i32x4 0x80000000 0x80000000 0x80000000 0x80000000))))
 
-  ;; y[i] = gelu(x[i]) and t[i] = tanh u[i], which the gradient reads.
-  (func (export "geluForward") (param $x i32) (param $y i32) (param $t i32) (param $count i32)
+  ;; u = c·(x + 0.044715·x³), the argument of tanh.
+  (func $argument (param $v v128) (result v128)
+    (f32x4.mul (v128.const f32x4 0.797884561 0.797884561 0.797884561 0.797884561)
+      (f32x4.add (local.get $v)
+        (f32x4.mul (v128.const f32x4 0.044715 0.044715 0.044715 0.044715)
+          (f32x4.mul (local.get $v) (f32x4.mul (local.get $v) (local.get $v)))))))
+
+  ;; y[i] = gelu(x[i]).
+  (func (export "geluForward") (param $x i32) (param $y i32) (param $count i32)
     (local $end i32) (local $v v128) (local $tanh v128)
     (local.set $end (i32.add (local.get $x) (i32.shl (local.get $count) (i32.const 2))))
     (block $done
       (loop $each
         (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
         (local.set $v (v128.load align=4 (local.get $x)))
-        (local.set $tanh (call $tanh (f32x4.mul (v128.const f32x4 0.797884561 0.797884561 0.797884561 0.797884561)
-          (f32x4.add (local.get $v)
-            (f32x4.mul (v128.const f32x4 0.044715 0.044715 0.044715 0.044715) (f32x4.mul (local.get $v) (f32x4.mul (local.get $v) (local.get $v))))))))
-        (v128.store align=4 (local.get $t) (local.get $tanh))
+        (local.set $tanh (call $tanh (call $argument (local.get $v))))
         (v128.store align=4 (local.get $y)
           (f32x4.mul (f32x4.mul (v128.const f32x4 0.5 0.5 0.5 0.5) (local.get $v)) (f32x4.add (v128.const f32x4 1 1 1 1) (local.get $tanh))))
         (local.set $x (i32.add (local.get $x) (i32.const 16)))
         (local.set $y (i32.add (local.get $y) (i32.const 16)))
-        (local.set $t (i32.add (local.get $t) (i32.const 16)))
         (br $each))))
 
-  ;; dx[i] = dy[i] · gelu'(x[i]), from x and the forward pass's tanh u.
-  (func (export "geluBackward") (param $x i32) (param $t i32) (param $dy i32) (param $dx i32) (param $count i32)
+  ;; dx[i] = dy[i] · gelu'(x[i]).
+  (func (export "geluBackward") (param $x i32) (param $dy i32) (param $dx i32) (param $count i32)
     (local $end i32) (local $v v128) (local $tanh v128) (local $slope v128)
     (local.set $end (i32.add (local.get $x) (i32.shl (local.get $count) (i32.const 2))))
     (block $done
       (loop $each
         (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
         (local.set $v (v128.load align=4 (local.get $x)))
-        (local.set $tanh (v128.load align=4 (local.get $t)))
+        (local.set $tanh (call $tanh (call $argument (local.get $v))))
         (local.set $slope (f32x4.add
           (f32x4.mul (v128.const f32x4 0.5 0.5 0.5 0.5) (f32x4.add (v128.const f32x4 1 1 1 1) (local.get $tanh)))
           (f32x4.mul
@@ -73,7 +77,6 @@
             (f32x4.mul (v128.const f32x4 0.797884561 0.797884561 0.797884561 0.797884561) (f32x4.add (v128.const f32x4 1 1 1 1) (f32x4.mul (v128.const f32x4 0.134145 0.134145 0.134145 0.134145) (f32x4.mul (local.get $v) (local.get $v))))))))
         (v128.store align=4 (local.get $dx) (f32x4.mul (v128.load align=4 (local.get $dy)) (local.get $slope)))
         (local.set $x (i32.add (local.get $x) (i32.const 16)))
-        (local.set $t (i32.add (local.get $t) (i32.const 16)))
         (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
         (local.set $dx (i32.add (local.get $dx) (i32.const 16)))
         (br $each))))
