@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { isLanguageModel, type ModelArchitecture } from "../../ports/index.js"
 import type { DatumBatch, LossRequest } from "./datum-batch.js"
+import { targetLogprobs } from "./fused-kernels.js"
 import { positionLosses } from "./losses.js"
 import { type ModelFeed, modelLogits } from "./model.js"
 import type { WeightLookup } from "./parameters.js"
@@ -17,12 +18,6 @@ export interface BatchLoss {
   readonly classLogprobs: tf.Tensor2D | undefined
 }
 
-/** log p(targets) [b, t] from logits [b, t, outputs]. */
-export const targetLogprobs = (logits: tf.Tensor3D, targets: tf.Tensor2D): tf.Tensor2D => {
-  // A one-hot mask instead of gather: the wasm backend has no gradient for gather.
-  const mask = tf.oneHot(targets, logits.shape[2]).toFloat()
-  return tf.logSoftmax(logits).mul(mask).sum(-1) as tf.Tensor2D
-}
 
 /** The batch's model input as tensors. */
 const feedTensors = (batch: DatumBatch): ModelFeed => {

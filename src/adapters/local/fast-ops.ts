@@ -64,19 +64,3 @@ export const frozenMatMul = (a: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D =>
     }
   })(a) as tf.Tensor2D
 
-/**
- * Rows `ids` of `table` ([n] int32 → [n, width]): a gather forward, and as gradient the
- * one-hot product `onehot(ids)ᵀ · dy` (the wasm backend has no kernel for gather's own
- * gradient, and a one-hot product forward costs a [n, vocab] × [vocab, width] matmul).
- */
-export const embedRows = (table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D =>
-  !recording() ? tf.gather(table, ids) : tf.customGrad((...args) => {
-    const [rows, save] = args as [tf.Tensor2D, tf.GradSaveFunc]
-    // Saved, not captured: the caller's scope disposes `ids` before the backward pass runs.
-    save([ids])
-    return {
-      value: tf.gather(rows, ids),
-      gradFunc: (dy: tf.Tensor, saved: Array<tf.Tensor>) =>
-        tf.matMul(tf.transpose(tf.oneHot(saved[0] as tf.Tensor1D, table.shape[0]).toFloat()), dy as tf.Tensor2D)
-    }
-  })(table) as tf.Tensor2D

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
 import { fastTanh } from "./fast-tanh.js"
-import { geluWasm } from "./kernels/gelu-wasm.js"
+import { activationsWasm } from "./kernels/activations-wasm.js"
 import { heapKernels, heapOffset } from "./wasm-heap.js"
 
 // Small models spend most of a step in per-kernel overhead (about 8 µs a kernel on wasm under
@@ -16,6 +16,10 @@ const layerNormKernel = "SousLayerNorm"
 const layerNormGradKernel = "SousLayerNormGrad"
 const geluKernel = "SousGelu"
 const geluGradKernel = "SousGeluGrad"
+const targetLogprobsKernel = "SousTargetLogprobs"
+const targetLogprobsGradKernel = "SousTargetLogprobsGrad"
+const gatherRowsKernel = "SousGatherRows"
+const gatherRowsGradKernel = "SousGatherRowsGrad"
 const fusedBackends = ["wasm", "cpu"] as const
 
 /** What these kernels use of the cpu backend, which keeps each tensor's values as one array. */
@@ -24,7 +28,7 @@ interface CpuBackend {
   makeTensorInfo(shape: Array<number>, dtype: tf.DataType, values: tf.backend_util.BackendValues): tf.TensorInfo
 }
 
-/** On wasm, the backend and the byte offsets in its heap of a kernel's inputs and outputs. */
+/** On wasm, the backend and the byte offsets in its heap of a kernel's inputs and outputs (scratch last). */
 interface HeapTensors {
   readonly backend: BackendWasm
   readonly inputs: ReadonlyArray<number>
@@ -32,19 +36,21 @@ interface HeapTensors {
 }
 
 /**
- * Runs `compute` over float32 arrays of `inputs` and of fresh outputs of `outputShapes`. On
- * wasm the arrays are views of the heap, made after every output is allocated (an allocation
- * may move the heap), and `heap` locates the tensors for a WebAssembly kernel; on cpu the
- * inputs are the backend's own arrays.
+ * Runs `compute` over the values of `inputs` (float32 or int32 arrays) and float32 arrays of
+ * fresh outputs of `outputShapes`, then of `scratch` arrays of those lengths, which are freed
+ * after. On wasm the arrays are views of the heap, made after every output is allocated (an
+ * allocation may move the heap), and `heap` locates the tensors for a WebAssembly kernel; on
+ * cpu the inputs are the backend's own arrays.
  */
 const runOnArrays = (
   backend: unknown,
   inputs: ReadonlyArray<tf.TensorInfo>,
   outputShapes: ReadonlyArray<ReadonlyArray<number>>,
-  compute: (ins: ReadonlyArray<Float32Array>, outs: ReadonlyArray<Float32Array>, heap?: HeapTensors) => void
+  compute: (ins: ReadonlyArray<Float32Array>, outs: ReadonlyArray<Float32Array>, heap?: HeapTensors) => void,
+  scratch: ReadonlyArray<number> = []
 ): Array<tf.TensorInfo> => {
   if (backend instanceof BackendWasm) {
-    const outs = outputShapes.map((shape) => backend.makeOutput([...shape], "float32"))
+    const outs = [...outputShapes, ...scratch.map((length) => [length])].map((shape) => backend.makeOutput([...shape], "float32"))
     compute(
       inputs.map((t) => backend.typedArrayFromHeap(t) as Float32Array),
       outs.map((t) => backend.typedArrayFromHeap(t) as Float32Array),
@@ -54,12 +60,13 @@ const runOnArrays = (
         outputs: outs.map((t) => heapOffset(backend, t.dataId))
       }
     )
+    for (const t of outs.splice(outputShapes.length)) backend.disposeData(t.dataId, true)
     return outs
   }
   const cpu = backend as CpuBackend
-  const outs = outputShapes.map((shape) => new Float32Array(tf.util.sizeFromShape([...shape])))
+  const outs = [...outputShapes.map((shape) => tf.util.sizeFromShape([...shape])), ...scratch].map((size) => new Float32Array(size))
   compute(inputs.map((t) => cpu.readSync(t.dataId) as Float32Array), outs)
-  return outs.map((values, i) => cpu.makeTensorInfo([...outputShapes[i]!], "float32", values))
+  return outputShapes.map((shape, i) => cpu.makeTensorInfo([...shape], "float32", outs[i]!))
 }
 
 /** Mean and 1/√(variance + eps) of `width` values of `x` from `offset` (two passes, float64). */
@@ -124,13 +131,15 @@ const layerNormBackward: tf.KernelFunc = ({ inputs, backend, attrs }) => {
 const geluScale = Math.sqrt(2 / Math.PI)
 const geluCubic = 0.044715
 
-interface GeluExports {
+interface ActivationExports {
   readonly geluForward: (x: number, y: number, count: number) => void
   readonly geluBackward: (x: number, dy: number, dx: number, count: number) => void
+  readonly softmaxParts: (z: number, rows: number, width: number, maxOut: number, sumOut: number) => void
+  readonly scaledSoftmax: (z: number, scale: number, out: number, rows: number, width: number) => void
 }
 
-/** On wasm, kernels/gelu.wat (SIMD, float32) runs the elements in whole vectors of 4. */
-const geluSimd = heapKernels<GeluExports>(geluWasm)
+/** On wasm, kernels/activations.wat (SIMD, float32); GELU there runs the elements in whole vectors of 4. */
+const activationsOn = heapKernels<ActivationExports>(activationsWasm)
 
 /** Where the JavaScript loop starts: after the elements SIMD takes on wasm, at 0 elsewhere. */
 const afterVectors = (count: number, heap: HeapTensors | undefined): number => (heap === undefined ? 0 : count - (count % 4))
@@ -143,7 +152,7 @@ const geluForward: tf.KernelFunc = ({ inputs, backend }) => {
   const { x } = inputs as Record<"x", tf.TensorInfo>
   return runOnArrays(backend, [x], [x.shape], ([xs], [y], heap) => {
     const from = afterVectors(xs!.length, heap)
-    if (heap !== undefined) geluSimd(heap.backend).geluForward(heap.inputs[0]!, heap.outputs[0]!, from)
+    if (heap !== undefined) activationsOn(heap.backend).geluForward(heap.inputs[0]!, heap.outputs[0]!, from)
     for (let i = from; i < xs!.length; i++) y![i] = 0.5 * xs![i]! * (1 + geluTanh(xs![i]!))
   })[0]!
 }
@@ -153,11 +162,90 @@ const geluBackward: tf.KernelFunc = ({ inputs, backend }) => {
   const { x, dy } = inputs as Record<"x" | "dy", tf.TensorInfo>
   return runOnArrays(backend, [x, dy], [x.shape], ([xs, dys], [dx], heap) => {
     const from = afterVectors(xs!.length, heap)
-    if (heap !== undefined) geluSimd(heap.backend).geluBackward(heap.inputs[0]!, heap.inputs[1]!, heap.outputs[0]!, from)
+    if (heap !== undefined) activationsOn(heap.backend).geluBackward(heap.inputs[0]!, heap.inputs[1]!, heap.outputs[0]!, from)
     for (let i = from; i < xs!.length; i++) {
       const v = xs![i]!
       const t = geluTanh(v)
       dx![i] = dys![i]! * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * geluScale * (1 + 3 * geluCubic * v * v))
+    }
+  })[0]!
+}
+
+// log p(target) of each row of logits: z[t] − max − log Σ exp(z − max). Its gradient for a
+// row is dy · (onehot(t) − softmax(z)).
+const targetLogprobsForward: tf.KernelFunc = ({ inputs, backend }) => {
+  const { logits, targets } = inputs as Record<"logits" | "targets", tf.TensorInfo>
+  const width = logits.shape[logits.shape.length - 1]!
+  const rows = tf.util.sizeFromShape(targets.shape)
+  return runOnArrays(backend, [logits, targets], [targets.shape], ([z, ids], [out, maxes, sums], heap) => {
+    if (heap !== undefined) activationsOn(heap.backend).softmaxParts(heap.inputs[0]!, rows, width, heap.outputs[1]!, heap.outputs[2]!)
+    for (let r = 0; r < rows; r++) {
+      const offset = r * width
+      if (heap === undefined) {
+        let max = -Infinity
+        for (let j = 0; j < width; j++) max = Math.max(max, z![offset + j]!)
+        let sum = 0
+        for (let j = 0; j < width; j++) sum += Math.exp(z![offset + j]! - max)
+        maxes![r] = max
+        sums![r] = sum
+      }
+      out![r] = z![offset + ids![r]!]! - maxes![r]! - Math.log(sums![r]!)
+    }
+  }, [rows, rows])[0]!
+}
+
+const targetLogprobsBackward: tf.KernelFunc = ({ inputs, backend }) => {
+  const { logits, targets, dy } = inputs as Record<"logits" | "targets" | "dy", tf.TensorInfo>
+  const width = logits.shape[logits.shape.length - 1]!
+  const rows = tf.util.sizeFromShape(targets.shape)
+  return runOnArrays(backend, [logits, targets, dy], [logits.shape], ([z, ids, dys], [dz, scales], heap) => {
+    for (let r = 0; r < rows; r++) scales![r] = -dys![r]!
+    if (heap !== undefined) activationsOn(heap.backend).scaledSoftmax(heap.inputs[0]!, heap.outputs[1]!, heap.outputs[0]!, rows, width)
+    for (let r = 0; r < rows; r++) {
+      const offset = r * width
+      if (heap === undefined) {
+        let max = -Infinity
+        for (let j = 0; j < width; j++) max = Math.max(max, z![offset + j]!)
+        let sum = 0
+        for (let j = 0; j < width; j++) sum += Math.exp(z![offset + j]! - max)
+        for (let j = 0; j < width; j++) dz![offset + j] = scales![r]! * Math.exp(z![offset + j]! - max) / sum
+      }
+      dz![offset + ids![r]!] += dys![r]!
+    }
+  }, [rows])[0]!
+}
+
+/** The id at `index`, checked against the `rows` a table has (a bad id would read or write outside it). */
+const rowId = (ids: ArrayLike<number>, index: number, rows: number): number => {
+  const id = ids[index]!
+  if (!(id >= 0 && id < rows)) throw new Error(`row id ${id} is outside a table of ${rows} rows`)
+  return id
+}
+
+// Rows `ids` of a table. tfjs-wasm's Gather took about 1.3 ms for 704 rows of 64, and it has
+// no kernel for gather's gradient (sous used a one-hot product, a [vocab, rows] × [rows,
+// width] matmul); here each is a copy or an add of whole rows.
+const gatherRowsForward: tf.KernelFunc = ({ inputs, backend }) => {
+  const { table, ids } = inputs as Record<"table" | "ids", tf.TensorInfo>
+  const [rows, width] = table.shape as [number, number]
+  return runOnArrays(backend, [table, ids], [[ids.shape[0]!, width]], ([values, indices], [out]) => {
+    for (let i = 0; i < indices!.length; i++) {
+      const from = rowId(indices!, i, rows) * width
+      out!.set(values!.subarray(from, from + width), i * width)
+    }
+  })[0]!
+}
+
+// The table's gradient: each row of dy added into the row its id names, in order.
+const gatherRowsBackward: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { ids, dy } = inputs as Record<"ids" | "dy", tf.TensorInfo>
+  const rows = attrs!["rows"] as number
+  const width = dy.shape[1]!
+  return runOnArrays(backend, [ids, dy], [[rows, width]], ([indices, dys], [dTable]) => {
+    dTable!.fill(0)
+    for (let i = 0; i < indices!.length; i++) {
+      const to = rowId(indices!, i, rows) * width
+      for (let j = 0; j < width; j++) dTable![to + j] += dys![i * width + j]!
     }
   })[0]!
 }
@@ -167,6 +255,10 @@ for (const backendName of fusedBackends) {
   tf.registerKernel({ kernelName: layerNormGradKernel, backendName, kernelFunc: layerNormBackward })
   tf.registerKernel({ kernelName: geluKernel, backendName, kernelFunc: geluForward })
   tf.registerKernel({ kernelName: geluGradKernel, backendName, kernelFunc: geluBackward })
+  tf.registerKernel({ kernelName: targetLogprobsKernel, backendName, kernelFunc: targetLogprobsForward })
+  tf.registerKernel({ kernelName: targetLogprobsGradKernel, backendName, kernelFunc: targetLogprobsBackward })
+  tf.registerKernel({ kernelName: gatherRowsKernel, backendName, kernelFunc: gatherRowsForward })
+  tf.registerKernel({ kernelName: gatherRowsGradKernel, backendName, kernelFunc: gatherRowsBackward })
 }
 
 tf.registerGradient({
@@ -194,6 +286,31 @@ tf.registerGradient({
   })
 })
 
+tf.registerGradient({
+  kernelName: targetLogprobsKernel,
+  inputsToSave: ["logits", "targets"],
+  gradFunc: (dy, saved) => {
+    const [logits, targets] = saved as [tf.Tensor, tf.Tensor]
+    return {
+      logits: () => tf.engine().runKernel(targetLogprobsGradKernel, { logits, targets, dy: dy as tf.Tensor }) as tf.Tensor,
+      // Token ids have no gradient; the engine asks only for the logits'.
+      targets: () => tf.zerosLike(targets)
+    }
+  }
+})
+
+tf.registerGradient({
+  kernelName: gatherRowsKernel,
+  inputsToSave: ["table", "ids"],
+  gradFunc: (dy, saved) => {
+    const [table, ids] = saved as [tf.Tensor, tf.Tensor]
+    return {
+      table: () => tf.engine().runKernel(gatherRowsGradKernel, { ids, dy: dy as tf.Tensor }, { rows: table.shape[0]! }) as tf.Tensor,
+      ids: () => tf.zerosLike(ids)
+    }
+  }
+})
+
 const fused = (kernelName: string): boolean => tf.getKernel(kernelName, tf.getBackend()) !== undefined
 
 /** LayerNorm over the last axis with `gamma` and `beta` [width] (biased variance, as torch). */
@@ -208,3 +325,20 @@ export const gelu = (x: tf.Tensor): tf.Tensor => {
   if (fused(geluKernel)) return tf.engine().runKernel(geluKernel, { x }) as tf.Tensor
   return x.mul(tf.tanh(x.add(x.pow(3).mul(geluCubic)).mul(geluScale)).add(1)).mul(0.5)
 }
+
+/**
+ * log p(target) [...rows] under logits [...rows, classes] (log-softmax over the last axis),
+ * for int32 `targets` [...rows] below `classes`. One kernel each way on wasm and cpu; on other
+ * backends a one-hot mask (tfjs has no gradient for gather there).
+ */
+export const targetLogprobs = <R extends tf.Rank>(logits: tf.Tensor, targets: tf.Tensor<R>): tf.Tensor<R> => {
+  if (fused(targetLogprobsKernel)) return tf.engine().runKernel(targetLogprobsKernel, { logits, targets }) as tf.Tensor<R>
+  const mask = tf.oneHot(targets, logits.shape[logits.shape.length - 1]!).toFloat()
+  return tf.logSoftmax(logits).mul(mask).sum(-1)
+}
+
+/** Rows `ids` of `table` ([n] int32 → [n, width]), the table's gradient added row by row. */
+export const embedRows = (table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D =>
+  fused(gatherRowsKernel)
+    ? tf.engine().runKernel(gatherRowsKernel, { table, ids }) as tf.Tensor2D
+    : tf.gather(table, ids)

@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs"
 import type { TransformerArchitecture } from "../../ports/index.js"
 import { batchMatMul } from "./batch-matmul.js"
-import { affine2d, embedRows, matMul2d } from "./fast-ops.js"
-import { gelu, layerNorm } from "./fused-kernels.js"
+import { affine2d, matMul2d } from "./fast-ops.js"
+import { embedRows, gelu, layerNorm } from "./fused-kernels.js"
 import { normal, ones, type ParameterSpec, type WeightLookup, zeros } from "./parameters.js"
 
 /** The parameters an architecture has, in their canonical order (GPT-2 style init). */

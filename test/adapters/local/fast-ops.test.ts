@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { affine2d, embedRows, frozenMatMul, matMul2d } from "../../../src/adapters/local/fast-ops.js"
+import { affine2d, frozenMatMul, matMul2d } from "../../../src/adapters/local/fast-ops.js"
 import { initTfRuntime } from "../../../src/adapters/local/tf-runtime.js"
 import { expectClose, valueAndGrads } from "../../support/gradient-check.js"
 
@@ -32,29 +32,14 @@ describe("fast ops (hand-written gradients for the wasm backend)", () => {
     expect(() => valueAndGrads((x, y) => frozenMatMul(x as tf.Tensor2D, y as tf.Tensor2D), [a, w])).toThrow(/gradient/)
   })
 
-  it("embedRows: a one-hot product's value and gradient, repeated ids summed", async () => {
-    await runtime
-    const table = tf.randomNormal([11, 6], 0, 1, "float32", 4)
-    const ids = tf.tensor1d([3, 0, 3, 10, 7, 3], "int32")
-    const fast = valueAndGrads((t) => embedRows(t as tf.Tensor2D, ids), [table])
-    const plain = valueAndGrads((t) => tf.matMul(tf.oneHot(ids, 11).toFloat(), t as tf.Tensor2D), [table])
-    expectClose([fast.value], [plain.value])
-    expectClose(fast.grads[0]!, plain.grads[0]!)
-    // Rows no id names get no gradient.
-    expect(fast.grads[0]!.slice(6, 12).every((value) => value === 0)).toBe(true)
-  })
-
   it("outside a gradient tape: the same values from plain kernels, the bias fused into the product", async () => {
     await runtime
     const a = tf.randomNormal([37, 19], 0, 1, "float32", 1) as tf.Tensor2D
     const w = tf.randomNormal([19, 23], 0, 1, "float32", 2) as tf.Tensor2D
     const bias = tf.randomNormal([23], 0, 1, "float32", 5)
-    const ids = tf.tensor1d([3, 0, 3, 10], "int32")
     expectClose(Array.from(affine2d(a, w, bias).dataSync()), Array.from(tf.matMul(a, w).add(bias).dataSync()))
-    expectClose(Array.from(embedRows(w, ids).dataSync()), Array.from(tf.gather(w, ids).dataSync()))
     const kernels = async (f: () => tf.Tensor) => (await tf.profile(f)).kernels.map((kernel) => kernel.name)
     expect(await kernels(() => affine2d(a, w, bias))).not.toContain("Add")
-    expect(await kernels(() => embedRows(w, ids))).toEqual(["GatherV2"])
     expect(await kernels(() => matMul2d(a, w))).toEqual(["BatchMatMul"])
   })
 })

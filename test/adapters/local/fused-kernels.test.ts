@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { gelu, layerNorm } from "../../../src/adapters/local/fused-kernels.js"
+import { embedRows, gelu, layerNorm, targetLogprobs } from "../../../src/adapters/local/fused-kernels.js"
 import { initTfRuntime } from "../../../src/adapters/local/tf-runtime.js"
 import { expectClose, valueAndGrads } from "../../support/gradient-check.js"
 
@@ -47,5 +47,35 @@ describe.each(["wasm", "cpu"])("fused kernels on %s", (backend) => {
     expectClose([fused.value], [plain.value])
     expectClose(fused.grads[0]!, plain.grads[0]!)
     expect(await kernelCount(() => gelu(x))).toBe(1)
+  })
+
+  it("targetLogprobs: log-softmax at the targets, and its gradient, for rows of any width", async () => {
+    await onBackend()
+    for (const classes of [261, 7, 4, 3]) {
+      // Far-apart logits check the maximum is taken out before exp.
+      const logits = tf.randomNormal([2, 9, classes], 0, 3, "float32", classes).add(tf.tensor1d([0, 80]).reshape([2, 1, 1]))
+      const targets = tf.tensor2d(Array.from({ length: 18 }, (_, i) => (i * 37) % classes), [2, 9], "int32")
+      const plain = (z: tf.Tensor) => tf.logSoftmax(z).mul(tf.oneHot(targets, classes).toFloat()).sum(-1)
+      const fused = valueAndGrads((z) => targetLogprobs(z!, targets), [logits])
+      const expected = valueAndGrads(plain, [logits])
+      expectClose([fused.value], [expected.value])
+      expectClose(fused.grads[0]!, expected.grads[0]!)
+      expectClose(Array.from(targetLogprobs(logits, targets).dataSync()), Array.from(plain(logits).dataSync()))
+    }
+    expect(await kernelCount(() => targetLogprobs(tf.zeros([3, 5]), tf.tensor1d([0, 1, 4], "int32")))).toBe(1)
+  })
+
+  it("embedRows: the rows ids name, and a gradient that sums the rows of repeated ids", async () => {
+    await onBackend()
+    const table = tf.randomNormal([11, 6], 0, 1, "float32", 4)
+    const ids = tf.tensor1d([3, 0, 3, 10, 7, 3], "int32")
+    const fused = valueAndGrads((t) => embedRows(t as tf.Tensor2D, ids), [table])
+    const plain = valueAndGrads((t) => tf.matMul(tf.oneHot(ids, 11).toFloat(), t as tf.Tensor2D), [table])
+    expectClose([fused.value], [plain.value])
+    expectClose(fused.grads[0]!, plain.grads[0]!)
+    // Rows no id names get no gradient.
+    expect(fused.grads[0]!.slice(6, 12).every((value) => value === 0)).toBe(true)
+    expect(await kernelCount(() => embedRows(table as tf.Tensor2D, ids))).toBe(1)
+    expect(() => embedRows(table as tf.Tensor2D, tf.tensor1d([11], "int32"))).toThrow(/row id 11 is outside a table of 11 rows/)
   })
 })

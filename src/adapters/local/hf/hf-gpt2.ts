@@ -1,6 +1,5 @@
 import * as tf from "@tensorflow/tfjs"
-import { embedRows } from "../fast-ops.js"
-import { gelu, layerNorm } from "../fused-kernels.js"
+import { embedRows, gelu, layerNorm } from "../fused-kernels.js"
 import type { WeightLookup } from "../parameters.js"
 import type { LayerCache } from "../transformer.js"
 import type { HfGpt2Architecture } from "./hf-architecture.js"
