@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { isLanguageModel, type ModelArchitecture } from "../../ports/index.js"
 import type { DatumBatch, LossRequest } from "./datum-batch.js"
-import { targetLogprobs } from "./fused-kernels.js"
+import { targetLogprobs } from "./activation-kernels.js"
 import { positionLosses } from "./losses.js"
 import { type ModelFeed, modelLogits } from "./model.js"
 import type { WeightLookup } from "./parameters.js"

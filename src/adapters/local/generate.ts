@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs"
-import { targetLogprobs } from "./fused-kernels.js"
+import { targetLogprobs } from "./activation-kernels.js"
 import { sampleToken, seededUniform, type TokenSampling } from "./token-sampler.js"
 import { decodingWeights, languageModelStep, modelLogits, outputSize } from "./model.js"
 import { lookupIn } from "./parameters.js"

@@ -36,7 +36,7 @@ export {
 export { lookupIn, type ParameterSet, type WeightLookup } from "./parameters.js"
 export { type LayerCache, transformerLogits, transformerStep } from "./transformer.js"
 export { type BatchLoss, batchLoss } from "./batch-loss.js"
-export { targetLogprobs } from "./fused-kernels.js"
+export { targetLogprobs } from "./activation-kernels.js"
 export { type DatumBatch, type LossRequest, lossRequest } from "./datum-batch.js"
 export { lossSpecs, positionLosses, resolveLossConfig } from "./losses.js"
 export { initLora, type LoraAdapters, type LoraSettings, loraWeights, mergeLora } from "./lora.js"

@@ -2,7 +2,9 @@ import * as tf from "@tensorflow/tfjs"
 import type { TransformerArchitecture } from "../../ports/index.js"
 import { batchMatMul } from "./batch-matmul.js"
 import { affine2d, matMul2d } from "./fast-ops.js"
-import { embedRows, gelu, layerNorm } from "./fused-kernels.js"
+import { gelu } from "./activation-kernels.js"
+import { embedRows } from "./gather-rows.js"
+import { layerNorm } from "./layer-norm.js"
 import { normal, ones, type ParameterSpec, type WeightLookup, zeros } from "./parameters.js"
 
 /** The parameters an architecture has, in their canonical order (GPT-2 style init). */

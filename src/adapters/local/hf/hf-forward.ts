@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs"
-import { targetLogprobs } from "../fused-kernels.js"
+import { targetLogprobs } from "../activation-kernels.js"
 import { frozenMatMul, matMul2d } from "../fast-ops.js"
 import type { WeightLookup } from "../parameters.js"
 import type { LayerCache } from "../transformer.js"

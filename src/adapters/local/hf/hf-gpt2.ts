@@ -1,5 +1,7 @@
 import * as tf from "@tensorflow/tfjs"
-import { embedRows, gelu, layerNorm } from "../fused-kernels.js"
+import { gelu } from "../activation-kernels.js"
+import { embedRows } from "../gather-rows.js"
+import { layerNorm } from "../layer-norm.js"
 import type { WeightLookup } from "../parameters.js"
 import type { LayerCache } from "../transformer.js"
 import type { HfGpt2Architecture } from "./hf-architecture.js"

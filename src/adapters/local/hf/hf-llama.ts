@@ -1,5 +1,5 @@
 import type * as tf from "@tensorflow/tfjs"
-import { embedRows } from "../fused-kernels.js"
+import { embedRows } from "../gather-rows.js"
 import type { WeightLookup } from "../parameters.js"
 import type { LayerCache } from "../transformer.js"
 import type { HfLlamaArchitecture } from "./hf-architecture.js"

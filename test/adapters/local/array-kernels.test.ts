@@ -1,12 +1,15 @@
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { embedRows, gelu, layerNorm, targetLogprobs } from "../../../src/adapters/local/fused-kernels.js"
+import { gelu, targetLogprobs } from "../../../src/adapters/local/activation-kernels.js"
+import { embedRows } from "../../../src/adapters/local/gather-rows.js"
+import { layerNorm } from "../../../src/adapters/local/layer-norm.js"
 import { initTfRuntime } from "../../../src/adapters/local/tf-runtime.js"
 import { expectClose, valueAndGrads } from "../../support/gradient-check.js"
 
-// The fused kernels against tfjs's autodiff of the plain formulas, on both backends they are
-// registered for: same values, same gradients (up to float32 rounding).
+// sous's array kernels (layer-norm.ts, activation-kernels.ts, gather-rows.ts) against tfjs's
+// autodiff of the plain formulas, on both backends they are registered for: same values, same
+// gradients (up to float32 rounding).
 const runtime = Effect.runPromise(initTfRuntime("wasm"))
 
 const plainLayerNorm = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => {
@@ -19,7 +22,7 @@ const plainGelu = (v: tf.Tensor) => v.mul(0.5).mul(tf.tanh(v.add(v.pow(3).mul(0.
 /** The number of kernels `f` runs. */
 const kernelCount = async (f: () => tf.Tensor) => (await tf.profile(() => f())).kernels.length
 
-describe.each(["wasm", "cpu"])("fused kernels on %s", (backend) => {
+describe.each(["wasm", "cpu"])("array kernels on %s", (backend) => {
   const onBackend = async () => {
     await runtime
     await tf.setBackend(backend)

@@ -1,0 +1,93 @@
+import * as tf from "@tensorflow/tfjs"
+import { hasKernel, registerArrayKernels, runOnArrays } from "./array-kernels.js"
+
+// Layer norm in one kernel each way (see array-kernels.ts), in JavaScript, in float64, rounded
+// once where a value is stored.
+
+const layerNormKernel = "SousLayerNorm"
+const layerNormGradKernel = "SousLayerNormGrad"
+
+/** Mean and 1/√(variance + eps) of `width` values of `x` from `offset` (two passes, float64). */
+const rowStats = (x: Float32Array, offset: number, width: number, eps: number): readonly [number, number] => {
+  let sum = 0
+  for (let j = 0; j < width; j++) sum += x[offset + j]!
+  const mean = sum / width
+  let squares = 0
+  for (let j = 0; j < width; j++) {
+    const centred = x[offset + j]! - mean
+    squares += centred * centred
+  }
+  return [mean, 1 / Math.sqrt(squares / width + eps)]
+}
+
+const layerNormForward: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, gamma, beta } = inputs as Record<"x" | "gamma" | "beta", tf.TensorInfo>
+  const eps = attrs!["eps"] as number
+  const width = x.shape[x.shape.length - 1]!
+  return runOnArrays(backend, [x, gamma, beta], [x.shape], ([xs, g, b], [y]) => {
+    for (let offset = 0; offset < xs!.length; offset += width) {
+      const [mean, rstd] = rowStats(xs!, offset, width, eps)
+      for (let j = 0; j < width; j++) y![offset + j] = (xs![offset + j]! - mean) * rstd * g![j]! + b![j]!
+    }
+  })[0]!
+}
+
+// With x̂ = (x − mean)·rstd and g = dy·γ, the input gradient of a row is
+// rstd · (g − mean(g) − x̂ · mean(g·x̂)); γ's gradient sums dy·x̂ over rows and β's sums dy.
+const layerNormBackward: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, gamma, dy } = inputs as Record<"x" | "gamma" | "dy", tf.TensorInfo>
+  const eps = attrs!["eps"] as number
+  const width = x.shape[x.shape.length - 1]!
+  return runOnArrays(backend, [x, gamma, dy], [x.shape, [width], [width]], ([xs, g, dys], [dx, dg, db]) => {
+    const gammaSums = new Float64Array(width)
+    const betaSums = new Float64Array(width)
+    for (let offset = 0; offset < xs!.length; offset += width) {
+      const [mean, rstd] = rowStats(xs!, offset, width, eps)
+      let sumG = 0
+      let sumGx = 0
+      for (let j = 0; j < width; j++) {
+        const d = dys![offset + j]!
+        const normed = (xs![offset + j]! - mean) * rstd
+        const scaled = d * g![j]!
+        sumG += scaled
+        sumGx += scaled * normed
+        gammaSums[j] += d * normed
+        betaSums[j] += d
+      }
+      const meanG = sumG / width
+      const meanGx = sumGx / width
+      for (let j = 0; j < width; j++) {
+        const normed = (xs![offset + j]! - mean) * rstd
+        dx![offset + j] = rstd * (dys![offset + j]! * g![j]! - meanG - normed * meanGx)
+      }
+    }
+    dg!.set(gammaSums)
+    db!.set(betaSums)
+  })
+}
+
+registerArrayKernels({ [layerNormKernel]: layerNormForward, [layerNormGradKernel]: layerNormBackward })
+
+tf.registerGradient({
+  kernelName: layerNormKernel,
+  inputsToSave: ["x", "gamma"],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, gamma] = saved as [tf.Tensor, tf.Tensor]
+    // One kernel makes all three gradients, here rather than in the functions below: the engine
+    // runs each of those in its own tidy scope, which would free the other two. One that no
+    // input asks for (a frozen gamma) is freed with the backward pass's scope.
+    const [dx, dgamma, dbeta] = tf.engine().runKernel(
+      layerNormGradKernel,
+      { x, gamma, dy: dy as tf.Tensor },
+      attrs as tf.NamedAttrMap
+    ) as Array<tf.Tensor>
+    return { x: () => dx!, gamma: () => dgamma!, beta: () => dbeta! }
+  }
+})
+
+/** LayerNorm over the last axis with `gamma` and `beta` [width] (biased variance, as torch). */
+export const layerNorm = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor => {
+  if (hasKernel(layerNormKernel)) return tf.engine().runKernel(layerNormKernel, { x, gamma, beta }, { eps }) as tf.Tensor
+  const { mean, variance } = tf.moments(x, -1, true)
+  return x.sub(mean).mul(tf.rsqrt(variance.add(eps))).mul(gamma).add(beta)
+}
