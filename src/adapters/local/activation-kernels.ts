@@ -64,6 +64,13 @@ const softmaxParts = (z: Float32Array, offset: number, width: number): readonly 
   return [max, sum]
 }
 
+/** Row `r`'s target id, checked against the row's width (a bad id would read another row). */
+const targetId = (ids: ArrayLike<number>, r: number, width: number): number => {
+  const id = ids[r]!
+  if (!(id >= 0 && id < width)) throw new Error(`target id ${id} is outside [0, ${width})`)
+  return id
+}
+
 // log p(target) of each row of logits: z[t] − max − log Σ exp(z − max). Its gradient for a
 // row is dy · (onehot(t) − softmax(z)).
 const targetLogprobsForward: tf.KernelFunc = ({ inputs, backend }) => {
@@ -75,7 +82,7 @@ const targetLogprobsForward: tf.KernelFunc = ({ inputs, backend }) => {
     for (let r = 0; r < rows; r++) {
       const offset = r * width
       if (heap === undefined) [maxes![r], sums![r]] = softmaxParts(z!, offset, width)
-      out![r] = z![offset + ids![r]!]! - maxes![r]! - Math.log(sums![r]!)
+      out![r] = z![offset + targetId(ids!, r, width)]! - maxes![r]! - Math.log(sums![r]!)
     }
   }, [rows, rows])[0]!
 }
@@ -93,7 +100,7 @@ const targetLogprobsBackward: tf.KernelFunc = ({ inputs, backend }) => {
         const [max, sum] = softmaxParts(z!, offset, width)
         for (let j = 0; j < width; j++) dz![offset + j] = scales![r]! * Math.exp(z![offset + j]! - max) / sum
       }
-      dz![offset + ids![r]!] += dys![r]!
+      dz![offset + targetId(ids!, r, width)] += dys![r]!
     }
   }, [rows])[0]!
 }

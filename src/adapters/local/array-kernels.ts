@@ -27,9 +27,9 @@ export interface HeapTensors {
 /**
  * Runs `compute` over the values of `inputs` (float32 or int32 arrays) and float32 arrays of
  * fresh outputs of `outputShapes`, then of `scratch` arrays of those lengths, which are freed
- * after. On wasm the arrays are views of the heap, made after every output is allocated (an
- * allocation may move the heap), and `heap` locates the tensors for a WebAssembly kernel; on
- * cpu the inputs are the backend's own arrays.
+ * after (all of them, if `compute` throws). On wasm the arrays are views of the heap, made
+ * after every allocation (one may move the heap), and `heap` locates the tensors for a
+ * WebAssembly kernel; on cpu the inputs are the backend's own arrays.
  */
 export const runOnArrays = (
   backend: unknown,
@@ -39,16 +39,20 @@ export const runOnArrays = (
   scratch: ReadonlyArray<number> = []
 ): Array<tf.TensorInfo> => {
   if (backend instanceof BackendWasm) {
+    // Inputs first: locating one that still lives on another backend moves it into the heap,
+    // which may grow it. Views come last, once nothing allocates.
+    const inputOffsets = inputs.map((t) => heapOffset(backend, t.dataId))
     const outs = [...outputShapes, ...scratch.map((length) => [length])].map((shape) => backend.makeOutput([...shape], "float32"))
-    compute(
-      inputs.map((t) => backend.typedArrayFromHeap(t) as Float32Array),
-      outs.map((t) => backend.typedArrayFromHeap(t) as Float32Array),
-      {
-        backend,
-        inputs: inputs.map((t) => heapOffset(backend, t.dataId)),
-        outputs: outs.map((t) => heapOffset(backend, t.dataId))
-      }
-    )
+    try {
+      compute(
+        inputs.map((t) => backend.typedArrayFromHeap(t) as Float32Array),
+        outs.map((t) => backend.typedArrayFromHeap(t) as Float32Array),
+        { backend, inputs: inputOffsets, outputs: outs.map((t) => heapOffset(backend, t.dataId)) }
+      )
+    } catch (error) {
+      for (const t of outs) backend.disposeData(t.dataId, true)
+      throw error
+    }
     for (const t of outs.splice(outputShapes.length)) backend.disposeData(t.dataId, true)
     return outs
   }

@@ -69,7 +69,12 @@ const swapLastAxes = (t: tf.Tensor): tf.Tensor => {
  * transposing the last two axes where asked, as `tf.matMul` (without broadcasting). On wasm
  * it runs {@link product}, `b` made contiguous first when transposed; elsewhere `tf.matMul`.
  */
-export const batchMatMul = (a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor =>
-  tf.getKernel(kernelName, tf.getBackend()) === undefined
-    ? tf.matMul(a, b, transposeA, transposeB)
-    : tf.engine().runKernel(kernelName, { a, b: transposeB ? swapLastAxes(b) : b }, { transposeA }) as tf.Tensor
+export const batchMatMul = (a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor => {
+  if (tf.getKernel(kernelName, tf.getBackend()) === undefined) return tf.matMul(a, b, transposeA, transposeB)
+  if (!transposeB) return tf.engine().runKernel(kernelName, { a, b }, { transposeA }) as tf.Tensor
+  // The contiguous copy is freed here (a gradient keeps its own reference to it).
+  const contiguous = swapLastAxes(b)
+  const product = tf.engine().runKernel(kernelName, { a, b: contiguous }, { transposeA }) as tf.Tensor
+  contiguous.dispose()
+  return product
+}

@@ -52,7 +52,7 @@ export const generate = (
     { length: numSamples },
     () => ({ tokens: [], logprobs: [], stopReason: "length" })
   )
-  if (room <= 0) return outputs
+  if (room <= 0 || numSamples === 0) return outputs
   const { weight, dispose } = decodingWeights(architecture, lookupIn(params))
   const decode = (): Array<Generated> => {
     const stopChecks = outputs.map(() => makeStopCheck(options.stop))

@@ -96,7 +96,7 @@ export const sampleToken = (
     for (const token of tokens) sum += probs[token]!
     return sum
   }
-  let candidates: Array<number> = byLikelihood(logprobs, drawable)
+  let candidates: Array<number> = byLikelihood(logprobs, Math.min(drawable, logprobs.length))
   if (sampling.topK > 0) candidates = candidates.slice(0, sampling.topK)
   if (sampling.topP < 1) {
     // The smallest set of most likely tokens whose probability reaches top_p, measured (as

@@ -66,6 +66,7 @@ describe.each(["wasm", "cpu"])("array kernels on %s", (backend) => {
       expectClose(Array.from(targetLogprobs(logits, targets).dataSync()), Array.from(plain(logits).dataSync()))
     }
     expect(await kernelCount(() => targetLogprobs(tf.zeros([3, 5]), tf.tensor1d([0, 1, 4], "int32")))).toBe(1)
+    expect(() => targetLogprobs(tf.zeros([2, 5]), tf.tensor1d([0, 5], "int32"))).toThrow(/target id 5 is outside \[0, 5\)/)
   })
 
   it("embedRows: the rows ids name, and a gradient that sums the rows of repeated ids", async () => {
@@ -80,5 +81,23 @@ describe.each(["wasm", "cpu"])("array kernels on %s", (backend) => {
     expect(fused.grads[0]!.slice(6, 12).every((value) => value === 0)).toBe(true)
     expect(await kernelCount(() => embedRows(table as tf.Tensor2D, ids))).toBe(1)
     expect(() => embedRows(table as tf.Tensor2D, tf.tensor1d([11], "int32"))).toThrow(/row id 11 is outside a table of 11 rows/)
+  })
+})
+
+describe("array kernels on wasm, inputs still on another backend", () => {
+  it("moves them into the heap before making its views (a move may grow the heap)", async () => {
+    await runtime
+    // Made on cpu, 4 MiB each: moving them into the wasm heap during the kernel grows it.
+    await tf.setBackend("cpu")
+    const width = 1 << 20
+    const gamma = tf.ones([width])
+    const beta = tf.fill([width], 5)
+    await tf.setBackend("wasm")
+    const x = tf.range(0, width).reshape([1, width])
+    const y = layerNorm(x, gamma, beta, 1e-5).dataSync()
+    // (x − mean)/std + 5 for x = 0 … width − 1: from 5 − √3 to 5 + √3.
+    expect(y[0]).toBeCloseTo(5 - Math.sqrt(3), 3)
+    expect(y[width - 1]).toBeCloseTo(5 + Math.sqrt(3), 3)
+    tf.dispose([gamma, beta, x])
   })
 })

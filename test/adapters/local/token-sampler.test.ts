@@ -41,6 +41,9 @@ describe("sampleToken", () => {
     assert.isTrue(drawn.every(({ token }) => token < 2))
     assert.closeTo(drawn.filter(({ token }) => token === 0).length / drawn.length, 0.2 / 0.5, 0.04)
     assert.closeTo(drawn.find(({ token }) => token === 0)!.logprob, Math.log(0.2), 1e-9)
+    // A drawable bound past the logits draws among the logits alone.
+    const beyond = Array.from({ length: 200 }, () => sampleToken(padded, { temperature: 1, topK: -1, topP: 1 }, uniform, 5))
+    assert.isTrue(beyond.every(({ token, logprob }) => token < 3 && Number.isFinite(logprob)))
   })
 
   it("measures top_p over the top_k tokens renormalised, as Hugging Face and vLLM do", () => {
