@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs"
 import { BackendWasm } from "@tensorflow/tfjs-backend-wasm"
+import { hasKernel } from "./array-kernels.js"
 import { batchMatmulWasm } from "./kernels/batch-matmul-wasm.js"
 import { heapKernels, heapOffset } from "./wasm-heap.js"
 
@@ -70,7 +71,7 @@ const swapLastAxes = (t: tf.Tensor): tf.Tensor => {
  * it runs {@link product}, `b` made contiguous first when transposed; elsewhere `tf.matMul`.
  */
 export const batchMatMul = (a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor => {
-  if (tf.getKernel(kernelName, tf.getBackend()) === undefined) return tf.matMul(a, b, transposeA, transposeB)
+  if (!hasKernel(kernelName)) return tf.matMul(a, b, transposeA, transposeB)
   if (!transposeB) return tf.engine().runKernel(kernelName, { a, b }, { transposeA }) as tf.Tensor
   // The contiguous copy is freed here (a gradient keeps its own reference to it).
   const contiguous = swapLastAxes(b)
