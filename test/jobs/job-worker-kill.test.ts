@@ -31,8 +31,10 @@ describe("a job whose worker dies", () => {
     try {
       const client = new OpenAI({ apiKey: server.keys["acme"]!, baseURL: `${server.url}/v1`, maxRetries: 0 })
       const file = await client.files.create({ file: await toFile(Buffer.from(arithmeticRows(shortJobRows)), "train.jsonl"), purpose: "fine-tune" })
-      // 20 epochs of 5 steps, a checkpoint after each: long enough that the kill lands mid-job.
-      const job = await client.fineTuning.jobs.create(shortJobBody(file.id, 20) as OpenAI.FineTuning.JobCreateParams)
+      // 40 epochs of 5 steps, a checkpoint after each: long enough that the kill lands mid-job.
+      // (20 epochs took about 3 s once the local kernels got faster, and a loaded CI machine
+      // polled past the whole window once.)
+      const job = await client.fineTuning.jobs.create(shortJobBody(file.id, 40) as OpenAI.FineTuning.JobCreateParams)
       const runId = (job as unknown as { sous: { run_id: string } }).sous.run_id
       const first = startWorker()
       // One read of the run's row gives both: past its first checkpoint, and the process training it.
@@ -40,7 +42,7 @@ describe("a job whose worker dies", () => {
         const row = await Effect.runPromise(runStatus(runId, { db: server.db }))
         return row.state === "running" && row.step >= 7 && row.segment_pid !== null ? row : undefined
       }, 50)
-      expect(running.step).toBeLessThan(100)
+      expect(running.step).toBeLessThan(200)
       const segments = running.segment_pid!
       segmentPids.add(segments)
       first.kill("SIGKILL")
@@ -60,9 +62,9 @@ describe("a job whose worker dies", () => {
         const data = event.data as { step?: number; train_loss?: number }
         return event.type === "metrics" && data.train_loss !== undefined ? [data.step!] : []
       })
-      expect(steps.sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))
-      const checkpoints = await client.fineTuning.jobs.checkpoints.list(job.id, { limit: 30 })
-      expect(checkpoints.data.map((checkpoint) => checkpoint.step_number)).toEqual(Array.from({ length: 20 }, (_, i) => 100 - 5 * i))
+      expect(steps.sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1))
+      const checkpoints = await client.fineTuning.jobs.checkpoints.list(job.id, { limit: 50 })
+      expect(checkpoints.data.map((checkpoint) => checkpoint.step_number)).toEqual(Array.from({ length: 40 }, (_, i) => 200 - 5 * i))
     } finally {
       await server.close()
     }
