@@ -8,11 +8,12 @@
  * backend's wasm device, after one optimizer step so the moments are not zero.
  *
  * - sous save: the real `checkpoint` stage (as `save-final`) run by the workflow runner in a
- *   one-stage workflow against a fresh store: `saveState` (serialisation), `put` of the blob
- *   with its SHA-256, `putIfAbsent` of the manifest, then the index. The filesystem store
- *   writes a temp file, fsyncs it (hashing the bytes meanwhile), renames or links it into
- *   place and fsyncs the directory; on S3 the blob is hashed first, then uploaded in 8 MiB
- *   parts, 4 at a time.
+ *   one-stage workflow against a fresh store: `lendState` (the state lent in pieces: weights
+ *   copied into memory the client reuses, moments as they lie, every value checked finite),
+ *   `putHashed` of the blob from those pieces, `putIfAbsent` of the manifest, then the index.
+ *   The filesystem store writes a temp file in one gathering write from the pieces, fsyncs it
+ *   (hashing the pieces meanwhile), renames or links it into place and fsyncs the directory;
+ *   the S3 store joins the pieces, hashes them, then uploads in 8 MiB parts, 4 at a time.
  * - sous restore: `newestCheckpoint({ fallback: false })` (list, read and decode the manifest,
  *   get the blob and check its SHA-256, hashed as it is read on the filesystem) then
  *   `restoreCheckpoint` (`loadState` with the optimizer into the training client).
@@ -26,7 +27,7 @@
  *   to tell the cost of multipart on the server from that of sous.
  *
  * The plain side starts from bytes already in memory; the sous side serialises and
- * deserialises the model, so the breakdown also times `saveState`, SHA-256 and `loadState`
+ * deserialises the model, so the breakdown also times `lendState`, SHA-256 and `loadState`
  * on their own. Each round takes fresh directories and key prefixes (a committed checkpoint
  * is never overwritten) and alternates whether sous or plain goes first. The report gives the
  * median of each column over `--rounds` rounds; a ratio is the median of the rounds' ratios.
@@ -186,7 +187,7 @@ interface Round {
 }
 
 interface Breakdown {
-  readonly serialise: number
+  readonly lend: number
   readonly digest: number
   readonly load: number
 }
@@ -284,7 +285,7 @@ const bench = (options: { readonly rounds: number }, root: string) =>
         }
         // The parts of the sous side that the plain side does not do, timed on their own.
         breakdowns.push({
-          serialise: yield* seconds(saveStateBytes(client, "final")),
+          lend: yield* seconds(Effect.scoped(client.lendState!("final"))),
           digest: yield* seconds(sha256(bytes)),
           load: yield* seconds(Effect.flatMap(client.loadState({ _tag: "Bytes", bytes }, { optimizer: true }), (pending) => pending.result))
         })
@@ -332,7 +333,7 @@ const bench = (options: { readonly rounds: number }, root: string) =>
             )
           ]),
           "",
-          `inside sous (median of rounds, timed alone): saveState (serialise) ${breakdown((b) => b.serialise)} s, ` +
+          `inside sous (median of rounds, timed alone): lendState ${breakdown((b) => b.lend)} s, ` +
           `sha256 ${breakdown((b) => b.digest)} s (node:crypto; on the filesystem it overlaps the fsync or the read), ` +
           `loadState ${breakdown((b) => b.load)} s`,
           ...(multipart.length === 0 ? [] : [

@@ -19,8 +19,11 @@ export class BlobStore extends Context.Service<BlobStore, {
     { readonly bytes: Uint8Array; readonly sha256: string },
     BlobStoreError | BlobNotFoundError | UnsafeKeyError
   >
-  /** `put` that answers the hex SHA-256 of `bytes`, hashed as they are written; optional, as `getHashed`. */
-  readonly putHashed?: (key: string, bytes: Uint8Array) => Effect.Effect<string, BlobStoreError | UnsafeKeyError>
+  /**
+   * `put` of the concatenation of `pieces`, written from where they lie without joining them,
+   * that answers its hex SHA-256, hashed as it is written; optional, as `getHashed`.
+   */
+  readonly putHashed?: (key: string, pieces: ReadonlyArray<Uint8Array>) => Effect.Effect<string, BlobStoreError | UnsafeKeyError>
   /** Writes only if no blob has the key; answers whether it wrote. */
   readonly putIfAbsent: (key: string, bytes: Uint8Array) => Effect.Effect<boolean, BlobStoreError | UnsafeKeyError>
   readonly exists: (key: string) => Effect.Effect<boolean, BlobStoreError | UnsafeKeyError>

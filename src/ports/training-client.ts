@@ -1,4 +1,4 @@
-import { Context, type Effect } from "effect"
+import { Context, type Effect, type Scope } from "effect"
 import type { AdamParams } from "./adam-params.js"
 import type { Datum } from "./datum.js"
 import type { InvalidRequestError, TrainingError } from "./errors.js"
@@ -46,6 +46,15 @@ export class TrainingClient extends Context.Service<TrainingClient, {
   readonly optimStep: (adam: AdamParams) => Effect.Effect<Pending<OptimStepOutput, TrainingCallError>, TrainingCallError>
   /** Saves weights and optimizer state. */
   readonly saveState: (name: string) => Effect.Effect<Pending<StateRef, TrainingCallError>, TrainingCallError>
+  /**
+   * Optional, for clients that hold the state in their own memory (the local backend): the
+   * bytes `saveState` would answer, lent as pieces (the state is their concatenation) for the
+   * life of the scope, without joining them into one new array. The client runs no other call
+   * until the scope closes, so the pieces hold still while they are written; they must not be
+   * used after it. A caller that writes them as they lie (a checkpoint on the filesystem) then
+   * saves tens of megabytes without touching fresh memory.
+   */
+  readonly lendState?: (name: string) => Effect.Effect<ReadonlyArray<Uint8Array>, TrainingCallError, Scope.Scope>
   /** Restores weights, and the optimizer state when `optimizer` is true. */
   readonly loadState: (
     ref: StateRef,

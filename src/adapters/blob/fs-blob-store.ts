@@ -87,10 +87,10 @@ export const makeFsBlobStore = Effect.fn("FsBlobStore.make")(function*(rootDir: 
     yield* attempt("put", key, () => replaceFile(file, bytes))
   })
 
-  const putHashed = Effect.fn("FsBlobStore.putHashed")(function*(key: string, bytes: Uint8Array) {
+  const putHashed = Effect.fn("FsBlobStore.putHashed")(function*(key: string, pieces: ReadonlyArray<Uint8Array>) {
     const file = yield* resolveKey(key)
     const hash = createHash("sha256")
-    yield* attempt("put", key, () => replaceFile(file, bytes, hash))
+    yield* attempt("put", key, () => replaceFile(file, pieces, hash))
     return hash.digest("hex")
   })
 

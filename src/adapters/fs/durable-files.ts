@@ -31,19 +31,31 @@ export const ensureDirectory = async (directory: string): Promise<void> => {
   }
 }
 
+/** What a file is written from: bytes, text, or byte pieces written one after another. */
+export type FileData = Uint8Array | string | ReadonlyArray<Uint8Array>
+
+const writeAll = async (handle: fs.FileHandle, data: FileData): Promise<void> => {
+  if (typeof data === "string" || data instanceof Uint8Array) return handle.writeFile(data)
+  // One gathering write from the pieces where they lie; libuv writes them all (in several
+  // calls if it must), so a shorter answer is a failure of the disk.
+  const expected = data.reduce((total, piece) => total + piece.byteLength, 0)
+  const { bytesWritten } = await handle.writev(data)
+  if (bytesWritten !== expected) throw new Error(`wrote ${bytesWritten} of ${expected} bytes`)
+}
+
 /**
  * Writes `data` to a fresh temp file in `directory` and syncs it; answers its path. With
  * `hash`, the bytes are hashed while the file is synced: the write only fills the page cache
  * and the sync waits on the disk, so the hash takes no time of its own.
  */
-export const writeTempFile = async (directory: string, data: Uint8Array | string, hash?: Hash): Promise<string> => {
+export const writeTempFile = async (directory: string, data: FileData, hash?: Hash): Promise<string> => {
   await ensureDirectory(directory)
   const temp = path.join(directory, tempPrefix + randomBytes(8).toString("hex"))
   const handle = await fs.open(temp, "wx")
   try {
-    await handle.writeFile(data)
+    await writeAll(handle, data)
     const synced = handle.sync()
-    hash?.update(data)
+    if (hash !== undefined) for (const piece of typeof data === "string" || data instanceof Uint8Array ? [data] : data) hash.update(piece)
     await synced
   } catch (error) {
     await handle.close()
@@ -59,7 +71,7 @@ export const writeTempFile = async (directory: string, data: Uint8Array | string
  * fsync): a reader finds the old content or the new, never a torn file. `hash`, if given,
  * digests the bytes while they are synced (see {@link writeTempFile}).
  */
-export const replaceFile = async (file: string, data: Uint8Array | string, hash?: Hash): Promise<void> => {
+export const replaceFile = async (file: string, data: FileData, hash?: Hash): Promise<void> => {
   const directory = path.dirname(file)
   const temp = await writeTempFile(directory, data, hash)
   try {

@@ -20,7 +20,8 @@ import { makeSerialExecutor } from "./serial-executor.js"
 import { startTrainer } from "./start-trainer.js"
 import { decodeState } from "./state-codec.js"
 import type { LocalDevice } from "./tf-runtime.js"
-import { baseProblem, restoreTrainer, saveTrainer, stateProblem } from "./trainer-state.js"
+import { reusedFloat32 } from "./tensor-memory.js"
+import { baseProblem, restoreTrainer, saveTrainer, stateProblem, trainerStatePieces } from "./trainer-state.js"
 
 /** What a local training client is built from. */
 export interface LocalTrainingClientOptions {
@@ -168,6 +169,11 @@ export const makeLocalTrainingClient = Effect.fn("LocalTrainingClient.make")(
         computeAsync(operation, async (): Promise<StateRef> => ({ _tag: "Bytes", bytes: await saveTrainer(trainer, name, kind) }))
       )
     const saveState = save("saveState", "state")
+    // The weights' copy for lent states, kept so that saves after the first reuse touched memory.
+    const staging = reusedFloat32()
+    const lendState = Effect.fn("LocalTrainingClient.lendState")(function*(name: string) {
+      return yield* executor.hold(compute("lendState", () => trainerStatePieces(trainer, name, staging)))
+    })
     const saveWeightsForSampler = save("saveWeightsForSampler", "weights")
 
     const loadState = Effect.fn("LocalTrainingClient.loadState")(
@@ -201,6 +207,6 @@ export const makeLocalTrainingClient = Effect.fn("LocalTrainingClient.make")(
       device: options.device
     })
 
-    return { forward, forwardBackward, optimStep, saveState, loadState, saveWeightsForSampler, info }
+    return { forward, forwardBackward, optimStep, saveState, lendState, loadState, saveWeightsForSampler, info }
   }
 )

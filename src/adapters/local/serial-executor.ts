@@ -1,4 +1,4 @@
-import { Deferred, Effect, Queue, Scope } from "effect"
+import { Deferred, Effect, Exit, Queue, Scope } from "effect"
 import type { Pending } from "../../ports/index.js"
 
 /**
@@ -8,6 +8,12 @@ import type { Pending } from "../../ports/index.js"
  */
 export interface SerialExecutor {
   readonly submit: <A, E>(task: Effect.Effect<A, E>) => Effect.Effect<Pending<A, E>>
+  /**
+   * Runs `task` as a submitted one and answers its value, then runs nothing else until the
+   * caller's scope closes: what the task answers (views of the client's memory) holds still
+   * while the caller uses it.
+   */
+  readonly hold: <A, E>(task: Effect.Effect<A, E>) => Effect.Effect<A, E, Scope.Scope>
 }
 
 /**
@@ -42,5 +48,19 @@ export const makeSerialExecutor = (scope: Scope.Scope): Effect.Effect<SerialExec
         yield* Queue.offer(jobs, Effect.asVoid(job))
         return { result: Deferred.await(deferred) }
       })
-    return { submit }
+    const hold = <A, E>(task: Effect.Effect<A, E>): Effect.Effect<A, E, Scope.Scope> =>
+      Effect.gen(function*() {
+        const answered = yield* Deferred.make<A, E>()
+        const released = yield* Deferred.make<void>()
+        // Added before the task is queued: however the caller ends, even interrupted while
+        // waiting, the worker is let go and runs the tasks queued after this one.
+        yield* Effect.addFinalizer(() => Deferred.succeed(released, undefined))
+        const pending = yield* submit(
+          Effect.flatMap(Effect.exit(task), (exit) =>
+            Effect.andThen(Deferred.done(answered, exit), Exit.isSuccess(exit) ? Deferred.await(released) : Effect.void))
+        )
+        // The job's own result settles only after the release, unless the executor closes first.
+        return yield* Effect.raceFirst(Deferred.await(answered), Effect.andThen(pending.result, Effect.interrupt))
+      })
+    return { submit, hold }
   })

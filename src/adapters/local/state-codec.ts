@@ -64,13 +64,8 @@ const prefixLength = magic.length + 4
 
 const decodeHeaderJson = Schema.decodeUnknownSync(Schema.fromJsonString(StateHeader))
 
-/**
- * Encodes a state to bytes: the layout `tf.io.encodeWeights` gives, written into one array
- * with each tensor's values copied once, straight from the backend (see `withFloat32Values`).
- * Throws, naming the tensor, when a value is a NaN or an infinity: weights that diverged are
- * never saved, so no checkpoint (or sampler) holds them.
- */
-export const encodeState = (contents: StateContents): Uint8Array => {
+/** The bytes before the data section (magic, header length, JSON header), and the data's length. */
+const encodeHeader = (contents: StateContents): { readonly prefix: Uint8Array; readonly dataBytes: number } => {
   const header: StateHeader = {
     format: "sous-local-state",
     version: 1,
@@ -85,27 +80,89 @@ export const encodeState = (contents: StateContents): Uint8Array => {
     })
   }
   const headerBytes = new TextEncoder().encode(JSON.stringify(header))
-  const dataStart = prefixLength + headerBytes.length
-  const dataBytes = header.tensors.reduce((total, { shape }) => total + 4 * shapeSize(shape), 0)
-  const bytes = new Uint8Array(dataStart + dataBytes)
-  bytes.set(magic, 0)
-  new DataView(bytes.buffer).setUint32(magic.length, headerBytes.length, true)
-  bytes.set(headerBytes, prefixLength)
-  let offset = dataStart
+  const prefix = new Uint8Array(prefixLength + headerBytes.length)
+  prefix.set(magic, 0)
+  new DataView(prefix.buffer).setUint32(magic.length, headerBytes.length, true)
+  prefix.set(headerBytes, prefixLength)
+  return { prefix, dataBytes: header.tensors.reduce((total, { shape }) => total + 4 * shapeSize(shape), 0) }
+}
+
+/**
+ * Hands `use` each tensor's values in data order (see `withFloat32Values`), after checking
+ * that they are finite.
+ */
+const forEachValues = (contents: StateContents, use: (values: Float32Array, held: boolean) => void): void => {
   for (const { name, tensor } of contents.tensors) {
-    const at = offset
-    const write = (values: Float32Array) => {
+    const checked = (values: Float32Array) => {
       refuseNonFinite(name, values)
-      bytes.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), at)
-      offset += values.byteLength
+      use(values, isHeld(tensor))
     }
-    if (isHeld(tensor)) write(tensor.values)
-    else withFloat32Values(tensor, write)
+    if (isHeld(tensor)) checked(tensor.values)
+    else withFloat32Values(tensor, checked)
   }
+}
+
+const bytesOf = (values: Float32Array) => new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
+
+/**
+ * Encodes a state to bytes: the layout `tf.io.encodeWeights` gives, written into one array
+ * with each tensor's values copied once, straight from the backend (see `withFloat32Values`).
+ * Throws, naming the tensor, when a value is a NaN or an infinity: weights that diverged are
+ * never saved, so no checkpoint (or sampler) holds them.
+ */
+export const encodeState = (contents: StateContents): Uint8Array => {
+  const { prefix, dataBytes } = encodeHeader(contents)
+  const bytes = new Uint8Array(prefix.length + dataBytes)
+  bytes.set(prefix, 0)
+  let offset = prefix.length
+  forEachValues(contents, (values) => {
+    bytes.set(bytesOf(values), offset)
+    offset += values.byteLength
+  })
   return bytes
 }
 
+/**
+ * {@link encodeState}'s bytes as pieces, without joining them: a state of tens of megabytes
+ * then takes no fresh memory, whose first touch costs as much as writing it to disk. Values
+ * held in JavaScript (AdamW's moments) are lent as they lie; the backend's tensors are copied
+ * into `staging`, from the start, since a view into the wasm heap would go stale if other
+ * work grew the heap while the pieces are being written. `staging(length)` answers an array
+ * of at least `length` values, kept by the caller between saves. The pieces are valid until
+ * `staging` is reused or the held values change. Throws as {@link encodeState} does.
+ */
+export const encodeStatePieces = (contents: StateContents, staging: (length: number) => Float32Array): Array<Uint8Array> => {
+  const { prefix } = encodeHeader(contents)
+  const stagedLength = contents.tensors.reduce((total, { tensor }) => total + (isHeld(tensor) ? 0 : shapeSize(tensor.shape)), 0)
+  const stage = staging(stagedLength)
+  let staged = 0
+  const pieces = [prefix]
+  forEachValues(contents, (values, held) => {
+    if (held) {
+      pieces.push(bytesOf(values))
+      return
+    }
+    const copy = stage.subarray(staged, staged + values.length)
+    copy.set(values)
+    staged += values.length
+    pieces.push(bytesOf(copy))
+  })
+  return pieces
+}
+
+// Any NaN or infinity makes `value * 0` a NaN, and with it the sum: one multiply-add per value
+// (four running sums, so they pipeline), the slow search only when the sum says there is one.
 const refuseNonFinite = (name: string, values: Float32Array) => {
+  let a = 0, b = 0, c = 0, d = 0
+  const whole = values.length - (values.length % 4)
+  for (let i = 0; i < whole; i += 4) {
+    a += values[i]! * 0
+    b += values[i + 1]! * 0
+    c += values[i + 2]! * 0
+    d += values[i + 3]! * 0
+  }
+  for (let i = whole; i < values.length; i++) a += values[i]! * 0
+  if (a + b + c + d === 0) return
   for (let i = 0; i < values.length; i++) {
     if (!Number.isFinite(values[i]!)) {
       throw new Error(`${name} holds ${values[i]}: training diverged, and state that is not finite is never saved (lower the learning rate)`)

@@ -43,3 +43,16 @@ export const float32TensorMaker = (largestBytes: number): (bytes: Uint8Array, sh
     return float32Tensor(new Float32Array(scratch.buffer, 0, bytes.byteLength / 4), shape)
   }
 }
+
+/**
+ * A float32 array kept between calls, replaced by a larger one when a call needs more. Memory
+ * reused this way is already touched; a fresh array of tens of megabytes pays a page fault
+ * for every 4 KiB as it is first written.
+ */
+export const reusedFloat32 = (): ((length: number) => Float32Array) => {
+  let array = new Float32Array(0)
+  return (length) => {
+    if (array.length < length) array = new Float32Array(length)
+    return array
+  }
+}

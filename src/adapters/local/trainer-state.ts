@@ -4,7 +4,9 @@ import {
   type DecodedState,
   decodeStateTensors,
   encodeState,
+  encodeStatePieces,
   readStateValues,
+  type StateContents,
   type LoraHeader,
   tensorShapesProblem
 } from "./state-codec.js"
@@ -45,8 +47,7 @@ const trainedKey = (trainer: LocalTrainer) => trainer.lora === undefined ? param
  * a checkpoint is taken between optimizer steps.
  */
 export const saveTrainer = async (trainer: LocalTrainer, name: string, kind: "state" | "weights"): Promise<Uint8Array> => {
-  const { model, trained, optimizer } = trainer
-  const architecture = model.architecture
+  const { model, optimizer } = trainer
   if (kind === "weights") {
     const merged = trainer.lora === undefined
       ? model.names.map((n) => ({ name: n, tensor: model.variables.get(n)! as tf.Tensor }))
@@ -55,7 +56,7 @@ export const saveTrainer = async (trainer: LocalTrainer, name: string, kind: "st
       return encodeState({
         name,
         kind,
-        architecture,
+        architecture: model.architecture,
         step: optimizer.step,
         tensors: merged.map((t) => ({ name: paramKey(t.name), tensor: t.tensor }))
       })
@@ -63,6 +64,12 @@ export const saveTrainer = async (trainer: LocalTrainer, name: string, kind: "st
       if (trainer.lora !== undefined) tf.dispose(merged.map((t) => t.tensor))
     }
   }
+  return encodeState(trainingState(trainer, name))
+}
+
+/** What a `state` holds: the trained weights, their AdamW moments, the step and the LoRA header. */
+const trainingState = (trainer: LocalTrainer, name: string): StateContents => {
+  const { trained, optimizer } = trainer
   const key = trainedKey(trainer)
   const tensors = trained.names.flatMap((n) => {
     const variable = trained.variables.get(n)!
@@ -73,8 +80,16 @@ export const saveTrainer = async (trainer: LocalTrainer, name: string, kind: "st
       { name: secondMomentKey(n), tensor: { shape, values: optimizer.v.get(n)! } }
     ]
   })
-  return encodeState({ name, kind, architecture, step: optimizer.step, tensors, lora: loraHeader(trainer) })
+  return { name, kind: "state", architecture: trainer.model.architecture, step: optimizer.step, tensors, lora: loraHeader(trainer) }
 }
+
+/**
+ * The `state` {@link saveTrainer} encodes, as the pieces of `encodeStatePieces`: the weights
+ * copied into `staging`, the moments lent as they lie. Valid until the trainer next steps or
+ * loads, or `staging` is reused.
+ */
+export const trainerStatePieces = (trainer: LocalTrainer, name: string, staging: (length: number) => Float32Array): Array<Uint8Array> =>
+  encodeStatePieces(trainingState(trainer, name), staging)
 
 /** The weights a load writes: (state key, variable) pairs. */
 const weightTargets = (trainer: LocalTrainer, state: DecodedState): Array<[string, tf.Variable]> => {

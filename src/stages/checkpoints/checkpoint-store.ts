@@ -33,9 +33,28 @@ export class CheckpointDamagedError extends Schema.TaggedError<CheckpointDamaged
  */
 export const sha256 = (bytes: Uint8Array) => Effect.sync(() => createHash("sha256").update(bytes).digest("hex"))
 
-/** Puts a blob and answers its hex SHA-256, hashed as it is written where the store can. */
-export const putHashed = (store: BlobStore["Service"], key: string, bytes: Uint8Array) =>
-  store.putHashed?.(key, bytes) ?? Effect.flatMap(sha256(bytes), (digest) => Effect.as(store.put(key, bytes), digest))
+/** The bytes of which `pieces` are parts, in order: the one piece itself, or a joined copy. */
+export const joinPieces = (pieces: ReadonlyArray<Uint8Array>): Uint8Array => {
+  if (pieces.length === 1) return pieces[0]!
+  const joined = new Uint8Array(pieces.reduce((total, piece) => total + piece.byteLength, 0))
+  let offset = 0
+  for (const piece of pieces) {
+    joined.set(piece, offset)
+    offset += piece.byteLength
+  }
+  return joined
+}
+
+/**
+ * Puts a blob, the concatenation of `pieces`, and answers its hex SHA-256: written from the
+ * pieces and hashed as it is written where the store can, else joined, hashed, then put.
+ */
+export const putHashed = (store: BlobStore["Service"], key: string, pieces: ReadonlyArray<Uint8Array>) =>
+  store.putHashed?.(key, pieces) ??
+    Effect.suspend(() => {
+      const bytes = joinPieces(pieces)
+      return Effect.flatMap(sha256(bytes), (digest) => Effect.as(store.put(key, bytes), digest))
+    })
 
 /** Gets a blob with its hex SHA-256, hashed as it is read where the store can. */
 export const getHashed = (store: BlobStore["Service"], key: string) =>

@@ -10,7 +10,7 @@ import {
   TrainingClient
 } from "../../ports/index.js"
 import { checkpointsToDelete, type RetentionPolicy } from "./checkpoint-retention.js"
-import { committedNames, encodeManifest, manifestKey, putHashed, readManifest, sha256, writeIndex } from "./checkpoint-store.js"
+import { committedNames, encodeManifest, joinPieces, manifestKey, putHashed, readManifest, sha256, writeIndex } from "./checkpoint-store.js"
 import { durableSummary, finiteMetrics } from "./durable-run-state.js"
 import { RunKeys } from "../run/run-keys.js"
 import { defineStage, type StageContext } from "../run/stage.js"
@@ -106,52 +106,60 @@ export const checkpoint = (config: CheckpointConfig) =>
         message: `checkpoint '${name}' is already committed in ${store.uri}; it is never overwritten`
       })
       if (yield* store.exists(manifestKey(name))) return yield* alreadyCommitted
-      const saved = yield* Effect.flatMap(client.saveState(name), (pending) => pending.result)
-      const blobs = saved._tag === "Bytes" ? [{ key: stateKey(name, runInfo.runId, attempt), bytes: saved.bytes }] : []
-      const state: ManifestState = saved._tag === "Remote" ? { _tag: "Remote", path: saved.path } : { _tag: "Blob", key: blobs[0]!.key }
       const previous = context.get(RunKeys.summary)
       const summary = { ...previous, checkpoints: [...previous.checkpoints, name] }
       const dataCursor = context.get(RunKeys.dataCursor)
       const createdAt = new Date().toISOString()
-      // The blob's digest comes with its put where the store hashes while writing, so the
-      // manifest is encoded once the blobs are known.
-      const manifestOf = (blobs: ReadonlyArray<ManifestBlob>) =>
-        encodeManifest({
-          version: 2,
-          name,
-          step: context.step,
-          dataCursor,
-          dataSeed: config.dataSeed,
-          state,
-          blobs,
-          recipeHash: runInfo.recipeHash,
-          rendererId: config.rendererId,
-          tokenizerId: tokenizer.id,
-          parent: context.get(RunKeys.lastCheckpoint),
-          metrics: finiteMetrics(previous.final),
-          resume: {
-            position: context.position,
-            state: {
-              [RunKeys.runInfo.name]: runInfo,
-              [RunKeys.dataCursor.name]: dataCursor,
-              [RunKeys.summary.name]: durableSummary(summary),
-              [RunKeys.lastCheckpoint.name]: name,
-              [RunKeys.expectedDataDigest.name]: context.get(RunKeys.dataDigest)
-            }
-          },
-          createdAt
-        })
-      const recorded = (digests: ReadonlyArray<string>): Array<ManifestBlob> =>
-        blobs.map((blob, i) => ({ key: blob.key, bytes: blob.bytes.byteLength, sha256: digests[i]! }))
-      const commit = store.commitIfAbsent
-      const { committed, manifest } = yield* Effect.uninterruptible(Effect.gen(function*() {
-        // Where the store can, blobs and manifest land together (one commit on the Hub).
-        if (commit !== undefined) {
-          const manifest = manifestOf(recorded(yield* Effect.forEach(blobs, (blob) => sha256(blob.bytes))))
-          return { committed: yield* commit(blobs, manifestKey(name), manifest, `sous: checkpoint ${name}`), manifest }
-        }
-        const manifest = manifestOf(recorded(yield* Effect.forEach(blobs, (blob) => putHashed(store, blob.key, blob.bytes))))
-        return { committed: yield* store.putIfAbsent(manifestKey(name), manifest), manifest }
+      // Where the client lends its state in pieces, they are written where they lie (no joined
+      // copy of tens of megabytes); the client waits for the scope, which ends after the commit.
+      const { committed, manifest } = yield* Effect.scoped(Effect.gen(function*() {
+        const saved = client.lendState === undefined
+          ? yield* Effect.flatMap(client.saveState(name), (pending) => pending.result)
+          : { _tag: "Pieces" as const, pieces: yield* client.lendState(name) }
+        const pieces = saved._tag === "Remote" ? undefined : saved._tag === "Bytes" ? [saved.bytes] : saved.pieces
+        const blobs = pieces === undefined ? [] : [{ key: stateKey(name, runInfo.runId, attempt), pieces }]
+        const state: ManifestState = saved._tag === "Remote" ? { _tag: "Remote", path: saved.path } : { _tag: "Blob", key: blobs[0]!.key }
+        // The blob's digest comes with its put where the store hashes while writing, so the
+        // manifest is encoded once the blobs are known.
+        const manifestOf = (blobs: ReadonlyArray<ManifestBlob>) =>
+          encodeManifest({
+            version: 2,
+            name,
+            step: context.step,
+            dataCursor,
+            dataSeed: config.dataSeed,
+            state,
+            blobs,
+            recipeHash: runInfo.recipeHash,
+            rendererId: config.rendererId,
+            tokenizerId: tokenizer.id,
+            parent: context.get(RunKeys.lastCheckpoint),
+            metrics: finiteMetrics(previous.final),
+            resume: {
+              position: context.position,
+              state: {
+                [RunKeys.runInfo.name]: runInfo,
+                [RunKeys.dataCursor.name]: dataCursor,
+                [RunKeys.summary.name]: durableSummary(summary),
+                [RunKeys.lastCheckpoint.name]: name,
+                [RunKeys.expectedDataDigest.name]: context.get(RunKeys.dataDigest)
+              }
+            },
+            createdAt
+          })
+        const recorded = (digests: ReadonlyArray<string>): Array<ManifestBlob> =>
+          blobs.map((blob, i) => ({ key: blob.key, bytes: blob.pieces.reduce((total, piece) => total + piece.byteLength, 0), sha256: digests[i]! }))
+        const commit = store.commitIfAbsent
+        return yield* Effect.uninterruptible(Effect.gen(function*() {
+          // Where the store can, blobs and manifest land together (one commit on the Hub).
+          if (commit !== undefined) {
+            const joined = blobs.map((blob) => ({ key: blob.key, bytes: joinPieces(blob.pieces) }))
+            const manifest = manifestOf(recorded(yield* Effect.forEach(joined, (blob) => sha256(blob.bytes))))
+            return { committed: yield* commit(joined, manifestKey(name), manifest, `sous: checkpoint ${name}`), manifest }
+          }
+          const manifest = manifestOf(recorded(yield* Effect.forEach(blobs, (blob) => putHashed(store, blob.key, blob.pieces))))
+          return { committed: yield* store.putIfAbsent(manifestKey(name), manifest), manifest }
+        }))
       }))
       // A lost reply can make a store's retried conditional write answer "exists" for our own
       // write: the manifest is ours when it holds exactly our bytes.

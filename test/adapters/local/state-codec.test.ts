@@ -3,7 +3,9 @@ import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { makeLocalBackend } from "../../../src/adapters/local/local-backend.js"
 import { shapeSize } from "../../../src/adapters/local/parameters.js"
-import { decodeState, decodeStateTensors, encodeState, type StateHeader } from "../../../src/adapters/local/state-codec.js"
+import { decodeState, decodeStateTensors, encodeState, encodeStatePieces, type StateHeader } from "../../../src/adapters/local/state-codec.js"
+import { reusedFloat32 } from "../../../src/adapters/local/tensor-memory.js"
+import { joinPieces } from "../../../src/stages/checkpoints/checkpoint-store.js"
 import { awaitCall, bytesOf, tinyClient } from "./fixtures.js"
 
 const backend = makeLocalBackend({ device: "wasm" })
@@ -119,4 +121,44 @@ describe("local state codec", () => {
       }
       tf.dispose(tensors.map((t) => t.tensor))
     }))
+
+  it.effect("encodes the same bytes in pieces: held values lent as they lie, tensors copied into the reused staging array", () =>
+    Effect.gen(function*() {
+      yield* backend
+      const held = new Float32Array([0.25, -1, 3])
+      const tensors = [
+        { name: "a", tensor: tf.tensor([[1.5, -2], [3, 4e-8]]) },
+        { name: "m", tensor: { shape: [3], values: held } },
+        { name: "b", tensor: tf.tensor([7, 8, 9]) }
+      ]
+      const contents = { name: "s", kind: "state" as const, architecture: { kind: "mlp", inputShape: [2], hidden: [2], classes: 3 } as const, step: 3, tensors }
+      const staging = reusedFloat32()
+      const pieces = encodeStatePieces(contents, staging)
+      assert.deepStrictEqual(joinPieces(pieces), encodeState(contents))
+      // The held values are lent, not copied; the tensors' values went to the staging array.
+      assert.strictEqual(pieces[2]!.buffer, held.buffer)
+      assert.strictEqual(pieces[1]!.buffer, staging(0).buffer)
+      assert.strictEqual(pieces[3]!.buffer, staging(0).buffer)
+      assert.deepStrictEqual([...staging(0).subarray(0, 7)], [1.5, -2, 3, Math.fround(4e-8), 7, 8, 9])
+      tf.dispose([tensors[0]!.tensor, tensors[2]!.tensor] as Array<tf.Tensor>)
+    }))
+
+  it("refuses a NaN or an infinity anywhere in a tensor, whole or in pieces, naming the tensor", () => {
+    const architecture = { kind: "mlp", inputShape: [2], hidden: [2], classes: 3 } as const
+    // Lengths and positions that hit both the four-wide loop and the remainder after it.
+    for (const length of [1, 4, 7, 1001]) {
+      for (const at of [0, length - 1, Math.floor(length / 2)]) {
+        for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+          const values = Float32Array.from({ length }, (_, i) => i - 3.5)
+          values[at] = bad
+          const contents = { name: "s", kind: "state" as const, architecture, step: 0, tensors: [{ name: "adam_v/w", tensor: { shape: [length], values } }] }
+          assert.throws(() => encodeState(contents), `adam_v/w holds ${bad}: training diverged`)
+          assert.throws(() => encodeStatePieces(contents, reusedFloat32()), `adam_v/w holds ${bad}: training diverged`)
+        }
+      }
+    }
+    const finite = { name: "s", kind: "state" as const, architecture, step: 0, tensors: [{ name: "w", tensor: { shape: [3], values: new Float32Array([-3.4e38, 0, 3.4e38]) } }] }
+    assert.doesNotThrow(() => encodeState(finite))
+  })
 })
+

@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
-import { Effect } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import { makeLocalBackend } from "../../../src/adapters/local/local-backend.js"
 import { decodeState } from "../../../src/adapters/local/state-codec.js"
+import { joinPieces } from "../../../src/stages/checkpoints/checkpoint-store.js"
 import {
   adamParams,
   type Datum,
@@ -237,6 +238,29 @@ describe("LocalTrainingClient", () => {
       yield* awaitCall(weightsOnly.forwardBackward(fixedBatch, "cross_entropy"))
       yield* awaitCall(weightsOnly.optimStep(adam))
       assert.notDeepEqual(yield* weightBytes(weightsOnly), continued)
+    }))
+
+  it.effect("lends its state as pieces of saveState's bytes, and runs no later call until the scope closes", () =>
+    Effect.gen(function*() {
+      const client = yield* tinyClient(yield* backend, 13)
+      yield* awaitCall(client.forwardBackward(fixedBatch, "cross_entropy"))
+      yield* awaitCall(client.optimStep(adam))
+      const saved = bytesOf(yield* awaitCall(client.saveState("lent")))
+      const scope = yield* Scope.make()
+      const pieces = yield* client.lendState!("lent").pipe(Scope.provide(scope))
+      assert.deepStrictEqual(joinPieces(pieces), saved)
+      // A step submitted during the loan waits for it: the moments lent as they lie hold still.
+      const pass = yield* Effect.forkChild(awaitCall(client.forwardBackward(fixedBatch, "cross_entropy")))
+      const step = yield* client.optimStep(adam)
+      for (let i = 0; i < 50; i++) yield* Effect.yieldNow
+      assert.isUndefined(pass.pollUnsafe())
+      assert.deepStrictEqual(joinPieces(pieces), saved)
+      yield* Scope.close(scope, Exit.void)
+      yield* step.result
+      // The next loan reuses the staging memory and holds the stepped state.
+      const after = yield* Effect.scoped(Effect.map(client.lendState!("lent"), joinPieces))
+      assert.deepStrictEqual(after, bytesOf(yield* awaitCall(client.saveState("lent"))))
+      assert.notDeepEqual(after, saved)
     }))
 
   it.effect("refuses states it cannot load", () =>
