@@ -18,12 +18,15 @@ const geluCubic = 0.044715
 interface ActivationExports {
   readonly geluForward: (x: number, y: number, count: number) => void
   readonly geluBackward: (x: number, dy: number, dx: number, count: number) => void
-  readonly softmaxParts: (z: number, rows: number, width: number, maxOut: number, sumOut: number) => void
-  readonly scaledSoftmax: (z: number, scale: number, out: number, rows: number, width: number) => void
+  readonly softmaxParts: (z: number, rows: number, width: number, maxOut: number, sumOut: number, scratch: number) => void
+  readonly scaledSoftmax: (z: number, scale: number, out: number, rows: number, width: number, scratch: number) => void
 }
 
 /** On wasm, kernels/activations.wat (SIMD, float32); GELU there runs the elements in whole vectors of 4. */
 const activationsOn = heapKernels<ActivationExports>(activationsWasm)
+
+/** The floats of scratch the softmax exports take a row's exps through, a block at a time. */
+const softmaxBlock = 256
 
 /** Where the JavaScript loop starts: after the elements SIMD takes on wasm, at 0 elsewhere. */
 const afterVectors = (count: number, heap: HeapTensors | undefined): number => (heap === undefined ? 0 : count - (count % 4))
@@ -78,13 +81,13 @@ const targetLogprobsForward: tf.KernelFunc = ({ inputs, backend }) => {
   const width = logits.shape[logits.shape.length - 1]!
   const rows = tf.util.sizeFromShape(targets.shape)
   return runOnArrays(backend, [logits, targets], [targets.shape], ([z, ids], [out, maxes, sums], heap) => {
-    if (heap !== undefined) activationsOn(heap.backend).softmaxParts(heap.inputs[0]!, rows, width, heap.outputs[1]!, heap.outputs[2]!)
+    if (heap !== undefined) activationsOn(heap.backend).softmaxParts(heap.inputs[0]!, rows, width, heap.outputs[1]!, heap.outputs[2]!, heap.outputs[3]!)
     for (let r = 0; r < rows; r++) {
       const offset = r * width
       if (heap === undefined) [maxes![r], sums![r]] = softmaxParts(z!, offset, width)
       out![r] = z![offset + targetId(ids!, r, width)]! - maxes![r]! - Math.log(sums![r]!)
     }
-  }, [rows, rows])[0]!
+  }, [rows, rows, softmaxBlock])[0]!
 }
 
 const targetLogprobsBackward: tf.KernelFunc = ({ inputs, backend }) => {
@@ -93,7 +96,7 @@ const targetLogprobsBackward: tf.KernelFunc = ({ inputs, backend }) => {
   const rows = tf.util.sizeFromShape(targets.shape)
   return runOnArrays(backend, [logits, targets, dy], [logits.shape], ([z, ids, dys], [dz, scales], heap) => {
     for (let r = 0; r < rows; r++) scales![r] = -dys![r]!
-    if (heap !== undefined) activationsOn(heap.backend).scaledSoftmax(heap.inputs[0]!, heap.outputs[1]!, heap.outputs[0]!, rows, width)
+    if (heap !== undefined) activationsOn(heap.backend).scaledSoftmax(heap.inputs[0]!, heap.outputs[1]!, heap.outputs[0]!, rows, width, heap.outputs[2]!)
     for (let r = 0; r < rows; r++) {
       const offset = r * width
       if (heap === undefined) {
@@ -102,7 +105,7 @@ const targetLogprobsBackward: tf.KernelFunc = ({ inputs, backend }) => {
       }
       dz![offset + targetId(ids!, r, width)] += dys![r]!
     }
-  }, [rows])[0]!
+  }, [rows, softmaxBlock])[0]!
 }
 
 registerArrayKernels({

@@ -44,7 +44,8 @@ describe.each(["wasm", "cpu"])("array kernels on %s", (backend) => {
 
   it("gelu: the tanh formula's value and gradient, at zero, near it and in both tails", async () => {
     await onBackend()
-    const x = tf.concat([tf.tensor1d([0, -1e-3, 1e-3, -8, 8, -3, 3]), tf.randomNormal([200], 0, 2, "float32", 3)])
+    // 1,007 values: the wasm kernel's blocks of 256, then three for JavaScript.
+    const x = tf.concat([tf.tensor1d([0, -1e-3, 1e-3, -8, 8, -3, 3]), tf.randomNormal([1000], 0, 2, "float32", 3)])
     const fused = valueAndGrads((v) => gelu(v!), [x])
     const plain = valueAndGrads(plainGelu, [x])
     expectClose([fused.value], [plain.value])
@@ -54,7 +55,8 @@ describe.each(["wasm", "cpu"])("array kernels on %s", (backend) => {
 
   it("targetLogprobs: log-softmax at the targets, and its gradient, for rows of any width", async () => {
     await onBackend()
-    for (const classes of [261, 7, 4, 3]) {
+    // Rows narrower than a vector, not whole vectors, and longer than the wasm kernel's blocks of 256.
+    for (const classes of [261, 7, 4, 3, 600]) {
       // Far-apart logits check the maximum is taken out before exp.
       const logits = tf.randomNormal([2, 9, classes], 0, 3, "float32", classes).add(tf.tensor1d([0, 80]).reshape([2, 1, 1]))
       const targets = tf.tensor2d(Array.from({ length: 18 }, (_, i) => (i * 37) % classes), [2, 9], "int32")
