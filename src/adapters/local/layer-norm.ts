@@ -1,8 +1,24 @@
 import * as tf from "@tensorflow/tfjs"
-import { hasKernel, registerArrayKernels, runOnArrays } from "./array-kernels.js"
+import { type HeapTensors, hasKernel, registerArrayKernels, runOnArrays } from "./array-kernels.js"
+import { layerNormWasm } from "./kernels/layer-norm-wasm.js"
+import { heapKernels } from "./wasm-heap.js"
 
-// Layer norm in one kernel each way (see array-kernels.ts), in JavaScript, in float64, rounded
-// once where a value is stored.
+// Layer norm in one kernel each way (see array-kernels.ts): on wasm, rows a multiple of 4 wide
+// in float32 SIMD (kernels/layer-norm.wat); elsewhere in JavaScript, in float64, rounded once
+// where a value is stored.
+
+interface LayerNormExports {
+  readonly layerNormForward: (x: number, gamma: number, beta: number, y: number, rows: number, width: number, eps: number) => void
+  readonly layerNormBackward: (
+    x: number, gamma: number, dy: number, dx: number, dgamma: number, dbeta: number, rows: number, width: number, eps: number
+  ) => void
+}
+
+const layerNormOn = heapKernels<LayerNormExports>(layerNormWasm)
+
+/** The wasm kernels, where they take these rows: on the heap, whole vectors wide. */
+const simdFor = (heap: HeapTensors | undefined, width: number) =>
+  heap !== undefined && width % 4 === 0 ? { heap, kernels: layerNormOn(heap.backend) } : undefined
 
 const layerNormKernel = "SousLayerNorm"
 const layerNormGradKernel = "SousLayerNormGrad"
@@ -24,7 +40,12 @@ const layerNormForward: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, gamma, beta } = inputs as Record<"x" | "gamma" | "beta", tf.TensorInfo>
   const eps = attrs!["eps"] as number
   const width = x.shape[x.shape.length - 1]!
-  return runOnArrays(backend, [x, gamma, beta], [x.shape], ([xs, g, b], [y]) => {
+  return runOnArrays(backend, [x, gamma, beta], [x.shape], ([xs, g, b], [y], heap) => {
+    const simd = simdFor(heap, width)
+    if (simd !== undefined) {
+      const [xAt, gammaAt, betaAt] = simd.heap.inputs
+      return simd.kernels.layerNormForward(xAt!, gammaAt!, betaAt!, simd.heap.outputs[0]!, xs!.length / width, width, eps)
+    }
     for (let offset = 0; offset < xs!.length; offset += width) {
       const [mean, rstd] = rowStats(xs!, offset, width, eps)
       for (let j = 0; j < width; j++) y![offset + j] = (xs![offset + j]! - mean) * rstd * g![j]! + b![j]!
@@ -38,7 +59,16 @@ const layerNormBackward: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, gamma, dy } = inputs as Record<"x" | "gamma" | "dy", tf.TensorInfo>
   const eps = attrs!["eps"] as number
   const width = x.shape[x.shape.length - 1]!
-  return runOnArrays(backend, [x, gamma, dy], [x.shape, [width], [width]], ([xs, g, dys], [dx, dg, db]) => {
+  return runOnArrays(backend, [x, gamma, dy], [x.shape, [width], [width]], ([xs, g, dys], [dx, dg, db], heap) => {
+    const simd = simdFor(heap, width)
+    if (simd !== undefined) {
+      // The kernel adds each row into γ's and β's gradients.
+      dg!.fill(0)
+      db!.fill(0)
+      const [xAt, gammaAt, dyAt] = simd.heap.inputs
+      const [dxAt, dgAt, dbAt] = simd.heap.outputs
+      return simd.kernels.layerNormBackward(xAt!, gammaAt!, dyAt!, dxAt!, dgAt!, dbAt!, xs!.length / width, width, eps)
+    }
     const gammaSums = new Float64Array(width)
     const betaSums = new Float64Array(width)
     for (let offset = 0; offset < xs!.length; offset += width) {
