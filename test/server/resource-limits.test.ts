@@ -174,7 +174,8 @@ describe("sous serve: resource limits", () => {
       const { modelId } = yield* sessionAndModel(first)
       yield* save(first, modelId, 1, "brief", 1)
       yield* save(first, modelId, 2, "kept", undefined)
-      yield* save(first, modelId, 3, "restarted", 2)
+      // Long enough to outlive the first server, whose sweeps come a second apart, on a loaded machine.
+      yield* save(first, modelId, 3, "restarted", 6)
       assert.isTrue(fs.existsSync(file(modelId, "brief")))
       yield* until(() => !fs.existsSync(file(modelId, "brief")))
       const loaded = yield* Effect.flatMap(
