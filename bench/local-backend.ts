@@ -10,7 +10,8 @@
  *   class ids), on each backend, and the ratio wasm/cpu;
  * - LoRA (rank 8) against full fine-tuning of the transformer on wasm, and their ratio;
  * - data parallelism: the transformer on wasm with the default threads (`auto`: one per core,
- *   at most 4) against the same model on one thread, and their ratio;
+ *   at most 4) against the same model on one thread, and their ratio, at the example's batch of
+ *   16 and at a batch of 64 (`--wide-batch`), which gives each thread four times the work;
  * - sampling throughput of the transformer on each backend: `saveWeightsForSampler`, then
  *   `createSamplingClient(ref)`, then one `sample(prompt, --samples, { max_tokens:
  *   --max-tokens, temperature: 1, top_k: -1, top_p: 1, seed })` per round; generated tokens
@@ -37,7 +38,9 @@
  *
  * Options: `--steps N` timed transformer steps per round on wasm (20), `--cpu-steps N` the same
  * on cpu, which is several times slower (4); the MLP, much faster, takes five times as many
- * steps per round. `--warmup N` untimed steps per model first (2),
+ * steps per round, the batch of 64 a quarter as many. `--warmup N` untimed steps per model first
+ * (10: a worker thread's engine compiles its WebAssembly anew and runs its baseline code until
+ * V8 has optimized it, which two steps left unfinished),
  * `--rounds N` (3), `--samples N` sequences per sample request (8), `--max-tokens N` new
  * tokens per sequence (32), `--python PATH` the interpreter for the torch reference
  * (python3). Run from the repository root.
@@ -87,7 +90,7 @@ const readOptions = (): BenchOptions => {
       worker: { type: "string" },
       steps: { type: "string", default: "20" },
       "cpu-steps": { type: "string", default: "4" },
-      warmup: { type: "string", default: "2" },
+      warmup: { type: "string", default: "10" },
       rounds: { type: "string", default: "3" },
       samples: { type: "string", default: "8" },
       "max-tokens": { type: "string", default: "32" },
@@ -120,6 +123,8 @@ const transformer: TransformerArchitecture = {
   heads: 4
 }
 const transformerBatch = 16
+/** The larger batch data parallelism is also measured at: four times the work per thread. */
+const wideBatch = 64
 
 const mlp: MlpArchitecture = { kind: "mlp", inputShape: [784], hidden: [128], classes: 10 }
 const mlpBatch = 64
@@ -220,6 +225,9 @@ interface WorkerRound {
   readonly transformer: number
   /** The transformer on one thread, where `transformer` takes the default (`auto`) threads; wasm only. */
   readonly transformerOneThread?: number
+  /** The transformer on batches of {@link wideBatch}: default threads and one thread; wasm only. */
+  readonly wide?: number
+  readonly wideOneThread?: number
   readonly mlp: number
   readonly lora?: number
   readonly sampling: number
@@ -238,20 +246,21 @@ const worker = (device: Device, options: BenchOptions) =>
     const fullAndLora = device === "wasm"
     const mlpSteps = steps * mlpStepFactor
 
-    const text = batchesOf(yield* Effect.promise(arithmeticData), transformerBatch)
+    const conversations = yield* Effect.promise(arithmeticData)
+    const text = batchesOf(conversations, transformerBatch)
     const images = batchesOf(mlpData(mlpBatch * 4), mlpBatch)
     const full = yield* trainer(backend, transformer, text)
     const lora = fullAndLora ? yield* trainer(backend, transformer, text, { rank: 8 }) : undefined
-    // The same model on one thread, against the default's data-parallel threads.
-    const single = fullAndLora
-      ? yield* trainer(yield* makeLocalBackend({ device, threads: 1, decode: tokenizer.decode }), transformer, text)
-      : undefined
+    // The same model on one thread, against the default's data-parallel threads, at both batches.
+    const oneThread = fullAndLora ? yield* makeLocalBackend({ device, threads: 1, decode: tokenizer.decode }) : undefined
+    const single = oneThread === undefined ? undefined : yield* trainer(oneThread, transformer, text)
+    const wideText = batchesOf(conversations, wideBatch)
+    const wide = oneThread === undefined ? undefined : yield* trainer(backend, transformer, wideText)
+    const wideSingle = oneThread === undefined ? undefined : yield* trainer(oneThread, transformer, wideText)
+    const wideSteps = Math.max(1, Math.round(steps * transformerBatch / wideBatch))
     const classifier = yield* trainer(backend, mlp, images)
 
-    yield* full.run(options.warmup)
-    if (lora !== undefined) yield* lora.run(options.warmup)
-    if (single !== undefined) yield* single.run(options.warmup)
-    yield* classifier.run(options.warmup)
+    for (const client of [full, lora, single, wide, wideSingle, classifier]) if (client !== undefined) yield* client.run(options.warmup)
 
     // The sampler loads the full model's weights after its warmup; the first request warms it up.
     const sampler = yield* backend.createSamplingClient(yield* (yield* full.client.saveWeightsForSampler("bench")).result)
@@ -291,6 +300,14 @@ const worker = (device: Device, options: BenchOptions) =>
         if (lora !== undefined) loraSeconds = yield* seconds(lora.run(steps))
       }
       const singleSeconds = single === undefined ? undefined : yield* seconds(single.run(steps))
+      // The wide pair takes turns going first too.
+      let wideSeconds: number | undefined
+      let wideSingleSeconds: number | undefined
+      if (wide !== undefined && wideSingle !== undefined) {
+        if (round % 2 === 1) wideSingleSeconds = yield* seconds(wideSingle.run(wideSteps))
+        wideSeconds = yield* seconds(wide.run(wideSteps))
+        if (round % 2 === 0) wideSingleSeconds = yield* seconds(wideSingle.run(wideSteps))
+      }
       const mlpSeconds = yield* seconds(classifier.run(mlpSteps))
       const samplingStartedAt = performance.now()
       const tokens = yield* sample(round + 1)
@@ -298,6 +315,9 @@ const worker = (device: Device, options: BenchOptions) =>
       const result: WorkerRound = {
         transformer: steps / fullSeconds,
         ...(singleSeconds === undefined ? {} : { transformerOneThread: steps / singleSeconds }),
+        ...(wideSeconds === undefined || wideSingleSeconds === undefined
+          ? {}
+          : { wide: wideSteps / wideSeconds, wideOneThread: wideSteps / wideSingleSeconds }),
         mlp: mlpSteps / mlpSeconds,
         ...(loraSeconds === undefined ? {} : { lora: steps / loraSeconds }),
         sampling: tokens / samplingSeconds
@@ -382,6 +402,7 @@ const parent = async (options: BenchOptions) => {
   const wasmLora = column(wasm, (r) => r.lora)
   const loraRatio = column(wasm, (r) => (r.lora === undefined ? undefined : r.lora / r.transformer))
   const parallelRatio = column(wasm, (r) => (r.transformerOneThread === undefined ? undefined : r.transformer / r.transformerOneThread))
+  const wideParallelRatio = column(wasm, (r) => (r.wide === undefined || r.wideOneThread === undefined ? undefined : r.wide / r.wideOneThread))
   const cpuSampling = column(cpu, (r) => r.sampling)!
   const wasmSampling = column(wasm, (r) => r.sampling)!
   const wasmCpu = (pick: (round: WorkerRound) => number) => pairedRatio(wasm.rounds, cpu.rounds, pick)
@@ -396,6 +417,8 @@ const parent = async (options: BenchOptions) => {
         ["measure (median of rounds)", "cpu", "wasm", "wasm/cpu"],
         ["transformer full, steps/s", format(cpuTransformer, 2), format(wasmTransformer, 2), format(wasmCpu((r) => r.transformer), 2)],
         ["transformer full 1 thread, steps/s", "-", format(column(wasm, (r) => r.transformerOneThread), 2), "-"],
+        [`transformer batch ${wideBatch}, steps/s`, "-", format(column(wasm, (r) => r.wide), 2), "-"],
+        [`transformer batch ${wideBatch} 1 thread, steps/s`, "-", format(column(wasm, (r) => r.wideOneThread), 2), "-"],
         ["transformer LoRA r8, steps/s", "-", format(wasmLora, 2), "-"],
         ["mlp, steps/s", format(cpuMlp, 2), format(wasmMlp, 2), format(wasmCpu((r) => r.mlp), 2)],
         ["sampling, tokens/s", format(cpuSampling, 1), format(wasmSampling, 1), format(wasmCpu((r) => r.sampling), 2)]
@@ -421,7 +444,7 @@ const parent = async (options: BenchOptions) => {
       `ratios (medians of the rounds' ratios): wasm/cpu transformer ${format(wasmCpu((r) => r.transformer), 2)}, ` +
       `mlp ${format(wasmCpu((r) => r.mlp), 2)}, sampling ${format(wasmCpu((r) => r.sampling), 2)}; ` +
       `LoRA/full on wasm ${format(loraRatio, 3)}; data-parallel on wasm, ${autoThreads} threads (auto) / 1 thread: ` +
-      `transformer ${format(parallelRatio, 2)}`
+      `transformer ${format(parallelRatio, 2)} at batch ${transformerBatch}, ${format(wideParallelRatio, 2)} at batch ${wideBatch}`
     ].join("\n")
   )
   if (torchOne !== undefined && torchTwo !== undefined) {

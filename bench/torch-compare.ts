@@ -5,7 +5,7 @@
  * the bench says why and measures sous alone.
  */
 import { execFile } from "node:child_process"
-import { formatTable, type LockstepChild, median, pairedRatio, startLockstepChild } from "./report.js"
+import { formatTable, type LockstepChild, median, startLockstepChild } from "./report.js"
 
 /** The reference script, relative to the repository root the bench runs from. */
 const script = "bench/torch-reference.py"
@@ -16,6 +16,9 @@ export interface TorchRound {
   readonly mlp: number
   readonly sampling: number
 }
+
+/** sous's round beside the reference's: the same measures, and the transformer on one thread where measured. */
+type SousRound = TorchRound & { readonly transformerOneThread?: number }
 
 /** What the reference prints once warmed up. */
 export interface TorchHeader {
@@ -86,21 +89,23 @@ const fixed = (value: number, digits: number) => value.toFixed(digits)
  * as the median of the paired rounds' ratios, since round i of every child ran back to back.
  */
 export const torchTable = (
-  sous: ReadonlyArray<TorchRound>,
+  sous: ReadonlyArray<SousRound>,
   oneThread: ReadonlyArray<TorchRound>,
   twoThreads: ReadonlyArray<TorchRound>
 ): string => {
-  const row = (label: string, pick: (round: TorchRound) => number, digits: number) => [
-    label,
-    fixed(median(sous.map(pick)), digits),
-    fixed(median(oneThread.map(pick)), digits),
-    fixed(median(twoThreads.map(pick)), digits),
-    fixed(pairedRatio(sous, oneThread, pick), 3),
-    fixed(pairedRatio(sous, twoThreads, pick), 3)
-  ]
+  // `sousPick` reads sous's side where it is another measure of the same work.
+  const row = (label: string, pick: (round: TorchRound) => number, digits: number, sousPick: (round: SousRound) => number = pick) => {
+    const ours = sous.map(sousPick)
+    const [one, two] = [oneThread.map(pick), twoThreads.map(pick)]
+    const ratio = (theirs: ReadonlyArray<number>) => median(ours.map((value, index) => value / theirs[index]!))
+    return [label, fixed(median(ours), digits), fixed(median(one), digits), fixed(median(two), digits), fixed(ratio(one), 3), fixed(ratio(two), 3)]
+  }
   return formatTable([
     ["measure (median of rounds)", "sous wasm", "torch 1 thr", "torch 2 thr", "sous/torch1", "sous/torch2"],
     row("transformer full, steps/s", (r) => r.transformer, 2),
+    ...(sous.every((r) => r.transformerOneThread !== undefined)
+      ? [row("transformer, sous on 1 thread", (r) => r.transformer, 2, (r) => r.transformerOneThread!)]
+      : []),
     row("mlp, steps/s", (r) => r.mlp, 2),
     row("sampling, tokens/s", (r) => r.sampling, 1)
   ])
