@@ -51,12 +51,12 @@ export const maxAutoThreads = 4
 
 /**
  * With `auto` threads, a batch is cut only from this much work (datums × positions × model
- * weights; about 0.9 GFLOP for a forward and backward pass): below it, two threads gain
- * nothing over one on wasm. Measured on 2 cores with the sft-arithmetic transformer (work
- * about 1e8 at its batch of 16): 2 threads / 1 thread 0.83 to 1.16 at batch 16, 1.5 at 32,
- * 1.55 to 1.77 at 64 (`node dist-bench/bench/local-backend.js`).
+ * weights; about 0.3 GFLOP for a forward and backward pass): a smaller one runs faster on one
+ * thread than handed out. On 2 cores, the sft-arithmetic transformer (work about 1e8 at its
+ * batch of 16) ran its examples 9 to 16% faster on 2 threads than on 1, and its batch of 64
+ * 1.55 to 1.77 times as fast.
  */
-export const minAutoParallelWork = 1.5e8
+export const minAutoParallelWork = 5e7
 
 /** Why a `threads` setting is wrong, or `undefined`. */
 export const threadsProblem = (threads: LocalBackendOptions["threads"]): string | undefined =>
