@@ -13,9 +13,10 @@
  *   at most 4) against the same model on one thread, and their ratio, at the example's batch of
  *   16 and at a batch of 64 (`--wide-batch`), which gives each thread four times the work;
  * - sampling throughput of the transformer on each backend: `saveWeightsForSampler`, then
- *   `createSamplingClient(ref)`, then one `sample(prompt, --samples, { max_tokens:
- *   --max-tokens, temperature: 1, top_k: -1, top_p: 1, seed })` per round; generated tokens
- *   (all sequences together) per second of the request.
+ *   `createSamplingClient(ref)`, then `--requests` requests `sample(prompt, --samples,
+ *   { max_tokens: --max-tokens, temperature: 1, top_k: -1, top_p: 1, seed })` per round, one
+ *   after another; generated tokens (all sequences together) per second of the requests. One
+ *   request takes tens of milliseconds, which a pause of the machine could double.
  *
  * A step is what a training loop over the port does: submit `forwardBackward(batch,
  * "cross_entropy")` and `optimStep(adamParams({ learning_rate: 1e-3 }))`, then await both
@@ -41,7 +42,7 @@
  * steps per round, the batch of 64 a quarter as many. `--warmup N` untimed steps per model first
  * (10: a worker thread's engine compiles its WebAssembly anew and runs its baseline code until
  * V8 has optimized it, which two steps left unfinished),
- * `--rounds N` (3), `--samples N` sequences per sample request (8), `--max-tokens N` new
+ * `--rounds N` (3), `--requests N` sample requests per round (5), `--samples N` sequences per sample request (8), `--max-tokens N` new
  * tokens per sequence (32), `--python PATH` the interpreter for the torch reference
  * (python3). Run from the repository root.
  */
@@ -81,6 +82,7 @@ interface BenchOptions {
   readonly rounds: number
   readonly samples: number
   readonly maxTokens: number
+  readonly requests: number
   readonly python: string
 }
 
@@ -94,6 +96,7 @@ const readOptions = (): BenchOptions => {
       rounds: { type: "string", default: "3" },
       samples: { type: "string", default: "8" },
       "max-tokens": { type: "string", default: "32" },
+      requests: { type: "string", default: "5" },
       python: { type: "string", default: "python3" }
     }
   })
@@ -107,6 +110,7 @@ const readOptions = (): BenchOptions => {
     rounds: countOption("rounds", values.rounds, 1),
     samples: countOption("samples", values.samples, 1),
     maxTokens: countOption("max-tokens", values["max-tokens"], 1),
+    requests: countOption("requests", values.requests, 1),
     python: values.python
   }
 }
@@ -310,7 +314,8 @@ const worker = (device: Device, options: BenchOptions) =>
       }
       const mlpSeconds = yield* seconds(classifier.run(mlpSteps))
       const samplingStartedAt = performance.now()
-      const tokens = yield* sample(round + 1)
+      let tokens = 0
+      for (let request = 0; request < options.requests; request++) tokens += yield* sample(1 + round * options.requests + request)
       const samplingSeconds = (performance.now() - samplingStartedAt) / 1000
       const result: WorkerRound = {
         transformer: steps / fullSeconds,
@@ -335,7 +340,8 @@ const startWorker = (device: Device, options: BenchOptions): Promise<LockstepChi
     "--cpu-steps", String(options.cpuSteps),
     "--warmup", String(options.warmup),
     "--samples", String(options.samples),
-    "--max-tokens", String(options.maxTokens)
+    "--max-tokens", String(options.maxTokens),
+    "--requests", String(options.requests)
   ])
 
 /** A child the parent drives and the rounds it has run. */
@@ -362,7 +368,7 @@ const parent = async (options: BenchOptions) => {
       `steps: ${options.warmup} warmup per model, then ${options.rounds} rounds of ${options.cpuSteps} (cpu) / ` +
       `${options.steps} (wasm) timed transformer steps, ${mlpStepFactor}x that for the mlp; ` +
       `step = forwardBackward(cross_entropy) + optimStep(adam, lr 1e-3)`,
-      `sampling: ${options.samples} samples x max_tokens ${options.maxTokens}, temperature 1, top_k -1, top_p 1, one request per round`,
+      `sampling: ${options.samples} samples x max_tokens ${options.maxTokens}, temperature 1, top_k -1, top_p 1, ${options.requests} requests per round`,
       ""
     ].join("\n")
   )

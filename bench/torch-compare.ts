@@ -10,7 +10,7 @@ import { formatTable, type LockstepChild, median, startLockstepChild } from "./r
 /** The reference script, relative to the repository root the bench runs from. */
 const script = "bench/torch-reference.py"
 
-/** What one round of the reference measures: steps/s of each model, tokens/s of one sample request. */
+/** What one round of the reference measures: steps/s of each model, tokens/s of its sample requests. */
 export interface TorchRound {
   readonly transformer: number
   readonly mlp: number
@@ -50,6 +50,7 @@ export interface TorchOptions {
   readonly warmup: number
   readonly samples: number
   readonly maxTokens: number
+  readonly requests: number
 }
 
 /**
@@ -77,7 +78,8 @@ export const startTorchReference = (
       "--steps", String(options.steps),
       "--warmup", String(options.warmup),
       "--samples", String(options.samples),
-      "--max-tokens", String(options.maxTokens)
+      "--max-tokens", String(options.maxTokens),
+      "--requests", String(options.requests)
     ],
     { OMP_WAIT_POLICY: ompWaitPolicy }
   )

@@ -24,7 +24,7 @@ same machine:
 
 Timing follows the TypeScript bench: `--warmup` untimed steps per model and one untimed
 sample request, then rounds; a round times `--steps` transformer steps, five times as many
-MLP steps, and one sample request. Alone, the script runs `--rounds` rounds and prints one
+MLP steps, and `--requests` sample requests. Alone, the script runs `--rounds` rounds and prints one
 JSON line with the rounds and their medians. With `--lockstep` (how `npm run bench` runs
 it) it prints a JSON header line after the warmup, then runs one round for each line it
 reads on stdin and prints that round as a JSON line, so the bench can interleave it with
@@ -233,6 +233,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="rounds when not in lockstep (3)")
     parser.add_argument("--samples", type=int, default=8, help="sequences per sample request (8)")
     parser.add_argument("--max-tokens", type=int, default=32, help="new tokens per sequence (32)")
+    parser.add_argument("--requests", type=int, default=5, help="sample requests per round, timed together (5)")
     parser.add_argument("--grad-clip-norm", type=float, default=0.0, help="clip the global gradient norm to this (0 = off, sous's default)")
     parser.add_argument("--lockstep", action="store_true", help="one round per line read on stdin (how npm run bench drives it)")
     parser.add_argument("--train-file", default=TRAIN_FILE)
@@ -263,7 +264,7 @@ def main():
         transformer_seconds = seconds(lambda: train_transformer(options.steps))
         mlp_seconds = seconds(lambda: train_mlp(mlp_steps))
         started = time.perf_counter()
-        tokens = sample(transformer, prompt, options.samples, options.max_tokens, generator)
+        tokens = sum(sample(transformer, prompt, options.samples, options.max_tokens, generator) for _ in range(options.requests))
         return {
             "transformer": options.steps / transformer_seconds,
             "mlp": mlp_steps / mlp_seconds,
