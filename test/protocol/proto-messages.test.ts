@@ -12,19 +12,12 @@ import {
   readForwardBackwardTurn
 } from "../../src/protocol/proto-messages.js"
 import type { ForwardBackwardOutput, SampleResponse } from "../../src/ports/index.js"
+import { joinPieces } from "../../src/stages/checkpoints/checkpoint-store.js"
 
 /** Bytes from space-separated hex pairs, written by hand from the protobuf wire rules. */
 const hex = (text: string): Uint8Array => new Uint8Array(text.trim().split(/\s+/).map((pair) => Number.parseInt(pair, 16)))
 const toHex = (bytes: Uint8Array): string => Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join(" ")
-const concat = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0))
-  let offset = 0
-  for (const part of parts) {
-    out.set(part, offset)
-    offset += part.length
-  }
-  return out
-}
+const concat = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => joinPieces(parts)
 
 /** The message a decoder call throws; fails the test when it does not throw a ProtoDecodeError. */
 const decodeError = (decode: () => unknown): string => {
