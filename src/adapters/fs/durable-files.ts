@@ -34,6 +34,10 @@ export const ensureDirectory = async (directory: string): Promise<void> => {
 /** What a file is written from: bytes, text, or byte pieces written one after another. */
 export type FileData = Uint8Array | string | ReadonlyArray<Uint8Array>
 
+/** `data` as the pieces it is written from, in order. */
+const piecesOf = (data: FileData): ReadonlyArray<Uint8Array | string> =>
+  typeof data === "string" || data instanceof Uint8Array ? [data] : data
+
 const writeAll = async (handle: fs.FileHandle, data: FileData): Promise<void> => {
   if (typeof data === "string" || data instanceof Uint8Array) return handle.writeFile(data)
   // One gathering write from the pieces where they lie; libuv writes them all (in several
@@ -55,7 +59,7 @@ export const writeTempFile = async (directory: string, data: FileData, hash?: Ha
   try {
     await writeAll(handle, data)
     const synced = handle.sync()
-    if (hash !== undefined) for (const piece of typeof data === "string" || data instanceof Uint8Array ? [data] : data) hash.update(piece)
+    if (hash !== undefined) for (const piece of piecesOf(data)) hash.update(piece)
     await synced
   } catch (error) {
     await handle.close()
