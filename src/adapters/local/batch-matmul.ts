@@ -6,8 +6,13 @@ import { heapKernels, heapOffset } from "./wasm-heap.js"
 
 // tfjs-wasm multiplies with XNNPACK only one untransposed 2-D pair at a time; a batched or
 // transposed product (attention's [batch, heads, t, t] ones, forward and backward) runs on its
-// scalar loop at about 2.7 GFLOP/s. This kernel (kernels/batch-matmul.wat, 128-bit SIMD) works
-// on the backend's own heap (see wasm-heap.ts).
+// scalar loop at about 2.7 GFLOP/s. And XNNPACK first repacks the right operand, keeping the
+// packed copy for the next product with the same tensor: in training every weight is a new
+// tensor after each step, and repacking a [576, 1536] weight took 4 ms, eight times the
+// product of 8 rows by it. sous's kernel (kernels/batch-matmul.wat, 128-bit SIMD) works on the
+// backend's own heap (see wasm-heap.ts) and reads both operands where they lie; it hands
+// XNNPACK only the products where reading in place loses (see `prefersXnnpack`). Both sum each
+// element in the same order, so which one runs does not change a bit of the result.
 
 const kernelName = "SousBatchMatMul"
 
@@ -21,6 +26,32 @@ interface KernelExports {
 
 const kernelOn = heapKernels<KernelExports>(batchMatmulWasm)
 
+/**
+ * Whether XNNPACK multiplies `[m, k] · [k, n]` faster than sous's kernel, as measured on a
+ * 2-core AMD EPYC: for a right operand over 16 MiB (a 135M model's output layer, [576, 49152]:
+ * 1.3 s against 2.0 s at 512 rows, packing included), and for fewer than four rows by one over
+ * 256 KiB (a generation step of one sequence, which reuses XNNPACK's packed weight: 5 ms
+ * against 28 ms by the output layer, 0.11 against 0.22 ms by [576, 1536]). Strided reads of a
+ * wide operand, a page apart per row, are what the kernel loses on there.
+ */
+const prefersXnnpack = (m: number, k: number, n: number): boolean => k * n > 4_194_304 || (m < 4 && k * n > 65_536)
+
+/** `a · b` (or `aᵀ · b`) for one pair, by tfjs-wasm's own kernel, which runs XNNPACK for an untransposed pair. */
+const xnnpackProduct = (a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, backend: BackendWasm): tf.TensorInfo => {
+  const kernel = (name: string) => tf.getKernel(name, "wasm")!.kernelFunc
+  const product = (left: tf.TensorInfo) =>
+    kernel(tf.BatchMatMul)({ inputs: { a: left, b }, backend, attrs: { transposeA: false, transposeB: false } }) as tf.TensorInfo
+  if (!transposeA) return product(a)
+  const perm = a.shape.map((_, axis) => axis)
+  perm.push(...perm.splice(-2).reverse())
+  const contiguous = kernel(tf.Transpose)({ inputs: { x: a }, backend, attrs: { perm } }) as tf.TensorInfo
+  try {
+    return product(contiguous)
+  } finally {
+    backend.disposeData(contiguous.dataId)
+  }
+}
+
 const product: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { a, b } = inputs as Record<"a" | "b", tf.TensorInfo>
   const transposeA = attrs!["transposeA"] === true
@@ -32,8 +63,9 @@ const product: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   if (rank < 2 || b.shape.length !== rank || b.shape.slice(0, -2).join() !== lead.join() || kB !== k) {
     throw new Error(`${kernelName}: cannot multiply [${a.shape.join(", ")}]${transposeA ? "ᵀ" : ""} by [${b.shape.join(", ")}]`)
   }
-  const out = (backend as BackendWasm).makeOutput([...lead, m, n], "float32")
   const batch = tf.util.sizeFromShape(lead)
+  if (batch === 1 && prefersXnnpack(m, k, n)) return xnnpackProduct(a, b, transposeA, backend as BackendWasm)
+  const out = (backend as BackendWasm).makeOutput([...lead, m, n], "float32")
   kernelOn(backend).batchMatMul(
     heapOffset(backend, a.dataId), heapOffset(backend, b.dataId), heapOffset(backend, out.dataId),
     batch, m, k, n,

@@ -8,9 +8,9 @@ import { expectClose, valueAndGrads } from "../../support/gradient-check.js"
 const runtime = Effect.runPromise(initTfRuntime("wasm"))
 
 describe("batchMatMul (the SIMD kernel on tfjs-wasm's heap)", () => {
-  it("gives tf.matMul's values and gradients, transposed either way, at widths around its 16- and 4-column paths", async () => {
+  it("gives tf.matMul's values and gradients, transposed either way, around its 4x8 tiles, 64-column blocks and 16-, 4- and 1-column tails", async () => {
     await runtime
-    for (const [m, k, n] of [[3, 5, 1], [7, 2, 3], [44, 44, 16], [5, 9, 17], [2, 3, 21], [39, 16, 39], [1, 1, 4]] as const) {
+    for (const [m, k, n] of [[3, 5, 1], [7, 2, 3], [44, 44, 16], [5, 9, 17], [2, 3, 21], [39, 16, 39], [1, 1, 4], [4, 3, 8], [9, 7, 75], [13, 5, 130]] as const) {
       for (const [transposeA, transposeB] of [[false, false], [false, true], [true, false], [true, true]] as const) {
         const a = tf.randomNormal(transposeA ? [2, 3, k, m] : [2, 3, m, k], 0, 1, "float32", m * 7 + k)
         const b = tf.randomNormal(transposeB ? [2, 3, n, k] : [2, 3, k, n], 0, 1, "float32", n * 5 + k)
@@ -19,6 +19,18 @@ describe("batchMatMul (the SIMD kernel on tfjs-wasm's heap)", () => {
         expectClose([fast.value], [plain.value])
         fast.grads.forEach((grad, i) => expectClose(grad, plain.grads[i]!))
       }
+    }
+  })
+
+  it("sums every element as XNNPACK does, bit for bit, whichever of the two multiplies a 2-D pair", async () => {
+    await runtime
+    // [2, 300] · [300, 300] goes to XNNPACK (few rows by a wide operand), the others to sous's kernel.
+    for (const [m, k, n] of [[37, 19, 75], [64, 100, 128], [2, 300, 300]] as const) {
+      const a = tf.randomNormal([m, k], 0, 1, "float32", m + k)
+      const b = tf.randomNormal([k, n], 0, 1, "float32", k + n)
+      const xnnpack = Array.from(tf.matMul(a, b).dataSync())
+      expect(Array.from(batchMatMul(a, b).dataSync())).toEqual(xnnpack)
+      expect(Array.from(batchMatMul(a.transpose(), b, true).dataSync())).toEqual(xnnpack)
     }
   })
 

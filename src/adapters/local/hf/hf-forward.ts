@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs"
 import { targetLogprobs } from "../activation-kernels.js"
-import { frozenMatMul, matMul2d } from "../fast-ops.js"
+import { matMul2d } from "../fast-ops.js"
 import type { WeightLookup } from "../parameters.js"
 import type { LayerCache } from "../transformer.js"
 import type { HfArchitecture } from "./hf-architecture.js"
@@ -36,11 +36,8 @@ export const fixedOutput = (arch: HfArchitecture, weight: WeightLookup): { reado
   return { weight: fixed, dispose: () => unembedding.dispose() }
 }
 
-/** [rows, width] hidden states → [rows, vocab] logits. Under LoRA the output layer is frozen unless lm_head has an adapter. */
-const project = (arch: HfArchitecture, weight: WeightLookup, rows: tf.Tensor2D): tf.Tensor2D => {
-  const frozen = weight.adapter !== undefined && (arch.tieWordEmbeddings || weight.adapter("lm_head.weight") === undefined)
-  return (frozen ? frozenMatMul : matMul2d)(rows, outputWeight(arch, weight))
-}
+/** [rows, width] hidden states → [rows, vocab] logits. */
+const project = (arch: HfArchitecture, weight: WeightLookup, rows: tf.Tensor2D): tf.Tensor2D => matMul2d(rows, outputWeight(arch, weight))
 
 /**
  * Next-token logits [b, t, vocab] for int32 token ids [b, t], as transformers' *ForCausalLM

@@ -1,19 +1,16 @@
 import * as tf from "@tensorflow/tfjs"
-import { frozenMatMul, matMul2d } from "../fast-ops.js"
+import { matMul2d } from "../fast-ops.js"
 import type { WeightLookup } from "../parameters.js"
 
-const affine = (product: (rows: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D) =>
-  (x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor3D => {
-    const [batch, length, inWidth] = x.shape as [number, number, number]
-    const out = product(x.reshape([batch * length, inWidth]) as tf.Tensor2D, w as tf.Tensor2D)
-    return (b === undefined ? out : out.add(b)).reshape([batch, length, w.shape[1]!])
-  }
-
-/** [b, t, in] → [b, t, out] with `w` [in, out]: the same affine map at every position (no bias when `b` is absent). */
-export const dense = affine(matMul2d)
-
-/** {@link dense} with a weight that is not trained (a LoRA base; its bias is frozen too). */
-const frozenDense = affine(frozenMatMul)
+/**
+ * [b, t, in] → [b, t, out] with `w` [in, out]: the same affine map at every position (no bias
+ * when `b` is absent). A frozen `w` (a LoRA base) gets no gradient (see `matMul2d`).
+ */
+export const dense = (x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor3D => {
+  const [batch, length, inWidth] = x.shape as [number, number, number]
+  const out = matMul2d(x.reshape([batch * length, inWidth]) as tf.Tensor2D, w as tf.Tensor2D)
+  return (b === undefined ? out : out.add(b)).reshape([batch, length, w.shape[1]!])
+}
 
 /**
  * `x · W (+ b)` for the Linear weight `name`; under a LoRA adapter on it, plus
@@ -23,7 +20,7 @@ const frozenDense = affine(frozenMatMul)
 export const projectThrough = (x: tf.Tensor, weight: WeightLookup, name: string, b?: tf.Tensor): tf.Tensor3D => {
   const adapter = weight.adapter?.(name)
   if (adapter === undefined) return dense(x, weight(name), b)
-  return frozenDense(x, adapter.base, b).add(dense(dense(x, adapter.a), adapter.b).mul(adapter.scale))
+  return dense(x, adapter.base, b).add(dense(dense(x, adapter.a), adapter.b).mul(adapter.scale))
 }
 
 /** RMSNorm over the last axis, as transformers computes it: `w · x / sqrt(mean(x²) + eps)`. */
