@@ -1,6 +1,8 @@
 import * as tf from "@tensorflow/tfjs"
 import type { AdamParams } from "../../ports/index.js"
+import { adamwWasm } from "./kernels/adamw-wasm.js"
 import { float32Tensor, withFloat32Values } from "./tensor-memory.js"
+import { ownMemoryKernel } from "./wasm-heap.js"
 
 /**
  * The whole AdamW state, explicit so it can be saved and restored bit for bit: the first
@@ -55,6 +57,45 @@ export const globalNorm = (arrays: ReadonlyArray<Float32Array>): number => {
   return Math.sqrt(sum)
 }
 
+/** What kernels/adamw.wat exports. */
+interface AdamWKernel {
+  readonly memory: { readonly buffer: ArrayBuffer }
+  readonly adamW: (
+    n: number, grad: number, m: number, v: number, param: number, out: number,
+    clip: number, beta1: number, beta2: number, stepSize: number, sqrtBiasCorrection2: number, decay: number, eps: number
+  ) => void
+}
+
+const adamWKernel = ownMemoryKernel<AdamWKernel>(adamwWasm)
+
+/** Floats per array in the kernel's memory: five arrays of them take 160 KiB of its 192. */
+const chunk = 8192
+
+/** The coefficients of one step, as kernels/adamw.wat takes them after its arrays. */
+type StepCoefficients = readonly [clip: number, beta1: number, beta2: number, stepSize: number, sqrtBiasCorrection2: number, decay: number, eps: number]
+
+/**
+ * One parameter's update (see kernels/adamw.wat): `m` and `v` in place, the new values into
+ * `updated`, a chunk at a time through the kernel's memory.
+ */
+const updateParameter = (
+  values: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, updated: Float32Array, coefficients: StepCoefficients
+): void => {
+  const kernel = adamWKernel()
+  const [gradIn, mIn, vIn, paramIn, out] = [0, 1, 2, 3, 4].map((i) => new Float32Array(kernel.memory.buffer, i * chunk * 4, chunk))
+  for (let start = 0; start < values.length; start += chunk) {
+    const end = Math.min(values.length, start + chunk)
+    gradIn!.set(g.subarray(start, end))
+    mIn!.set(m.subarray(start, end))
+    vIn!.set(v.subarray(start, end))
+    paramIn!.set(values.subarray(start, end))
+    kernel.adamW(end - start, gradIn!.byteOffset, mIn!.byteOffset, vIn!.byteOffset, paramIn!.byteOffset, out!.byteOffset, ...coefficients)
+    m.set(mIn!.subarray(0, end - start), start)
+    v.set(vIn!.subarray(0, end - start), start)
+    updated.set(out!.subarray(0, end - start), start)
+  }
+}
+
 /**
  * One AdamW step with torch's semantics: gradients clipped to a global norm of
  * `grad_clip_norm` when it is positive (scale `clip / (norm + 1e-6)`, capped at 1), moments
@@ -74,9 +115,7 @@ export const adamWStep = (
   const clipScale = adam.grad_clip_norm > 0 ? Math.min(1, adam.grad_clip_norm / (gradNorm + 1e-6)) : 1
   const step = state.step + 1
   const { learning_rate: lr, beta1, beta2, eps, weight_decay: wd } = adam
-  const stepSize = lr / (1 - beta1 ** step)
-  const sqrtBiasCorrection2 = Math.sqrt(1 - beta2 ** step)
-  const decay = 1 - lr * wd
+  const coefficients: StepCoefficients = [clipScale, beta1, beta2, lr / (1 - beta1 ** step), Math.sqrt(1 - beta2 ** step), 1 - lr * wd, eps]
   // One array for every parameter's new values in turn (float32Tensor copies it).
   let next = new Float32Array(0)
   for (const [name, p] of variables) {
@@ -86,14 +125,7 @@ export const adamWStep = (
     if (g === undefined) throw new Error(`AdamW got no gradient for parameter ${name}`)
     if (next.length < p.size) next = new Float32Array(p.size)
     const updated = next.subarray(0, p.size)
-    withFloat32Values(p, (values) => {
-      for (let i = 0; i < values.length; i++) {
-        const gi = g[i]! * clipScale
-        m[i] = beta1 * m[i]! + (1 - beta1) * gi
-        v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi
-        updated[i] = values[i]! * decay - stepSize * m[i]! / (Math.sqrt(v[i]!) / sqrtBiasCorrection2 + eps)
-      }
-    })
+    withFloat32Values(p, (values) => updateParameter(values, g, m, v, updated, coefficients))
     tf.tidy(() => p.assign(float32Tensor(updated, p.shape)))
   }
   state.step = step

@@ -1,5 +1,6 @@
 // sous's own WebAssembly kernels (kernels/*.wat) work on tfjs-wasm's heap: each module imports
-// the backend's memory, so tensors are read and written in place, by their byte offsets.
+// the backend's memory, so tensors are read and written in place, by their byte offsets. One,
+// AdamW's, works on JavaScript arrays and has a memory of its own (see `ownMemoryKernel`).
 
 // The WebAssembly API used here (the project's TypeScript libraries do not declare it).
 declare const WebAssembly: {
@@ -37,4 +38,13 @@ export const heapOffset = (backend: unknown, dataId: object): number => {
   const data = (backend as WasmInternals).dataIdMap.get(dataId)
   if (data === undefined) throw new Error("a tensor is not in the wasm backend's heap")
   return data.memoryOffset
+}
+
+/**
+ * The exports of a kernel module (`base64`) that declares its own memory and imports nothing:
+ * compiled and instantiated once per thread, on first use.
+ */
+export const ownMemoryKernel = <Exports>(base64: string): () => Exports => {
+  let exports: Exports | undefined
+  return () => (exports ??= new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(base64, "base64")), {}).exports as Exports)
 }

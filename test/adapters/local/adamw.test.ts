@@ -108,4 +108,36 @@ describe("AdamW", () => {
       assert.notDeepEqual(got("idle"), starts.idle)
       tf.dispose([...variables.values()])
     }))
+
+  it.effect("gives, on parameters longer than the kernel's chunk and of odd length, the bits of the float64 formula stored in float32", () =>
+    Effect.gen(function*() {
+      yield* cpu
+      const adam = adamParams({ learning_rate: 0.01, beta1: 0.8, beta2: 0.95, eps: 1e-6, weight_decay: 0.1, grad_clip_norm: 1 })
+      for (const size of [1, 8191, 8192, 8193, 2 * 8192 + 3]) {
+        const random = (seed: number) => Float32Array.from({ length: size }, (_, i) => Math.sin(seed * 1e3 + i * 12.9898) * 3)
+        const start = random(1)
+        const variables = new Map([["p", tf.variable(tf.tensor1d(start))]])
+        const state = initAdamW(variables)
+        const m = random(2).map((x) => x * 0.1)
+        const v = random(3).map((x) => x * x)
+        state.m.get("p")!.set(m)
+        state.v.get("p")!.set(v)
+        const g = random(4)
+        const { clipScale } = adamWStep(variables, new Map([["p", g]]), state, adam)
+        // The formula, in the order of the doc comment of kernels/adamw.wat, in JavaScript numbers.
+        const expected = new Float32Array(size)
+        const stepSize = 0.01 / (1 - 0.8)
+        const correction = Math.sqrt(1 - 0.95)
+        for (let i = 0; i < size; i++) {
+          const gi = g[i]! * clipScale
+          m[i] = 0.8 * m[i]! + (1 - 0.8) * gi
+          v[i] = 0.95 * v[i]! + (1 - 0.95) * gi * gi
+          expected[i] = start[i]! * (1 - 0.01 * 0.1) - stepSize * m[i]! / (Math.sqrt(v[i]!) / correction + 1e-6)
+        }
+        assert.deepStrictEqual(state.m.get("p"), m)
+        assert.deepStrictEqual(state.v.get("p"), v)
+        assert.deepStrictEqual(variables.get("p")!.dataSync() as Float32Array, expected)
+        variables.get("p")!.dispose()
+      }
+    }))
 })

@@ -11,7 +11,7 @@ describe("the local backend's WebAssembly kernels", () => {
   it("ship as compiled from their .wat sources (regenerate: node scripts/write-wasm-kernels.js)", async () => {
     const { kernelsDir, kernelModule } = await kernelScript
     const sources = readdirSync(kernelsDir).filter((file) => file.endsWith(".wat"))
-    expect(sources).toEqual(["activations.wat", "batch-matmul.wat", "layer-norm.wat"])
+    expect(sources).toEqual(["activations.wat", "adamw.wat", "batch-matmul.wat", "layer-norm.wat"])
     for (const source of sources) {
       expect(readFileSync(`${kernelsDir}${source.replace(/\.wat$/, "-wasm.ts")}`, "utf8")).toBe(await kernelModule(source))
     }
