@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs"
 import type { AdamParams } from "../../ports/index.js"
 import { adamwWasm } from "./kernels/adamw-wasm.js"
-import { float32Tensor, withFloat32Values } from "./tensor-memory.js"
+import { filledFloat32Tensor, withFloat32Values } from "./tensor-memory.js"
 import { ownMemoryKernel } from "./wasm-heap.js"
 
 /**
@@ -116,17 +116,13 @@ export const adamWStep = (
   const step = state.step + 1
   const { learning_rate: lr, beta1, beta2, eps, weight_decay: wd } = adam
   const coefficients: StepCoefficients = [clipScale, beta1, beta2, lr / (1 - beta1 ** step), Math.sqrt(1 - beta2 ** step), 1 - lr * wd, eps]
-  // One array for every parameter's new values in turn (float32Tensor copies it).
-  let next = new Float32Array(0)
   for (const [name, p] of variables) {
     const m = moment(state.m, name)
     const v = moment(state.v, name)
     const g = grads.get(name)
     if (g === undefined) throw new Error(`AdamW got no gradient for parameter ${name}`)
-    if (next.length < p.size) next = new Float32Array(p.size)
-    const updated = next.subarray(0, p.size)
-    withFloat32Values(p, (values) => updateParameter(values, g, m, v, updated, coefficients))
-    tf.tidy(() => p.assign(float32Tensor(updated, p.shape)))
+    // The new values go straight into the tensor that replaces the old one.
+    tf.tidy(() => p.assign(filledFloat32Tensor(p.shape, (updated) => withFloat32Values(p, (values) => updateParameter(values, g, m, v, updated, coefficients)))))
   }
   state.step = step
   return { gradNorm, clipScale }

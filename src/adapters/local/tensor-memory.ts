@@ -22,11 +22,30 @@ export const withFloat32Values = <A>(tensor: tf.Tensor, use: (values: Float32Arr
 }
 
 /**
+ * A new float32 tensor of `shape` whose values `fill` writes: on wasm straight into the heap
+ * (the view is valid only during `fill`, which may read other tensors through
+ * {@link withFloat32Values} but must not run tensor operations), elsewhere into an array the
+ * backend then keeps.
+ */
+export const filledFloat32Tensor = (shape: ReadonlyArray<number>, fill: (values: Float32Array) => void): tf.Tensor => {
+  const backend = tf.backend()
+  if (!(backend instanceof BackendWasm)) {
+    const values = new Float32Array(tf.util.sizeFromShape([...shape]))
+    fill(values)
+    return tf.tensor(values, [...shape], "float32")
+  }
+  // Allocated before any view is taken: the allocation may grow, and so move, the heap.
+  const info = backend.makeOutput([...shape], "float32")
+  fill(backend.typedArrayFromHeap(info) as Float32Array)
+  return tf.engine().makeTensorFromTensorInfo(info)
+}
+
+/**
  * A float32 tensor of `values`, which the caller may then reuse: the wasm backend copies
  * values into its heap as it makes a tensor, other backends (the cpu one keeps the array it
  * is given) get a copy.
  */
-export const float32Tensor = (values: Float32Array, shape: ReadonlyArray<number>): tf.Tensor =>
+const float32Tensor = (values: Float32Array, shape: ReadonlyArray<number>): tf.Tensor =>
   tf.tensor(tf.backend() instanceof BackendWasm ? values : values.slice(), [...shape], "float32")
 
 /**
