@@ -25,6 +25,8 @@ export interface LocalTrainer {
    * and a backward pass's own gradients would be two copies of the trained weights at once.
    */
   readonly gradients: ReadonlyMap<string, Float32Array>
+  /** The trained weights a pass has added a gradient to since the last step (the others' sums are zero). */
+  readonly accumulated: Set<string>
   readonly optimizer: AdamWState
 }
 
@@ -51,7 +53,7 @@ export const createTrainer = (architecture: ModelArchitecture, seed: number, lor
   const adapters = lora === undefined ? undefined : initLora(model, targets, lora, seed)
   const trained: ParameterSet = adapters ?? model
   const gradients = new Map([...trained.variables].map(([name, variable]) => [name, new Float32Array(variable.size)]))
-  return { model, lora: adapters, trained, gradients, optimizer: initAdamW(trained.variables) }
+  return { model, lora: adapters, trained, gradients, accumulated: new Set(), optimizer: initAdamW(trained.variables) }
 }
 
 /** Frees every tensor of the trainer. */
@@ -126,15 +128,25 @@ export const optimizerStep = (trainer: LocalTrainer, adam: AdamParams): AdamWSte
   return result
 }
 
-/** Adds `gradient` to what the trained weight `name` has accumulated. */
+/**
+ * Adds `gradient` to what the trained weight `name` has accumulated: the first since a step
+ * is copied (a sum of zero and x is x; only a -0 would come out +0, which no use of the sum
+ * tells apart).
+ */
 export const addGradient = (trainer: LocalTrainer, name: string, gradient: Float32Array): void => {
   const accumulated = trainer.gradients.get(name)!
+  if (!trainer.accumulated.has(name)) {
+    accumulated.set(gradient)
+    trainer.accumulated.add(name)
+    return
+  }
   for (let i = 0; i < accumulated.length; i++) accumulated[i]! += gradient[i]!
 }
 
 /** Forgets the gradients accumulated since the last step. */
 export const clearGradients = (trainer: LocalTrainer): void => {
   for (const gradient of trainer.gradients.values()) gradient.fill(0)
+  trainer.accumulated.clear()
 }
 
 /** Resets the optimizer to its initial state (zero moments, step 0). */
