@@ -5,7 +5,7 @@ import { batchMatMul } from "./batch-matmul.js"
  * Whether a gradient tape is recording. Outside one (sampling, scoring) {@link affine2d} fuses
  * its bias into the product.
  */
-export const recording = (): boolean => tf.engine().isTapeOn()
+const recording = (): boolean => tf.engine().isTapeOn()
 
 /**
  * `a · b` for 2-D tensors: on wasm sous's own product kernel (see batch-matmul.ts), elsewhere
