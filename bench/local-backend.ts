@@ -41,7 +41,8 @@
  * on cpu, which is several times slower (4); the MLP, much faster, takes five times as many
  * steps per round, the batch of 64 a quarter as many. `--warmup N` untimed steps per model first
  * (10: a worker thread's engine compiles its WebAssembly anew and runs its baseline code until
- * V8 has optimized it, which two steps left unfinished),
+ * V8 has optimized it, which two steps left unfinished; the MLP takes five times as many, as long
+ * in time, since its first timed round still ran slower after ten),
  * `--rounds N` (3), `--requests N` sample requests per round (5), `--samples N` sequences per sample request (8), `--max-tokens N` new
  * tokens per sequence (32), `--python PATH` the interpreter for the torch reference
  * (python3). Run from the repository root.
@@ -264,7 +265,8 @@ const worker = (device: Device, options: BenchOptions) =>
     const wideSteps = Math.max(1, Math.round(steps * transformerBatch / wideBatch))
     const classifier = yield* trainer(backend, mlp, images)
 
-    for (const client of [full, lora, single, wide, wideSingle, classifier]) if (client !== undefined) yield* client.run(options.warmup)
+    for (const client of [full, lora, single, wide, wideSingle]) if (client !== undefined) yield* client.run(options.warmup)
+    yield* classifier.run(options.warmup * mlpStepFactor)
 
     // The sampler loads the full model's weights after its warmup; the first request warms it up.
     const sampler = yield* backend.createSamplingClient(yield* (yield* full.client.saveWeightsForSampler("bench")).result)
@@ -365,7 +367,7 @@ const parent = async (options: BenchOptions) => {
       `width ${transformer.width}, ${transformer.layers} layers, ${transformer.heads} heads; batch ${transformerBatch}`,
       `mlp: input [${mlp.inputShape.join(", ")}], hidden [${mlp.hidden.join(", ")}], ${mlp.classes} classes; ` +
       `batch ${mlpBatch} of random float_tensor inputs`,
-      `steps: ${options.warmup} warmup per model, then ${options.rounds} rounds of ${options.cpuSteps} (cpu) / ` +
+      `steps: ${options.warmup} warmup per model (${options.warmup * mlpStepFactor} for the mlp), then ${options.rounds} rounds of ${options.cpuSteps} (cpu) / ` +
       `${options.steps} (wasm) timed transformer steps, ${mlpStepFactor}x that for the mlp; ` +
       `step = forwardBackward(cross_entropy) + optimStep(adam, lr 1e-3)`,
       `sampling: ${options.samples} samples x max_tokens ${options.maxTokens}, temperature 1, top_k -1, top_p 1, ${options.requests} requests per round`,
