@@ -20,7 +20,8 @@ interface KernelExports {
   readonly batchMatMul: (
     a: number, b: number, out: number,
     batch: number, m: number, k: number, n: number,
-    aBatch: number, aRow: number, aCol: number, bBatch: number
+    aBatch: number, aRow: number, aCol: number, bBatch: number,
+    bias: number, hasBias: number
   ) => void
 }
 
@@ -53,7 +54,7 @@ const xnnpackProduct = (a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean,
 }
 
 const product: tf.KernelFunc = ({ inputs, backend, attrs }) => {
-  const { a, b } = inputs as Record<"a" | "b", tf.TensorInfo>
+  const { a, b, bias } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo; bias?: tf.TensorInfo }
   const transposeA = attrs!["transposeA"] === true
   const rank = a.shape.length
   const lead = a.shape.slice(0, -2)
@@ -63,13 +64,17 @@ const product: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   if (rank < 2 || b.shape.length !== rank || b.shape.slice(0, -2).join() !== lead.join() || kB !== k) {
     throw new Error(`${kernelName}: cannot multiply [${a.shape.join(", ")}]${transposeA ? "ᵀ" : ""} by [${b.shape.join(", ")}]`)
   }
+  if (bias !== undefined && bias.shape.join() !== String(n)) {
+    throw new Error(`${kernelName}: a bias of [${bias.shape.join(", ")}] does not fit ${n} columns`)
+  }
   const batch = tf.util.sizeFromShape(lead)
-  if (batch === 1 && prefersXnnpack(m, k, n)) return xnnpackProduct(a, b, transposeA, backend as BackendWasm)
+  if (bias === undefined && batch === 1 && prefersXnnpack(m, k, n)) return xnnpackProduct(a, b, transposeA, backend as BackendWasm)
   const out = (backend as BackendWasm).makeOutput([...lead, m, n], "float32")
   kernelOn(backend).batchMatMul(
     heapOffset(backend, a.dataId), heapOffset(backend, b.dataId), heapOffset(backend, out.dataId),
     batch, m, k, n,
-    m * k, transposeA ? 1 : k, transposeA ? m : 1, k * n
+    m * k, transposeA ? 1 : k, transposeA ? m : 1, k * n,
+    bias === undefined ? 0 : heapOffset(backend, bias.dataId), bias === undefined ? 0 : 1
   )
   return out
 }
@@ -77,16 +82,17 @@ const product: tf.KernelFunc = ({ inputs, backend, attrs }) => {
 tf.registerKernel({ kernelName, backendName: "wasm", kernelFunc: product })
 
 // With C = op(A)·B: for op(A) = A, dA = dC·Bᵀ and dB = Aᵀ·dC; for op(A) = Aᵀ (A stored
-// [k, m]), dA = B·dCᵀ and dB = A·dC.
+// [k, m]), dA = B·dCᵀ and dB = A·dC; a bias added to every row gets dC summed over the rows.
 tf.registerGradient({
   kernelName,
   inputsToSave: ["a", "b"],
   gradFunc: (dy, saved, attrs) => {
     const [a, b] = saved as [tf.Tensor, tf.Tensor]
     const dc = dy as tf.Tensor
+    const bias = () => dc.sum(dc.shape.slice(0, -1).map((_, axis) => axis))
     return attrs!["transposeA"] === true
-      ? { a: () => batchMatMul(b, dc, false, true), b: () => batchMatMul(a, dc) }
-      : { a: () => batchMatMul(dc, b, false, true), b: () => batchMatMul(a, dc, true) }
+      ? { a: () => batchMatMul(b, dc, false, true), b: () => batchMatMul(a, dc), bias }
+      : { a: () => batchMatMul(dc, b, false, true), b: () => batchMatMul(a, dc, true), bias }
   }
 })
 
@@ -111,3 +117,13 @@ export const batchMatMul = (a: tf.Tensor, b: tf.Tensor, transposeA = false, tran
   contiguous.dispose()
   return product
 }
+
+/**
+ * `a · w + bias` for 2-D `a` and `w` and a bias of `w`'s columns, as one product whose sums
+ * start from the bias: on wasm {@link product} (or XNNPACK's fused product where it is faster,
+ * which starts from the bias too: the same bits), elsewhere `tf.fused.matMul`.
+ */
+export const biasedProduct = (a: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor): tf.Tensor2D =>
+  !hasKernel(kernelName) || prefersXnnpack(a.shape[0], a.shape[1], w.shape[1])
+    ? tf.fused.matMul({ a, b: w, bias }) as tf.Tensor2D
+    : tf.engine().runKernel(kernelName, { a, b: w, bias }, { transposeA: false }) as tf.Tensor2D

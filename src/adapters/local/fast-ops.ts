@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs"
-import { batchMatMul } from "./batch-matmul.js"
+import { batchMatMul, biasedProduct } from "./batch-matmul.js"
 
 /**
  * Whether a gradient tape is recording. Outside one (sampling, scoring) {@link affine2d} fuses
@@ -16,8 +16,8 @@ const recording = (): boolean => tf.engine().isTapeOn()
 export const matMul2d = (a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D => batchMatMul(a, b) as tf.Tensor2D
 
 /**
- * `a · w + bias` for 2-D `a`: under a tape, {@link matMul2d} then the sum; otherwise one
- * fused kernel (on wasm, XNNPACK adds the bias as it multiplies).
+ * `a · w + bias` for 2-D `a`: under a tape, {@link matMul2d} then the sum (as training always
+ * rounded it); otherwise one product whose sums start from the bias (see `biasedProduct`).
  */
 export const affine2d = (a: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor): tf.Tensor2D =>
-  recording() ? matMul2d(a, w).add<tf.Tensor2D>(bias) : tf.fused.matMul({ a, b: w, bias }) as tf.Tensor2D
+  recording() ? matMul2d(a, w).add<tf.Tensor2D>(bias) : biasedProduct(a, w, bias)

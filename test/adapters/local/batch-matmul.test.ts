@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { batchMatMul } from "../../../src/adapters/local/batch-matmul.js"
+import { batchMatMul, biasedProduct } from "../../../src/adapters/local/batch-matmul.js"
 import { initTfRuntime } from "../../../src/adapters/local/tf-runtime.js"
 import { expectClose, valueAndGrads } from "../../support/gradient-check.js"
 
@@ -32,6 +32,24 @@ describe("batchMatMul (the SIMD kernel on tfjs-wasm's heap)", () => {
       expect(Array.from(batchMatMul(a, b).dataSync())).toEqual(xnnpack)
       expect(Array.from(batchMatMul(a.transpose(), b, true).dataSync())).toEqual(xnnpack)
     }
+  })
+
+  it("starts each sum from the bias as XNNPACK's fused product does, the same bits, with a gradient for all three inputs", async () => {
+    await runtime
+    // Tiles, 16-, 4- and 1-column tails, rows past the last four, and one for XNNPACK.
+    for (const [m, k, n] of [[9, 7, 75], [3, 5, 21], [8, 64, 261], [2, 300, 300]] as const) {
+      const a = tf.randomNormal([m, k], 0, 1, "float32", m + k) as tf.Tensor2D
+      const w = tf.randomNormal([k, n], 0, 1, "float32", k + n) as tf.Tensor2D
+      const bias = tf.randomNormal([n], 0, 1, "float32", n)
+      expect(Array.from(biasedProduct(a, w, bias).dataSync())).toEqual(Array.from(tf.fused.matMul({ a, b: w, bias }).dataSync()))
+    }
+    const a = tf.randomNormal([6, 5], 0, 1, "float32", 1)
+    const w = tf.randomNormal([5, 11], 0, 1, "float32", 2)
+    const bias = tf.randomNormal([11], 0, 1, "float32", 3)
+    const fast = valueAndGrads((x, y, z) => biasedProduct(x as tf.Tensor2D, y as tf.Tensor2D, z!), [a, w, bias])
+    const plain = valueAndGrads((x, y, z) => tf.matMul(x!, y!).add(z!), [a, w, bias])
+    expectClose([fast.value], [plain.value])
+    fast.grads.forEach((grad, i) => expectClose(grad, plain.grads[i]!))
   })
 
   it("runs as one kernel, and refuses shapes that do not multiply", async () => {

@@ -10,25 +10,34 @@
 ;; through them, `b` is row-major with n columns, `out` is [batch, m, n] row-major. Pointers
 ;; are byte offsets. Most of out is made in tiles of 4 rows by 8 columns, held in eight
 ;; registers, so each row of b is read once for four rows of a; the columns and rows past the
-;; last whole tile go through $rowTail. Each sum runs over p in order, in float32, from 0, with
-;; separate multiply and add, in every path, so every element rounds the same way (as
-;; XNNPACK's own kernels do).
+;; last whole tile go through $rowTail. Each sum runs over p in order, in float32, from 0 (or,
+;; when $hasBias is set, from bias[j], a row of n floats at $bias), with separate multiply and
+;; add, in every path, so every element rounds the same way as in XNNPACK's own kernels, which
+;; start from the bias in a fused product too.
 (module
   (import "env" "memory" (memory 1))
   ;; One row of out, its columns from $j to $n: sixteen at a time (four independent sums hide
   ;; the adds' latency), then four, then one.
   (func $rowTail
     (param $aLine i32) (param $bMatrix i32) (param $op i32) (param $j i32) (param $n i32) (param $k i32)
-    (param $aCol i32) (param $bRowBytes i32)
+    (param $aCol i32) (param $bRowBytes i32) (param $bias i32) (param $hasBias i32)
     (local $p i32) (local $ap i32) (local $bp i32) (local $s v128)
     (local $acc0 v128) (local $acc1 v128) (local $acc2 v128) (local $acc3 v128) (local $sum f32)
     (block $wide_done
       (loop $wide
         (br_if $wide_done (i32.gt_u (i32.add (local.get $j) (i32.const 16)) (local.get $n)))
-        (local.set $acc0 (v128.const i32x4 0 0 0 0))
-        (local.set $acc1 (v128.const i32x4 0 0 0 0))
-        (local.set $acc2 (v128.const i32x4 0 0 0 0))
-        (local.set $acc3 (v128.const i32x4 0 0 0 0))
+        (if (local.get $hasBias)
+          (then
+            (local.set $bp (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2))))
+            (local.set $acc0 (v128.load offset=0 align=4 (local.get $bp)))
+            (local.set $acc1 (v128.load offset=16 align=4 (local.get $bp)))
+            (local.set $acc2 (v128.load offset=32 align=4 (local.get $bp)))
+            (local.set $acc3 (v128.load offset=48 align=4 (local.get $bp))))
+          (else
+            (local.set $acc0 (v128.const i32x4 0 0 0 0))
+            (local.set $acc1 (v128.const i32x4 0 0 0 0))
+            (local.set $acc2 (v128.const i32x4 0 0 0 0))
+            (local.set $acc3 (v128.const i32x4 0 0 0 0))))
         (local.set $ap (local.get $aLine))
         (local.set $bp (i32.add (local.get $bMatrix) (i32.shl (local.get $j) (i32.const 2))))
         (local.set $p (local.get $k))
@@ -54,7 +63,9 @@
     (block $narrow_done
       (loop $narrow
         (br_if $narrow_done (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $n)))
-        (local.set $acc0 (v128.const i32x4 0 0 0 0))
+        (local.set $acc0 (if (result v128) (local.get $hasBias)
+          (then (v128.load align=4 (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2)))))
+          (else (v128.const i32x4 0 0 0 0))))
         (local.set $ap (local.get $aLine))
         (local.set $bp (i32.add (local.get $bMatrix) (i32.shl (local.get $j) (i32.const 2))))
         (local.set $p (local.get $k))
@@ -74,7 +85,9 @@
     (block $single_done
       (loop $single
         (br_if $single_done (i32.ge_u (local.get $j) (local.get $n)))
-        (local.set $sum (f32.const 0))
+        (local.set $sum (if (result f32) (local.get $hasBias)
+          (then (f32.load (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2)))))
+          (else (f32.const 0))))
         (local.set $ap (local.get $aLine))
         (local.set $bp (i32.add (local.get $bMatrix) (i32.shl (local.get $j) (i32.const 2))))
         (local.set $p (local.get $k))
@@ -91,10 +104,19 @@
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $single))))
 
+  ;; Where the sums of columns j..j+3 (and j+4..j+7) start: the bias there, or zero.
+  (func $startLow (param $bias i32) (param $hasBias i32) (param $j i32) (result v128)
+    (if (result v128) (local.get $hasBias)
+      (then (v128.load align=4 (i32.add (local.get $bias) (i32.shl (local.get $j) (i32.const 2)))))
+      (else (v128.const i32x4 0 0 0 0))))
+  (func $startHigh (param $bias i32) (param $hasBias i32) (param $j i32) (result v128)
+    (call $startLow (local.get $bias) (local.get $hasBias) (i32.add (local.get $j) (i32.const 4))))
+
   (func (export "batchMatMul")
     (param $a i32) (param $b i32) (param $out i32)
     (param $batch i32) (param $m i32) (param $k i32) (param $n i32)
     (param $aBatch i32) (param $aRow i32) (param $aCol i32) (param $bBatch i32)
+    (param $bias i32) (param $hasBias i32)
     (local $t i32) (local $i i32) (local $j i32) (local $p i32)
     (local $block i32) (local $blockEnd i32)
     (local $aMatrix i32) (local $bMatrix i32) (local $outMatrix i32) (local $aLine i32) (local $outLine i32)
@@ -139,10 +161,11 @@
                 (block $tiles_done
                   (loop $tiles
                     (br_if $tiles_done (i32.ge_u (local.get $j) (local.get $blockEnd)))
-                    (local.set $c00 (v128.const i32x4 0 0 0 0)) (local.set $c01 (v128.const i32x4 0 0 0 0))
-                    (local.set $c10 (v128.const i32x4 0 0 0 0)) (local.set $c11 (v128.const i32x4 0 0 0 0))
-                    (local.set $c20 (v128.const i32x4 0 0 0 0)) (local.set $c21 (v128.const i32x4 0 0 0 0))
-                    (local.set $c30 (v128.const i32x4 0 0 0 0)) (local.set $c31 (v128.const i32x4 0 0 0 0))
+                    (local.set $c00 (call $startLow (local.get $bias) (local.get $hasBias) (local.get $j)))
+                    (local.set $c01 (call $startHigh (local.get $bias) (local.get $hasBias) (local.get $j)))
+                    (local.set $c10 (local.get $c00)) (local.set $c11 (local.get $c01))
+                    (local.set $c20 (local.get $c00)) (local.set $c21 (local.get $c01))
+                    (local.set $c30 (local.get $c00)) (local.set $c31 (local.get $c01))
                     (local.set $ap (local.get $aLine))
                     (local.set $bp (i32.add (local.get $bMatrix) (i32.shl (local.get $j) (i32.const 2))))
                     (local.set $p (local.get $k))
@@ -193,7 +216,8 @@
                 (block $pairs_done
                   (loop $pairs
                     (br_if $pairs_done (i32.ge_u (local.get $j) (local.get $blockEnd)))
-                    (local.set $c00 (v128.const i32x4 0 0 0 0)) (local.set $c01 (v128.const i32x4 0 0 0 0))
+                    (local.set $c00 (call $startLow (local.get $bias) (local.get $hasBias) (local.get $j)))
+                    (local.set $c01 (call $startHigh (local.get $bias) (local.get $hasBias) (local.get $j)))
                     (local.set $ap (local.get $aLine))
                     (local.set $bp (i32.add (local.get $bMatrix) (i32.shl (local.get $j) (i32.const 2))))
                     (local.set $p (local.get $k))
@@ -228,7 +252,7 @@
               (loop $tails
                 (br_if $tails_done (i32.ge_u (local.get $i) (local.get $m)))
                 (call $rowTail (local.get $aLine) (local.get $bMatrix) (i32.add (local.get $outLine) (i32.shl (local.get $n8) (i32.const 2)))
-                  (local.get $n8) (local.get $n) (local.get $k) (local.get $aCol) (local.get $bRowBytes))
+                  (local.get $n8) (local.get $n) (local.get $k) (local.get $aCol) (local.get $bRowBytes) (local.get $bias) (local.get $hasBias))
                 (local.set $aLine (i32.add (local.get $aLine) (local.get $aRow)))
                 (local.set $outLine (i32.add (local.get $outLine) (local.get $bRowBytes)))
                 (local.set $i (i32.add (local.get $i) (i32.const 1)))
