@@ -40,10 +40,10 @@
  * Options: `--steps N` timed transformer steps per round on wasm (20), `--cpu-steps N` the same
  * on cpu, which is several times slower (4); the MLP, much faster, takes five times as many
  * steps per round, the batch of 64 a quarter as many. `--warmup N` untimed steps per model first
- * (10: a worker thread's engine compiles its WebAssembly anew and runs its baseline code until
- * V8 has optimized it, which two steps left unfinished; the MLP takes five times as many, as long
- * in time, since its first timed round still ran slower after ten),
- * `--rounds N` (3), `--requests N` sample requests per round (5), `--samples N` sequences per sample request (8), `--max-tokens N` new
+ * (30, the MLP five times as many: a worker thread's engine compiles its WebAssembly anew and
+ * runs its baseline code until V8 has optimized it; after 10 the first timed round was still
+ * the slowest of three for every model, in three runs of three),
+ * `--rounds N` (5), `--requests N` sample requests per round (5), `--samples N` sequences per sample request (8), `--max-tokens N` new
  * tokens per sequence (32), `--python PATH` the interpreter for the torch reference
  * (python3). Run from the repository root.
  */
@@ -93,8 +93,8 @@ const readOptions = (): BenchOptions => {
       worker: { type: "string" },
       steps: { type: "string", default: "20" },
       "cpu-steps": { type: "string", default: "4" },
-      warmup: { type: "string", default: "10" },
-      rounds: { type: "string", default: "3" },
+      warmup: { type: "string", default: "30" },
+      rounds: { type: "string", default: "5" },
       samples: { type: "string", default: "8" },
       "max-tokens": { type: "string", default: "32" },
       requests: { type: "string", default: "5" },
