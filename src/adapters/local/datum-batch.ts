@@ -57,6 +57,22 @@ interface CheckedDatum {
   readonly inputs: ReadonlyArray<ReadonlyArray<number>>
 }
 
+/**
+ * Whether every value is a finite number: a plain loop, several times faster than
+ * `every(Number.isFinite)` on the 50,176 numbers of an MLP's batch of 64 images.
+ */
+const allFinite = (values: ReadonlyArray<number>): boolean => {
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]
+    if (typeof value !== "number" || value - value !== 0) return false
+  }
+  return true
+}
+
+/** Whether two shapes are equal, axis by axis. */
+const sameShape = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): boolean =>
+  a.length === b.length && a.every((size, axis) => size === b[axis])
+
 /** A 1-D tensor of `length` elements of `dtype`, or what is wrong with it. */
 const vectorProblem = (
   tensor: TensorData | undefined,
@@ -69,7 +85,7 @@ const vectorProblem = (
     return `must be 1-D, got shape [${tensor.shape.join(", ")}] for ${tensor.data.length} values`
   }
   if (tensor.data.length !== length) return `has ${tensor.data.length} values, model_input has ${length} positions`
-  if (!tensor.data.every(Number.isFinite)) return "holds a value that is not finite"
+  if (!allFinite(tensor.data)) return "holds a value that is not finite"
   return undefined
 }
 
@@ -85,13 +101,13 @@ const tensorFeed = (datum: Datum, arch: ClassifierArchitecture): DatumFeed | str
   if (chunks.length !== 1 || chunk?.type !== "float_tensor") {
     return `model_input must be one float_tensor chunk of shape ${expected} for a ${arch.kind} classifier`
   }
-  if (chunk.shape.join(",") !== arch.inputShape.join(",")) {
+  if (!sameShape(chunk.shape, arch.inputShape)) {
     return `model_input float_tensor has shape [${chunk.shape.join(", ")}], the model reads ${expected}`
   }
   const size = shapeSize(arch.inputShape)
   if (chunk.data.length !== size) return `model_input float_tensor has ${chunk.data.length} values, its shape needs ${size}`
   // One NaN or infinity would turn the loss and every weight it updates into NaN.
-  if (!chunk.data.every(Number.isFinite)) return "model_input float_tensor holds a value that is not finite"
+  if (!allFinite(chunk.data)) return "model_input float_tensor holds a value that is not finite"
   return { kind: "features", values: chunk.data }
 }
 
