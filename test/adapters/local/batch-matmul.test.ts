@@ -24,8 +24,9 @@ describe("batchMatMul (the SIMD kernel on tfjs-wasm's heap)", () => {
 
   it("sums every element as XNNPACK does, bit for bit, whichever of the two multiplies a 2-D pair", async () => {
     await runtime
-    // [2, 300] · [300, 300] goes to XNNPACK (few rows by a wide operand), the others to sous's kernel.
-    for (const [m, k, n] of [[37, 19, 75], [64, 100, 128], [2, 300, 300]] as const) {
+    // [2, 300] · [300, 300] goes to XNNPACK (few rows by a wide operand), and so does a right
+    // operand over 16 MiB ([2048, 2049]); the others go to sous's kernel.
+    for (const [m, k, n] of [[37, 19, 75], [64, 100, 128], [2, 300, 300], [4, 2048, 2049]] as const) {
       const a = tf.randomNormal([m, k], 0, 1, "float32", m + k)
       const b = tf.randomNormal([k, n], 0, 1, "float32", k + n)
       const xnnpack = Array.from(tf.matMul(a, b).dataSync())
