@@ -54,7 +54,9 @@ export const maxAutoThreads = 4
  * weights; about 0.3 GFLOP for a forward and backward pass): a smaller one runs faster on one
  * thread than handed out. On 2 cores, the sft-arithmetic transformer (work about 1e8 at its
  * batch of 16) ran its examples 9 to 16% faster on 2 threads than on 1, and its batch of 64
- * 1.55 to 1.77 times as fast.
+ * 1.55 to 1.77 times as fast; with sous's own product kernel (a step half as long), the example
+ * still ran 15 to 22% faster on 2 threads. The MLP of the bench (work about 6.5e6) ran at
+ * about half the speed on 2 threads.
  */
 export const minAutoParallelWork = 5e7
 

@@ -36,7 +36,12 @@ export const filledFloat32Tensor = (shape: ReadonlyArray<number>, fill: (values:
   }
   // Allocated before any view is taken: the allocation may grow, and so move, the heap.
   const info = backend.makeOutput([...shape], "float32")
-  fill(backend.typedArrayFromHeap(info) as Float32Array)
+  try {
+    fill(backend.typedArrayFromHeap(info) as Float32Array)
+  } catch (error) {
+    backend.disposeData(info.dataId, true)
+    throw error
+  }
   return tf.engine().makeTensorFromTensorInfo(info)
 }
 
