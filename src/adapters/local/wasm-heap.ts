@@ -14,6 +14,9 @@ interface WasmInternals {
   readonly dataIdMap: { get(dataId: object): { readonly memoryOffset: number } | undefined }
 }
 
+/** A kernel module compiled from its base64 bytes, as scripts/write-wasm-kernels.js writes them. */
+const compile = (base64: string): object => new WebAssembly.Module(Buffer.from(base64, "base64"))
+
 /**
  * The exports of a kernel module (`base64`, as scripts/write-wasm-kernels.js writes it)
  * instantiated over a wasm backend's heap: compiled on first use, instantiated once per heap.
@@ -25,7 +28,7 @@ export const heapKernels = <Exports>(base64: string): (backend: unknown) => Expo
     const memory = (backend as WasmInternals).wasm.asm.memory
     let exports = instances.get(memory)
     if (exports === undefined) {
-      compiled ??= new WebAssembly.Module(Buffer.from(base64, "base64"))
+      compiled ??= compile(base64)
       exports = new WebAssembly.Instance(compiled, { env: { memory } }).exports as Exports
       instances.set(memory, exports)
     }
@@ -46,5 +49,5 @@ export const heapOffset = (backend: unknown, dataId: object): number => {
  */
 export const ownMemoryKernel = <Exports>(base64: string): () => Exports => {
   let exports: Exports | undefined
-  return () => (exports ??= new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(base64, "base64")), {}).exports as Exports)
+  return () => (exports ??= new WebAssembly.Instance(compile(base64), {}).exports as Exports)
 }

@@ -33,10 +33,13 @@ export class CheckpointDamagedError extends Schema.TaggedError<CheckpointDamaged
  */
 export const sha256 = (bytes: Uint8Array) => Effect.sync(() => createHash("sha256").update(bytes).digest("hex"))
 
+/** The length in bytes of the concatenation of `pieces`. */
+export const piecesLength = (pieces: ReadonlyArray<Uint8Array>): number => pieces.reduce((total, piece) => total + piece.byteLength, 0)
+
 /** The bytes of which `pieces` are parts, in order: the one piece itself, or a joined copy. */
 export const joinPieces = (pieces: ReadonlyArray<Uint8Array>): Uint8Array => {
   if (pieces.length === 1) return pieces[0]!
-  const joined = new Uint8Array(pieces.reduce((total, piece) => total + piece.byteLength, 0))
+  const joined = new Uint8Array(piecesLength(pieces))
   let offset = 0
   for (const piece of pieces) {
     joined.set(piece, offset)

@@ -10,7 +10,7 @@ import {
   TrainingClient
 } from "../../ports/index.js"
 import { checkpointsToDelete, type RetentionPolicy } from "./checkpoint-retention.js"
-import { committedNames, encodeManifest, joinPieces, manifestKey, putHashed, readManifest, sha256, writeIndex } from "./checkpoint-store.js"
+import { committedNames, encodeManifest, joinPieces, manifestKey, piecesLength, putHashed, readManifest, sha256, writeIndex } from "./checkpoint-store.js"
 import { durableSummary, finiteMetrics } from "./durable-run-state.js"
 import { RunKeys } from "../run/run-keys.js"
 import { defineStage, type StageContext } from "../run/stage.js"
@@ -148,7 +148,7 @@ export const checkpoint = (config: CheckpointConfig) =>
             createdAt
           })
         const recorded = (digests: ReadonlyArray<string>): Array<ManifestBlob> =>
-          blobs.map((blob, i) => ({ key: blob.key, bytes: blob.pieces.reduce((total, piece) => total + piece.byteLength, 0), sha256: digests[i]! }))
+          blobs.map((blob, i) => ({ key: blob.key, bytes: piecesLength(blob.pieces), sha256: digests[i]! }))
         const commit = store.commitIfAbsent
         return yield* Effect.uninterruptible(Effect.gen(function*() {
           // Where the store can, blobs and manifest land together (one commit on the Hub).
