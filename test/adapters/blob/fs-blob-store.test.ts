@@ -92,8 +92,9 @@ describe("FsBlobStore", () => {
     Effect.gen(function*() {
       const store = yield* makeFsBlobStore(yield* tempDirectory("fs-blob"))
       const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
-      // Empty, one piece, and several pieces with a partial last one (reads go 512 KiB at a time).
-      for (const size of [0, 100, 3 * 512 * 1024 + 17]) {
+      // Empty, one piece, several pieces with a partial last one (reads go 512 KiB at a time),
+      // and pieces across several of the 1 MiB groups that writes go in, two at once.
+      for (const size of [0, 100, 3 * 512 * 1024 + 17, 5 * 1024 * 1024 + 3]) {
         const bytes = Uint8Array.from({ length: size }, (_, i) => (i * 31) % 251)
         const key = `hashed/${size}.bin`
         // Written as pieces of uneven sizes, views into one buffer and an empty one among them.
