@@ -62,8 +62,9 @@ interface AdamWKernel {
   readonly memory: { readonly buffer: ArrayBuffer }
   readonly adamW: (
     n: number, grad: number, m: number, v: number, param: number, out: number,
-    clip: number, beta1: number, beta2: number, stepSize: number, sqrtBiasCorrection2: number, decay: number, eps: number
-  ) => void
+    clip: number, beta1: number, beta2: number, stepSize: number, sqrtBiasCorrection2: number, decay: number, eps: number,
+    squares: number
+  ) => number
 }
 
 const adamWKernel = ownMemoryKernel<AdamWKernel>(adamwWasm)
@@ -76,24 +77,30 @@ type StepCoefficients = readonly [clip: number, beta1: number, beta2: number, st
 
 /**
  * One parameter's update (see kernels/adamw.wat): `m` and `v` in place, the new values into
- * `updated`, a chunk at a time through the kernel's memory.
+ * `updated`, a chunk at a time through the kernel's memory. Answers `squares` plus the sum of
+ * the squares of `g`, added in order.
  */
 const updateParameter = (
-  values: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, updated: Float32Array, coefficients: StepCoefficients
-): void => {
+  values: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, updated: Float32Array,
+  coefficients: StepCoefficients, squares: number
+): number => {
   const kernel = adamWKernel()
   const [gradIn, mIn, vIn, paramIn, out] = [0, 1, 2, 3, 4].map((i) => new Float32Array(kernel.memory.buffer, i * chunk * 4, chunk))
   for (let start = 0; start < values.length; start += chunk) {
     const end = Math.min(values.length, start + chunk)
+    const length = end - start
     gradIn!.set(g.subarray(start, end))
+    // The kernel squares the gradient past an odd end too: a zero there adds nothing.
+    if (length % 2 === 1) gradIn![length] = 0
     mIn!.set(m.subarray(start, end))
     vIn!.set(v.subarray(start, end))
     paramIn!.set(values.subarray(start, end))
-    kernel.adamW(end - start, gradIn!.byteOffset, mIn!.byteOffset, vIn!.byteOffset, paramIn!.byteOffset, out!.byteOffset, ...coefficients)
-    m.set(mIn!.subarray(0, end - start), start)
-    v.set(vIn!.subarray(0, end - start), start)
-    updated.set(out!.subarray(0, end - start), start)
+    squares = kernel.adamW(length, gradIn!.byteOffset, mIn!.byteOffset, vIn!.byteOffset, paramIn!.byteOffset, out!.byteOffset, ...coefficients, squares)
+    m.set(mIn!.subarray(0, length), start)
+    v.set(vIn!.subarray(0, length), start)
+    updated.set(out!.subarray(0, length), start)
   }
+  return squares
 }
 
 /**
@@ -111,19 +118,32 @@ export const adamWStep = (
   state: AdamWState,
   adam: AdamParams
 ): AdamWStepResult => {
-  const gradNorm = globalNorm([...grads.values()])
-  const clipScale = adam.grad_clip_norm > 0 ? Math.min(1, adam.grad_clip_norm / (gradNorm + 1e-6)) : 1
+  const gradient = (name: string): Float32Array => {
+    const g = grads.get(name)
+    if (g === undefined) throw new Error(`AdamW got no gradient for parameter ${name}`)
+    return g
+  }
+  // Clipping needs the norm before the update; otherwise the update's own pass sums the
+  // squares, in the same order, so the norm has the same bits either way.
+  const clipping = adam.grad_clip_norm > 0
+  const normFirst = clipping ? globalNorm([...variables.keys()].map(gradient)) : undefined
+  const clipScale = normFirst === undefined ? 1 : Math.min(1, adam.grad_clip_norm / (normFirst + 1e-6))
   const step = state.step + 1
   const { learning_rate: lr, beta1, beta2, eps, weight_decay: wd } = adam
   const coefficients: StepCoefficients = [clipScale, beta1, beta2, lr / (1 - beta1 ** step), Math.sqrt(1 - beta2 ** step), 1 - lr * wd, eps]
+  let squares = 0
   for (const [name, p] of variables) {
     const m = moment(state.m, name)
     const v = moment(state.v, name)
-    const g = grads.get(name)
-    if (g === undefined) throw new Error(`AdamW got no gradient for parameter ${name}`)
+    const g = gradient(name)
     // The new values go straight into the tensor that replaces the old one.
-    tf.tidy(() => p.assign(filledFloat32Tensor(p.shape, (updated) => withFloat32Values(p, (values) => updateParameter(values, g, m, v, updated, coefficients)))))
+    tf.tidy(() =>
+      p.assign(filledFloat32Tensor(p.shape, (updated) =>
+        withFloat32Values(p, (values) => {
+          squares = updateParameter(values, g, m, v, updated, coefficients, squares)
+        })))
+    )
   }
   state.step = step
-  return { gradNorm, clipScale }
+  return { gradNorm: normFirst ?? Math.sqrt(squares), clipScale }
 }

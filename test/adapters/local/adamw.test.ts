@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
-import { adamWStep, initAdamW } from "../../../src/adapters/local/adamw.js"
+import { adamWStep, globalNorm, initAdamW } from "../../../src/adapters/local/adamw.js"
 import { initTfRuntime } from "../../../src/adapters/local/tf-runtime.js"
 import { adamParams } from "../../../src/ports/index.js"
 import { maxAbsDiff } from "./fixtures.js"
@@ -138,6 +138,22 @@ describe("AdamW", () => {
         assert.deepStrictEqual(state.v.get("p"), v)
         assert.deepStrictEqual(variables.get("p")!.dataSync() as Float32Array, expected)
         variables.get("p")!.dispose()
+      }
+    }))
+
+  it.effect("reports the global gradient norm with the bits of a sum of squares in order, clipped or not", () =>
+    Effect.gen(function*() {
+      yield* cpu
+      // A parameter of a whole chunk, then one of odd length (the kernel's scratch past its end
+      // still holds the first one's values), then one over two chunks.
+      const sizes = { a: 8192, b: 3, c: 2 * 8192 + 5 }
+      const values = (seed: number, size: number) => Float32Array.from({ length: size }, (_, i) => Math.sin(seed * 7.1 + i * 0.37) * (1 + (i % 13)))
+      for (const grad_clip_norm of [0, 1]) {
+        const variables = new Map(Object.entries(sizes).map(([name, size], k) => [name, tf.variable(tf.tensor1d(values(k, size)))]))
+        const grads = new Map(Object.entries(sizes).map(([name, size], k) => [name, values(k + 10, size)]))
+        const { gradNorm } = adamWStep(variables, grads, initAdamW(variables), adamParams({ grad_clip_norm }))
+        assert.strictEqual(gradNorm, globalNorm([...grads.values()]))
+        tf.dispose([...variables.values()])
       }
     }))
 })

@@ -11,16 +11,23 @@
 ;; square root round exactly in both, so the results are the same bits; two lanes at a time
 ;; take half the time of its scalar divisions and square roots.
 ;;
+;; It also answers $squares plus the sum of grad[i]^2 for i < n, each square and each addition in
+;; float64, one element after another (the order of a scalar loop, so the same bits): with no
+;; clipping, the global gradient norm comes from this pass instead of one of its own. The chain
+;; of additions overlaps the divisions and square roots of the update.
+;;
 ;; Arrays are byte offsets. Elements go two at a time: an odd n also computes the element past
-;; the end, from whatever the caller's scratch holds there, and stores it there.
+;; the end, from whatever the caller's scratch holds there, and stores it there; its square
+;; counts too, so the caller puts a zero there (adding +0 changes no sum of squares).
 (module
   (memory (export "memory") 3)
   (func (export "adamW")
     (param $n i32) (param $grad i32) (param $m i32) (param $v i32) (param $param i32) (param $out i32)
     (param $clip f64) (param $beta1 f64) (param $beta2 f64) (param $stepSize f64)
-    (param $sqrtBiasCorrection2 f64) (param $decay f64) (param $eps f64)
+    (param $sqrtBiasCorrection2 f64) (param $decay f64) (param $eps f64) (param $squares f64)
+    (result f64)
     (local $at i32) (local $end i32)
-    (local $g v128) (local $newM v128) (local $newV v128)
+    (local $raw v128) (local $square v128) (local $g v128) (local $newM v128) (local $newV v128)
     (local $clipV v128) (local $beta1V v128) (local $rest1 v128) (local $beta2V v128) (local $rest2 v128)
     (local $stepV v128) (local $correctionV v128) (local $decayV v128) (local $epsV v128)
     (local.set $clipV (f64x2.splat (local.get $clip)))
@@ -38,7 +45,11 @@
     (block $done
       (loop $pairs
         (br_if $done (i32.ge_u (local.get $at) (local.get $end)))
-        (local.set $g (f64x2.mul (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $grad) (local.get $at)))) (local.get $clipV)))
+        (local.set $raw (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $grad) (local.get $at)))))
+        (local.set $square (f64x2.mul (local.get $raw) (local.get $raw)))
+        (local.set $squares (f64.add (local.get $squares) (f64x2.extract_lane 0 (local.get $square))))
+        (local.set $squares (f64.add (local.get $squares) (f64x2.extract_lane 1 (local.get $square))))
+        (local.set $g (f64x2.mul (local.get $raw) (local.get $clipV)))
         (local.set $newM (f32x4.demote_f64x2_zero
           (f64x2.add
             (f64x2.mul (local.get $beta1V) (f64x2.promote_low_f32x4 (v128.load64_zero (i32.add (local.get $m) (local.get $at)))))
@@ -57,5 +68,6 @@
                 (f64x2.mul (local.get $stepV) (f64x2.promote_low_f32x4 (local.get $newM)))
                 (f64x2.add (f64x2.div (f64x2.sqrt (f64x2.promote_low_f32x4 (local.get $newV))) (local.get $correctionV)) (local.get $epsV))))))
         (local.set $at (i32.add (local.get $at) (i32.const 8)))
-        (br $pairs))))
+        (br $pairs)))
+    (local.get $squares))
 )
