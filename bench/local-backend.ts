@@ -40,9 +40,12 @@
  * Options: `--steps N` timed transformer steps per round on wasm (20), `--cpu-steps N` the same
  * on cpu, which is several times slower (4); the MLP, much faster, takes five times as many
  * steps per round, the batch of 64 a quarter as many. `--warmup N` untimed steps per model first
- * (30, the MLP five times as many: a worker thread's engine compiles its WebAssembly anew and
- * runs its baseline code until V8 has optimized it; after 10 the first timed round was still
- * the slowest of three for every model, in three runs of three),
+ * (30: a worker thread's engine compiles its WebAssembly anew and runs its baseline code until
+ * V8 has optimized it; after 10 the first timed round was still the slowest of three for every
+ * model, in three runs of three; the MLP takes five times as many on cpu and forty times as many
+ * on wasm, 1,200 steps of 1.5-3 ms: its speed kept rising for about its first thousand steps, in
+ * rounds of 100 in three runs, while V8 dropped and redid its optimized code of tfjs's tape
+ * functions, six times a hundred steps on average),
  * `--rounds N` (5), `--requests N` sample requests per round (5), `--samples N` sequences per sample request (8), `--max-tokens N` new
  * tokens per sequence (32), `--python PATH` the interpreter for the torch reference
  * (python3). Run from the repository root.
@@ -135,6 +138,10 @@ const mlp: MlpArchitecture = { kind: "mlp", inputShape: [784], hidden: [128], cl
 const mlpBatch = 64
 /** The MLP steps several times faster than the transformer; it takes this many times the steps, to be timed as long. */
 const mlpStepFactor = 5
+/** Warmup steps of the MLP on wasm per `--warmup` step (see the options above). */
+const mlpWasmWarmupFactor = 40
+
+const mlpWarmup = (device: Device, warmup: number) => warmup * (device === "wasm" ? mlpWasmWarmupFactor : mlpStepFactor)
 
 /** The transformer's prompt text for a question, as the role-colon renderer writes it. */
 const promptText = (question: string) => `User: ${question}\n\nAssistant:`
@@ -266,7 +273,7 @@ const worker = (device: Device, options: BenchOptions) =>
     const classifier = yield* trainer(backend, mlp, images)
 
     for (const client of [full, lora, single, wide, wideSingle]) if (client !== undefined) yield* client.run(options.warmup)
-    yield* classifier.run(options.warmup * mlpStepFactor)
+    yield* classifier.run(mlpWarmup(device, options.warmup))
 
     // The sampler loads the full model's weights after its warmup; the first request warms it up.
     const sampler = yield* backend.createSamplingClient(yield* (yield* full.client.saveWeightsForSampler("bench")).result)
@@ -367,7 +374,7 @@ const parent = async (options: BenchOptions) => {
       `width ${transformer.width}, ${transformer.layers} layers, ${transformer.heads} heads; batch ${transformerBatch}`,
       `mlp: input [${mlp.inputShape.join(", ")}], hidden [${mlp.hidden.join(", ")}], ${mlp.classes} classes; ` +
       `batch ${mlpBatch} of random float_tensor inputs`,
-      `steps: ${options.warmup} warmup per model (${options.warmup * mlpStepFactor} for the mlp), then ${options.rounds} rounds of ${options.cpuSteps} (cpu) / ` +
+      `steps: ${options.warmup} warmup per model (for the mlp ${mlpWarmup("cpu", options.warmup)} on cpu, ${mlpWarmup("wasm", options.warmup)} on wasm), then ${options.rounds} rounds of ${options.cpuSteps} (cpu) / ` +
       `${options.steps} (wasm) timed transformer steps, ${mlpStepFactor}x that for the mlp; ` +
       `step = forwardBackward(cross_entropy) + optimStep(adam, lr 1e-3)`,
       `sampling: ${options.samples} samples x max_tokens ${options.maxTokens}, temperature 1, top_k -1, top_p 1, ${options.requests} requests per round`,
