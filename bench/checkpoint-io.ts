@@ -11,8 +11,9 @@
  *   one-stage workflow against a fresh store: `lendState` (the state lent in pieces: weights
  *   copied into memory the client reuses, moments as they lie, every value checked finite),
  *   `putHashed` of the blob from those pieces, `putIfAbsent` of the manifest, then the index.
- *   The filesystem store writes a temp file in one gathering write from the pieces, fsyncs it
- *   (hashing the pieces meanwhile), renames or links it into place and fsyncs the directory;
+ *   The filesystem store writes a temp file from the pieces in gathering writes of 1 MiB, two in
+ *   flight, and fsyncs it (hashing the pieces meanwhile, during the writes and the fsync),
+ *   renames or links it into place and fsyncs the directory;
  *   the S3 store joins the pieces, hashes them, then uploads in 8 MiB parts, 4 at a time.
  * - sous restore: `newestCheckpoint({ fallback: false })` (list, read and decode the manifest,
  *   get the blob and check its SHA-256, hashed as it is read on the filesystem) then
@@ -334,7 +335,7 @@ const bench = (options: { readonly rounds: number }, root: string) =>
           ]),
           "",
           `inside sous (median of rounds, timed alone): lendState ${breakdown((b) => b.lend)} s, ` +
-          `sha256 ${breakdown((b) => b.digest)} s (node:crypto; on the filesystem it overlaps the fsync or the read), ` +
+          `sha256 ${breakdown((b) => b.digest)} s (node:crypto; on the filesystem it overlaps the write and fsync, or the read), ` +
           `loadState ${breakdown((b) => b.load)} s`,
           ...(multipart.length === 0 ? [] : [
             `S3 plain multipart upload (lib-storage Upload, ${storePartSize / 2 ** 20} MiB parts, ${storeUploadConcurrency} at once, ` +
